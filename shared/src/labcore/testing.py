@@ -1,0 +1,49 @@
+"""pytest plugin shared by every package (entry point ``pytest11``).
+
+Markers: ``gpu`` (needs CUDA; skipped without it) and ``slow`` (left out of the CPU suite).
+With ``LABCORE_GPU_TESTS=1`` only ``gpu`` tests run, so a GPU runner does not repeat the CPU suite.
+Fixtures: ``seeded`` (seeds every generator with 0).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from labcore.rng import seed_everything
+
+MARKERS = {
+    "gpu": "needs a CUDA device; skipped without one",
+    "slow": "too slow for the CPU suite; run with -m slow",
+}
+
+
+def gpu_tests_only() -> bool:
+    return os.environ.get("LABCORE_GPU_TESTS", "") not in ("", "0")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, doc in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {doc}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if gpu_tests_only():
+        selected = [it for it in items if it.get_closest_marker("gpu")]
+        deselected = [it for it in items if not it.get_closest_marker("gpu")]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = selected
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA device")
+        for it in items:
+            if it.get_closest_marker("gpu"):
+                it.add_marker(skip)
+
+
+@pytest.fixture
+def seeded() -> int:
+    """Seed Python, NumPy and torch with 0 for the test."""
+    return seed_everything(0)

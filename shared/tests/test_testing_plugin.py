@@ -1,0 +1,41 @@
+pytest_plugins = ["pytester"]
+
+
+def _write(pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.gpu
+        def test_on_gpu():
+            pass
+
+        @pytest.mark.slow
+        def test_slow():
+            pass
+
+        def test_plain():
+            pass
+        """
+    )
+
+
+def test_markers_registered_under_strict_markers(pytester):
+    _write(pytester)
+    result = pytester.runpytest("--strict-markers", "-m", "not slow")
+    result.assert_outcomes(passed=1, skipped=0 if __import__("torch").cuda.is_available() else 1, deselected=1)
+
+
+def test_gpu_only_mode(pytester, monkeypatch):
+    _write(pytester)
+    monkeypatch.setenv("LABCORE_GPU_TESTS", "1")
+    result = pytester.runpytest("--strict-markers")
+    cuda = __import__("torch").cuda.is_available()
+    result.assert_outcomes(passed=1 if cuda else 0, skipped=0 if cuda else 1, deselected=2)
+
+
+def test_unknown_marker_rejected(pytester):
+    pytester.makepyfile("import pytest\n@pytest.mark.gpux\ndef test_x():\n    pass\n")
+    result = pytester.runpytest("--strict-markers")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*'gpux' not found in `markers`*"])
