@@ -113,7 +113,7 @@ def _rng_split(rng: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, 
     np_state = rng["numpy"]
     meta = {
         "python": [rng["python"][0], list(rng["python"][1]), rng["python"][2]],
-        "numpy": [np_state[0], [int(x) for x in np_state[1]], *[v.item() if hasattr(v, "item") else v for v in np_state[2:]]],
+        "numpy": [np_state[0], np_state[1].tolist(), *(v.item() if hasattr(v, "item") else v for v in np_state[2:])],
     }
     return tensors, meta
 

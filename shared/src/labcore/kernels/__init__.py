@@ -7,7 +7,7 @@ picks the first fast path whose check passes for the inputs, else the reference.
 agreement tests).
 """
 
-from labcore.kernels.dispatch import Kernel, fast_kernels_enabled, kernel
 from labcore.kernels.affine import affine_forward, affine_inverse
+from labcore.kernels.dispatch import Kernel, fast_kernels_enabled, kernel
 
 __all__ = ["Kernel", "kernel", "fast_kernels_enabled", "affine_forward", "affine_inverse"]
