@@ -1,0 +1,231 @@
+"""``RotatedDetector``: Rotated RetinaNet or DCFL (backbone → FPN → head), losses, inference, save/load."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torchvision.ops import sigmoid_focal_loss
+
+from labcore.checkpoint import load_state_dict_checked
+from labcore.rotated import batched_rotated_nms, check_boxes, regularize_boxes, rotated_iou_loss
+from tinydet.assign import coarse_to_fine_assign, max_iou_assign
+from tinydet.coder import DeltaXYWHACoder, grid_anchors
+from tinydet.data import AITOD_CLASSES
+from tinydet.model import FPN, DCFLHead, RetinaHead, build_backbone
+
+CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+
+
+@dataclass
+class DetectorConfig:
+    """Defaults follow the DCFL AI-TOD-R config (R-50 FPN P3–P7, one anchor of 4·stride, le135 deltas,
+    focal + rotated IoU loss, C2F assigner topk 16 / topq 12 / gauss_thr 0.8, NMS 0.4)."""
+
+    classes: list[str] = field(default_factory=lambda: list(AITOD_CLASSES))
+    head: str = "dcfl"  # "dcfl" or "retina"
+    backbone: str = "resnet50"
+    fpn_channels: int = 256
+    num_outs: int = 5
+    feat_channels: int = 256
+    stacked_convs: int = 4
+    dilation_rate: int = 3
+    octave_base_scale: float = 4.0
+    angle_version: str = "le135"
+    # assigners
+    topk: int = 16
+    topq: int = 12
+    gauss_thr: float = 0.8
+    prior_offset_scale: float = 0.5  # anchor shift = mean DCN offset × stride × this (spec: stride/2)
+    pos_iou_thr: float = 0.5
+    neg_iou_thr: float = 0.4
+    # losses
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    iou_loss_mode: str = "log"
+    # inference
+    nms_pre: int = 3000
+    score_thr: float = 0.05
+    nms_iou_thr: float = 0.4
+    max_per_img: int = 1500
+    pixel_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    pixel_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    @classmethod
+    def tiny(cls, classes, head: str = "dcfl", **kw) -> DetectorConfig:
+        """A small CPU configuration (tiny conv backbone, 32-channel FPN P3–P5, 3 head convs)."""
+        base = dict(classes=list(classes), head=head, backbone="tiny", fpn_channels=32, num_outs=3,
+                    feat_channels=32, stacked_convs=3, topk=9, topq=6)
+        return cls(**{**base, **kw})
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def strides(self) -> list[int]:
+        return [8 * 2**i for i in range(self.num_outs)]
+
+    def validate(self) -> None:
+        if self.head not in ("dcfl", "retina"):
+            raise ValueError(f"unknown head {self.head!r}; use 'dcfl' or 'retina'")
+        if not self.classes:
+            raise ValueError("classes must name at least one class")
+
+
+class RotatedDetector(nn.Module):
+    """Single-stage oriented detector. ``head='retina'`` is Rotated RetinaNet (max-IoU assignment);
+    ``head='dcfl'`` adds the dilated/deformable head, dynamic prior and coarse-to-fine assigner."""
+
+    def __init__(self, config: DetectorConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.backbone = build_backbone(config.backbone)
+        self.neck = FPN(self.backbone.out_channels, config.fpn_channels, config.num_outs)
+        if config.head == "dcfl":
+            self.bbox_head = DCFLHead(config.num_classes, config.fpn_channels, config.feat_channels,
+                                      config.stacked_convs, config.dilation_rate)
+        else:
+            self.bbox_head = RetinaHead(config.num_classes, config.fpn_channels, config.feat_channels,
+                                        config.stacked_convs)
+        self.coder = DeltaXYWHACoder(config.angle_version)
+        self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 3, 1, 1), persistent=False)
+
+    # ---- forward -------------------------------------------------------------------------------
+    def _check_images(self, images: torch.Tensor) -> torch.Tensor:
+        if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3:
+            shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
+            raise ValueError(f"images must be a (B, 3, H, W) float tensor in [0, 1], got {shape}")
+        largest = self.config.strides[-1]
+        if min(images.shape[-2:]) < largest:
+            raise ValueError(f"images of {tuple(images.shape[-2:])} are smaller than the largest stride {largest}; "
+                             f"pad or resize them to at least {largest}×{largest}, or use fewer FPN levels (num_outs)")
+        return images
+
+    def forward(self, images: torch.Tensor):
+        """Per-level ``(cls logits (B,C,H,W), deltas (B,5,H,W), DCN offsets (B,18,H,W) or None)``."""
+        x = (self._check_images(images).float() - self.pixel_mean) / self.pixel_std
+        return self.bbox_head(self.neck(self.backbone(x)))
+
+    def _flatten(self, cls, reg, offsets):
+        b = cls[0].shape[0]
+        sizes = [tuple(c.shape[-2:]) for c in cls]
+        anchors = torch.cat(grid_anchors(sizes, self.config.strides, self.config.octave_base_scale, cls[0].device))
+        flat_cls = torch.cat([c.permute(0, 2, 3, 1).reshape(b, -1, self.config.num_classes) for c in cls], 1)
+        flat_reg = torch.cat([r.permute(0, 2, 3, 1).reshape(b, -1, 5) for r in reg], 1)
+        shift = None
+        if offsets[0] is not None:  # dynamic prior (§4.2): mean (dy, dx) over the 9 taps, in pixels
+            parts = []
+            for o, s in zip(offsets, self.config.strides):
+                mean = o.detach().reshape(b, 9, 2, -1).mean(1).permute(0, 2, 1)  # (B, HW, (dy, dx))
+                parts.append(mean.flip(-1) * s * self.config.prior_offset_scale)
+            shift = torch.cat(parts, 1)
+        return anchors, flat_cls, flat_reg, shift
+
+    # ---- training ------------------------------------------------------------------------------
+    def loss(self, images: torch.Tensor, gt_boxes: list[torch.Tensor], gt_labels: list[torch.Tensor]) -> dict:
+        """Focal loss over non-ignored anchors + rotated IoU loss on positives (decoded boxes), both
+        averaged over the number of positives in the batch."""
+        if len(gt_boxes) != images.shape[0] or len(gt_labels) != images.shape[0]:
+            raise ValueError("give one boxes tensor and one labels tensor per image")
+        anchors, cls, reg, shift = self._flatten(*self(images))
+        decoded = self.coder.decode(anchors[None], reg)
+        targets, weights, pos_pred, pos_gt = [], [], [], []
+        for i, (boxes, labels) in enumerate(zip(gt_boxes, gt_labels)):
+            boxes = check_boxes(boxes.to(anchors), f"gt boxes of image {i}")
+            labels = labels.to(anchors.device).long()
+            if labels.numel() and (labels.min() < 0 or labels.max() >= self.config.num_classes):
+                raise ValueError(f"labels of image {i} must lie in [0, {self.config.num_classes}), "
+                                 f"got {labels.tolist()}")
+            sized = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)  # zero-size boxes cannot be matched: dropped
+            boxes, labels = boxes[sized], labels[sized]
+            if self.config.head == "dcfl":
+                priors = anchors.clone()
+                priors[:, :2] += shift[i]
+                assigned = coarse_to_fine_assign(priors, decoded[i], cls[i], boxes, self.config.topk,
+                                                 self.config.topq, self.config.gauss_thr)
+            else:
+                assigned = max_iou_assign(anchors, boxes, self.config.pos_iou_thr, self.config.neg_iou_thr)
+            pos = assigned > 0
+            onehot = torch.zeros_like(cls[i])
+            onehot[pos, labels[assigned[pos] - 1]] = 1
+            targets.append(onehot)
+            weights.append((assigned >= 0).float())
+            pos_pred.append(decoded[i][pos])
+            pos_gt.append(boxes[assigned[pos] - 1])
+        num_pos = max(sum(p.shape[0] for p in pos_pred), 1)
+        focal = sigmoid_focal_loss(cls, torch.stack(targets), self.config.focal_alpha, self.config.focal_gamma,
+                                   reduction="none")
+        loss_cls = (focal * torch.stack(weights)[..., None]).sum() / num_pos
+        pred, tgt = torch.cat(pos_pred), torch.cat(pos_gt)
+        loss_bbox = rotated_iou_loss(pred, tgt, self.config.iou_loss_mode).sum() / num_pos if pred.numel() \
+            else reg.sum() * 0
+        return {"loss_cls": loss_cls, "loss_bbox": loss_bbox, "num_pos": torch.tensor(float(num_pos))}
+
+    # ---- inference -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, score_thr: float | None = None) -> list[dict]:
+        """Detections per image: ``{"boxes": (N,5) xywha in the angle version, "scores", "labels"}``."""
+        cfg = self.config
+        score_thr = cfg.score_thr if score_thr is None else score_thr
+        was_training = self.training
+        self.eval()
+        cls, reg, _ = self(images)
+        self.train(was_training)
+        sizes = [tuple(c.shape[-2:]) for c in cls]
+        level_anchors = grid_anchors(sizes, cfg.strides, cfg.octave_base_scale, images.device)
+        out = []
+        for i in range(images.shape[0]):
+            boxes, scores, labels = [], [], []
+            for c, r, a in zip(cls, reg, level_anchors):
+                s = c[i].permute(1, 2, 0).reshape(-1, cfg.num_classes).sigmoid()
+                d = r[i].permute(1, 2, 0).reshape(-1, 5)
+                if s.shape[0] > cfg.nms_pre:
+                    top = s.max(1).values.topk(cfg.nms_pre).indices
+                    s, d, a = s[top], d[top], a[top]
+                anchor_idx, label = torch.nonzero(s > score_thr, as_tuple=True)
+                boxes.append(self.coder.decode(a[anchor_idx], d[anchor_idx]))
+                scores.append(s[anchor_idx, label])
+                labels.append(label)
+            boxes, scores, labels = torch.cat(boxes), torch.cat(scores), torch.cat(labels)
+            ok = torch.isfinite(boxes).all(1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+            boxes, scores, labels = boxes[ok], scores[ok], labels[ok]
+            keep = batched_rotated_nms(boxes, scores, labels, cfg.nms_iou_thr)[: cfg.max_per_img]
+            out.append({"boxes": regularize_boxes(boxes[keep], cfg.angle_version), "scores": scores[keep],
+                        "labels": labels[keep]})
+        return out
+
+    # ---- save / load ---------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` (keys ``backbone.*``, ``neck.*``, ``bbox_head.*``)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=1))
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
+                  str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, map_location: str = "cpu") -> RotatedDetector:
+        directory = Path(directory)
+        if not (directory / CONFIG_NAME).exists() or not (directory / WEIGHTS_NAME).exists():
+            raise FileNotFoundError(f"{directory} needs {CONFIG_NAME} and {WEIGHTS_NAME} (written by save_pretrained)")
+        raw = json.loads((directory / CONFIG_NAME).read_text())
+        known = {f.name for f in dataclasses.fields(DetectorConfig)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"{directory / CONFIG_NAME} has unknown fields {sorted(unknown)}")
+        for key in ("pixel_mean", "pixel_std"):
+            if key in raw:
+                raw[key] = tuple(raw[key])
+        model = cls(DetectorConfig(**raw))
+        load_state_dict_checked(model, load_file(str(directory / WEIGHTS_NAME), device=map_location))
+        return model

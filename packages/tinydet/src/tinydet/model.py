@@ -1,0 +1,244 @@
+"""Backbones, FPN and the Rotated RetinaNet / DCFL heads (module names follow mmrotate's key layout)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.ops import deform_conv2d
+
+
+class ConvModule(nn.Module):
+    """``conv`` (+ ReLU): named like mmcv's ConvModule so state-dict keys read ``….conv.weight``."""
+
+    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True, bias: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, k, stride, k // 2, bias=bias)
+        self.act = act
+
+    def forward(self, x):
+        x = self.conv(x)
+        return F.relu(x) if self.act else x
+
+
+class TinyBackbone(nn.Module):
+    """A small plain conv net (stride 32) for CPU tests and demos; returns C3, C4, C5."""
+
+    def __init__(self, widths=(16, 24, 32, 48, 64)):
+        super().__init__()
+        layers, cin = [], 3
+        for w in widths:
+            layers.append(nn.Sequential(
+                nn.Conv2d(cin, w, 3, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                nn.Conv2d(w, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)))
+            cin = w
+        self.stages = nn.ModuleList(layers)
+        self.out_channels = list(widths[2:])
+
+    def forward(self, x):
+        feats = []
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        return feats[2:]
+
+
+class ResNetBackbone(nn.Module):
+    """torchvision ResNet (random init; load ImageNet weights yourself) returning C3, C4, C5.
+
+    Parameter names (``conv1``, ``bn1``, ``layer1``…) match mmdet's ResNet, hence mmrotate checkpoints.
+    BatchNorm is frozen (``norm_eval``) as in mmrotate's configs.
+    """
+
+    def __init__(self, depth: int = 50):
+        super().__init__()
+        import torchvision
+
+        net = getattr(torchvision.models, f"resnet{depth}")(weights=None)
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        expansion = 4 if depth >= 50 else 1
+        self.out_channels = [128 * expansion, 256 * expansion, 512 * expansion]
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        c2 = self.layer1(x)
+        c3 = self.layer2(c2)
+        c4 = self.layer3(c3)
+        return [c3, c4, self.layer4(c4)]
+
+
+def build_backbone(name: str) -> nn.Module:
+    if name == "tiny":
+        return TinyBackbone()
+    if name.startswith("resnet") and name[6:].isdigit():
+        return ResNetBackbone(int(name[6:]))
+    raise ValueError(f"unknown backbone {name!r}; use 'tiny' or 'resnet18/34/50/101'")
+
+
+class FPN(nn.Module):
+    """Feature pyramid P3–P(2+num_outs): top-down sum of 1×1 laterals, 3×3 outputs, extra levels by
+    stride-2 convs on C5 then on the previous extra level (mmdet ``add_extra_convs='on_input'``)."""
+
+    def __init__(self, in_channels: list[int], out_channels: int, num_outs: int = 5):
+        super().__init__()
+        if num_outs < len(in_channels):
+            raise ValueError(f"num_outs ({num_outs}) must be ≥ the number of backbone levels ({len(in_channels)})")
+        self.lateral_convs = nn.ModuleList(ConvModule(c, out_channels, 1, act=False) for c in in_channels)
+        convs = [ConvModule(out_channels, out_channels, 3, act=False) for _ in in_channels]
+        for i in range(num_outs - len(in_channels)):
+            cin = in_channels[-1] if i == 0 else out_channels
+            convs.append(ConvModule(cin, out_channels, 3, stride=2, act=False))
+        self.fpn_convs = nn.ModuleList(convs)
+        self.num_ins = len(in_channels)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, feats):
+        lat = [conv(f) for conv, f in zip(self.lateral_convs, feats)]
+        for i in range(len(lat) - 1, 0, -1):
+            lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[-2:], mode="nearest")
+        outs = [self.fpn_convs[i](lat[i]) for i in range(self.num_ins)]
+        x = feats[-1]
+        for conv in self.fpn_convs[self.num_ins:]:
+            x = conv(x)
+            outs.append(x)
+        return outs
+
+
+def _init_head(head: nn.Module, cls_layer: nn.Conv2d) -> None:
+    for m in head.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, std=0.01)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    nn.init.constant_(cls_layer.bias, -math.log((1 - 0.01) / 0.01))  # prior probability 0.01 (RetinaNet)
+
+
+class RetinaHead(nn.Module):
+    """Rotated RetinaNet head, one anchor per location: ``stacked_convs`` 3×3 convs per branch."""
+
+    def __init__(self, num_classes: int, in_channels: int, feat_channels: int = 256, stacked_convs: int = 4):
+        super().__init__()
+        chans = [in_channels] + [feat_channels] * stacked_convs
+        self.cls_convs = nn.ModuleList(ConvModule(chans[i], feat_channels) for i in range(stacked_convs))
+        self.reg_convs = nn.ModuleList(ConvModule(chans[i], feat_channels) for i in range(stacked_convs))
+        self.retina_cls = nn.Conv2d(feat_channels, num_classes, 3, padding=1)
+        self.retina_reg = nn.Conv2d(feat_channels, 5, 3, padding=1)
+        _init_head(self, self.retina_cls)
+
+    def forward_single(self, x):
+        c, r = x, x
+        for conv in self.cls_convs:
+            c = conv(c)
+        for conv in self.reg_convs:
+            r = conv(r)
+        return self.retina_cls(c), self.retina_reg(r), None
+
+    def forward(self, feats):
+        return [list(t) for t in zip(*(self.forward_single(f) for f in feats))]
+
+
+class DilatedConv(nn.Module):
+    """DCFL's deformable conv with fixed offsets ``(d−1)·k`` (kernel taps at ``d·k``): exactly a
+    bias-free dilated 3×3 conv; the weight is stored as ``weight`` like mmcv's ``DeformConv2d``."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(channels, channels, 3, 3))
+        self.dilation = dilation
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, padding=self.dilation, dilation=self.dilation)
+
+
+def modulated_deform_conv3x3(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor,
+                             weight: torch.Tensor) -> torch.Tensor:
+    """DCNv2 3×3 conv (stride 1, padding 1) by bilinear ``grid_sample`` of the 9 shifted taps.
+
+    Same semantics as ``torchvision.ops.deform_conv2d`` (offsets ``(dy, dx)`` per tap, zeros
+    outside the image) but its CPU backward is a fraction of the cost.
+    """
+    b, c, h, w = x.shape
+    ky, kx = torch.meshgrid(torch.arange(-1, 2, device=x.device), torch.arange(-1, 2, device=x.device), indexing="ij")
+    off = offset.view(b, 9, 2, h, w)
+    ys = torch.arange(h, device=x.device).view(1, 1, h, 1) + ky.reshape(1, 9, 1, 1) + off[:, :, 0]
+    xs = torch.arange(w, device=x.device).view(1, 1, 1, w) + kx.reshape(1, 9, 1, 1) + off[:, :, 1]
+    grid = torch.stack([(2 * xs + 1) / w - 1, (2 * ys + 1) / h - 1], -1).view(b, 9 * h, w, 2)
+    taps = F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
+    taps = taps.view(b, c, 9, h, w) * mask.view(b, 1, 9, h, w)
+    return torch.einsum("bckhw,ock->bohw", taps, weight.reshape(weight.shape[0], c, 9))
+
+
+class ModulatedDeformConv(nn.Module):
+    """Modulated deformable 3×3 conv (DCNv2, bias-free). With ``learn_offsets`` it predicts its own
+    offsets (18 channels, ``(dy, dx)`` per tap) and mask from ``conv_offset`` and returns them."""
+
+    def __init__(self, channels: int, learn_offsets: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(channels, channels, 3, 3))
+        if learn_offsets:
+            self.conv_offset = nn.Conv2d(channels, 27, 3, padding=1)
+
+    def forward(self, x, offset=None, mask=None):
+        if offset is None:
+            o1, o2, m = self.conv_offset(x).chunk(3, dim=1)
+            offset, mask = torch.cat([o1, o2], 1), m.sigmoid()
+        if x.is_cuda:
+            return deform_conv2d(x, offset, self.weight, padding=1, mask=mask), offset, mask
+        return modulated_deform_conv3x3(x, offset, mask, self.weight), offset, mask
+
+
+class DCFLHead(RetinaHead):
+    """DCFL head (paper §4.1): the last two convs of each branch are a dilated conv then a modulated
+    deformable conv; the regression branch learns the offsets and the classification branch reuses
+    them, and the offsets are returned so the dynamic prior can shift anchors (§4.2)."""
+
+    def __init__(self, num_classes: int, in_channels: int, feat_channels: int = 256, stacked_convs: int = 4,
+                 dilation_rate: int = 3):
+        nn.Module.__init__(self)
+        if stacked_convs < 2:
+            raise ValueError("the DCFL head needs stacked_convs ≥ 2 (dilated + deformable conv at the end)")
+        chans = [in_channels] + [feat_channels] * stacked_convs
+        plain = stacked_convs - 2
+        self.cls_convs = nn.ModuleList([*(ConvModule(chans[i], feat_channels) for i in range(plain)),
+                                        DilatedConv(feat_channels, dilation_rate),
+                                        ModulatedDeformConv(feat_channels, learn_offsets=False)])
+        self.reg_convs = nn.ModuleList([*(ConvModule(chans[i], feat_channels) for i in range(plain)),
+                                        DilatedConv(feat_channels, dilation_rate),
+                                        ModulatedDeformConv(feat_channels, learn_offsets=True)])
+        if plain == 0 and in_channels != feat_channels:
+            raise ValueError("with stacked_convs=2, in_channels must equal feat_channels")
+        self.retina_cls = nn.Conv2d(feat_channels, num_classes, 3, padding=1)
+        self.retina_reg = nn.Conv2d(feat_channels, 5, 3, padding=1)
+        _init_head(self, self.retina_cls)
+        for m in self.modules():
+            if isinstance(m, (DilatedConv, ModulatedDeformConv)):  # mmcv's DeformConv2d init
+                bound = 1 / math.sqrt(m.weight[0].numel())
+                nn.init.uniform_(m.weight, -bound, bound)
+            if isinstance(m, ModulatedDeformConv) and hasattr(m, "conv_offset"):
+                nn.init.zeros_(m.conv_offset.weight)  # start from the regular grid (mmcv's init)
+                nn.init.zeros_(m.conv_offset.bias)
+
+    def forward_single(self, x):
+        r = x
+        for conv in self.reg_convs[:-2]:
+            r = conv(r)
+        r = self.reg_convs[-2](r)
+        r, offset, mask = self.reg_convs[-1](r)
+        c = x
+        for conv in self.cls_convs[:-2]:
+            c = conv(c)
+        c, _, _ = self.cls_convs[-1](self.cls_convs[-2](c), offset, mask)
+        return self.retina_cls(c), self.retina_reg(r), offset

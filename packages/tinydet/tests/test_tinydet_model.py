@@ -1,0 +1,153 @@
+"""Coder, heads, assigners, losses, inference and save/load of the detectors."""
+
+import math
+
+import pytest
+import torch
+from torchvision.ops import deform_conv2d
+
+from labcore.rotated import gaussian_gjsd, rotated_iou
+from tinydet.assign import coarse_to_fine_assign, gjsd_similarity, max_iou_assign
+from tinydet.coder import DeltaXYWHACoder, grid_anchors
+from tinydet.data import SYNTHETIC_CLASSES, collate, synthetic_scene
+from tinydet.detector import DetectorConfig, RotatedDetector
+from tinydet.model import modulated_deform_conv3x3
+
+
+def _tiny(head):
+    torch.manual_seed(0)
+    return RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES, head=head))
+
+
+def test_coder_round_trip_and_angle_wrap():
+    g = torch.Generator().manual_seed(0)
+    anchors = torch.cat([torch.rand(50, 2, generator=g) * 100, 4 + torch.rand(50, 2, generator=g) * 30,
+                         torch.rand(50, 1, generator=g) * math.pi - math.pi / 4], 1)
+    gt = torch.cat([torch.rand(50, 2, generator=g) * 100, 2 + torch.rand(50, 2, generator=g) * 30,
+                    torch.rand(50, 1, generator=g) * math.pi - math.pi / 4], 1)
+    coder = DeltaXYWHACoder("le135")
+    deltas = coder.encode(anchors, gt)
+    assert (deltas[:, 4].abs() <= 0.75 + 1e-6).all()  # angle difference wrapped into le135, over π
+    back = coder.decode(anchors, deltas)
+    assert torch.allclose(back[:, :4], gt[:, :4], atol=1e-3)
+    assert torch.allclose(torch.remainder(back[:, 4] - gt[:, 4] + 1e-4, math.pi), torch.full((50,), 1e-4), atol=1e-4)
+
+
+def test_anchor_grid_layout():
+    a = grid_anchors([(2, 3), (1, 2)], [8, 16], 4.0)
+    assert a[0].shape == (6, 5) and a[1].shape == (2, 5)
+    assert a[0][4].tolist() == [8.0, 8.0, 32.0, 32.0, 0.0]  # row 1, column 1 (row-major), centre offset 0
+
+
+def test_grid_sample_deform_conv_matches_torchvision():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 4, 6, 7, generator=g, dtype=torch.float64)
+    off = torch.randn(2, 18, 6, 7, generator=g, dtype=torch.float64) * 1.5
+    mask = torch.rand(2, 9, 6, 7, generator=g, dtype=torch.float64)
+    w = torch.randn(3, 4, 3, 3, generator=g, dtype=torch.float64)
+    assert torch.allclose(modulated_deform_conv3x3(x, off, mask, w), deform_conv2d(x, off, w, padding=1, mask=mask),
+                          atol=1e-10)
+
+
+def test_dcfl_head_starts_from_the_regular_grid_and_dilated_conv_is_fixed_offset_dcn():
+    model = _tiny("dcfl")
+    cls, reg, offsets = model(torch.rand(1, 3, 64, 64))
+    assert all(o.abs().max() == 0 for o in offsets)  # zero-initialised offsets: no prior shift at start
+    dil = model.bbox_head.reg_convs[-2]
+    x = torch.randn(1, dil.weight.shape[1], 9, 9)
+    d = dil.dilation
+    ky, kx = torch.meshgrid(torch.arange(-1, 2), torch.arange(-1, 2), indexing="ij")
+    fixed = torch.stack([ky, kx], -1).reshape(18).float() * (d - 1)
+    ref = deform_conv2d(x, fixed.view(1, 18, 1, 1).expand(1, 18, 9, 9).contiguous(), dil.weight, padding=1)
+    assert torch.allclose(dil(x), ref, atol=1e-5)
+
+
+def test_max_iou_assigner_rules():
+    anchors = torch.tensor([[0.0, 0.0, 10, 10, 0], [5, 0, 10, 10, 0], [40, 40, 10, 10, 0], [100, 100, 10, 10, 0]])
+    gt = torch.tensor([[0.0, 0.0, 10, 10, 0], [41, 41, 3, 3, 0]])
+    assigned = max_iou_assign(anchors, gt, 0.5, 0.4)
+    # anchor 0 matches gt 0 exactly; anchor 1 has IoU 1/3 → negative; gt 1 (IoU 0.09) still gets its best anchor
+    assert assigned.tolist() == [1, 0, 2, 0]
+    assert (max_iou_assign(anchors, torch.zeros(0, 5)) == 0).all()
+
+
+def test_coarse_to_fine_assigner_properties():
+    g = torch.Generator().manual_seed(0)
+    anchors = torch.cat(grid_anchors([(16, 16)], [8], 4.0))
+    gt = torch.tensor([[30.0, 40.0, 12.0, 4.0, 0.3], [90.0, 70.0, 6.0, 6.0, 0.0], [95.0, 72.0, 20.0, 5.0, 1.0]])
+    preds = anchors + torch.randn(anchors.shape, generator=g) * torch.tensor([2.0, 2.0, 4.0, 4.0, 0.2])
+    logits = torch.randn(anchors.shape[0], 3, generator=g)
+    topk, topq = 9, 4
+    assigned = coarse_to_fine_assign(anchors, preds, logits, gt, topk=topk, topq=topq, gauss_thr=10.0)
+    sim = gjsd_similarity(gt, anchors)
+    for i in range(3):
+        pos = torch.nonzero(assigned == i + 1).flatten()
+        assert 1 <= pos.numel() <= topq
+        assert set(pos.tolist()) <= set(sim[i].topk(topk).indices.tolist())  # fine ⊂ coarse candidates
+    # a tight Gaussian-mixture threshold only removes positives, never adds
+    strict = coarse_to_fine_assign(anchors, preds, logits, gt, topk=topk, topq=topq, gauss_thr=0.05)
+    assert set(torch.nonzero(strict > 0).flatten().tolist()) <= set(torch.nonzero(assigned > 0).flatten().tolist())
+    assert (coarse_to_fine_assign(anchors, preds, logits, gt[:0]) == 0).all()
+    # similarity is 1 / (1 + GJSD)
+    assert torch.allclose(sim[0, :5], 1 / (1 + gaussian_gjsd(gt[:1].expand(5, 5), anchors[:5])), atol=1e-6)
+
+
+@pytest.mark.parametrize("head", ["dcfl", "retina"])
+def test_losses_are_finite_and_training_reduces_them(head):
+    model = _tiny(head)
+    batch = collate([synthetic_scene(i, 64, max_objects=6) for i in range(2)])
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    totals = []
+    for _ in range(8):
+        losses = model.loss(batch["image"], batch["boxes"], batch["labels"])
+        total = losses["loss_cls"] + losses["loss_bbox"]
+        assert torch.isfinite(total) and losses["num_pos"] >= 1
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        totals.append(total.item())
+    assert min(totals[-3:]) < totals[0]
+    # an image without objects is pure background
+    empty = model.loss(batch["image"][:1], [torch.zeros(0, 5)], [torch.zeros(0, dtype=torch.long)])
+    assert torch.isfinite(empty["loss_cls"]) and empty["loss_bbox"] == 0
+
+
+def test_predict_save_and_load_round_trip(tmp_path):
+    model = _tiny("dcfl")
+    images = torch.stack([synthetic_scene(i, 64)["image"] for i in range(2)])
+    before = model.predict(images, score_thr=0.0)
+    assert before[0]["boxes"].shape[1] == 5 and len(before[0]["boxes"]) <= model.config.max_per_img
+    model.save_pretrained(tmp_path / "m")
+    loaded = RotatedDetector.from_pretrained(tmp_path / "m")
+    after = loaded.predict(images, score_thr=0.0)
+    for a, b in zip(before, after):
+        assert torch.equal(a["labels"], b["labels"]) and torch.allclose(a["scores"], b["scores"])
+    keys = set(loaded.state_dict())
+    assert {"bbox_head.retina_cls.weight", "bbox_head.reg_convs.2.conv_offset.weight",
+            "neck.lateral_convs.0.conv.weight", "bbox_head.cls_convs.1.weight"} <= keys  # mmrotate key layout
+    # kept detections do not overlap beyond the NMS threshold within a class
+    d = after[0]
+    for c in d["labels"].unique():
+        b = d["boxes"][d["labels"] == c]
+        iou = rotated_iou(b, b).fill_diagonal_(0)
+        assert iou.max() <= model.config.nms_iou_thr + 1e-5
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path):
+    model = _tiny("retina")
+    with pytest.raises(ValueError, match="smaller than the largest stride"):
+        model.predict(torch.rand(1, 3, 16, 16))
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        model.predict(torch.rand(3, 64, 64))
+    img = torch.rand(1, 3, 64, 64)
+    with pytest.raises(ValueError, match="NaN"):
+        model.loss(img, [torch.tensor([[10.0, 10, 4, 2, float("nan")]])], [torch.tensor([0])])
+    with pytest.raises(ValueError, match="labels of image 0"):
+        model.loss(img, [torch.tensor([[10.0, 10, 4, 2, 0]])], [torch.tensor([7])])
+    # zero-size boxes are dropped, not crashed on
+    out = model.loss(img, [torch.tensor([[10.0, 10, 0, 2, 0]])], [torch.tensor([0])])
+    assert torch.isfinite(out["loss_cls"])
+    with pytest.raises(FileNotFoundError, match="save_pretrained"):
+        RotatedDetector.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="unknown head"):
+        RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES, head="yolo"))
