@@ -1,0 +1,211 @@
+"""TarFlow (Zhai et al., 2024): a stack of Transformer autoregressive flow blocks on image patches.
+
+``TarFlow`` has exactly the parameter and buffer names of apple/ml-tarflow's ``Model``, so the
+official checkpoints load with :meth:`TarFlow.from_reference_checkpoint`; it is also a
+Hugging Face Hub model (``save_pretrained``/``from_pretrained``: safetensors + ``config.json``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from labcore.checkpoint import load_state_dict_checked
+from labcore.flows import patchify, score_denoise, unpatchify
+from labcore.metrics import bits_per_dim
+from tarflow.block import Guidance, MetaBlock
+from tarflow.config import TarFlowConfig, config_from_reference
+from tarflow.layers import KVCache
+
+BIN_WIDTH = 2 / 256  # 8-bit pixels mapped to [-1, 1]
+
+
+class FlowOutput(NamedTuple):
+    z: torch.Tensor  # (B, T, D) latent tokens
+    logdet: torch.Tensor  # (B,) log|det ∂z/∂x| summed over all dimensions, float32
+    outputs: list[torch.Tensor]  # the tokens after every block
+
+
+class TarFlow(nn.Module, PyTorchModelHubMixin, library_name="tarflow", repo_url="https://github.com/apple/ml-tarflow"):
+    """Transformer autoregressive flow over ``(B, C, H, W)`` images in ``[-1, 1]`` (noise-augmented)."""
+
+    VAR_LR = 0.1  # EMA rate of the prior variance of the volume-preserving variant
+    var: torch.Tensor
+
+    def __init__(self, config: TarFlowConfig):
+        super().__init__()
+        if isinstance(config, dict):
+            config = TarFlowConfig(**config)
+        self.config = config
+        c = config
+        self.blocks = nn.ModuleList(
+            MetaBlock(c.token_dim, c.channels, c.num_patches, flip=i % 2 == 1, num_layers=c.layers_per_block,
+                      head_dim=c.head_dim, expansion=c.expansion, nvp=c.nvp, num_classes=c.num_classes)
+            for i in range(c.num_blocks)
+        )
+        # Prior N(0, diag(var)): ones for the NVP model, an EMA of E[z²] for nvp=False.
+        self.register_buffer("var", torch.ones(c.num_patches, c.token_dim))
+
+    # ---- input checks -----------------------------------------------------------------------
+
+    def _check_images(self, x: torch.Tensor) -> None:
+        c = self.config
+        expected = (c.in_channels, c.img_size, c.img_size)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            hint = ""
+            if x.ndim == 4 and x.shape[-1] % c.patch_size:
+                hint = f" (size {x.shape[-1]} is not even divisible by patch_size={c.patch_size})"
+            raise ValueError(f"expected images of shape (B, {c.in_channels}, {c.img_size}, {c.img_size}), "
+                             f"got {tuple(x.shape)}{hint}; resize or pick a config with this size/channel count")
+
+    def _check_labels(self, y: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        if y is None:
+            return None
+        n = self.config.num_classes
+        if n == 0:
+            raise ValueError("this model is unconditional (num_classes=0); pass y=None")
+        y = torch.as_tensor(y, device=self.var.device)
+        if y.dtype.is_floating_point or y.shape != (batch,):
+            raise ValueError(f"labels must be an integer tensor of shape ({batch},), got {y.dtype} {tuple(y.shape)}")
+        if (y >= n).any():
+            raise ValueError(f"class id {int(y.max())} out of range: the model has {n} classes (0..{n - 1}); "
+                             f"use -1 for 'no label'")
+        return y.long()
+
+    # ---- tokens -----------------------------------------------------------------------------
+
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_images(x)
+        return patchify(x, self.config.patch_size)
+
+    def unpatchify(self, tokens: torch.Tensor) -> torch.Tensor:
+        return unpatchify(tokens, self.config.patch_size, (self.config.img_size, self.config.img_size))
+
+    # ---- density ----------------------------------------------------------------------------
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> FlowOutput:
+        """Images → latent tokens ``z`` and ``log|det ∂z/∂x|``; labels ``y < 0`` mean 'no label' (CFG dropout)."""
+        y = self._check_labels(y, x.shape[0])
+        h = self.patchify(x)
+        logdet = torch.zeros(x.shape[0], device=x.device)
+        outputs = []
+        for block in self.blocks:
+            h, ld = block(h, y)
+            logdet = logdet + ld
+            outputs.append(h)
+        return FlowOutput(h, logdet, outputs)
+
+    def get_loss(self, z: torch.Tensor, logdet: torch.Tensor) -> torch.Tensor:
+        """Training loss in nats/dim as the paper (eq. 6, up to the constant ½·log 2π)."""
+        return 0.5 * z.float().pow(2).mean() - logdet.mean() / self.config.num_dims
+
+    def nll(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """``−log p(x)`` in nats per example under the standard normal prior (the reference's evaluation)."""
+        z, logdet, _ = self(x, y)
+        d = self.config.num_dims
+        return 0.5 * z.float().pow(2).flatten(1).sum(1) + 0.5 * d * math.log(2 * math.pi) - logdet
+
+    def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return -self.nll(x, y)
+
+    def bits_per_dim(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Bits/dim of dequantised 8-bit data in [-1, 1] (bin width 2/256, as ``evaluate_bpd.py``)."""
+        return bits_per_dim(self.nll(x, y), self.config.num_dims, bin_width=BIN_WIDTH)
+
+    @torch.no_grad()
+    def update_prior(self, z: torch.Tensor) -> None:
+        """EMA of the latent second moment, the prior variance of the ``nvp=False`` variant."""
+        self.var.lerp_(z.float().pow(2).mean(0), weight=self.VAR_LR)
+
+    # ---- sampling ---------------------------------------------------------------------------
+
+    def _guidance(self, guidance: float, guide_what: str, attn_temp: float, annealed: bool) -> Guidance:
+        if guidance < 0:
+            raise ValueError(f"guidance weight must be >= 0, got {guidance}")
+        if set(guide_what) - {"a", "b"}:
+            raise ValueError(f"guide_what must be a subset of 'ab', got {guide_what!r}")
+        return Guidance(guidance, guide_what, attn_temp, annealed)
+
+    @torch.no_grad()
+    def inverse(self, z: torch.Tensor, y: torch.Tensor | None = None, guidance: float = 0.0,
+                guide_what: str = "ab", attn_temp: float = 1.0, annealed_guidance: bool = False,
+                jacobi_tol: float | None = None) -> torch.Tensor:
+        """Latent tokens ``(B, T, D)`` (standard normal) → images, blocks in reverse order.
+
+        ``jacobi_tol`` switches to the parallel Jacobi sampler (:meth:`MetaBlock.inverse_jacobi`).
+        """
+        c = self.config
+        if z.ndim != 3 or tuple(z.shape[1:]) != (c.num_patches, c.token_dim):
+            raise ValueError(f"expected latents of shape (B, {c.num_patches}, {c.token_dim}), got {tuple(z.shape)}")
+        y = self._check_labels(y, z.shape[0])
+        g = self._guidance(guidance, guide_what, attn_temp, annealed_guidance)
+        x = z * self.var.sqrt().to(z.dtype)
+        cache = KVCache(c.layers_per_block, c.num_patches)
+        for block in reversed(self.blocks):
+            x = block.inverse(x, y, g, cache) if jacobi_tol is None else block.inverse_jacobi(x, y, g, jacobi_tol)[0]
+        return self.unpatchify(x)
+
+    def denoise(self, x: torch.Tensor, y: torch.Tensor | None = None, sigma: float | None = None) -> torch.Tensor:
+        """Score-based denoising ``x + σ²∇log p(x)`` of samples from a noise-augmented model (§2.3)."""
+        sigma = self.config.noise_std if sigma is None else sigma
+        return score_denoise(x, sigma, lambda v: self.log_prob(v, y))
+
+    def sample(self, num: int, y: torch.Tensor | None = None, guidance: float = 0.0, guide_what: str = "ab",
+               attn_temp: float = 1.0, annealed_guidance: bool = False, denoise: bool | None = None,
+               jacobi_tol: float | None = None, generator: torch.Generator | None = None,
+               max_redraws: int = 10) -> torch.Tensor:
+        """Draw ``num`` images; samples with NaNs are re-drawn from fresh noise (as the reference).
+
+        ``denoise`` defaults to True for Gaussian-noise-augmented models.
+        """
+        c = self.config
+        denoise = c.noise_type == "gaussian" if denoise is None else denoise
+        device = self.var.device
+        y = self._check_labels(y, num)
+        out = torch.empty(num, c.in_channels, c.img_size, c.img_size, device=device)
+        todo = torch.arange(num, device=device)
+        for _ in range(max_redraws + 1):
+            noise = torch.randn(len(todo), c.num_patches, c.token_dim, generator=generator, device=device)
+            sub_y = None if y is None else y[todo]
+            x = self.inverse(noise, sub_y, guidance, guide_what, attn_temp, annealed_guidance, jacobi_tol).float()
+            if denoise:
+                x = self.denoise(x, sub_y)
+            out[todo] = x
+            bad = torch.isnan(x).flatten(1).any(1)
+            todo = todo[bad]
+            if len(todo) == 0:
+                return out
+        raise RuntimeError(f"{len(todo)} samples were still NaN after {max_redraws} redraws; lower the guidance")
+
+    # ---- checkpoints ------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> TarFlow:
+        """Load a ``save_pretrained`` directory (or Hub repo); strict about keys unless ``strict=False``."""
+        kwargs.setdefault("strict", True)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    @classmethod
+    def from_reference_checkpoint(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> TarFlow:
+        """Load an official apple/ml-tarflow state dict, e.g. ``afhq_model_8_768_8_8_0.07.pth``.
+
+        The config comes from the file name (``P_C_T_K_noise``) and the weights' shapes; any
+        key or shape disagreement raises an error naming it.
+        """
+        path = Path(path)
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path), device=str(map_location))
+        else:
+            state = torch.load(path, map_location=map_location, weights_only=True)
+        config = config_from_reference(path.name, {k: tuple(v.shape) for k, v in state.items()})
+        model = cls(config)
+        load_state_dict_checked(model, state)
+        return model
