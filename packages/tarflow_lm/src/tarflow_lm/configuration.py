@@ -1,0 +1,63 @@
+"""transformers-style configuration for TarFlowLM, with tiny and paper-sized presets."""
+
+from __future__ import annotations
+
+from transformers import PretrainedConfig
+
+LAYER_TYPE_NAMES = ("affine", "mix1", "mixd")
+
+
+class TarFlowLMConfig(PretrainedConfig):
+    """Hyper-parameters of the VAE bridge and the autoregressive-flow prior.
+
+    ``layer_types`` / ``num_mixtures`` are per flow layer (the paper varies the mixture count per
+    layer); ``layers_per_block`` is the Transformer depth inside each flow layer.
+    """
+
+    model_type = "tarflow_lm"
+
+    def __init__(self, vocab_size: int = 27, latent_dim: int = 8, max_seq_len: int = 64, patch_size: int = 1,
+                 layer_types: list[str] | None = None, num_mixtures: list[int] | int = 8,
+                 hidden_size: int = 64, layers_per_block: int = 2, num_heads: int = 4,
+                 init_log_sigma: float = -1.0, channel_mixing: bool = True, **kwargs):
+        layer_types = list(layer_types or ["mix1", "affine"])
+        bad = [t for t in layer_types if t not in LAYER_TYPE_NAMES]
+        if bad:
+            raise ValueError(f"unknown layer types {bad}; choose from {LAYER_TYPE_NAMES}")
+        if isinstance(num_mixtures, int):
+            num_mixtures = [num_mixtures] * len(layer_types)
+        if len(num_mixtures) != len(layer_types):
+            raise ValueError(f"num_mixtures has {len(num_mixtures)} entries for {len(layer_types)} layers")
+        if max_seq_len % patch_size:
+            raise ValueError(f"max_seq_len {max_seq_len} must be divisible by patch_size {patch_size}")
+        self.vocab_size, self.latent_dim, self.max_seq_len = vocab_size, latent_dim, max_seq_len
+        self.patch_size, self.layer_types, self.num_mixtures = patch_size, layer_types, list(num_mixtures)
+        self.hidden_size, self.layers_per_block, self.num_heads = hidden_size, layers_per_block, num_heads
+        self.init_log_sigma, self.channel_mixing = init_log_sigma, channel_mixing
+        super().__init__(**kwargs)
+
+
+def tiny_config(**overrides) -> TarFlowLMConfig:
+    """A CPU-sized character model for tests and the demo."""
+    base = dict(vocab_size=27, latent_dim=8, max_seq_len=32, layer_types=["mix1", "affine"], num_mixtures=8,
+                hidden_size=48, layers_per_block=1, num_heads=4)
+    return TarFlowLMConfig(**{**base, **overrides})
+
+
+def text8_config(**overrides) -> TarFlowLMConfig:
+    """GPT-2-small-sized budget (12 Transformer layers, width 768, 12 heads) split over 6 flow layers
+    for text8 (27 symbols, length 256). The split and latent width are our choice; the paper's exact
+    per-layer table was not available to us."""
+    base = dict(vocab_size=27, latent_dim=64, max_seq_len=256, layer_types=["mix1"] + ["affine"] * 5,
+                num_mixtures=27, hidden_size=768, layers_per_block=2, num_heads=12)
+    return TarFlowLMConfig(**{**base, **overrides})
+
+
+def openwebtext_config(**overrides) -> TarFlowLMConfig:
+    """The same GPT-2-small budget for OpenWebText with the GPT-2 vocabulary (50257) and length 1024."""
+    base = dict(vocab_size=50257, latent_dim=64, max_seq_len=1024, layer_types=["mixd"] + ["affine"] * 5,
+                num_mixtures=64, hidden_size=768, layers_per_block=2, num_heads=12)
+    return TarFlowLMConfig(**{**base, **overrides})
+
+
+PRESETS = {"tiny": tiny_config, "text8": text8_config, "openwebtext": openwebtext_config}
