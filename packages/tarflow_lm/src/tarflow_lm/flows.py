@@ -86,7 +86,7 @@ class AffineFlowLayer(AutoregressiveFlowLayer):
 class MaskedLinear(nn.Linear):
     def __init__(self, in_features: int, out_features: int, mask: torch.Tensor):
         super().__init__(in_features, out_features)
-        self.register_buffer("mask", mask.float(), persistent=False)
+        self.register_buffer("mask", mask.float())  # persistent: from_pretrained builds on meta
 
     def forward(self, x):
         return F.linear(x, self.weight * self.mask, self.bias)

@@ -83,8 +83,8 @@ def mixture_cdf_forward(z, log_weights, means, log_scales):
     return u.to(dtype), logdet.to(dtype)
 
 
-def mixture_cdf_inverse(u, log_weights, means, log_scales, *, tol: float = 1e-9, bisect_iters: int = 80,
-                        newton_iters: int = 8):
+def mixture_cdf_inverse(u, log_weights, means, log_scales, *, tol: float = 1e-9, bisect_iters: int = 40,
+                        newton_iters: int = 6):
     """Solve ``Φ⁻¹(F_mix(z)) = u`` for ``z`` elementwise (bracketed bisection + Newton polish).
 
     The bracket ``[min_k m_k − c·s_k, max_k m_k + c·s_k]`` with ``c = |u| + 10`` contains the root

@@ -1,0 +1,138 @@
+"""Model-level properties: ELBO terms, Proposition 4's σ → 0 limit, normalisation, multi-pass decode."""
+
+import math
+
+import pytest
+import torch
+
+from tarflow_lm import TarFlowLMModel, tiny_config
+from tarflow_lm.flows import MixDFlowLayer
+
+
+def test_codebook_terms_match_torch_distributions():
+    torch.manual_seed(0)
+    m = TarFlowLMModel(tiny_config(latent_dim=3, vocab_size=5)).double()
+    ids = torch.tensor([[0, 4, 2, 2]])
+    z, log_q = m.codebook.encode(ids)
+    mu, sig = m.codebook.means[ids], m.codebook.log_sigmas[ids].exp().unsqueeze(-1)
+    ref_q = torch.distributions.Normal(mu, sig).log_prob(z).sum(-1)
+    torch.testing.assert_close(log_q, ref_q)
+    comp = torch.distributions.Normal(m.codebook.means, m.codebook.log_sigmas.exp()[:, None])
+    dens = comp.log_prob(z[..., None, :]).sum(-1)  # (1, T, V)
+    torch.testing.assert_close(m.codebook.decode_logits(z), dens - dens.logsumexp(-1, keepdim=True))
+
+
+class BigramMixD(MixDFlowLayer):
+    """A Mix-d layer tied to the codebook whose weights come from a discrete bigram model (Prop. 4)."""
+
+    def __init__(self, codebook, bigram, start_logits):
+        d, k = codebook.latent_dim, codebook.vocab_size
+        super().__init__(d, 8, 1, 2, 16, reverse=False, num_mixtures=k)
+        self.codebook, self.bigram, self.start_logits = codebook, bigram, start_logits
+
+    def context(self, x):  # weights for token t are p_AR(· | x_{t−1}), reading x_{t−1} off z_{t−1}
+        prev = self.codebook.decode_logits(x[:, :-1]).argmax(-1)
+        first = self.start_logits.expand(x.shape[0], 1, -1)
+        return torch.cat([first, self.bigram[prev]], dim=1)
+
+    def _params(self, ctx):
+        means = self.codebook.means.T.expand(*ctx.shape[:-1], -1, -1)  # (..., d, K)
+        log_scales = self.codebook.log_sigmas.expand_as(means)
+        return torch.log_softmax(ctx, -1), means, log_scales
+
+
+def test_proposition4_sigma_to_zero_recovers_discrete_ar_cross_entropy():
+    torch.manual_seed(1)
+    v, d, t = 5, 3, 6
+    model = TarFlowLMModel(tiny_config(vocab_size=v, latent_dim=d, max_seq_len=16, layer_types=["mixd"],
+                                       num_mixtures=v)).double()
+    with torch.no_grad():
+        model.codebook.means.copy_(torch.randn(v, d, dtype=torch.float64))
+    bigram = torch.log_softmax(torch.randn(v, v, dtype=torch.float64), -1)
+    start = torch.log_softmax(torch.randn(v, dtype=torch.float64), -1)
+    model.flows[0] = BigramMixD(model.codebook, bigram, start).double()
+    ids = torch.randint(0, v, (64, t))
+    log_p_ar = start[ids[:, 0]] + bigram[ids[:, :-1], ids[:, 1:]].sum(-1)
+    gaps = []
+    for log_sigma in (0.0, -1.0, -2.0, -6.0):
+        with torch.no_grad():
+            model.codebook.log_sigmas.fill_(log_sigma)
+            elbo = model(ids).elbo
+        gaps.append((log_p_ar - elbo).abs().mean().item())
+    assert gaps[0] > 1e-2  # at a large σ the latent model is genuinely different ...
+    assert gaps[0] > gaps[1] > gaps[2] > gaps[3]  # ... and the gap shrinks monotonically ...
+    assert gaps[3] < 1e-6  # ... to the discrete AR log-likelihood in the limit (Proposition 4)
+
+
+@pytest.mark.parametrize("layer_types", [["affine", "mix1"], ["mixd", "affine"]])
+def test_prior_density_integrates_to_one(layer_types):
+    """Two 1-D latents: ∫∫ p(z) dz over a grid must be 1 if every log-det is right."""
+    torch.manual_seed(2)
+    model = TarFlowLMModel(tiny_config(latent_dim=1, max_seq_len=2, layer_types=layer_types, num_mixtures=3,
+                                       hidden_size=8, num_heads=2)).double()
+    with torch.no_grad():
+        for p in model.flows.parameters():
+            p.add_(0.15 * torch.randn_like(p))
+    g = torch.linspace(-16, 16, 321, dtype=torch.float64)
+    z = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).view(-1, 2, 1)
+    with torch.no_grad():
+        mass = model.prior_log_prob(z).exp().sum() * (g[1] - g[0]) ** 2
+    assert abs(mass.item() - 1.0) < 1e-3
+
+
+@pytest.mark.parametrize("patch_size", [1, 2])
+def test_sampling_inverts_the_prior_and_last_pass_is_the_output(patch_size):
+    torch.manual_seed(3)
+    model = TarFlowLMModel(tiny_config(patch_size=patch_size, latent_dim=4, layer_types=["mix1", "affine", "mixd"],
+                                       num_mixtures=[4, 0, 4], max_seq_len=8)).double().eval()
+    passes = model.generate(2, 8, generator=torch.Generator().manual_seed(0), return_passes=True)
+    u = torch.randn(2, 8, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    states = model.prior_inverse(u)  # the same noise generate() drew
+    assert len(passes) == len(states) == 4
+    for z, ids in zip(states, passes, strict=True):  # every pass is the tied-decoder readout of its state
+        assert torch.equal(ids, model.codebook.decode_logits(z).argmax(-1))
+    assert torch.equal(passes[-1], model.decode(states[-1]))  # the last pass is the model's output
+    torch.testing.assert_close(model.prior_forward(states[-1])[-1], u, rtol=0, atol=1e-6)
+
+
+def test_importance_weighted_bound_is_at_least_the_elbo_average():
+    torch.manual_seed(4)
+    model = TarFlowLMModel(tiny_config(max_seq_len=8)).eval()
+    ids = torch.randint(0, 27, (3, 8))
+    torch.manual_seed(5)
+    iw = model.importance_weighted_bound(ids, num_samples=8)
+    torch.manual_seed(5)
+    elbos = model(ids.repeat(8, 1)).elbo.view(8, 3)
+    torch.testing.assert_close(iw, elbos.logsumexp(0) - math.log(8))
+    assert (iw >= elbos.mean(0) - 1e-5).all()
+
+
+def test_bad_inputs_raise_clear_errors():
+    model = TarFlowLMModel(tiny_config(patch_size=2, max_seq_len=8))
+    with pytest.raises(ValueError, match="token ids must lie in"):
+        model(torch.tensor([[0, 27]]))
+    with pytest.raises(ValueError, match="not divisible by patch_size"):
+        model(torch.zeros(1, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match="exceeds max_seq_len"):
+        model.generate(1, 16)
+    with pytest.raises(ValueError, match="unknown layer types"):
+        tiny_config(layer_types=["spline"])
+
+
+def test_save_pretrained_roundtrip(tmp_path):
+    torch.manual_seed(6)
+    model = TarFlowLMModel(tiny_config(patch_size=2, max_seq_len=8)).eval()
+    model.save_pretrained(tmp_path)
+    loaded = TarFlowLMModel.from_pretrained(tmp_path).eval()
+    ids = torch.randint(0, 27, (2, 8))
+    noise = torch.randn(2, 8, 8)
+    torch.testing.assert_close(loaded(ids, noise=noise).elbo, model(ids, noise=noise).elbo)
+    assert (tmp_path / "model.safetensors").exists()
+
+
+def test_progressive_stage_freezes_all_but_newest_layer():
+    model = TarFlowLMModel(tiny_config(layer_types=["mix1", "affine", "affine"], num_mixtures=4))
+    model.set_progressive_stage(2)
+    trainable = [any(p.requires_grad for p in layer.parameters()) for layer in model.flows]
+    assert trainable == [False, True, False] and model.active_layers == 2
+    assert not model.codebook.means.requires_grad
