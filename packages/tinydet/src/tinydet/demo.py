@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
@@ -28,6 +29,7 @@ def run(out_dir: Path, train_images: int = 64, val_images: int = 16, steps: int 
     results, curves, drawn = {}, {}, []
     for head in ("retina", "dcfl"):
         seed_everything(0)
+        shutil.rmtree(out_dir / f"checkpoints_{head}", ignore_errors=True)  # a fresh run, not a resume
         detector = RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES, head=head))
         module = fit(detector, train, out_dir / f"checkpoints_{head}", max_steps=steps, batch_size=batch_size, lr=lr,
                      optimizer="adamw", warmup=steps // 6, resume=False, progress=False)

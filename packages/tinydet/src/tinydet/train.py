@@ -31,7 +31,7 @@ class DetectorModule(L.LightningModule):
         losses = self.detector.loss(batch["image"], batch["boxes"], batch["labels"])
         loss = losses["loss_cls"] + losses["loss_bbox"]
         self.log_dict({k: v.detach() for k, v in losses.items()}, prog_bar=True, batch_size=len(batch["boxes"]))
-        self.history.append({k: float(v) for k, v in losses.items()})
+        self.history.append({k: float(v.detach()) for k, v in losses.items()})
         return loss
 
     def configure_optimizers(self):
