@@ -35,6 +35,12 @@ class ExactJoint:
 
     def marginal_logits(self, xt: torch.Tensor, t: torch.Tensor, process) -> torch.Tensor:
         """The optimal factorised denoiser ``log p_{1|t}(x_1^i = v | x_t)``: ``(B, L, V)``."""
+        if len(t) > 1 and bool((t == t[0]).all()):  # one time for the batch: solve each distinct x_t once
+            uniq, inverse = torch.unique(xt, dim=0, return_inverse=True)
+            return self._marginal_logits(uniq, t[:1].expand(len(uniq)), process)[inverse]
+        return self._marginal_logits(xt, t, process)
+
+    def _marginal_logits(self, xt: torch.Tensor, t: torch.Tensor, process) -> torch.Tensor:
         post = self.log_posterior(xt, t, process)
         onehot = torch.nn.functional.one_hot(self.states, self.vocab_size).bool()  # (N, L, V)
         masked = torch.where(onehot[None], post[:, :, None, None], -torch.inf)
