@@ -1,0 +1,161 @@
+"""Lightning training loop of the reference ``train.py``: AdamW, warm-up + cosine LR, noise augmentation,
+label dropout for CFG, EMA prior for ``nvp=False``, atomic resumable checkpoints, PNG sample grids."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch.utils.data import DataLoader, Dataset
+
+from labcore.figures import save_image_grid
+from labcore.logging import get_logger
+from tarflow.config import TarFlowConfig
+from tarflow.data import augment, dequantize_uniform, drop_labels
+from tarflow.model import TarFlow
+
+log = get_logger("tarflow.train")
+
+
+class TarFlowModule(L.LightningModule):
+    """Trains a :class:`TarFlow` with the paper's loss (nats/dim) and the reference's optimiser settings."""
+
+    def __init__(self, config: TarFlowConfig | dict, lr: float = 1e-4, drop_label: float = 0.0,
+                 warmup_steps: int = 100, total_steps: int = 10_000, min_lr: float = 1e-6,
+                 weight_decay: float = 1e-4):
+        super().__init__()
+        config = TarFlowConfig(**config) if isinstance(config, dict) else config
+        self.save_hyperparameters({"config": vars(config), "lr": lr, "drop_label": drop_label,
+                                   "warmup_steps": warmup_steps, "total_steps": total_steps, "min_lr": min_lr,
+                                   "weight_decay": weight_decay})
+        self.model = TarFlow(config)
+
+    @property
+    def config(self) -> TarFlowConfig:
+        return self.model.config
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        c = self.config
+        x = augment(x, c.noise_type, c.noise_std)
+        y = drop_labels(y, self.hparams.drop_label) if c.num_classes else None
+        z, logdet, _ = self.model(x, y)
+        loss = self.model.get_loss(z, logdet)
+        if not c.nvp:
+            second_moment = self.all_gather(z.detach().float().pow(2).mean(0)).reshape(-1, *z.shape[1:]).mean(0)
+            self.model.update_prior(second_moment.sqrt().unsqueeze(0))  # mean over devices, as the reference
+        self.log_dict({"loss": loss, "mse_z": 0.5 * z.float().pow(2).mean(), "logdet_per_dim":
+                       logdet.mean() / c.num_dims}, prog_bar=True, on_step=True, sync_dist=False)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        c = self.config
+        if c.noise_type == "uniform":
+            self.log("val_bpd", self.model.bits_per_dim(dequantize_uniform(x)).mean(), prog_bar=True, sync_dist=True)
+        else:
+            z, logdet, _ = self.model(augment(x, c.noise_type, c.noise_std), y if c.num_classes else None)
+            self.log("val_loss", self.model.get_loss(z, logdet), prog_bar=True, sync_dist=True)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        opt = torch.optim.AdamW(self.model.parameters(), lr=hp.lr, betas=(0.9, 0.95), weight_decay=hp.weight_decay)
+        ratio = hp.min_lr / hp.lr
+
+        def schedule(step: int) -> float:  # reference CosineLRSchedule: linear warm-up from min_lr, cosine decay
+            if step < hp.warmup_steps:
+                return ratio + (step + 1) / hp.warmup_steps * (1 - ratio)
+            t = min(1.0, (step - hp.warmup_steps) / max(1, hp.total_steps - hp.warmup_steps))
+            return ratio + 0.5 * (1 + math.cos(math.pi * t)) * (1 - ratio)
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class SampleGrid(Callback):
+    """Saves a PNG grid of samples (fixed noise and classes) every ``every_n_steps`` optimiser steps."""
+
+    def __init__(self, out_dir: str | Path, every_n_steps: int, num: int = 64, guidance: float = 0.0, seed: int = 0):
+        self.out_dir, self.every, self.num, self.guidance, self.seed = Path(out_dir), every_n_steps, num, guidance, seed
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        step = trainer.global_step
+        if self.every <= 0 or step % self.every or not trainer.is_global_zero:
+            return
+        model: TarFlow = pl_module.model
+        gen = torch.Generator(device=model.var.device).manual_seed(self.seed)
+        n_cls = model.config.num_classes
+        y = torch.arange(self.num, device=model.var.device) % n_cls if n_cls else None
+        was_training = model.training
+        model.eval()
+        samples = model.sample(self.num, y, guidance=self.guidance, generator=gen)
+        model.train(was_training)
+        save_image_grid(samples, self.out_dir / f"samples_{step:07d}.png", nrow=n_cls or None)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written to a temporary file, fsync'ed, then renamed: never half-written."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def fit(config: TarFlowConfig, train: Dataset, out_dir: str | Path, *, val: Dataset | None = None,
+        steps: int = 1000, batch_size: int = 256, lr: float = 1e-4, drop_label: float = 0.0,
+        warmup_steps: int | None = None, strategy: str = "auto", devices: int | str = "auto",
+        precision: str | None = None, sample_every: int = 0, sample_guidance: float = 0.0,
+        checkpoint_every: int = 500, resume: bool = True, num_workers: int = 0, seed: int = 100,
+        progress_bar: bool | None = None) -> TarFlowModule:
+    """Train for ``steps`` optimiser steps; resumes from ``out_dir/checkpoints/last.ckpt`` when present.
+
+    ``strategy``: ``"auto"`` (one device), ``"ddp"`` or ``"fsdp"``. ``precision`` defaults to bf16
+    autocast for Gaussian-noise (generation) models on GPU and fp32 otherwise, as the reference.
+    """
+    out_dir = Path(out_dir)
+    L.seed_everything(seed, workers=True, verbose=False)
+    if strategy not in ("auto", "ddp", "fsdp"):
+        raise ValueError(f"strategy must be 'auto', 'ddp' or 'fsdp', got {strategy!r}")
+    if precision is None:
+        precision = "bf16-mixed" if config.noise_type == "gaussian" and torch.cuda.is_available() else "32-true"
+    if warmup_steps is None:
+        warmup_steps = max(1, min(steps // 10, len(train) // batch_size))  # reference: one epoch of warm-up
+    module = TarFlowModule(config, lr=lr, drop_label=drop_label, warmup_steps=warmup_steps, total_steps=steps)
+    loader = DataLoader(train, batch_size=min(batch_size, len(train)), shuffle=True, drop_last=True,
+                        num_workers=num_workers, persistent_workers=num_workers > 0)
+    val_loader = DataLoader(val, batch_size=batch_size) if val is not None else None
+    ckpt_dir = out_dir / "checkpoints"
+    callbacks: list[Callback] = [ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=checkpoint_every,
+                                                 save_last=True, save_top_k=1)]
+    if sample_every:
+        callbacks.append(SampleGrid(out_dir / "samples", sample_every, guidance=sample_guidance))
+    trainer = L.Trainer(
+        max_steps=steps, strategy=strategy, devices=devices, precision=precision, callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()], default_root_dir=out_dir, logger=L.pytorch.loggers.CSVLogger(out_dir),
+        enable_progress_bar=progress_bar, enable_model_summary=False, num_sanity_val_steps=0,
+        val_check_interval=min(checkpoint_every, len(loader)) if val_loader else None, log_every_n_steps=10,
+        limit_val_batches=None if val_loader else 0,
+    )
+    last = ckpt_dir / "last.ckpt"
+    ckpt_path = str(last) if resume and last.exists() else None
+    if ckpt_path:
+        log.info("resuming from %s", ckpt_path)
+    trainer.fit(module, loader, val_loader, ckpt_path=ckpt_path)
+    return module
