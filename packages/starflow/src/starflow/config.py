@@ -1,0 +1,119 @@
+"""STARFlow configuration (a transformers ``PretrainedConfig``) and named presets.
+
+Field names follow the reference training arguments (``channels``, ``layers_per_block``,
+``txt_size``, ``noise_std``, ``soft_clip``, ...). The model works on ``(channel_size, img_size,
+img_size)`` inputs: latents of the autoencoder, or pixels when ``vae`` is ``None``.
+"""
+
+from __future__ import annotations
+
+from transformers import PretrainedConfig
+
+
+class StarFlowConfig(PretrainedConfig):
+    """Deep-shallow layout ``l(N)-d`` (§3.2): ``layers_per_block[-1]`` is the deep block.
+
+    ``txt_dim`` is the width of the conditioning sequence (T5 hidden size, or
+    ``num_classes + 1`` for one-hot class labels) and ``txt_size`` its length.
+    """
+
+    model_type = "starflow"
+
+    def __init__(
+        self,
+        channel_size: int = 4,
+        img_size: int = 32,
+        patch_size: int = 1,
+        channels: int = 256,
+        layers_per_block: list[int] | tuple[int, ...] = (2, 2, 8),
+        head_dim: int = 64,
+        expansion: float = 4.0,
+        txt_size: int = 0,
+        txt_dim: int = 0,
+        num_classes: int = 0,
+        soft_clip: float = 4.0,
+        use_final_norm: bool = True,
+        rope_theta: float = 10000.0,
+        noise_std: float = 0.3,
+        drop_label: float = 0.1,
+        latent_norm_regularization: float = 1e-4,
+        text_encoder: str | None = None,
+        vae: str | None = None,
+        **kwargs,
+    ):
+        self.channel_size = channel_size
+        self.img_size = img_size
+        self.patch_size = patch_size
+        self.channels = channels
+        self.layers_per_block = list(layers_per_block)
+        self.head_dim = head_dim
+        self.expansion = expansion
+        if num_classes and not txt_dim:
+            txt_size, txt_dim = 1, num_classes + 1  # one-hot labels, the reference's label embedder
+        self.txt_size = txt_size
+        self.txt_dim = txt_dim
+        self.num_classes = num_classes
+        self.soft_clip = soft_clip
+        self.use_final_norm = use_final_norm
+        self.rope_theta = rope_theta
+        self.noise_std = noise_std
+        self.drop_label = drop_label
+        self.latent_norm_regularization = latent_norm_regularization
+        self.text_encoder = text_encoder
+        self.vae = vae
+        super().__init__(**kwargs)
+        self.check_fields()
+
+    def check_fields(self) -> None:
+        """Raise a ``ValueError`` naming the offending field."""
+        if self.channels % self.head_dim:
+            raise ValueError(f"channels ({self.channels}) must be a multiple of head_dim ({self.head_dim})")
+        if self.img_size % self.patch_size:
+            raise ValueError(f"img_size ({self.img_size}) must be divisible by patch_size ({self.patch_size})")
+        if not self.layers_per_block or min(self.layers_per_block) < 1:
+            raise ValueError(f"layers_per_block needs positive entries, got {self.layers_per_block}")
+        if self.head_dim % 4 or (self.txt_size and self.head_dim // 2 <= 8):
+            raise ValueError(f"head_dim {self.head_dim} too small for 2-D/3-D RoPE (needs a multiple of 4, > 16 with text)")
+        if bool(self.txt_size) != bool(self.txt_dim):
+            raise ValueError("txt_size and txt_dim must both be zero (unconditional) or both positive")
+
+    @property
+    def seq_len(self) -> int:
+        return (self.img_size // self.patch_size) ** 2
+
+    @property
+    def token_dim(self) -> int:
+        return self.channel_size * self.patch_size**2
+
+    @property
+    def conditional(self) -> bool:
+        return self.txt_dim > 0
+
+
+def _preset(**kw) -> StarFlowConfig:
+    return StarFlowConfig(**kw)
+
+
+PRESETS = {
+    # tiny configs for tests and the CPU demo
+    "tiny": lambda: _preset(channel_size=4, img_size=4, channels=48, head_dim=24, layers_per_block=[1, 2],
+                            txt_size=3, txt_dim=8),
+    "digits": lambda: _preset(channel_size=1, img_size=8, patch_size=2, channels=64, head_dim=32, layers_per_block=[2, 4],
+                              num_classes=10, noise_std=0.05),
+    # paper presets (Table 1/§4): 1.4B XL = 2(5)-18, 3.8B XXL = 2(5)-24, class-conditional 256 px on SD-VAE latents
+    "XL": lambda: _preset(channel_size=4, img_size=32, channels=2048, layers_per_block=[2, 2, 2, 2, 2, 18],
+                          num_classes=1000, vae="stabilityai/sd-vae-ft-ema"),
+    "XXL": lambda: _preset(channel_size=4, img_size=32, channels=3072, layers_per_block=[2, 2, 2, 2, 2, 24],
+                           num_classes=1000, vae="stabilityai/sd-vae-ft-ema"),
+    # configs/starflow_3B_t2i_256x256.yaml of the reference release
+    "3B-t2i-256": lambda: _preset(channel_size=4, img_size=32, channels=3072, layers_per_block=[2, 2, 2, 2, 2, 24],
+                                  txt_size=128, txt_dim=2048, text_encoder="google/flan-t5-xl",
+                                  vae="stabilityai/sd-vae-ft-ema"),
+}
+
+
+def preset(name: str) -> StarFlowConfig:
+    """A named configuration: ``tiny``, ``digits``, ``XL``, ``XXL``, ``3B-t2i-256``."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]()
