@@ -45,7 +45,8 @@ def _embed(block: MetaBlock, y: torch.Tensor | None) -> torch.Tensor | float:
     return (1 - m) * block.class_embed[y.clamp(min=0)] + m * block.class_embed.mean(dim=0)
 
 
-def baseline_forward(model: TarFlow, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def baseline_forward(model: TarFlow, x: torch.Tensor, y: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(z, logdet)`` with the explicit causal mask; ``logdet`` summed per example."""
     h = model.patchify(x)
     logdet = torch.zeros(x.shape[0], device=x.device)

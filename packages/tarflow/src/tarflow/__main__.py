@@ -1,0 +1,157 @@
+"""Command line: ``python -m tarflow train|sample|evaluate|demo ...`` (``--help`` on each)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from labcore.figures import save_image_grid
+from labcore.logging import get_logger
+from labcore.rng import seed_everything
+from tarflow.config import PRESETS, preset
+from tarflow.model import TarFlow
+
+log = get_logger("tarflow")
+
+
+def _dataset(name: str, split: str, img_size: int):
+    from tarflow.data import digits, image_folder
+
+    if name == "digits":
+        return digits(split)
+    if not Path(name).is_dir():
+        raise SystemExit(f"--data must be 'digits' or an image folder (<root>/<class>/<file>); {name!r} is neither")
+    return image_folder(name, img_size)
+
+
+def _load(args) -> TarFlow:
+    if args.reference_checkpoint:
+        model = TarFlow.from_reference_checkpoint(args.reference_checkpoint)
+    elif args.model:
+        model = TarFlow.from_pretrained(args.model)
+    else:
+        raise SystemExit("give --model DIR (save_pretrained output) or --reference-checkpoint FILE.pth")
+    return model.to(args.device).eval()
+
+
+def cmd_train(args) -> None:
+    from tarflow.training import fit
+
+    config = preset(args.preset)
+    if args.noise_type:
+        config = config.replace(noise_type=args.noise_type)
+    if args.noise_std is not None:
+        config = config.replace(noise_std=args.noise_std)
+    train = _dataset(args.data, "train", config.img_size)
+    val = _dataset(args.data, "test", config.img_size) if args.data == "digits" else None
+    module = fit(config, train, args.out, val=val, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                 drop_label=args.drop_label, strategy=args.strategy, devices=args.devices, precision=args.precision,
+                 sample_every=args.sample_every, sample_guidance=args.cfg, checkpoint_every=args.checkpoint_every,
+                 resume=not args.no_resume, num_workers=args.num_workers)
+    module.model.save_pretrained(Path(args.out) / "model")
+    log.info("saved %s", Path(args.out) / "model")
+
+
+@torch.no_grad()
+def cmd_sample(args) -> None:
+    model = _load(args)
+    seed_everything(args.seed)
+    n_cls = model.config.num_classes
+    y = None
+    if n_cls:
+        y = torch.full((args.num,), args.label) if args.label is not None else torch.arange(args.num) % n_cls
+        y = y.to(args.device)
+    with torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16):
+        samples = model.sample(args.num, y, guidance=args.cfg, attn_temp=args.attn_temp,
+                               annealed_guidance=args.annealed, denoise=not args.no_denoise,
+                               jacobi_tol=args.jacobi_tol)
+    path = save_image_grid(samples, args.out, nrow=n_cls if n_cls and n_cls <= 16 else None, scale=args.scale)
+    log.info("saved %d samples to %s", args.num, path)
+
+
+def cmd_evaluate(args) -> None:
+    from tarflow.evaluation import evaluate_bpd
+
+    model = _load(args)
+    data = _dataset(args.data, args.split, model.config.img_size)
+    result = {"bits_per_dim": evaluate_bpd(model, data, args.batch_size, conditional=args.conditional)}
+    if args.fid:
+        from tarflow.evaluation import compute_fid
+
+        result["fid"] = compute_fid(model, data, args.fid, batch_size=args.batch_size, guidance=args.cfg)
+    print(json.dumps(result, indent=1))
+
+
+def cmd_demo(args) -> None:
+    from tarflow.demo import main as demo
+
+    print(json.dumps(demo(Path(args.out)), indent=1))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tarflow", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a TarFlow (Lightning)")
+    t.add_argument("--preset", default="digits-tiny", choices=sorted(PRESETS))
+    t.add_argument("--data", default="digits", help="'digits' or an ImageFolder root")
+    t.add_argument("--out", default="runs/tarflow", type=Path)
+    t.add_argument("--steps", type=int, default=1000)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--drop-label", type=float, default=0.1, help="label dropout for CFG")
+    t.add_argument("--noise-type", choices=["gaussian", "uniform"], help="override the preset")
+    t.add_argument("--noise-std", type=float, help="override the preset")
+    t.add_argument("--strategy", default="auto", choices=["auto", "ddp", "fsdp"])
+    t.add_argument("--devices", default="auto")
+    t.add_argument("--precision", default=None, help="e.g. bf16-mixed, 32-true (default: as the reference)")
+    t.add_argument("--sample-every", type=int, default=0, help="save a PNG sample grid every N steps")
+    t.add_argument("--cfg", type=float, default=0.0, help="guidance weight of the sample grids")
+    t.add_argument("--checkpoint-every", type=int, default=500)
+    t.add_argument("--num-workers", type=int, default=0)
+    t.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    t.set_defaults(func=cmd_train)
+
+    for name, fn, helptext in (("sample", cmd_sample, "draw samples into a PNG grid"),
+                               ("evaluate", cmd_evaluate, "bits/dim (and FID) on a dataset")):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("--model", type=Path, help="directory written by save_pretrained / train")
+        s.add_argument("--reference-checkpoint", type=Path, help="official apple/ml-tarflow .pth")
+        s.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+        s.add_argument("--cfg", type=float, default=0.0, help="classifier-free guidance weight")
+        s.set_defaults(func=fn)
+        if name == "sample":
+            s.add_argument("--num", type=int, default=64)
+            s.add_argument("--label", type=int, help="one class for all samples (default: cycle classes)")
+            s.add_argument("--attn-temp", type=float, default=1.0,
+                           help="attention temperature of the unconditional branch")
+            s.add_argument("--annealed", action="store_true", help="anneal the guidance weight over tokens")
+            s.add_argument("--jacobi-tol", type=float, help="use the Jacobi sampler with this tolerance")
+            s.add_argument("--no-denoise", action="store_true", help="skip the score-based denoising step")
+            s.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
+            s.add_argument("--seed", type=int, default=0)
+            s.add_argument("--scale", type=int, default=1, help="integer upscaling of the PNG")
+            s.add_argument("--out", type=Path, default=Path("samples.png"))
+        else:
+            s.add_argument("--data", default="digits")
+            s.add_argument("--split", default="test")
+            s.add_argument("--batch-size", type=int, default=256)
+            s.add_argument("--conditional", action="store_true", help="use labels (reference: y=None)")
+            s.add_argument("--fid", type=int, default=0, help="also compute FID from this many samples")
+
+    d = sub.add_parser("demo", help="the quick-start demo on sklearn digits")
+    d.add_argument("--out", default="runs/tarflow-demo")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
