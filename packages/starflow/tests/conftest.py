@@ -20,6 +20,12 @@ def perturbed(model: StarFlow, scale: float = 0.1, seed: int = 0) -> StarFlow:
 
 
 @pytest.fixture
+def perturb():
+    """The :func:`perturbed` helper, for test modules (conftest is not importable under importlib mode)."""
+    return perturbed
+
+
+@pytest.fixture
 def tiny_config() -> StarFlowConfig:
     return StarFlowConfig(channel_size=4, img_size=4, channels=48, head_dim=24, layers_per_block=[1, 1, 2],
                           txt_size=3, txt_dim=8)

@@ -1,0 +1,166 @@
+"""``python -m starflow train|sample|evaluate``.
+
+Examples::
+
+    python -m starflow train --preset digits --data digits --steps 2000 --out runs/digits
+    python -m starflow sample --model runs/digits/model --class-labels 0 1 2 --guidance 2 --out grid.png
+    python -m starflow evaluate --model runs/digits/model --data digits
+    python -m starflow train --config cfg.json --data captions:/data/cc --vae ./sd-vae --text-encoder ./flan-t5 \\
+        --strategy fsdp --precision bf16-mixed --out runs/t2i
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from labcore.figures import save_image_grid
+from labcore.logging import get_logger
+from labcore.metrics import bits_per_dim
+from labcore.rng import seed_everything
+
+log = get_logger("starflow")
+
+
+def _dataset(spec: str, image_size: int):
+    from starflow.data import ClassFolder, ImageCaptionFolder, digits_dataset
+
+    if spec == "digits":
+        return digits_dataset()
+    kind, _, path = spec.partition(":")
+    if kind == "classes":
+        return ClassFolder(path, image_size)
+    if kind == "captions":
+        return ImageCaptionFolder(path, image_size)
+    raise SystemExit(f"--data must be digits, classes:PATH or captions:PATH, got {spec!r}")
+
+
+def _config(args):
+    from starflow.config import StarFlowConfig, preset
+
+    if args.config:
+        return StarFlowConfig(**json.loads(Path(args.config).read_text()))
+    return preset(args.preset)
+
+
+def train(args) -> None:
+    from starflow.autoencoder import LatentAutoencoder
+    from starflow.conditioning import TextEncoder
+    from starflow.data import cache_latents
+    from starflow.training import StarFlowModule, make_trainer
+
+    seed_everything(args.seed)
+    cfg = _config(args)
+    ae = LatentAutoencoder.from_pretrained(args.vae) if args.vae else None
+    if ae is not None:
+        ae.check_model(cfg)
+    te = TextEncoder.from_pretrained(args.text_encoder, cfg.txt_size) if args.text_encoder else None
+    if cfg.conditional and not cfg.num_classes and te is None:
+        raise SystemExit("this config is text-conditional: pass --text-encoder (a local T5 directory)")
+    image_size = cfg.img_size * (ae.downsample_factor if ae else 1)
+    data = _dataset(args.data, image_size)
+    latents = False
+    if ae is not None and args.cache_latents:
+        data, latents = cache_latents(data, ae, Path(args.out) / "latents.safetensors"), True
+    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True, drop_last=True,
+                                         num_workers=args.workers)
+    module = StarFlowModule(cfg, lr=args.lr, warmup=args.warmup, total_steps=args.steps, autoencoder=ae,
+                            text_encoder=te, latents=latents)
+    trainer = make_trainer(args.out, args.steps, args.strategy, args.precision, args.grad_clip, args.save_every)
+    last = Path(args.out) / "checkpoints" / "last.ckpt"
+    if last.exists():
+        log.info("resuming from %s", last)
+    trainer.fit(module, loader, ckpt_path=str(last) if last.exists() else None)
+    if trainer.is_global_zero:
+        module.model.save_pretrained(Path(args.out) / "model")
+        log.info("saved %s", Path(args.out) / "model")
+
+
+def sample(args) -> None:
+    from starflow.flow import JacobiOptions
+    from starflow.model import StarFlow
+    from starflow.pipeline import StarFlowPipeline
+
+    seed_everything(args.seed)
+    path = Path(args.model)
+    pipe = (StarFlowPipeline.from_pretrained(path) if (path / "transformer").exists()
+            else StarFlowPipeline(StarFlow.from_pretrained(path)))
+    jacobi = JacobiOptions(args.jacobi_block, args.jacobi_iters, args.jacobi_threshold) if args.jacobi_block else None
+    out = pipe(args.prompt or None, class_labels=args.class_labels, guidance_scale=args.guidance,
+               num_images_per_prompt=args.num, generator=torch.Generator().manual_seed(args.seed), jacobi=jacobi,
+               output_type="pt")
+    save_image_grid(out.images, args.out, nrow=args.num, scale=args.scale)
+    log.info("wrote %d samples to %s", len(out.images), args.out)
+
+
+@torch.no_grad()
+def evaluate(args) -> None:
+    from starflow.conditioning import ClassEmbedder
+    from starflow.model import StarFlow
+
+    seed_everything(args.seed)
+    model = StarFlow.from_pretrained(args.model).eval()
+    cfg = model.config
+    if cfg.conditional and not cfg.num_classes:
+        raise SystemExit("evaluate supports unconditional and class-conditional pixel/latent datasets")
+    loader = torch.utils.data.DataLoader(_dataset(args.data, cfg.img_size), batch_size=args.batch_size)
+    total, n = 0.0, 0
+    for x, labels in loader:
+        x = x + cfg.noise_std * torch.randn_like(x)
+        y = ClassEmbedder(cfg.num_classes)(labels) if cfg.num_classes else None
+        total += -model.log_prob(x, y).sum().item()
+        n += len(x)
+    nll = total / n
+    dims = cfg.channel_size * cfg.img_size**2
+    print(json.dumps({"nll_nats": nll, "nats_per_dim": nll / dims,
+                      "bits_per_dim": float(bits_per_dim(nll, dims)), "examples": n}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m starflow", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train with Lightning (resumes from OUT/checkpoints/last.ckpt)")
+    t.add_argument("--preset", default="digits")
+    t.add_argument("--config", help="JSON file of StarFlowConfig fields (overrides --preset)")
+    t.add_argument("--data", default="digits", help="digits | classes:DIR | captions:DIR")
+    t.add_argument("--vae", help="local diffusers AutoencoderKL directory (latent space)")
+    t.add_argument("--text-encoder", help="local T5 directory (encoder + tokenizer)")
+    t.add_argument("--cache-latents", action="store_true", help="encode the dataset once to OUT/latents.safetensors")
+    t.add_argument("--steps", type=int, default=2000)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--warmup", type=int, default=100)
+    t.add_argument("--grad-clip", type=float, default=1.0)
+    t.add_argument("--strategy", default="auto", help="auto | ddp | fsdp")
+    t.add_argument("--precision", default="32-true", help="e.g. bf16-mixed")
+    t.add_argument("--save-every", type=int, default=500)
+    t.add_argument("--workers", type=int, default=0)
+    t.add_argument("--out", default="runs/starflow")
+    t.add_argument("--seed", type=int, default=0)
+    s = sub.add_parser("sample", help="sample a grid PNG")
+    s.add_argument("--model", required=True, help="a save_pretrained model or pipeline directory")
+    s.add_argument("--prompt", nargs="*")
+    s.add_argument("--class-labels", type=int, nargs="*")
+    s.add_argument("--guidance", type=float, default=0.0)
+    s.add_argument("--num", type=int, default=4, help="images per prompt / label")
+    s.add_argument("--jacobi-block", type=int, default=0, help="Jacobi block size (0: sequential)")
+    s.add_argument("--jacobi-iters", type=int, default=16)
+    s.add_argument("--jacobi-threshold", type=float, default=1e-3)
+    s.add_argument("--scale", type=int, default=4)
+    s.add_argument("--out", default="samples.png")
+    s.add_argument("--seed", type=int, default=0)
+    e = sub.add_parser("evaluate", help="NLL / bits per dim of noise-augmented data")
+    e.add_argument("--model", required=True)
+    e.add_argument("--data", default="digits")
+    e.add_argument("--batch-size", type=int, default=256)
+    e.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    {"train": train, "sample": sample, "evaluate": evaluate}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
