@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from labcore.metrics import bits_per_dim
 from tarflow import TarFlow, preset
 from tarflow.baseline import baseline_forward, baseline_inverse
 
@@ -95,7 +96,7 @@ def main() -> None:
         z_ref, ld_ref = baseline_forward(model, x, y)
         nll_ref = 0.5 * z_ref.float().pow(2).flatten(1).sum(1) + 0.5 * c.num_dims * torch.log(
             torch.tensor(2 * torch.pi)) - ld_ref
-        bpd_ref = ((nll_ref / c.num_dims - torch.log(torch.tensor(2 / 256))) / torch.log(torch.tensor(2.0))).mean().item()
+        bpd_ref = bits_per_dim(nll_ref, c.num_dims, bin_width=2 / 256).mean().item()
 
     noise = torch.randn(sample_batch, c.num_patches, c.token_dim, device=args.device)
     ys = torch.randint(max(c.num_classes, 1), (sample_batch,), device=args.device) if c.num_classes else None

@@ -113,3 +113,16 @@ def test_sample_shapes_and_generator_determinism(tiny_model):
     b = tiny_model.sample(2, torch.tensor([0, 1]), generator=torch.Generator().manual_seed(3), denoise=True)
     assert a.shape == (2, 2, 4, 4)
     torch.testing.assert_close(a, b)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("nvp", [True, False])
+def test_unconditional_model_samplers_agree(tiny_config, randomize, nvp):
+    model = randomize(TarFlow(tiny_config.replace(num_classes=0, nvp=nvp))).eval()
+    z = torch.randn(3, 16, 2)
+    for block in model.blocks[:2]:
+        torch.testing.assert_close(block.inverse(z), uncached_inverse(block, z, None, Guidance()), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(model.inverse(z, guidance=1.0, attn_temp=0.7),
+                               baseline_inverse(model, z, guidance=1.0, attn_temp=0.7), atol=1e-5, rtol=1e-5)
+    x = torch.randn(2, 2, 4, 4)
+    torch.testing.assert_close(model.inverse(model(x).z), x, atol=1e-4, rtol=1e-4)

@@ -104,6 +104,8 @@ class MetaBlock(nn.Module):
             return y, None
         cond = y if y is not None else torch.full((batch,), -1, dtype=torch.long, device=device)
         labels = torch.cat([cond, torch.full_like(cond, -1)])
+        if guidance.attn_temp == 1.0:
+            return labels, None
         temps = torch.ones(2 * batch, device=device)
         temps[batch:] = guidance.attn_temp
         return labels, temps
@@ -130,14 +132,13 @@ class MetaBlock(nn.Module):
         labels, temps = self._branches(y, batch, guidance, z.device)
         n = 2 * batch if guidance.active else batch
         cache = cache or KVCache(len(self.attn_blocks), length)
-        pos_embed = self.permute(self.pos_embed, dim=0)
-        cls = self.class_embedding(labels, n)
+        embed = self.permute(self.pos_embed, dim=0).unsqueeze(0) + self.class_embedding(labels, n)  # (n|1, T, C)
         weights = guidance.weights(torch.arange(length, device=z.device), length)
         for i in range(length - 1):
             h = x[:, i : i + 1]
             if guidance.active:
                 h = torch.cat([h, h])
-            h = self.proj_in(h) + pos_embed[i : i + 1] + cls
+            h = self.proj_in(h) + embed[:, i : i + 1]
             for j, layer in enumerate(self.attn_blocks):
                 h = layer.step(h, cache, j, i, temps)
             a, b = self._split(self.proj_out(h)[:, 0])
