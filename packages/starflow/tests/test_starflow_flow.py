@@ -41,7 +41,8 @@ def test_model_log_prob_is_change_of_variables(tiny_model):
     x = torch.randn(2, 4, 4, 4)
     y = torch.randn(2, 3, 8)
     out = tiny_model(x, y)
-    logdet = sum(b(h, y if b.txt_dim else None)[1] for b, h in zip(tiny_model.blocks, [tiny_model.tokens(x), *out.intermediates]))
+    inputs = [tiny_model.tokens(x), *out.intermediates]
+    logdet = sum(b(h, y if b.txt_dim else None)[1] for b, h in zip(tiny_model.blocks, inputs))
     torch.testing.assert_close(out.logdet, logdet)
     z = out.z.flatten(1)
     expected = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(1) + out.logdet

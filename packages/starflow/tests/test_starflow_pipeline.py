@@ -57,14 +57,16 @@ def test_pipeline_generates_and_roundtrips(pipe, tmp_path):
 def test_pipeline_uses_finetuned_decoder_for_noisy_latents(t5_dir, perturb):
     te = TextEncoder.from_pretrained(str(t5_dir), max_length=6)
     ae = LatentAutoencoder(tiny_autoencoder(seed=0), finetuned_decoder=tiny_autoencoder(seed=1))
-    out = StarFlowPipeline(t2i_model(perturb), ae, te)("a cat", generator=torch.Generator().manual_seed(0), output_type="pt")
+    gen = torch.Generator().manual_seed(0)
+    out = StarFlowPipeline(t2i_model(perturb), ae, te)("a cat", generator=gen, output_type="pt")
     torch.testing.assert_close(out.images, ae.decode(out.latents, noisy=True))
 
 
 def test_text_training_step_runs_through_encoders(t5_dir, perturb):
     te = TextEncoder.from_pretrained(str(t5_dir), max_length=6)
     model = t2i_model(perturb).train()
-    out = training_loss(model, torch.rand(2, 3, 8, 8) * 2 - 1, ["a cat", "a dog"], LatentAutoencoder(tiny_autoencoder()), te)
+    ae = LatentAutoencoder(tiny_autoencoder())
+    out = training_loss(model, torch.rand(2, 3, 8, 8) * 2 - 1, ["a cat", "a dog"], ae, te)
     out["loss"].backward()
     assert model.blocks[-1].proj_txt.weight.grad.abs().sum() > 0
 

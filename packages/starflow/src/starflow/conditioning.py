@@ -21,7 +21,8 @@ def drop_captions(captions: Sequence[str], p: float, rng: random.Random | None =
     return ["" if rng.random() < p else c for c in captions]
 
 
-def drop_labels(labels: torch.Tensor, num_classes: int, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def drop_labels(labels: torch.Tensor, num_classes: int, p: float,
+                generator: torch.Generator | None = None) -> torch.Tensor:
     """Replace each label by the null label ``num_classes`` with probability ``p``."""
     drop = torch.rand(labels.shape, generator=generator, device=labels.device) < p
     return torch.where(drop, torch.full_like(labels, num_classes), labels)

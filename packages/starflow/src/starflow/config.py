@@ -73,7 +73,8 @@ class StarFlowConfig(PretrainedConfig):
         if not self.layers_per_block or min(self.layers_per_block) < 1:
             raise ValueError(f"layers_per_block needs positive entries, got {self.layers_per_block}")
         if self.head_dim % 4 or (self.txt_size and self.head_dim // 2 <= 8):
-            raise ValueError(f"head_dim {self.head_dim} too small for 2-D/3-D RoPE (needs a multiple of 4, > 16 with text)")
+            raise ValueError(f"head_dim {self.head_dim} does not fit 2-D/3-D RoPE "
+                             "(needs a multiple of 4, and > 16 with a condition)")
         if bool(self.txt_size) != bool(self.txt_dim):
             raise ValueError("txt_size and txt_dim must both be zero (unconditional) or both positive")
 
@@ -98,7 +99,8 @@ PRESETS = {
     # tiny configs for tests and the CPU demo
     "tiny": lambda: _preset(channel_size=4, img_size=4, channels=48, head_dim=24, layers_per_block=[1, 2],
                             txt_size=3, txt_dim=8),
-    "digits": lambda: _preset(channel_size=1, img_size=8, patch_size=2, channels=64, head_dim=32, layers_per_block=[2, 4],
+    "digits": lambda: _preset(channel_size=1, img_size=8, patch_size=2, channels=64, head_dim=32,
+                              layers_per_block=[2, 4],
                               num_classes=10, noise_std=0.05),
     # paper presets (Table 1/§4): 1.4B XL = 2(5)-18, 3.8B XXL = 2(5)-24, class-conditional 256 px on SD-VAE latents
     "XL": lambda: _preset(channel_size=4, img_size=32, channels=2048, layers_per_block=[2, 2, 2, 2, 2, 18],

@@ -24,7 +24,8 @@ from starflow.training import train_loop
 log = get_logger("starflow.demo")
 
 
-def sample_classes(model: StarFlow, per_class: int, guidance: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_classes(model: StarFlow, per_class: int, guidance: float,
+                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``per_class`` denoised samples of every class (rows = classes) and their labels."""
     emb = ClassEmbedder(model.config.num_classes)
     labels = torch.arange(model.config.num_classes).repeat_interleave(per_class)

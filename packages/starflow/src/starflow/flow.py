@@ -83,7 +83,8 @@ class MetaBlock(nn.Module):
 
     def check_condition(self, y: torch.Tensor | None) -> None:
         if self.txt_dim and y is None:
-            raise ValueError("this block is conditional: pass y (encoded text or one-hot labels, see starflow.conditioning)")
+            raise ValueError("this block is conditional: pass y (encoded text or one-hot labels, "
+                             "see starflow.conditioning)")
         if self.txt_dim and (y.ndim != 3 or y.shape[-1] != self.txt_dim):
             raise ValueError(f"condition must have shape (B, L, {self.txt_dim}), got {tuple(y.shape)}")
 

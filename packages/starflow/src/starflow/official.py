@@ -34,7 +34,8 @@ def _patch_order(config: StarFlowConfig) -> torch.Tensor:
     return ((p1 * p + p2) * c + ch).reshape(-1)
 
 
-def convert_official_state_dict(state: Mapping[str, torch.Tensor], config: StarFlowConfig) -> dict[str, torch.Tensor]:
+def convert_official_state_dict(state: Mapping[str, torch.Tensor],
+                                config: StarFlowConfig) -> dict[str, torch.Tensor]:
     """Reference state dict → ours (drop deprecated buffers, reorder patch features)."""
     state = {k.removeprefix("module."): v for k, v in state.items()}
     out = {}
@@ -45,7 +46,7 @@ def convert_official_state_dict(state: Mapping[str, torch.Tensor], config: StarF
                 raise CheckpointError(f"{name}: expected {expected}, got {tuple(value.shape)}; is the config right?")
             continue
         if name.startswith("learnable_self_denoiser."):
-            raise CheckpointError("checkpoints with a learnable self-denoiser are not supported; use the score denoiser")
+            raise CheckpointError("learnable self-denoiser weights are not supported; the score denoiser is used")
         out[name] = value
     if config.patch_size > 1:
         order = _patch_order(config)
