@@ -151,3 +151,17 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         RotatedDetector.from_pretrained(tmp_path)
     with pytest.raises(ValueError, match="unknown head"):
         RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES, head="yolo"))
+
+
+@pytest.mark.gpu
+def test_cuda_paths_agree_with_cpu_reference():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 8, 12, 12, generator=g)
+    off = torch.randn(2, 18, 12, 12, generator=g)
+    mask = torch.rand(2, 9, 12, 12, generator=g)
+    w = torch.randn(8, 8, 3, 3, generator=g)
+    gpu = deform_conv2d(x.cuda(), off.cuda(), w.cuda(), padding=1, mask=mask.cuda()).cpu()
+    assert torch.allclose(gpu, modulated_deform_conv3x3(x, off, mask, w), atol=1e-4)
+    boxes = torch.cat([torch.rand(300, 2, generator=g) * 50, 1 + torch.rand(300, 2, generator=g) * 10,
+                       torch.rand(300, 1, generator=g) * 3], 1)
+    assert torch.allclose(rotated_iou(boxes.cuda(), boxes.cuda()).cpu(), rotated_iou(boxes, boxes), atol=1e-5)

@@ -19,8 +19,8 @@ from tinydet.visualize import draw_boxes
 log = get_logger("tinydet.demo")
 
 
-def run(out_dir: Path, train_images: int = 64, val_images: int = 16, steps: int = 120, batch_size: int = 8,
-        lr: float = 4e-3, size: int = 128) -> dict:
+def run(out_dir: Path, train_images: int = 64, val_images: int = 16, steps: int = 150, batch_size: int = 4,
+        lr: float = 5e-3, size: int = 128) -> dict:
     out_dir = Path(out_dir)
     seed_everything(0)
     train = [synthetic_scene(i, size) for i in range(train_images)]

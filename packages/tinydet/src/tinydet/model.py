@@ -13,13 +13,19 @@ from torchvision.ops import deform_conv2d
 class ConvModule(nn.Module):
     """``conv`` (+ ReLU): named like mmcv's ConvModule so state-dict keys read ``….conv.weight``."""
 
-    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True, bias: bool = True):
+    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True, norm: str | None = None):
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, k, stride, k // 2, bias=bias)
+        self.conv = nn.Conv2d(cin, cout, k, stride, k // 2, bias=norm is None)
+        if norm == "gn":
+            self.gn = nn.GroupNorm(min(32, cout // 4), cout)
+        elif norm is not None:
+            raise ValueError(f"unknown norm {norm!r}; use None or 'gn'")
         self.act = act
 
     def forward(self, x):
         x = self.conv(x)
+        if hasattr(self, "gn"):
+            x = self.gn(x)
         return F.relu(x) if self.act else x
 
 
@@ -129,11 +135,12 @@ def _init_head(head: nn.Module, cls_layer: nn.Conv2d) -> None:
 class RetinaHead(nn.Module):
     """Rotated RetinaNet head, one anchor per location: ``stacked_convs`` 3×3 convs per branch."""
 
-    def __init__(self, num_classes: int, in_channels: int, feat_channels: int = 256, stacked_convs: int = 4):
+    def __init__(self, num_classes: int, in_channels: int, feat_channels: int = 256, stacked_convs: int = 4,
+                 norm: str | None = None):
         super().__init__()
         chans = [in_channels] + [feat_channels] * stacked_convs
-        self.cls_convs = nn.ModuleList(ConvModule(chans[i], feat_channels) for i in range(stacked_convs))
-        self.reg_convs = nn.ModuleList(ConvModule(chans[i], feat_channels) for i in range(stacked_convs))
+        self.cls_convs = nn.ModuleList(ConvModule(chans[i], feat_channels, norm=norm) for i in range(stacked_convs))
+        self.reg_convs = nn.ModuleList(ConvModule(chans[i], feat_channels, norm=norm) for i in range(stacked_convs))
         self.retina_cls = nn.Conv2d(feat_channels, num_classes, 3, padding=1)
         self.retina_reg = nn.Conv2d(feat_channels, 5, 3, padding=1)
         _init_head(self, self.retina_cls)
@@ -206,16 +213,16 @@ class DCFLHead(RetinaHead):
     them, and the offsets are returned so the dynamic prior can shift anchors (§4.2)."""
 
     def __init__(self, num_classes: int, in_channels: int, feat_channels: int = 256, stacked_convs: int = 4,
-                 dilation_rate: int = 3):
+                 dilation_rate: int = 3, norm: str | None = None):
         nn.Module.__init__(self)
         if stacked_convs < 2:
             raise ValueError("the DCFL head needs stacked_convs ≥ 2 (dilated + deformable conv at the end)")
         chans = [in_channels] + [feat_channels] * stacked_convs
         plain = stacked_convs - 2
-        self.cls_convs = nn.ModuleList([*(ConvModule(chans[i], feat_channels) for i in range(plain)),
+        self.cls_convs = nn.ModuleList([*(ConvModule(chans[i], feat_channels, norm=norm) for i in range(plain)),
                                         DilatedConv(feat_channels, dilation_rate),
                                         ModulatedDeformConv(feat_channels, learn_offsets=False)])
-        self.reg_convs = nn.ModuleList([*(ConvModule(chans[i], feat_channels) for i in range(plain)),
+        self.reg_convs = nn.ModuleList([*(ConvModule(chans[i], feat_channels, norm=norm) for i in range(plain)),
                                         DilatedConv(feat_channels, dilation_rate),
                                         ModulatedDeformConv(feat_channels, learn_offsets=True)])
         if plain == 0 and in_channels != feat_channels:

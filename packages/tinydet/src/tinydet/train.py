@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -60,6 +61,8 @@ def fit(detector: RotatedDetector, dataset: Dataset, out_dir: str | os.PathLike,
     """Train ``detector`` for ``max_steps`` optimiser steps; checkpoints go to ``out_dir`` (``last.ckpt``
     resumes an interrupted run). ``ddp=True`` uses Lightning's DDP strategy over ``devices``."""
     L.seed_everything(seed, workers=True, verbose=False)
+    if not progress:  # quiet runs (demo, tests): no "GPU available …" banners
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     out_dir = Path(out_dir)
     module = DetectorModule(detector, lr, optimizer, warmup, max_steps)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, collate_fn=collate, num_workers=num_workers,
