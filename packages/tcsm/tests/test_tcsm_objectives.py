@@ -149,6 +149,7 @@ def test_bad_inputs_raise_clear_errors():
         TCSMObjective(proc, "distribution", "rkl")(factorised(model, proc), torch.tensor([[0, 1]]))
     with pytest.raises(ValueError, match="supports divergences"):
         TCSMObjective(proc, "score", "kl")
-    nan_reward = TiltedTarget(JointTarget(lambda x: torch.zeros(len(x)), proc), lambda x: torch.full((len(x),), float("nan")), 1.0)
+    flat = JointTarget(lambda x: torch.zeros(len(x)), proc)
+    nan_reward = TiltedTarget(flat, lambda x: torch.full((len(x),), float("nan")), 1.0)
     with pytest.raises(ValueError, match="NaN"):
         nan_reward.log_conditionals(torch.tensor([[0, 1]]), torch.tensor([[7, 1]]), torch.zeros(1))

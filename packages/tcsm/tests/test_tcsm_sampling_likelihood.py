@@ -37,8 +37,8 @@ def test_masked_elbo_is_tight_for_the_exact_denoiser(tiny_joint):
 
 def test_denoiser_save_and_load_roundtrip(tmp_path):
     torch.manual_seed(0)
-    cfg = TCSMConfig(vocab_size=5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=8,
-                     process="uniform")
+    cfg = TCSMConfig(vocab_size=5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     max_position_embeddings=8, process="uniform")
     model = TCSMDenoiser(cfg).eval()
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").exists()
@@ -80,7 +80,8 @@ def test_ar_teacher_target_is_the_exact_teacher_posterior():
 
 def test_preference_loss_prefers_the_chosen_sequences():
     torch.manual_seed(0)
-    cfg = TCSMConfig(vocab_size=4, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=6)
+    cfg = TCSMConfig(vocab_size=4, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     max_position_embeddings=6)
     model, proc = TCSMDenoiser(cfg), MaskedProcess(4)
     ref = TCSMDenoiser(cfg).eval()
     ref.load_state_dict(model.state_dict())

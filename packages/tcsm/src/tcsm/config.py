@@ -26,7 +26,8 @@ class TCSMConfig(PretrainedConfig):
         if vocab_size < 2:
             raise ValueError(f"vocab_size must be at least 2, got {vocab_size}")
         if hidden_size % num_attention_heads:
-            raise ValueError(f"hidden_size {hidden_size} must be divisible by num_attention_heads {num_attention_heads}")
+            raise ValueError(f"hidden_size {hidden_size} must be divisible by "
+                             f"num_attention_heads {num_attention_heads}")
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers

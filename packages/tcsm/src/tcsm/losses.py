@@ -63,7 +63,8 @@ def _kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
 
 def distribution_tcsm(model_log_cond: torch.Tensor, x1: torch.Tensor, positions: torch.Tensor,
                       divergence: str = "kl", target_log_cond: torch.Tensor | None = None) -> torch.Tensor:
-    """Distribution-based TCSM per sequence ``(B,)``: ``Σ_{i ∈ positions} D(p_{1|t}(·|x_1^{\\i},x_t), p_θ(·|x_1^{\\i},x_t))``.
+    """Distribution-based TCSM per sequence ``(B,)``:
+    ``Σ_{i ∈ positions} D(p_{1|t}(·|x_1^{\\i},x_t), p_θ(·|x_1^{\\i},x_t))``.
 
     Without a target only the forward KL is estimable; its estimator is ``−log p_θ(x_1^i | x_1^{\\i}, x_t)``
     (a pseudo-likelihood; for a factorised denoiser exactly the masked-diffusion cross-entropy).

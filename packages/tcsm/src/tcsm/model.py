@@ -81,7 +81,9 @@ class TCSMDenoiser(PreTrainedModel):
                              f"{c.max_position_embeddings}: shorten the input or build a config with a longer context")
         lo, hi = int(input_ids.min()), int(input_ids.max())
         if lo < 0 or hi >= c.input_vocab_size:
-            what = f"0..{c.vocab_size - 1} plus mask id {c.mask_token_id}" if c.process == "masked" else f"0..{c.vocab_size - 1}"
+            what = f"0..{c.vocab_size - 1}"
+            if c.process == "masked":
+                what += f" plus mask id {c.mask_token_id}"
             raise ValueError(f"token ids must lie in {what}; got values in [{lo}, {hi}]. "
                              "Encode text with tcsm.data.CharVocab or rebuild the config with the right vocab_size")
 

@@ -42,9 +42,11 @@ class TCSMObjective:
             raise ValueError(f"{family}-based TCSM supports divergences {valid[family]}, got {divergence!r}")
         if weighting not in ("elbo", "constant"):
             raise ValueError(f"weighting must be 'elbo' or 'constant', got {weighting!r}")
-        self.process, self.family, self.divergence, self.weighting, self.t_max = process, family, divergence, weighting, t_max
+        self.process, self.family, self.divergence = process, family, divergence
+        self.weighting, self.t_max = weighting, t_max
 
-    def sample_t(self, batch: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_t(self, batch: int, device: torch.device | str = "cpu",
+                 generator: torch.Generator | None = None) -> torch.Tensor:
         """Low-discrepancy ``t ∈ [0, t_max)`` (one uniform offset, evenly spaced over the batch)."""
         u = torch.rand(1, device=device, generator=generator)
         return ((u + torch.arange(batch, device=device) / batch) % 1.0) * self.t_max

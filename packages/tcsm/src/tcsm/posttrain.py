@@ -68,7 +68,8 @@ def preference_loss(model, reference, process: MaskedProcess, chosen: torch.Tens
     ``r = β log p*/p_ref``; the log-ratio is estimated on shared times and masks for both sequences.
     """
     if chosen.shape != rejected.shape:
-        raise ValueError(f"chosen and rejected must have the same shape, got {tuple(chosen.shape)} and {tuple(rejected.shape)}")
+        raise ValueError(f"chosen and rejected must have the same shape, got {tuple(chosen.shape)} "
+                         f"and {tuple(rejected.shape)}")
     b = chosen.shape[0]
     t = TCSMObjective(process).sample_t(b, chosen.device, generator)
     keep = torch.rand(chosen.shape, device=chosen.device, generator=generator) < process.schedule.kappa(t)[:, None]

@@ -39,12 +39,13 @@ def train(model: torch.nn.Module, objective: TCSMObjective, batches: Callable[[i
         x1 = batches(step)
         loss = objective(log_cond, x1, target)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite TCSM loss at step {step}; lower the learning rate or check the target")
+            raise FloatingPointError(f"non-finite TCSM loss at step {step}; lower the learning rate "
+                                     "or check the target")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         opt.step()
-        history["loss"].append(float(loss))
+        history["loss"].append(loss.item())
         if log_every and (step + 1) % log_every == 0:
             log.info("step %d loss %.4f (%.1f ms/step)", step + 1, loss.item(),
                      1000 * (time.perf_counter() - tic) / (step + 1 - start))

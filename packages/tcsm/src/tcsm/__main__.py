@@ -1,0 +1,134 @@
+"""CLI: ``python -m tcsm train|finetune|sample|evaluate|demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from labcore.logging import get_logger
+from labcore.rng import seed_everything
+from tcsm.config import TCSMConfig
+from tcsm.data import CharCorpus, CharVocab
+from tcsm.likelihood import bits_per_char, masked_nelbo
+from tcsm.model import TCSMDenoiser
+from tcsm.noise import make_process
+from tcsm.objective import TCSMObjective
+from tcsm.sampling import sample
+from tcsm.train import train
+
+log = get_logger("tcsm")
+
+
+def _load(path: str) -> tuple[TCSMDenoiser, object]:
+    if not (Path(path) / "config.json").exists():
+        raise SystemExit(f"{path} holds no saved denoiser (config.json missing); train one with `python -m tcsm train`")
+    model = TCSMDenoiser.from_pretrained(path).eval()
+    return model, make_process(model.config.process, model.config.vocab_size, model.config.schedule)
+
+
+def cmd_train(a) -> None:
+    seed_everything(a.seed)
+    corpus = CharCorpus(a.max_chars)
+    cfg = TCSMConfig(vocab_size=len(corpus.vocab), hidden_size=a.hidden, num_hidden_layers=a.layers,
+                     num_attention_heads=a.heads, max_position_embeddings=a.length, process=a.process,
+                     schedule=a.schedule)
+    model, process = TCSMDenoiser(cfg), make_process(a.process, cfg.vocab_size, a.schedule)
+    objective = TCSMObjective(process, a.family, a.divergence, weighting=a.weighting)
+    g = torch.Generator().manual_seed(a.seed)
+    train(model, objective, lambda step: corpus.batch(a.batch, a.length, generator=g), a.steps, lr=a.lr,
+          out_dir=a.out, checkpoint_every=a.checkpoint_every)
+    model.save_pretrained(Path(a.out) / "denoiser")
+    log.info("saved %s", Path(a.out) / "denoiser")
+
+
+def cmd_finetune(a) -> None:
+    from tcsm.demo import vowel_count
+    from tcsm.posttrain import reward_finetune
+
+    seed_everything(a.seed)
+    model, process = _load(a.model)
+    corpus = CharCorpus(a.max_chars)
+    g = torch.Generator().manual_seed(a.seed)
+    length = model.config.max_position_embeddings
+    reward_finetune(model, process, vowel_count, a.beta, lambda step: corpus.batch(a.batch, length, generator=g),
+                    a.steps, lr=a.lr, out_dir=a.out, checkpoint_every=a.checkpoint_every)
+    model.save_pretrained(Path(a.out) / "denoiser")
+    log.info("saved %s", Path(a.out) / "denoiser")
+
+
+def cmd_sample(a) -> None:
+    model, process = _load(a.model)
+    xs = sample(model, process, a.num, a.length or model.config.max_position_embeddings, a.steps,
+                generator=torch.Generator().manual_seed(a.seed))
+    for line in CharVocab().decode(xs):
+        print(line)
+
+
+def cmd_evaluate(a) -> None:
+    model, process = _load(a.model)
+    length = model.config.max_position_embeddings
+    valid = CharCorpus(a.max_chars).eval_batches(length, a.sequences)
+    nelbo = masked_nelbo(model, process, valid, a.samples, torch.Generator().manual_seed(a.seed))
+    print(json.dumps({"bits_per_char_bound": bits_per_char(nelbo, length), "sequences": len(valid)}))
+
+
+def cmd_demo(a) -> None:
+    from tcsm.demo import main as demo
+
+    print(json.dumps(demo(Path(a.out)), indent=1))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m tcsm", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="pre-train a denoiser with TCSM on the text8-like corpus")
+    t.add_argument("--out", required=True)
+    t.add_argument("--steps", type=int, default=2000)
+    t.add_argument("--batch", type=int, default=64)
+    t.add_argument("--length", type=int, default=64)
+    t.add_argument("--hidden", type=int, default=128)
+    t.add_argument("--layers", type=int, default=4)
+    t.add_argument("--heads", type=int, default=4)
+    t.add_argument("--process", choices=["masked", "uniform"], default="masked")
+    t.add_argument("--schedule", choices=["linear", "cosine"], default="linear")
+    t.add_argument("--family", choices=["distribution", "score"], default="distribution")
+    t.add_argument("--divergence", default=None, help="kl (distribution) or gkl/l2 (score); data supports these")
+    t.add_argument("--weighting", choices=["elbo", "constant"], default="elbo")
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.set_defaults(fn=cmd_train)
+    f = sub.add_parser("finetune", help="reward fine-tuning toward p_ref·exp(r/β) (reward: vowel count)")
+    f.add_argument("--model", required=True)
+    f.add_argument("--out", required=True)
+    f.add_argument("--beta", type=float, default=2.0)
+    f.add_argument("--steps", type=int, default=200)
+    f.add_argument("--batch", type=int, default=32)
+    f.add_argument("--lr", type=float, default=1e-3)
+    f.set_defaults(fn=cmd_finetune)
+    for q in (t, f):
+        q.add_argument("--checkpoint-every", type=int, default=200)
+    s = sub.add_parser("sample", help="print samples of a saved denoiser")
+    s.add_argument("--model", required=True)
+    s.add_argument("--num", type=int, default=8)
+    s.add_argument("--length", type=int, default=None)
+    s.add_argument("--steps", type=int, default=64)
+    s.set_defaults(fn=cmd_sample)
+    e = sub.add_parser("evaluate", help="validation bits/char (masked ELBO bound)")
+    e.add_argument("--model", required=True)
+    e.add_argument("--sequences", type=int, default=256)
+    e.add_argument("--samples", type=int, default=16)
+    e.set_defaults(fn=cmd_evaluate)
+    d = sub.add_parser("demo", help="the quick-start demo")
+    d.add_argument("--out", default="runs/tcsm")
+    d.set_defaults(fn=cmd_demo)
+    for q in (t, f, s, e, d):
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--max-chars", type=int, default=400_000)
+    a = p.parse_args(argv)
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()
