@@ -4,8 +4,15 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
-from tarflow_lm.mixture import (RootFindingError, mixd_forward, mixd_inverse, mixture_cdf_forward,
-                                mixture_cdf_inverse, mixture_logcdf_logsf, mixture_logpdf)
+from tarflow_lm.mixture import (
+    RootFindingError,
+    mixd_forward,
+    mixd_inverse,
+    mixture_cdf_forward,
+    mixture_cdf_inverse,
+    mixture_logcdf_logsf,
+    mixture_logpdf,
+)
 
 
 def random_mixture(shape, k, seed=0):

@@ -36,8 +36,9 @@ def main(out_dir: Path, steps: int = 600, batch_size: int = 32, max_chars: int =
     model = TarFlowLMModel(config)
     train_ids, valid_ids = text8_like_splits(max_chars)
     losses = train(model, train_ids, steps=steps, batch_size=batch_size, lr=3e-3, seed=0)
+    model.save_pretrained(out_dir / "model")  # `python -m tarflow_lm sample --model <out>/model --passes`
     metrics = evaluate(model, contiguous_windows(valid_ids, 32, 64), num_samples=8)
-    passes = model.generate(4, 32, generator=torch.Generator().manual_seed(0), return_passes=True)
+    passes = model.generate(4, 32, generator=torch.Generator().manual_seed(1234), return_passes=True)
     samples = [decode_chars(s) for s in passes[-1]]
     for s in samples:
         log.info("sample: %r", s)

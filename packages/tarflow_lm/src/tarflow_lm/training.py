@@ -42,7 +42,8 @@ def train(model: TarFlowLMModel, stream: torch.Tensor, *, steps: int, batch_size
         log.info("resumed from %s at step %d", latest, start)
     model.train()
     stage = None
-    for step in progress(range(start, steps), total=steps, initial=start, desc="train", disable=show_progress is False):
+    for step in progress(range(start, steps), total=steps, initial=start, desc="train",
+                     disable=None if show_progress is None else not show_progress):
         new_stage = stage_of(step, steps, len(model.flows), progressive)
         if progressive and new_stage != stage:
             model.set_progressive_stage(new_stage)
