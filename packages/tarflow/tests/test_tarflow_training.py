@@ -111,3 +111,12 @@ def test_fid_through_torchmetrics_matches_closed_form(seeded):
     with torch.no_grad():
         expected = _frechet(feats(rgb(real.tensors[0])).double().numpy(), feats(rgb(fake)).double().numpy())
     assert value == pytest.approx(expected, rel=1e-3, abs=1e-4)
+
+
+def test_a_few_training_steps_lower_test_bits_per_dim(tmp_path, seeded):
+    train = TensorDataset(*[t[:512] for t in digits("train").tensors])
+    test = TensorDataset(*[t[:128] for t in digits("test").tensors])
+    before = evaluate_bpd(TarFlow(TINY).eval(), test)
+    module = fit(TINY, train, tmp_path, steps=30, batch_size=64, lr=3e-3, warmup_steps=5, progress_bar=False)
+    after = evaluate_bpd(module.model.eval(), test)
+    assert after < before - 0.5, (before, after)
