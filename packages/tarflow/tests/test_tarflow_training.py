@@ -120,3 +120,9 @@ def test_a_few_training_steps_lower_test_bits_per_dim(tmp_path, seeded):
     module = fit(TINY, train, tmp_path, steps=30, batch_size=64, lr=3e-3, warmup_steps=5, progress_bar=False)
     after = evaluate_bpd(module.model.eval(), test)
     assert after < before - 0.5, (before, after)
+
+
+@pytest.mark.slow
+def test_full_demo_reaches_its_reported_bits_per_dim(tmp_path):
+    out = demo(tmp_path)
+    assert out["test_bits_per_dim"] < 6.0
