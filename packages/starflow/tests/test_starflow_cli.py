@@ -18,3 +18,48 @@ def test_cli_train_sample_evaluate(tmp_path, capsys):
     main(["evaluate", "--model", str(out / "model"), "--data", "digits", "--batch-size", "900"])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["examples"] == 1797 and result["bits_per_dim"] == result["bits_per_dim"]
+
+
+def test_cli_text_to_image_training_on_caption_folder(tmp_path, t5_dir):
+    import numpy as np
+    from PIL import Image
+
+    from starflow.autoencoder import tiny_autoencoder
+
+    data = tmp_path / "captions"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i, cap in enumerate(["a red cat", "a blue dog", "a small bird", "a big table"]):
+        Image.fromarray(rng.integers(0, 255, (10, 12, 3), dtype=np.uint8)).save(data / f"{i}.png")
+        (data / f"{i}.txt").write_text(cap)
+    tiny_autoencoder().save_pretrained(tmp_path / "vae")
+    cfg = {"channel_size": 4, "img_size": 4, "channels": 48, "head_dim": 24, "layers_per_block": [1, 1],
+           "txt_size": 6, "txt_dim": 16}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    out = tmp_path / "run"
+    main(["train", "--config", str(tmp_path / "cfg.json"), "--data", f"captions:{data}", "--vae", str(tmp_path / "vae"),
+          "--text-encoder", str(t5_dir), "--steps", "2", "--batch-size", "2", "--out", str(out)])
+    assert (out / "model" / "config.json").exists()
+    loaded = json.loads((out / "model" / "config.json").read_text())
+    assert loaded["txt_dim"] == 16 and loaded["layers_per_block"] == [1, 1]
+
+
+def test_cli_class_folder_with_cached_latents(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from starflow.autoencoder import tiny_autoencoder
+
+    rng = np.random.default_rng(0)
+    for c in ("cats", "dogs"):
+        (tmp_path / "data" / c).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "data" / c / f"{i}.png")
+    tiny_autoencoder().save_pretrained(tmp_path / "vae")
+    cfg = {"channel_size": 4, "img_size": 4, "channels": 48, "head_dim": 24, "layers_per_block": [1, 1],
+           "num_classes": 2}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    out = tmp_path / "run"
+    main(["train", "--config", str(tmp_path / "cfg.json"), "--data", f"classes:{tmp_path / 'data'}",
+          "--vae", str(tmp_path / "vae"), "--steps", "2", "--batch-size", "2", "--out", str(out), "--cache-latents"])
+    assert (out / "latents.safetensors").exists() and (out / "model" / "model.safetensors").exists()

@@ -103,3 +103,13 @@ def test_bad_inputs_raise_clear_errors(tiny_model, tiny_config):
         StarFlow(tiny_config.__class__(channels=48, head_dim=16, txt_size=3, txt_dim=8))
     with pytest.raises(ValueError):
         JacobiOptions(block_size=0)
+
+
+def test_bfloat16_weights_keep_affine_maths_in_float32(tiny_model):
+    x, y, y_null = torch.randn(2, 4, 4, 4), torch.randn(2, 3, 8), torch.randn(1, 3, 8)
+    ref = tiny_model.sample(x, y, y_null, 1.0)
+    half = tiny_model.to(torch.bfloat16)
+    out = half.sample(x, y, y_null, 1.0)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert (out - ref).abs().max() < 0.1 * ref.abs().max()
+    assert torch.isfinite(half.log_prob(x.bfloat16(), y)).all()

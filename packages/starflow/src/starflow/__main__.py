@@ -63,6 +63,8 @@ def train(args) -> None:
     image_size = cfg.img_size * (ae.downsample_factor if ae else 1)
     data = _dataset(args.data, image_size)
     latents = False
+    if args.cache_latents and (ae is None or not args.data.startswith("classes:")):
+        raise SystemExit("--cache-latents needs --vae and a classes:DIR dataset (captions are encoded on the fly)")
     if ae is not None and args.cache_latents:
         data, latents = cache_latents(data, ae, Path(args.out) / "latents.safetensors"), True
     loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True, drop_last=True,
