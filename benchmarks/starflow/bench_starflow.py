@@ -30,11 +30,10 @@ class ConcatCache:
         self.k, self.v, self.index = [None] * num_layers, [None] * num_layers, [0] * num_layers
 
     def append(self, layer, k, v):
-        start = self.index[layer]
         self.k[layer] = k if self.k[layer] is None else torch.cat([self.k[layer], k], 2)
         self.v[layer] = v if self.v[layer] is None else torch.cat([self.v[layer], v], 2)
         self.index[layer] += k.shape[2]
-        return self.k[layer], self.v[layer], start
+        return self.k[layer], self.v[layer]
 
 
 @torch.no_grad()

@@ -75,23 +75,20 @@ class KVCache:
         self.kv = torch.zeros(num_layers, 2, batch, heads, max_len, head_dim, device=device, dtype=dtype)
         self.index = [0] * num_layers
 
-    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Write ``k, v`` at the pointer; return all keys/values so far and the write offset."""
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write ``k, v`` at the pointer; return all keys/values so far."""
         start, n = self.index[layer], k.shape[-2]
         if start + n > self.kv.shape[-2]:
             raise RuntimeError(f"KV cache overflow: {start + n} > {self.kv.shape[-2]} positions")
         self.kv[layer, 0, :, :, start : start + n] = k
         self.kv[layer, 1, :, :, start : start + n] = v
         self.index[layer] = start + n
-        return self.kv[layer, 0, :, :, : start + n], self.kv[layer, 1, :, :, : start + n], start
+        return self.kv[layer, 0, :, :, : start + n], self.kv[layer, 1, :, :, : start + n]
 
     def rewind(self, n: int) -> None:
         """Forget the last ``n`` positions (a Jacobi iteration that did not converge)."""
         self.index = [max(0, i - n) for i in self.index]
 
-    @property
-    def length(self) -> int:
-        return self.index[-1]
 
 
 class Attention(nn.Module):
@@ -106,13 +103,11 @@ class Attention(nn.Module):
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         b, n, _ = x.shape
         q, k, v = self.qkv(self.norm(x)).view(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        start = 0
-        if cache is not None:
-            start = cache.index[layer]
+        start = cache.index[layer] if cache is not None else 0
         if rope is not None:  # keys are cached already rotated
             q, k = rope.apply(q, start), rope.apply(k, start)
         if cache is not None:
-            k, v, _ = cache.append(layer, k, v)
+            k, v = cache.append(layer, k, v)
         if mask is not None:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         elif k.shape[-2] == n:
