@@ -102,9 +102,12 @@ def mixture_cdf_inverse(u, log_weights, means, log_scales, *, tol: float = 1e-9,
     lo = (m - reach).min(dim=-1).values
     hi = (m + reach).max(dim=-1).values
 
-    def below(z):  # F(z) < Φ(u), compared in the better-conditioned tail
-        log_cdf, log_sf = mixture_logcdf_logsf(z, lw, m, ls)
-        return torch.where(lower_half, log_cdf < log_target_cdf, log_sf > log_target_sf)
+    sign = torch.where(lower_half, 1.0, -1.0).to(u64).unsqueeze(-1)
+    log_target = torch.where(lower_half, log_target_cdf, log_target_sf)
+
+    def below(z):  # F(z) < Φ(u), compared in the better-conditioned tail (one log-sum-exp per element)
+        tail = torch.logsumexp(lw + log_ndtr(sign * _component_terms(z, m, ls)), dim=-1)
+        return torch.where(lower_half, tail < log_target, tail > log_target)
 
     for _ in range(bisect_iters):
         mid = 0.5 * (lo + hi)
