@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from transformers import AutoModel
 
 from tarflow_lm import TarFlowLMModel, tiny_config
 from tarflow_lm.flows import MixDFlowLayer
@@ -123,7 +124,8 @@ def test_save_pretrained_roundtrip(tmp_path):
     torch.manual_seed(6)
     model = TarFlowLMModel(tiny_config(patch_size=2, max_seq_len=8)).eval()
     model.save_pretrained(tmp_path)
-    loaded = TarFlowLMModel.from_pretrained(tmp_path).eval()
+    loaded = AutoModel.from_pretrained(tmp_path).eval()  # registered with the transformers Auto classes
+    assert isinstance(loaded, TarFlowLMModel)
     ids = torch.randint(0, 27, (2, 8))
     noise = torch.randn(2, 8, 8)
     torch.testing.assert_close(loaded(ids, noise=noise).elbo, model(ids, noise=noise).elbo)

@@ -92,15 +92,13 @@ class MaskedLinear(nn.Linear):
         return F.linear(x, self.weight * self.mask, self.bias)
 
 
-class MixtureParams(nn.Module):
-    """Shared initialisation: component means spread over ``[-2, 2]``, unit scales, equal weights."""
-
-    def init_bias(self, bias: torch.Tensor, k: int) -> None:
-        with torch.no_grad():
-            b = bias.view(-1, 3, k)
-            b[:, 0].zero_()
-            b[:, 1].copy_(torch.linspace(-2.0, 2.0, k) if k > 1 else torch.zeros(1))
-            b[:, 2].zero_()
+def init_mixture_bias(bias: torch.Tensor, k: int) -> None:
+    """Start every mixture with equal weights, means spread over ``[-2, 2]`` and unit scales."""
+    with torch.no_grad():
+        b = bias.view(-1, 3, k)
+        b[:, 0].zero_()
+        b[:, 1].copy_(torch.linspace(-2.0, 2.0, k) if k > 1 else torch.zeros(1))
+        b[:, 2].zero_()
 
 
 class Mix1FlowLayer(AutoregressiveFlowLayer):
@@ -118,7 +116,7 @@ class Mix1FlowLayer(AutoregressiveFlowLayer):
         self.made_out = MaskedLinear(made_hidden, dim * 3 * self.k, out_mask)
         with torch.no_grad():
             self.made_out.weight.mul_(0.01)
-        MixtureParams().init_bias(self.made_out.bias, self.k)
+        init_mixture_bias(self.made_out.bias, self.k)
 
     def _params(self, x, ctx):
         h = F.gelu(self.ctx_proj(ctx) + self.made_in(x))
