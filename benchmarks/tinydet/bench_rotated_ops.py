@@ -92,8 +92,8 @@ def main() -> None:
     rows = bench_iou(n_iou, args.device) + bench_nms(n_nms, args.device)
     print("| op | implementation | throughput |\n|---|---|---|")
     for op, impl, v in rows:
-        unit = "pairs/s" if "IoU" in op else "boxes/s"
-        print(f"| {op} (n={n_iou if 'IoU' in op else n_nms}) | {impl} | {v:,.0f} {unit} |")
+        pairwise = op.startswith("pairwise")
+        print(f"| {op} (n={n_iou if pairwise else n_nms}) | {impl} | {v:,.0f} {'pairs/s' if pairwise else 'boxes/s'} |")
     for backbone, head in (("tiny", "retina"), ("tiny", "dcfl"), ("resnet50", "retina"), ("resnet50", "dcfl")):
         if args.quick and backbone != "tiny":
             continue

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="DCFL vs Rotated RetinaNet on synthetic scenes (CPU, minutes)")
     d.add_argument("--out", default="runs/tinydet-demo")
-    d.add_argument("--steps", type=int, default=150)
+    d.add_argument("--steps", type=int, default=100)
     d.set_defaults(fn=cmd_demo)
     for name, fn in (("train", cmd_train), ("evaluate", cmd_evaluate)):
         s = sub.add_parser(name)

@@ -19,7 +19,7 @@ from tinydet.visualize import draw_boxes
 log = get_logger("tinydet.demo")
 
 
-def run(out_dir: Path, train_images: int = 64, val_images: int = 16, steps: int = 150, batch_size: int = 4,
+def run(out_dir: Path, train_images: int = 48, val_images: int = 16, steps: int = 100, batch_size: int = 4,
         lr: float = 5e-3, size: int = 128) -> dict:
     out_dir = Path(out_dir)
     seed_everything(0)
