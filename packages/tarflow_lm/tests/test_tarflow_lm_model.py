@@ -7,7 +7,6 @@ import torch
 from transformers import AutoModel
 
 from tarflow_lm import TarFlowLMModel, tiny_config
-from tarflow_lm.flows import MixDFlowLayer
 
 
 def test_codebook_terms_match_torch_distributions():
@@ -23,35 +22,27 @@ def test_codebook_terms_match_torch_distributions():
     torch.testing.assert_close(m.codebook.decode_logits(z), dens - dens.logsumexp(-1, keepdim=True))
 
 
-class BigramMixD(MixDFlowLayer):
-    """A Mix-d layer tied to the codebook whose weights come from a discrete bigram model (Prop. 4)."""
-
-    def __init__(self, codebook, bigram, start_logits):
-        d, k = codebook.latent_dim, codebook.vocab_size
-        super().__init__(d, 8, 1, 2, 16, reverse=False, num_mixtures=k)
-        self.codebook, self.bigram, self.start_logits = codebook, bigram, start_logits
-
-    def context(self, x):  # weights for token t are p_AR(· | x_{t−1}), reading x_{t−1} off z_{t−1}
-        prev = self.codebook.decode_logits(x[:, :-1]).argmax(-1)
-        first = self.start_logits.expand(x.shape[0], 1, -1)
-        return torch.cat([first, self.bigram[prev]], dim=1)
-
-    def _params(self, ctx):
-        means = self.codebook.means.T.expand(*ctx.shape[:-1], -1, -1)  # (..., d, K)
-        log_scales = self.codebook.log_sigmas.expand_as(means)
-        return torch.log_softmax(ctx, -1), means, log_scales
-
-
 def test_proposition4_sigma_to_zero_recovers_discrete_ar_cross_entropy():
+    """A codebook-tied Mix-d layer whose weights are a discrete bigram model's next-token distribution
+    (read off the decoded previous latent) has an ELBO that tends to the bigram log-likelihood."""
     torch.manual_seed(1)
     v, d, t = 5, 3, 6
-    model = TarFlowLMModel(tiny_config(vocab_size=v, latent_dim=d, max_seq_len=16, layer_types=["mixd"],
-                                       num_mixtures=v)).double()
+    model = TarFlowLMModel(tiny_config(vocab_size=v, latent_dim=d, max_seq_len=16, layer_types=["mixd_tied"],
+                                       hidden_size=v, num_heads=1)).double()
     with torch.no_grad():
         model.codebook.means.copy_(torch.randn(v, d, dtype=torch.float64))
     bigram = torch.log_softmax(torch.randn(v, v, dtype=torch.float64), -1)
     start = torch.log_softmax(torch.randn(v, dtype=torch.float64), -1)
-    model.flows[0] = BigramMixD(model.codebook, bigram, start).double()
+    layer = model.flows[0]
+    with torch.no_grad():  # the weight head passes the AR logits through unchanged
+        layer.head.weight.copy_(torch.eye(v, dtype=torch.float64))
+        layer.head.bias.zero_()
+
+    def ar_context(x):  # stands in for the Transformer: p_AR(· | x_{t−1}) with x_{t−1} decoded from z_{t−1}
+        prev = model.codebook.decode_logits(x[:, :-1]).argmax(-1)
+        return torch.cat([start.expand(x.shape[0], 1, -1), bigram[prev]], dim=1)
+
+    layer.context = ar_context
     ids = torch.randint(0, v, (64, t))
     log_p_ar = start[ids[:, 0]] + bigram[ids[:, :-1], ids[:, 1:]].sum(-1)
     gaps = []
@@ -63,6 +54,18 @@ def test_proposition4_sigma_to_zero_recovers_discrete_ar_cross_entropy():
     assert gaps[0] > 1e-2  # at a large σ the latent model is genuinely different ...
     assert gaps[0] > gaps[1] > gaps[2] > gaps[3]  # ... and the gap shrinks monotonically ...
     assert gaps[3] < 1e-6  # ... to the discrete AR log-likelihood in the limit (Proposition 4)
+
+
+def test_tied_mixd_layer_inverts_and_rejects_patches():
+    torch.manual_seed(7)
+    model = TarFlowLMModel(tiny_config(vocab_size=6, latent_dim=3, max_seq_len=4, layer_types=["mixd_tied", "affine"],
+                                       hidden_size=8, num_heads=2)).double()
+    with torch.no_grad():
+        model.flows[0].head.weight.normal_()
+    z, _ = model.codebook.encode(torch.randint(0, 6, (2, 4)))
+    torch.testing.assert_close(model.prior_inverse(model.prior_forward(z)[-1])[-1], z, rtol=0, atol=1e-7)
+    with pytest.raises(ValueError, match="patch_size=1"):
+        tiny_config(layer_types=["mixd_tied"], patch_size=2)
 
 
 @pytest.mark.parametrize("layer_types", [["affine", "mix1"], ["mixd", "affine"]])

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
-LAYER_TYPE_NAMES = ("affine", "mix1", "mixd")
+LAYER_TYPE_NAMES = ("affine", "mix1", "mixd", "mixd_tied")
 
 
 class TarFlowLMConfig(PretrainedConfig):
     """Hyper-parameters of the VAE bridge and the autoregressive-flow prior.
 
     ``layer_types`` / ``num_mixtures`` are per flow layer (the paper varies the mixture count per
-    layer); ``layers_per_block`` is the Transformer depth inside each flow layer.
+    layer; ``mixd_tied`` uses the vocabulary as its components and ignores its count, ``affine`` too);
+    ``layers_per_block`` is the Transformer depth inside each flow layer.
     """
 
     model_type = "tarflow_lm"
@@ -28,6 +29,8 @@ class TarFlowLMConfig(PretrainedConfig):
             num_mixtures = [num_mixtures] * len(layer_types)
         if len(num_mixtures) != len(layer_types):
             raise ValueError(f"num_mixtures has {len(num_mixtures)} entries for {len(layer_types)} layers")
+        if "mixd_tied" in layer_types and patch_size != 1:
+            raise ValueError("mixd_tied layers tie one mixture component per token: use patch_size=1")
         if max_seq_len % patch_size:
             raise ValueError(f"max_seq_len {max_seq_len} must be divisible by patch_size {patch_size}")
         self.vocab_size, self.latent_dim, self.max_seq_len = vocab_size, latent_dim, max_seq_len

@@ -161,7 +161,27 @@ class MixDFlowLayer(AutoregressiveFlowLayer):
         return mixd_inverse(u, *self._params(ctx))
 
 
-LAYER_TYPES = {"affine": AffineFlowLayer, "mix1": Mix1FlowLayer, "mixd": MixDFlowLayer}
+class TiedMixDFlowLayer(MixDFlowLayer):
+    """Mix-d whose K = V components are the codebook Gaussians ``N(μ_k, σ_k²I)``; only the weights are
+    predicted. As ``σ → 0`` the layer becomes a discrete AR model over tokens (Proposition 4)."""
+
+    def __init__(self, dim, hidden, depth, heads, max_patches, reverse, num_mixtures: int = 0, codebook=None):
+        AutoregressiveFlowLayer.__init__(self, dim, hidden, depth, heads, max_patches, reverse)
+        if codebook is None or codebook.latent_dim != dim:
+            raise ValueError("mixd_tied needs the codebook and patch_size = 1 (components are single tokens)")
+        self.k = codebook.vocab_size
+        self.codebook_ref = lambda: codebook  # a reference, not a submodule: parameters stay owned by the model
+        self.head = nn.Linear(hidden, self.k)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def _params(self, ctx):
+        cb = self.codebook_ref()
+        means = cb.means.T.expand(*ctx.shape[:-1], -1, -1)  # (..., d, V)
+        return torch.log_softmax(self.head(ctx), -1), means, cb.log_sigmas.expand_as(means)
+
+
+LAYER_TYPES = {"affine": AffineFlowLayer, "mix1": Mix1FlowLayer, "mixd": MixDFlowLayer, "mixd_tied": TiedMixDFlowLayer}
 
 
 def householder_vectors(dim: int, count: int, seed: int) -> torch.Tensor:

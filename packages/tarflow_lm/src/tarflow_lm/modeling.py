@@ -37,7 +37,8 @@ class TarFlowLMModel(PreTrainedModel):
         max_patches = c.max_seq_len // c.patch_size
         self.flows = nn.ModuleList(
             LAYER_TYPES[kind](self.patch_dim, c.hidden_size, c.layers_per_block, c.num_heads, max_patches,
-                              reverse=bool(i % 2), num_mixtures=k)
+                              reverse=bool(i % 2), num_mixtures=k,
+                              **({"codebook": self.codebook} if kind == "mixd_tied" else {}))
             for i, (kind, k) in enumerate(zip(c.layer_types, c.num_mixtures, strict=True)))
         mix = [householder_vectors(self.patch_dim, 4, seed=i) for i in range(len(self.flows))]
         self.register_buffer("mixing_vectors", torch.stack(mix))  # (L, 4, P·d) reflection vectors
