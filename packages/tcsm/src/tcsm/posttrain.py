@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from tcsm.noise import MaskedProcess
 from tcsm.objective import TCSMObjective
-from tcsm.targets import DenoiserTarget, TiltedTarget, ar_teacher_target
+from tcsm.targets import ARTeacherTopK, DenoiserTarget, TiltedTarget, ar_teacher_target
 from tcsm.train import train
 
 
@@ -42,9 +42,13 @@ def reward_finetune(model: torch.nn.Module, process, reward: Callable[[torch.Ten
 
 def distill(model: torch.nn.Module, teacher: torch.nn.Module, process, batches: Callable[[int], torch.Tensor],
             steps: int, lr: float = 1e-3, divergence: str = "kl", bos_token_id: int | None = None,
-            **train_kwargs) -> dict[str, list[float]]:
-    """Distil an autoregressive teacher ``p_AR`` into the denoiser with target ``p_1 = p_AR`` (§5.3)."""
-    target = ar_teacher_target(teacher, process, bos_token_id)
+            top_k: int | None = None, **train_kwargs) -> dict[str, list[float]]:
+    """Distil an autoregressive teacher ``p_AR`` into the denoiser with target ``p_1 = p_AR`` (§5.3).
+
+    ``top_k`` restricts the neighbours to the teacher's top-``k`` tokens (large vocabularies).
+    """
+    target = ar_teacher_target(teacher, process, bos_token_id) if top_k is None else \
+        ARTeacherTopK(teacher, process, top_k, bos_token_id)
     objective = TCSMObjective(process, "distribution", divergence, weighting="constant")
     return train(model, objective, batches, steps, lr=lr, target=target, **train_kwargs)
 

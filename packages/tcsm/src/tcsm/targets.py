@@ -111,3 +111,37 @@ def ar_teacher_target(teacher: nn.Module, process: Process, bos_token_id: int | 
                       chunk: int = 4096) -> JointTarget:
     """Distillation target ``p_1 = p_AR`` (paper §5.3): exact 1-Hamming ratios from teacher likelihoods."""
     return JointTarget(ARTeacher(teacher, process.vocab_size, bos_token_id), process, chunk)
+
+
+class ARTeacherTopK:
+    """Distillation target for large vocabularies: the exact teacher ratios on a candidate set only.
+
+    Candidates at position ``i`` are the teacher's top-``k`` next tokens given ``x_1^{<i}`` plus ``x_1^i``;
+    the target conditional is the exact ``p_AR``-posterior conditional renormalised over them (``k·L``
+    instead of ``V·L`` teacher evaluations per sequence; the tail outside the candidates is dropped).
+    """
+
+    def __init__(self, teacher: nn.Module, process: Process, k: int, bos_token_id: int | None = None,
+                 chunk: int = 4096):
+        if not 1 <= k <= process.vocab_size:
+            raise ValueError(f"k must lie in 1..{process.vocab_size}, got {k}")
+        self.ar = ARTeacher(teacher, process.vocab_size, bos_token_id)
+        self.process, self.k, self.chunk = process, k, chunk
+
+    @torch.no_grad()
+    def log_conditionals(self, x1: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        b, n = x1.shape
+        inp = torch.cat([torch.full_like(x1[:, :1], self.ar.bos), x1[:, :-1]], dim=1)
+        top = self.ar.teacher(input_ids=inp).logits.topk(self.k, dim=-1).indices  # (B, L, k)
+        cand = torch.cat([x1[..., None], top], -1)  # (B, L, k+1); x_1^i always a candidate
+        sel = self.process.noised_positions(xt).nonzero()  # (M, 2) rows (b, i)
+        c = cand[sel[:, 0], sel[:, 1]]  # (M, k+1)
+        seqs = x1[sel[:, 0]][:, None, :].repeat(1, c.shape[1], 1)
+        seqs.scatter_(2, sel[:, 1].view(-1, 1, 1).expand(-1, c.shape[1], 1), c[..., None])
+        flat = seqs.view(-1, n)
+        lp = torch.cat([self.ar(flat[i:i + self.chunk]) for i in range(0, len(flat), self.chunk)]).view_as(c) \
+            if len(flat) else torch.zeros_like(c, dtype=torch.float32)
+        rows = torch.full((len(sel), self.process.vocab_size), -torch.inf, device=x1.device).scatter(1, c, lp)
+        out = torch.zeros(b, n, self.process.vocab_size, device=x1.device)
+        out[sel[:, 0], sel[:, 1]] = rows
+        return (out + self.process.log_likelihood_table(xt, t)).log_softmax(-1)
