@@ -4,12 +4,17 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
+from tarflow_lm.codebook import GaussianCodebook
 from tarflow_lm.flows import LAYER_TYPES, channel_mix, householder_vectors
 
 
 def make_layer(kind, dim, reverse, seed=0):
     torch.manual_seed(seed)
-    layer = LAYER_TYPES[kind](dim, 16, 1, 2, 8, reverse=reverse, num_mixtures=3).double()
+    extra = {"codebook": GaussianCodebook(4, dim).double()} if kind == "mixd_tied" else {}
+    layer = LAYER_TYPES[kind](dim, 16, 1, 2, 8, reverse=reverse, num_mixtures=3, **extra).double()
+    if extra:  # the codebook is a reference, not a submodule: perturb it too
+        with torch.no_grad():
+            extra["codebook"].log_sigmas.uniform_(-1.0, 0.0)
     with torch.no_grad():  # move away from the identity initialisation so the test can fail
         for p in layer.parameters():
             p.add_(0.3 * torch.randn_like(p))

@@ -31,7 +31,7 @@ def train(model: TarFlowLMModel, stream: torch.Tensor, *, steps: int, batch_size
     """
     seq_len = seq_len or model.config.max_seq_len
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW([p for p in model.parameters()], lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     losses: list[float] = []
     start = 0
     ckpt_root = Path(out_dir) / "checkpoints" if out_dir else None
@@ -75,12 +75,13 @@ def evaluate(model: TarFlowLMModel, windows: torch.Tensor, num_samples: int = 1,
              seed: int = 0) -> dict[str, float]:
     """Likelihood bounds over ``(N, T)`` windows: ELBO and (K > 1) importance-weighted BPC / perplexity."""
     model.eval()
-    torch.manual_seed(seed)
     elbo, iw = [], []
-    for chunk in windows.split(batch_size):
-        elbo.append(model(chunk).elbo)
-        if num_samples > 1:
-            iw.append(model.importance_weighted_bound(chunk, num_samples))
+    with torch.random.fork_rng():  # seeded posterior samples without disturbing the caller's RNG
+        torch.manual_seed(seed)
+        for chunk in windows.split(batch_size):
+            elbo.append(model(chunk).elbo)
+            if num_samples > 1:
+                iw.append(model.importance_weighted_bound(chunk, num_samples))
     t = windows.shape[1]
     nll = -torch.cat(elbo)
     out = {"elbo_bpc": bits_per_dim(nll.mean(), t).item(), "elbo_ppl": math.exp(nll.mean().item() / t)}
