@@ -1,0 +1,82 @@
+"""``R2LModel``: a Hugging Face causal LM trained on reversed tokens, used through natural-order text."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from r2l_lm.reversal import Direction, check_direction, encode_pair, pad_id_of, require_bos, tokenize
+from r2l_lm.scoring import MCQScorer, continuation_logprobs
+
+DIRECTION_KEY = "r2l_lm_direction"  # stored in config.json so a checkpoint says which way it reads
+
+
+def model_direction(model: PreTrainedModel, default: Direction = "l2r") -> Direction:
+    """The reading direction recorded in a model's config (``l2r`` for ordinary checkpoints)."""
+    return check_direction(getattr(model.config, DIRECTION_KEY, None) or default)
+
+
+class R2LModel(torch.nn.Module):
+    """Wrap an ``AutoModelForCausalLM`` whose training sequences were ``[BOS] + reversed(ids)``.
+
+    Text goes in and comes out in natural order; the wrapped model only ever sees reversed tokens.
+    ``generate(suffix)`` writes backwards: it returns the text that precedes ``suffix``.
+    """
+
+    def __init__(self, model: PreTrainedModel, tokenizer: Any, bos_token_id: int | None = None):
+        super().__init__()
+        recorded = getattr(model.config, DIRECTION_KEY, None)
+        if recorded not in (None, "r2l"):
+            raise ValueError(f"this checkpoint was trained {recorded!r}; R2LModel wraps right-to-left models only")
+        self.model, self.tokenizer = model, tokenizer
+        self.bos = require_bos(tokenizer, bos_token_id)
+        setattr(model.config, DIRECTION_KEY, "r2l")
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, bos_token_id: int | None = None, **kwargs) -> R2LModel:
+        """Load model and tokenizer saved by :meth:`save_pretrained` (or any R2L HF checkpoint)."""
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        return cls(model, AutoTokenizer.from_pretrained(path), bos_token_id)
+
+    def save_pretrained(self, path: str | os.PathLike, **kwargs) -> Path:
+        self.model.save_pretrained(path, **kwargs)
+        self.tokenizer.save_pretrained(path)
+        return Path(path)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def forward(self, *args, **kwargs):
+        """Pass-through on already reversed ids (what trainers call)."""
+        return self.model(*args, **kwargs)
+
+    def log_prob(self, text: str, given_suffix: str | None = None) -> float:
+        """``log p_R2L(text | suffix)`` where ``suffix`` follows ``text`` in natural order (or ``log p_R2L(text)``)."""
+        if given_suffix:
+            ctx, cont = encode_pair(self.tokenizer, text, given_suffix)
+            prefix, scored = [self.bos, *cont[::-1]], ctx[::-1]
+        else:
+            prefix, scored = [self.bos], tokenize(self.tokenizer, text)[::-1]
+        return float(continuation_logprobs(self.model, [prefix], [scored], pad_id=self.bos).logprob[0])
+
+    @torch.inference_mode()
+    def generate(self, suffix: str = "", max_new_tokens: int = 32, **generate_kwargs) -> str:
+        """Natural-order text generated *before* ``suffix`` (e.g. a question from its answer).
+
+        Extra keyword arguments go to ``model.generate`` (``do_sample``, ``top_p``, ...).
+        """
+        prefix = [self.bos, *tokenize(self.tokenizer, suffix)[::-1]]
+        ids = torch.tensor([prefix], device=self.device)
+        generate_kwargs.setdefault("pad_token_id", pad_id_of(self.tokenizer, self.bos))
+        out = self.model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, **generate_kwargs
+        )
+        return self.tokenizer.decode(out[0, len(prefix) :].tolist()[::-1], skip_special_tokens=True)
+
+    def mcq_scorer(self, batch_size: int = 64, delimiter: str = " ") -> MCQScorer:
+        return MCQScorer(self.model, self.tokenizer, "r2l", batch_size, self.bos, delimiter)

@@ -1,0 +1,170 @@
+"""Train L2R and R2L twins with identical settings (Lightning: any strategy, ``ddp``/``fsdp`` by flag; resumable).
+
+The twins differ only in the reading direction of their data (Sec. 2): same architecture, tokenizer,
+optimiser, schedule, seed and batches.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel
+
+from r2l_lm.model import DIRECTION_KEY
+from r2l_lm.reversal import Direction, R2LDataCollator, ReversedTextDataset, check_direction
+
+
+def tiny_llama(
+    vocab_size: int,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    max_len: int = 64,
+    bos_token_id: int = 1,
+    eos_token_id: int = 2,
+    pad_token_id: int = 0,
+) -> LlamaForCausalLM:
+    """A small randomly initialised Llama (the paper's architecture family) for CPU runs and tests."""
+    cfg = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=max_len,
+        bos_token_id=bos_token_id,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        tie_word_embeddings=True,
+    )
+    cfg._attn_implementation = "sdpa"
+    return LlamaForCausalLM(cfg)
+
+
+def warmup_cosine(warmup: int, total: int, floor: float = 0.1):
+    """LR multiplier: linear warm-up over ``warmup`` steps, then cosine decay to ``floor`` at ``total``."""
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        t = min(1.0, (step - warmup) / max(1, total - warmup))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+    return schedule
+
+
+class CausalLMModule(L.LightningModule):
+    """Next-token cross-entropy on model-order ids; identical for both directions (only the data differs)."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        warmup_steps: int = 50,
+        max_steps: int = 1000,
+    ):
+        super().__init__()
+        self.model = model
+        self.lr, self.weight_decay, self.warmup, self.max_steps = lr, weight_decay, warmup_steps, max_steps
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.model(**batch).loss
+        self.log("train_loss", loss, prog_bar=True, on_step=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay, betas=(0.9, 0.95))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(self.warmup, self.max_steps))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class LossHistory(L.Callback):
+    """Keeps the training loss of every step (for plots and tests)."""
+
+    def __init__(self):
+        self.losses: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses.append(float(outputs["loss"]))
+
+
+def train_causal_lm(
+    model: PreTrainedModel,
+    tokenizer: Any,
+    texts: Sequence[str],
+    direction: Direction,
+    out_dir: str | os.PathLike,
+    max_steps: int = 1000,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    weight_decay: float = 0.01,
+    warmup_steps: int | None = None,
+    seed: int = 0,
+    max_length: int | None = None,
+    strategy: str = "auto",
+    devices: int | str = "auto",
+    accelerator: str = "auto",
+    precision: str | None = None,
+    resume: bool = True,
+    checkpoint_every: int | None = None,
+    progress: bool = False,
+) -> list[float]:
+    """Train ``model`` on ``texts`` read in ``direction``; returns the per-step losses of this run.
+
+    The final weights and tokenizer go to ``out_dir/model`` (``save_pretrained``, direction recorded in
+    the config). Lightning checkpoints go to ``out_dir/checkpoints``; re-running with ``resume=True``
+    continues from ``last.ckpt`` (model, optimiser, scheduler and step). ``strategy`` is any Lightning
+    strategy (``ddp``, ``fsdp``, ...); ``precision`` e.g. ``bf16-mixed``.
+    """
+    direction = check_direction(direction)
+    if not texts:
+        raise ValueError("no training texts")
+    L.seed_everything(seed, workers=True, verbose=False)
+    out = Path(out_dir)
+    ds = ReversedTextDataset(list(texts), tokenizer, direction, max_length=max_length)
+    loader = torch.utils.data.DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+        collate_fn=R2LDataCollator(tokenizer),
+        drop_last=len(ds) > batch_size,
+    )
+    warmup = warmup_steps if warmup_steps is not None else min(100, max_steps // 10 + 1)
+    module = CausalLMModule(model, lr=lr, weight_decay=weight_decay, max_steps=max_steps, warmup_steps=warmup)
+    ckpt_dir = out / "checkpoints"
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=checkpoint_every or max(1, max_steps // 4)
+    )
+    history = LossHistory()
+    trainer = L.Trainer(
+        max_steps=max_steps,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        precision=precision,
+        callbacks=[ckpt, history],
+        logger=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        default_root_dir=out,
+        log_every_n_steps=50,
+    )
+    last = ckpt_dir / "last.ckpt"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        trainer.fit(module, loader, ckpt_path=str(last) if resume and last.exists() else None)
+    setattr(model.config, DIRECTION_KEY, direction)
+    if trainer.is_global_zero:
+        model.save_pretrained(out / "model")
+        tokenizer.save_pretrained(out / "model")
+    return history.losses
