@@ -29,9 +29,17 @@ def test_denoiser_jacobian_is_symmetric(make, seeded):
     else:
         from diffusers import UNet2DModel
 
-        unet = UNet2DModel(sample_size=4, in_channels=1, out_channels=1, block_out_channels=(8,),
-                           down_block_types=("DownBlock2D",), up_block_types=("UpBlock2D",), layers_per_block=1,
-                           norm_num_groups=4, act_fn="silu").double()
+        unet = UNet2DModel(
+            sample_size=4,
+            in_channels=1,
+            out_channels=1,
+            block_out_channels=(8,),
+            down_block_types=("DownBlock2D",),
+            up_block_types=("UpBlock2D",),
+            layers_per_block=1,
+            norm_num_groups=4,
+            act_fn="silu",
+        ).double()
         model, x = UNetEnergy(unet).double(), torch.randn(1, 1, 4, 4, dtype=torch.float64)
     sigma = torch.tensor([0.7], dtype=torch.float64)
     jac = torch.autograd.functional.jacobian(lambda y: model(y, sigma, create_graph=True), x)

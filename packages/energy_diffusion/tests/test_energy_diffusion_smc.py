@@ -45,8 +45,14 @@ def test_exact_energies_at_beta_one_keep_weights_uniform():
     # With exact energies the incremental weights only carry discretisation error: ESS → N.
     gm = _pair()[0]
     fk = FeynmanKac([gm])
-    ess = [min(smc_sample(fk, 500, (2,), steps=s, cfg=CFG, ess_threshold=0.0,
-                          generator=torch.Generator().manual_seed(0)).ess) for s in (100, 400, 1600)]
+    ess = [
+        min(
+            smc_sample(
+                fk, 500, (2,), steps=s, cfg=CFG, ess_threshold=0.0, generator=torch.Generator().manual_seed(0)
+            ).ess
+        )
+        for s in (100, 400, 1600)
+    ]
     assert ess[0] < ess[1] < ess[2] and ess[2] > 0.95, ess
 
 
@@ -56,8 +62,9 @@ def test_product_composition_matches_exact_target_and_z_is_unbiased():
     fk = FeynmanKac([a, b])
     z_hats, samples = [], []
     for seed in range(30):  # resampling at every step (threshold 1) keeps the estimator of Z unbiased
-        res = smc_sample(fk, 500, (2,), steps=100, cfg=CFG, ess_threshold=1.0,
-                         generator=torch.Generator().manual_seed(seed))
+        res = smc_sample(
+            fk, 500, (2,), steps=100, cfg=CFG, ess_threshold=1.0, generator=torch.Generator().manual_seed(seed)
+        )
         z_hats.append(math.exp(res.log_z))
         samples.append(res.resampled(torch.Generator().manual_seed(seed)))
     z_hats = torch.tensor(z_hats)
@@ -69,8 +76,11 @@ def test_product_composition_matches_exact_target_and_z_is_unbiased():
 
 
 def test_low_temperature_smc_beats_score_scaling():
-    gm = GaussianMixture(torch.tensor([[-1.0, 0.0], [1.2, 0.3], [0.0, 1.5]]), torch.tensor([0.4, 0.6, 0.5]),
-                         torch.tensor([0.2, 0.5, 0.3]))
+    gm = GaussianMixture(
+        torch.tensor([[-1.0, 0.0], [1.2, 0.3], [0.0, 1.5]]),
+        torch.tensor([0.4, 0.6, 0.5]),
+        torch.tensor([0.2, 0.5, 0.3]),
+    )
     exact, _ = _at_sigma_min(gm).power(2)
     fk = FeynmanKac([gm], betas=[2.0])
     gen = torch.Generator().manual_seed(0)
@@ -138,3 +148,21 @@ def test_bad_inputs():
 
     with pytest.raises(ValueError, match="shape"):
         smc_sample(FeynmanKac([WrongShape()]), 4, (2,), steps=3)
+
+
+def test_weights_switched_off_below_weight_min_sigma_reduce_to_reverse_diffusion():
+    # Above σ_max nothing is reweighted: SMC must then be exactly the guided reverse diffusion (same noise).
+    a, b = _pair()
+    fk = FeynmanKac([a, b])
+    res = smc_sample(
+        fk, 300, (2,), steps=40, cfg=CFG, weight_min_sigma=2 * CFG.sigma_max, generator=torch.Generator().manual_seed(3)
+    )
+    ref = reverse_diffusion(fk, 300, (2,), steps=40, cfg=CFG, generator=torch.Generator().manual_seed(3))
+    assert res.ess == [] and res.resampled_at == []
+    torch.testing.assert_close(res.samples, ref)
+    # Switching weights off only below a small σ keeps the product target (exact energies).
+    exact, _ = _at_sigma_min(a).product(_at_sigma_min(b))
+    part = smc_sample(
+        fk, 2000, (2,), steps=100, cfg=CFG, weight_min_sigma=0.05, generator=torch.Generator().manual_seed(4)
+    ).resampled(torch.Generator().manual_seed(5))
+    assert mmd_rbf(part, exact.sample(2000, torch.Generator().manual_seed(6))) < 0.01

@@ -15,8 +15,24 @@ from energy_diffusion.smc import (
 from energy_diffusion.targets import GaussianMixture, grid, ring
 
 __all__ = [
-    "EDMConfig", "MLPDenoiser", "UNetDenoiser", "karras_sigmas", "train_denoiser",
-    "EnergyModel", "MLPEnergy", "UNetEnergy", "distill", "distillation_loss",
-    "FeynmanKac", "SMCResult", "smc_sample", "reverse_diffusion", "mala", "box_log_potential",
-    "effective_sample_size", "GaussianMixture", "ring", "grid",
+    "EDMConfig",
+    "MLPDenoiser",
+    "UNetDenoiser",
+    "karras_sigmas",
+    "train_denoiser",
+    "EnergyModel",
+    "MLPEnergy",
+    "UNetEnergy",
+    "distill",
+    "distillation_loss",
+    "FeynmanKac",
+    "SMCResult",
+    "smc_sample",
+    "reverse_diffusion",
+    "mala",
+    "box_log_potential",
+    "effective_sample_size",
+    "GaussianMixture",
+    "ring",
+    "grid",
 ]

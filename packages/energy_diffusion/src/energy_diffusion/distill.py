@@ -15,8 +15,9 @@ from energy_diffusion.energy import EnergyModel
 from energy_diffusion.training import fit
 
 
-def distillation_loss(energy: EnergyModel, teacher: Denoiser, x0: torch.Tensor, cfg: EDMConfig,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+def distillation_loss(
+    energy: EnergyModel, teacher: Denoiser, x0: torch.Tensor, cfg: EDMConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """The conservative-projection loss on a batch of clean samples ``x0``."""
     sigma = sample_sigma(x0.shape[0], cfg, generator, x0.device)
     noisy = x0 + _expand(sigma, x0) * torch.randn(x0.shape, generator=generator, device=x0.device)
@@ -27,10 +28,28 @@ def distillation_loss(energy: EnergyModel, teacher: Denoiser, x0: torch.Tensor, 
     return (loss_weight(sigma, cfg.sigma_data) * err).mean()
 
 
-def distill(energy: EnergyModel, teacher: Denoiser, data: torch.Tensor, cfg: EDMConfig, steps: int = 2000,
-            batch_size: int = 512, lr: float = 2e-3, seed: int = 0, **fit_kwargs) -> list[float]:
+def distill(
+    energy: EnergyModel,
+    teacher: Denoiser,
+    data: torch.Tensor,
+    cfg: EDMConfig,
+    steps: int = 2000,
+    batch_size: int = 512,
+    lr: float = 2e-3,
+    seed: int = 0,
+    **fit_kwargs,
+) -> list[float]:
     """Distil ``teacher`` into ``energy`` on clean samples ``data`` (resumable: see :func:`training.fit`)."""
     if hasattr(teacher, "eval"):
         teacher.eval()
-    return fit(energy, lambda x0, gen: distillation_loss(energy, teacher, x0, cfg, gen), data, steps=steps,
-               batch_size=batch_size, lr=lr, seed=seed, desc="distil", **fit_kwargs)
+    return fit(
+        energy,
+        lambda x0, gen: distillation_loss(energy, teacher, x0, cfg, gen),
+        data,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        desc="distil",
+        **fit_kwargs,
+    )

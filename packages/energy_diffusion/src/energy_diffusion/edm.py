@@ -102,8 +102,9 @@ class UNetDenoiser(nn.Module):
         return _expand(c_skip, x) * x + _expand(c_out, x) * f
 
 
-def denoising_loss(denoiser: Denoiser, x0: torch.Tensor, cfg: EDMConfig,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def denoising_loss(
+    denoiser: Denoiser, x0: torch.Tensor, cfg: EDMConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """EDM training loss E_σ,ε[λ(σ)‖D(x₀ + σε, σ) − x₀‖²] (per-example sum over dimensions, batch mean)."""
     sigma = sample_sigma(x0.shape[0], cfg, generator, x0.device)
     noisy = x0 + _expand(sigma, x0) * torch.randn(x0.shape, generator=generator, device=x0.device)
@@ -111,13 +112,30 @@ def denoising_loss(denoiser: Denoiser, x0: torch.Tensor, cfg: EDMConfig,
     return (loss_weight(sigma, cfg.sigma_data) * err).mean()
 
 
-def train_denoiser(denoiser: nn.Module, data: torch.Tensor, cfg: EDMConfig, steps: int = 2000,
-                   batch_size: int = 512, lr: float = 2e-3, seed: int = 0, **fit_kwargs) -> list[float]:
+def train_denoiser(
+    denoiser: nn.Module,
+    data: torch.Tensor,
+    cfg: EDMConfig,
+    steps: int = 2000,
+    batch_size: int = 512,
+    lr: float = 2e-3,
+    seed: int = 0,
+    **fit_kwargs,
+) -> list[float]:
     """Train a teacher denoiser on ``data`` with the EDM loss (resumable: see :func:`training.fit`)."""
     from energy_diffusion.training import fit
 
-    return fit(denoiser, lambda x0, gen: denoising_loss(denoiser, x0, cfg, gen), data, steps=steps,
-               batch_size=batch_size, lr=lr, seed=seed, desc="teacher", **fit_kwargs)
+    return fit(
+        denoiser,
+        lambda x0, gen: denoising_loss(denoiser, x0, cfg, gen),
+        data,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        desc="teacher",
+        **fit_kwargs,
+    )
 
 
 def log_normal(x: torch.Tensor, mean: torch.Tensor, var: float | torch.Tensor) -> torch.Tensor:

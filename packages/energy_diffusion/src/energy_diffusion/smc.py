@@ -57,8 +57,7 @@ def stratified_resample(weights: torch.Tensor, generator: torch.Generator | None
     return _inverse_cdf(weights, u)
 
 
-RESAMPLERS = {"multinomial": multinomial_resample, "systematic": systematic_resample,
-              "stratified": stratified_resample}
+RESAMPLERS = {"multinomial": multinomial_resample, "systematic": systematic_resample, "stratified": stratified_resample}
 
 
 def effective_sample_size(log_weights: torch.Tensor) -> float:
@@ -114,8 +113,10 @@ class FeynmanKac:
             if self.log_potential is not None:
                 total = total + self.log_potential(x, s)
             if torch.isnan(total).any():
-                raise FloatingPointError(f"log-target is NaN for {int(torch.isnan(total).sum())} particles at "
-                                         f"sigma={sigma:.4g}: check the energy models and potential")
+                raise FloatingPointError(
+                    f"log-target is NaN for {int(torch.isnan(total).sum())} particles at "
+                    f"sigma={sigma:.4g}: check the energy models and potential"
+                )
             grad = torch.autograd.grad(total.sum(), x)[0] if with_grad else None
         return total.detach(), (grad.detach() if grad is not None else None)
 
@@ -134,8 +135,9 @@ class SMCResult:
         return self.samples[systematic_resample(self.log_weights.exp(), generator)]
 
 
-def mala(fk: FeynmanKac, x: torch.Tensor, sigma: float, step: float, n_steps: int,
-         generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
+def mala(
+    fk: FeynmanKac, x: torch.Tensor, sigma: float, step: float, n_steps: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, float]:
     """Metropolis-adjusted Langevin moves leaving γ(·, σ) invariant; returns (x, mean acceptance).
 
     Proposal q(y|x) = N(y; x + h∇log γ(x), 2h I); acceptance uses q(x|y) evaluated with ∇log γ(y).
@@ -169,12 +171,16 @@ def smc_sample(
     ess_threshold: float = 0.5,
     mala_steps: int = 0,
     mala_step_size: float = 0.05,
+    weight_min_sigma: float = 0.0,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> SMCResult:
     """Sequential Monte Carlo through the Feynman–Kac model ``fk`` from σ_max down to σ_min.
 
     ``mala_step_size`` is relative: the MALA step at level σ is ``mala_step_size · σ²``.
+    ``weight_min_sigma`` > 0 sets the potentials to 1 below that noise level (plain guided reverse
+    diffusion there): learnt energies scale like σ_d/σ, so their mode-to-mode offsets become
+    unreliable at the smallest σ while the targets barely change. 0 keeps the exact FK model.
     """
     if n_particles < 2:
         raise ValueError(f"SMC needs at least 2 particles, got {n_particles}")
@@ -195,13 +201,18 @@ def smc_sample(
         mean = x + var * grad  # Euler–Maruyama reverse step (VE SDE)
         x_next = mean + math.sqrt(var) * torch.randn(x.shape, generator=generator, device=device)
         logp_next, grad_next = fk.log_gamma(x_next, s_next)
+        if s_next < weight_min_sigma:
+            x, logp, grad = x_next, logp_next, grad_next
+            continue
         log_inc = (logp_next + log_normal(x, x_next, var)) - (logp + log_normal(x_next, mean, var))
         log_inc = torch.nan_to_num(log_inc, nan=-math.inf)
         unnorm = log_w + log_inc
         total = torch.logsumexp(unnorm, 0)
         if not torch.isfinite(total):
-            raise FloatingPointError(f"all particle weights vanished at step {k} (sigma={s_next:.4g}); the potential "
-                                     "may exclude every particle: use more particles or a looser potential")
+            raise FloatingPointError(
+                f"all particle weights vanished at step {k} (sigma={s_next:.4g}); the potential "
+                "may exclude every particle: use more particles or a looser potential"
+            )
         result.log_z += float(total)
         log_w = unnorm - total
         x, logp, grad = x_next, logp_next, grad_next
@@ -220,9 +231,18 @@ def smc_sample(
     return result
 
 
-def reverse_diffusion(fk: FeynmanKac, n: int, shape: tuple[int, ...], *, steps: int = 100,
-                      cfg: EDMConfig = TOY_EDM, mala_steps: int = 0, mala_step_size: float = 0.05,
-                      generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+def reverse_diffusion(
+    fk: FeynmanKac,
+    n: int,
+    shape: tuple[int, ...],
+    *,
+    steps: int = 100,
+    cfg: EDMConfig = TOY_EDM,
+    mala_steps: int = 0,
+    mala_step_size: float = 0.05,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """Baseline: the same reverse-diffusion moves driven by ∇log γ (score-sum guidance) with no weights,
     optionally MCMC-corrected at every level (as in Du et al., 2023). Biased for products and powers."""
     sigmas = karras_sigmas(steps + 1, cfg).tolist()

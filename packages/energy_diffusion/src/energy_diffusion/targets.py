@@ -66,8 +66,10 @@ class GaussianMixture:
 
     def covariance(self) -> torch.Tensor:
         m = self.mean()
-        second = (self.weights[:, None, None] * (self.means[:, :, None] * self.means[:, None, :]
-                  + self.stds[:, None, None] ** 2 * torch.eye(self.dim))).sum(0)
+        second = (
+            self.weights[:, None, None]
+            * (self.means[:, :, None] * self.means[:, None, :] + self.stds[:, None, None] ** 2 * torch.eye(self.dim))
+        ).sum(0)
         return second - m[:, None] * m[None, :]
 
     def product(self, other: GaussianMixture) -> tuple[GaussianMixture, float]:

@@ -1,0 +1,3 @@
+from energy_diffusion.cli import main
+
+main()
