@@ -1,0 +1,1 @@
+"""Discrete Neural Flow Samplers."""
