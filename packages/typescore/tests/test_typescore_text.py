@@ -15,6 +15,7 @@ def test_normalizer_steps():
     keep = Normalizer(casefold=False, strip_punctuation=False)
     assert keep("  Hi,  There ") == "Hi, There"
     assert Normalizer(unicode_form="NFKC")("ﬁ") == "fi"
+    assert Normalizer(drop_whitespace=True)(" Open  Now ") == "opennow"
     with pytest.raises(ValueError):
         Normalizer(unicode_form="NFX")
     with pytest.raises(TypeError):

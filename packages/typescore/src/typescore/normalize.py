@@ -22,6 +22,7 @@ class Normalizer:
     casefold: bool = True
     strip_punctuation: bool = True
     collapse_whitespace: bool = True
+    drop_whitespace: bool = False  # for extractors that do not segment words (RapidOCR often joins them)
 
     def __post_init__(self) -> None:
         if self.unicode_form not in (None, "NFC", "NFD", "NFKC", "NFKD"):
@@ -38,7 +39,9 @@ class Normalizer:
             # Unicode categories P* (punctuation) and S* (symbols: $, +, emoji...) become spaces, so that
             # "sale!now" and "sale now" agree after whitespace collapsing.
             text = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in text)
-        if self.collapse_whitespace:
+        if self.drop_whitespace:
+            text = _SPACE.sub("", text)
+        elif self.collapse_whitespace:
             text = _SPACE.sub(" ", text).strip()
         return text
 

@@ -71,10 +71,12 @@ class RenderModel:
     """A stand-in text-to-image model: renders each prompt's instructed text with character error ``rate``.
 
     Called like a diffusers pipeline, ``model(prompt=[...]) -> .images``, so the evaluation runner treats it as one.
+    ``rendered`` keeps every text actually drawn, in call order (the ground truth a perfect extractor would read).
     """
 
     def __init__(self, rate: float = 0.0, seed: int = 0, **render_kwargs):
         self.rate, self.rng, self.render_kwargs = rate, random.Random(seed), render_kwargs
+        self.rendered: list[str] = []
 
     def __call__(self, prompt: str | list[str], **_):
         from types import SimpleNamespace
@@ -83,4 +85,5 @@ class RenderModel:
 
         prompts = [prompt] if isinstance(prompt, str) else prompt
         texts = [corrupt_text(instructed_text(p), self.rate, self.rng) for p in prompts]
+        self.rendered.extend(texts)
         return SimpleNamespace(images=[render_text(t, **self.render_kwargs) for t in texts])
