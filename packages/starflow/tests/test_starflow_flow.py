@@ -62,7 +62,8 @@ def test_cached_equals_uncached(tiny_model, guidance):
     noise, y, y_null = torch.randn(2, 4, 4, 4), torch.randn(2, 3, 8), torch.randn(1, 3, 8)
     cached = tiny_model.sample(noise, y, y_null, guidance)
     uncached = tiny_model.sample(noise, y, y_null, guidance, use_cache=False)  # two-call guidance, explicit mask
-    torch.testing.assert_close(cached, uncached, atol=1e-5, rtol=1e-5)
+    tol = 1e-5 * (1 + guidance)  # guidance amplifies float32 round-off between fused and explicit-mask attention
+    torch.testing.assert_close(cached, uncached, atol=tol, rtol=tol)
 
 
 def test_batched_guidance_equals_per_example_calls(tiny_model):
