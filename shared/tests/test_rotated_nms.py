@@ -2,7 +2,8 @@
 
 import torch
 
-from labcore.rotated import batched_rotated_nms, rotated_iou, rotated_nms
+from labcore.rotated import batched_rotated_nms, obb_to_poly, rotated_iou, rotated_nms
+from labcore.rotated.iou import overlap_candidates
 
 
 def _greedy(boxes, scores, thr):
@@ -27,6 +28,40 @@ def test_nms_matches_brute_force_greedy():
     for thr in (0.1, 0.3, 0.5, 0.7):
         boxes, scores = _scene(150, g)
         assert rotated_nms(boxes, scores, thr).tolist() == _greedy(boxes, scores, thr)
+
+
+def test_nms_matches_brute_force_on_dense_clusters_with_ties_and_chains():
+    g = torch.Generator().manual_seed(2)
+    # clusters of near-duplicates (long suppression chains), repeated scores, a few huge boxes
+    centres = torch.rand(12, 2, generator=g) * 60
+    xy = centres.repeat_interleave(25, 0) + torch.randn(300, 2, generator=g)
+    wh = 3 + torch.rand(300, 2, generator=g) * 6
+    wh[:5] *= 10
+    boxes = torch.cat([xy, wh, torch.rand(300, 1, generator=g) * 3.14], 1)
+    scores = torch.randint(0, 20, (300,), generator=g).float()  # many ties: stable order decides
+    for thr in (0.05, 0.4, 0.8):
+        assert rotated_nms(boxes, scores, thr).tolist() == _greedy(boxes, scores, thr)
+
+
+def test_overlap_candidates_are_exactly_the_pairs_with_meeting_bounding_boxes():
+    g = torch.Generator().manual_seed(3)
+    a, _ = _scene(200, g)
+    b, _ = _scene(170, g)
+
+    def brute(x, y):  # axis-aligned hulls of the corner polygons, compared pair by pair
+        cx, cy = obb_to_poly(x.double()), obb_to_poly(y.double())
+        lo1, hi1, lo2, hi2 = cx.amin(1), cx.amax(1), cy.amin(1), cy.amax(1)
+        meet = ((lo1[:, None] <= hi2[None] + 1e-6) & (lo2[None] <= hi1[:, None] + 1e-6)).all(-1)
+        return {tuple(p) for p in torch.nonzero(meet).tolist()}
+
+    i, j = overlap_candidates(a, b)
+    assert len(i) == len(set(zip(i.tolist(), j.tolist()))) and set(zip(i.tolist(), j.tolist())) == brute(a, b)
+    i, j = overlap_candidates(a)  # self-pairs: each unordered pair once, no (i, i)
+    got = {(min(p, q), max(p, q)) for p, q in zip(i.tolist(), j.tolist())}
+    assert len(got) == len(i) and got == {(p, q) for p, q in brute(a, a) if p < q}
+    # every pair with positive IoU is a candidate
+    iou = rotated_iou(a, b)
+    assert {tuple(p) for p in torch.nonzero(iou > 0).tolist()} <= brute(a, b)
 
 
 def test_batched_nms_is_per_class():

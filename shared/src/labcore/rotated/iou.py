@@ -89,10 +89,60 @@ def rotated_iou_aligned(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Ten
     return torch.cat(outs).clamp(0, 1).to(dtype)
 
 
+def _half_extents(boxes: torch.Tensor) -> torch.Tensor:
+    """Half side lengths ``(N, 2)`` of each rotated box's axis-aligned bounding box."""
+    c, s = torch.cos(boxes[:, 4]).abs(), torch.sin(boxes[:, 4]).abs()
+    w, h = boxes[:, 2] / 2, boxes[:, 3] / 2
+    return torch.stack([w * c + h * s, w * s + h * c], 1)
+
+
+def _expand_runs(start: torch.Tensor, stop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """All ``(k, p)`` with ``start[k] ≤ p < stop[k]``, without a Python loop."""
+    counts = (stop - start).clamp_min(0)
+    owner = torch.repeat_interleave(torch.arange(start.shape[0], device=start.device), counts)
+    offset = torch.arange(owner.shape[0], device=start.device) - (torch.cumsum(counts, 0) - counts)[owner]
+    return owner, start[owner] + offset
+
+
+def _x_sweep(left1, right1, left2, right2, same: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairs ``(i, j)`` whose x intervals meet (sort-and-sweep, each pair once)."""
+    left2_sorted, order2 = torch.sort(left2)
+    if same:  # partners of the p-th box by left edge: the later ones starting before its right edge
+        pos = torch.arange(left2.shape[0], device=left2.device)
+        stop = torch.searchsorted(left2_sorted, right2[order2], right=True)
+        p, q = _expand_runs(pos + 1, stop)
+        return order2[p], order2[q]
+    # j starting inside i's interval, or i starting strictly inside j's
+    i, q = _expand_runs(torch.searchsorted(left2_sorted, left1), torch.searchsorted(left2_sorted, right1, right=True))
+    left1_sorted, order1 = torch.sort(left1)
+    j, p = _expand_runs(torch.searchsorted(left1_sorted, left2, right=True),
+                        torch.searchsorted(left1_sorted, right2, right=True))
+    return torch.cat([i, order1[p]]), torch.cat([order2[q], j])
+
+
+def overlap_candidates(boxes1: torch.Tensor, boxes2: torch.Tensor | None = None,
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index pairs ``(i, j)`` whose axis-aligned bounding boxes meet: every pair with IoU > 0 is among them.
+
+    Sort-and-sweep along x, then a test along y; the work is ``O(N log N)`` plus the number of
+    x-overlapping pairs. ``boxes2=None`` pairs ``boxes1`` with itself, each unordered pair once.
+    """
+    same = boxes2 is None
+    boxes2 = boxes1 if same else boxes2
+    empty = torch.zeros(0, dtype=torch.long, device=boxes1.device)
+    if boxes1.shape[0] == 0 or boxes2.shape[0] == 0:
+        return empty, empty
+    c1, c2 = boxes1[:, :2].double(), boxes2[:, :2].double()
+    e1, e2 = _half_extents(boxes1.double()) + 1e-6, _half_extents(boxes2.double())
+    i, j = _x_sweep(c1[:, 0] - e1[:, 0], c1[:, 0] + e1[:, 0], c2[:, 0] - e2[:, 0], c2[:, 0] + e2[:, 0], same)
+    meet = (c1[i, 1] - c2[j, 1]).abs() <= e1[i, 1] + e2[j, 1]
+    return i[meet], j[meet]
+
+
 def rotated_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """Pairwise IoU ``(N, M)`` of ``(N, 5)`` and ``(M, 5)`` boxes.
 
-    Only pairs whose circumscribed circles meet are clipped; the rest are exactly 0.
+    Only pairs whose axis-aligned bounding boxes meet are clipped; the rest are exactly 0.
     """
     check_boxes(boxes1, "boxes1")
     check_boxes(boxes2, "boxes2")
@@ -100,10 +150,7 @@ def rotated_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     out = boxes1.new_zeros(n, m)
     if n == 0 or m == 0:
         return out
-    radius1 = 0.5 * boxes1[:, 2:4].double().norm(dim=-1)
-    radius2 = 0.5 * boxes2[:, 2:4].double().norm(dim=-1)
-    dist = torch.cdist(boxes1[:, :2].double(), boxes2[:, :2].double())
-    i, j = torch.nonzero(dist <= radius1[:, None] + radius2[None] + 1e-6, as_tuple=True)
+    i, j = overlap_candidates(boxes1, boxes2)
     if i.numel():
         out[i, j] = rotated_iou_aligned(boxes1[i], boxes2[j]).to(out.dtype)
     return out

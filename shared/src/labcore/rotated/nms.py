@@ -5,15 +5,32 @@ from __future__ import annotations
 import torch
 
 from labcore.rotated.boxes import check_boxes
-from labcore.rotated.iou import rotated_iou
+from labcore.rotated.iou import overlap_candidates, rotated_iou_aligned
+
+
+def _suppression_edges(boxes: torch.Tensor, iou_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairs ``(j, i)``, ``j < i``, of score-sorted boxes with IoU above the threshold.
+
+    Candidates are pairs whose bounding boxes meet and whose area ratio allows the IoU to exceed
+    the threshold (IoU ≤ min area / max area); only those are clipped exactly.
+    """
+    a, b = overlap_candidates(boxes)
+    j, i = torch.minimum(a, b), torch.maximum(a, b)
+    area = (boxes[:, 2] * boxes[:, 3]).double()
+    small, large = torch.minimum(area[j], area[i]), torch.maximum(area[j], area[i])
+    possible = small > iou_threshold * large
+    j, i = j[possible], i[possible]
+    over = rotated_iou_aligned(boxes[j], boxes[i]) > iou_threshold
+    return j[over], i[over]
 
 
 def rotated_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """Indices of the boxes greedy NMS keeps, by decreasing score.
 
-    Greedy NMS keeps box i iff no kept box of higher score overlaps it by more than the
-    threshold. That triangular recursion is solved as a fixed point over the whole IoU matrix
-    (each sweep fixes at least one more box), so no Python loop runs over boxes.
+    Greedy NMS keeps box i iff no kept box of higher score overlaps it by more than the threshold.
+    With the sparse list of such overlapping pairs, that triangular recursion is solved as a fixed
+    point: each sweep (one scatter over the pairs) settles at least the next undecided box, and
+    most scenes settle in a few sweeps, so no Python loop runs over boxes.
     """
     check_boxes(boxes)
     if scores.shape != boxes.shape[:1]:
@@ -21,15 +38,11 @@ def rotated_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float)
     if boxes.shape[0] == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     order = torch.argsort(scores, descending=True, stable=True)
-    b = boxes[order].detach()
-    over = torch.triu(rotated_iou(b, b) > iou_threshold, diagonal=1)  # over[j, i]: earlier j suppresses i
-    keep = torch.ones(b.shape[0], dtype=torch.bool, device=b.device)
-    candidates = over.any(0)  # only boxes with some earlier overlap can be suppressed
-    rows = over[:, candidates].float()
-    while True:
-        suppressed = (keep.float()[None] @ rows)[0] > 0
-        new = keep.clone()
-        new[candidates] = ~suppressed
+    src, dst = _suppression_edges(boxes[order].detach(), iou_threshold)
+    keep = torch.ones(boxes.shape[0], dtype=torch.bool, device=boxes.device)
+    while src.numel():
+        suppressed = torch.zeros_like(keep).index_put_((dst,), keep[src], accumulate=True)
+        new = ~suppressed
         if torch.equal(new, keep):
             break
         keep = new
