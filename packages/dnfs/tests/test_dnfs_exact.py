@@ -5,7 +5,14 @@ import math
 import pytest
 import torch
 
-from dnfs.exact import enumerate_states, exact_log_prob_table, exact_log_z, ferdinand_fisher
+from dnfs.exact import (
+    enumerate_states,
+    exact_log_prob_table,
+    exact_log_z,
+    exact_marginals,
+    ferdinand_fisher,
+    transfer_matrix_ising,
+)
 from dnfs.metrics import ising_thermodynamics
 from dnfs.targets import LatticeIsing
 
@@ -35,3 +42,17 @@ def test_enumeration_order_and_size():
     assert xs.shape == (8, 3) and xs[5].tolist() == [1, 0, 1]
     with pytest.raises(ValueError, match="too many"):
         enumerate_states(40, 2)
+
+
+@pytest.mark.parametrize(("sigma", "bias"), [(0.15, 0.2), (0.3, -0.1)])
+def test_transfer_matrix_equals_enumeration_with_a_field(sigma, bias):
+    target = LatticeIsing(4, sigma=sigma, bias=bias, dtype=torch.float64)
+    tm = transfer_matrix_ising(sigma, bias, 4)
+    assert tm["log_z"] == pytest.approx(exact_log_z(target), abs=1e-9)
+    assert tm["magnetisation"] == pytest.approx(float((2 * exact_marginals(target)[:, 1] - 1).mean()), abs=1e-9)
+
+
+def test_transfer_matrix_equals_ferdinand_fisher_at_zero_field():
+    tm, ff = transfer_matrix_ising(0.22305, 0.0, 10), ferdinand_fisher(0.4461, 10)
+    assert tm["log_z"] == pytest.approx(ff["log_z"], abs=1e-8)
+    assert tm["internal_energy"] == pytest.approx(ff["internal_energy"], abs=1e-8)

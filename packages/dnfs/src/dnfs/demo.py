@@ -1,0 +1,98 @@
+"""Quick start: train a small locally equivariant Transformer sampler on a 5×5 Ising model (CPU, ~1–2 min).
+
+Reports ESS, ``log Z`` (importance-weighted) against the exact value from the row transfer matrix, and the
+magnetisation error; saves ``ess.png`` (ESS over training) and ``loss.png``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from dnfs.exact import transfer_matrix_ising
+from dnfs.kolmogorov import GeometricPath
+from dnfs.metrics import weighted_mean
+from dnfs.targets import LatticeIsing
+from dnfs.train import DNFSTrainer, TrainConfig
+from dnfs.transformer import LETransformerConfig, LocallyEquivariantTransformer
+
+
+def run(
+    out_dir: Path,
+    side: int = 5,
+    sigma: float = 0.1,
+    bias: float = 0.2,
+    epochs: int = 6,
+    hidden: int = 32,
+    num_times: int = 33,
+    trajectories: int = 128,
+    steps_per_epoch: int = 20,
+    eval_samples: int = 1024,
+    track_samples: int = 256,
+    seed: int = 0,
+) -> dict:
+    from labcore.figures import save_line_plot
+    from labcore.logging import get_logger
+    from labcore.rng import seed_everything
+
+    log = get_logger("dnfs.demo")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(seed)
+    start = time.time()
+    target = LatticeIsing(side, sigma=sigma, bias=bias)
+    path = GeometricPath(target)
+    model = LocallyEquivariantTransformer(
+        LETransformerConfig(target.dim, 2, hidden_dim=hidden, head_dim=16, num_blocks=2, layers_per_block=1)
+    )
+    config = TrainConfig(
+        num_times=num_times,
+        num_trajectories=trajectories,
+        batch_size=128,
+        steps_per_epoch=steps_per_epoch,
+        lr=2e-3,
+        eval_samples=track_samples,
+    )
+    trainer = DNFSTrainer(model, path, config, generator=torch.Generator().manual_seed(seed))
+    ev0 = trainer.evaluate()
+    for epoch in range(1, epochs + 1):
+        loss = trainer.train_epoch()
+        ev = trainer.evaluate(eval_samples if epoch == epochs else None)  # small ESS probes, a larger final one
+        log.info("epoch %d  loss %.3f  ESS %.3f  log Z %.3f", epoch, loss, ev["ess"], ev["log_mean_exp"])
+    exact = transfer_matrix_ising(sigma, bias, side)
+    res = ev["result"]
+    mag = float(weighted_mean(2.0 * res.samples.double() - 1, res.log_weights).mean())
+    ess_x, ess_y = zip(*trainer.history.ess)
+    save_line_plot(
+        {"ESS": (list(ess_x), list(ess_y))},
+        out_dir / "ess.png",
+        xlabel="epoch",
+        ylabel="normalised ESS",
+        title=f"DNFS on {side}x{side} Ising (sigma={sigma}, b={bias})",
+    )
+    save_line_plot(
+        {"E(xi - c)^2": trainer.history.loss}, out_dir / "loss.png", xlabel="epoch", ylabel="loss", logy=True
+    )
+    return {
+        "ess_untrained": ev0["ess"],
+        "ess": ev["ess"],
+        "log_z": ev["log_mean_exp"],
+        "log_z_mean_log_w": ev["mean_log"],
+        "log_z_exact": exact["log_z"],
+        "magnetisation": mag,
+        "magnetisation_exact": exact["magnetisation"],
+        "seconds": time.time() - start,
+    }
+
+
+def main(out_dir: Path) -> dict:
+    return run(Path(out_dir))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import json
+    import sys
+
+    print(json.dumps(main(Path(sys.argv[1] if len(sys.argv) > 1 else "runs/dnfs_demo")), indent=1))
