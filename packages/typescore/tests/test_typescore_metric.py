@@ -117,6 +117,9 @@ def test_corrupt_text_rate_and_determinism():
     assert bad == corrupt_text(text, 0.1, seed=3)
     assert corrupt_text("a b-c!", 1.0, seed=0)[1::2] == " -!"  # only alphanumerics change
     assert corrupt_text(text, 0.0) == text
+    exact = corrupt_text("ABCDEFGHIJ KLMNOPQRST", 0.1, seed=5, exact=True)
+    assert sum(a != b for a, b in zip("ABCDEFGHIJ KLMNOPQRST", exact)) == 2  # round(0.1 · 20)
+    assert sum(a != b for a, b in zip("OPEN", corrupt_text("OPEN", 0.1, seed=0, exact=True))) == 1  # at least one
     with pytest.raises(ValueError):
         corrupt_text(text, 1.5)
 

@@ -13,7 +13,7 @@ from typescore.extract import (
     reading_order,
 )
 from typescore.generate import generate_images, load_pipeline, match_images
-from typescore.metric import SampleScore, TypeScore, TypeScoreResult, bootstrap_ci
+from typescore.metric import SampleScore, TypeScore, TypeScoreResult, bootstrap_ci, paired_difference_ci
 from typescore.normalize import RAW, Normalizer
 from typescore.prompts import PromptItem, builtin_prompts, instructed_text, load_prompts, quoted_spans
 from typescore.render import RenderModel, corrupt_text, render_text
@@ -49,6 +49,7 @@ __all__ = [
     "load_prompts",
     "match_images",
     "ned_similarity",
+    "paired_difference_ci",
     "nlcs_similarity",
     "quoted_spans",
     "reading_order",

@@ -58,7 +58,16 @@ def cmd_evaluate(a) -> None:
     paths = result.save(out)
     save_report(result, images, out / "report.png")
     log.info("wrote %s, %s and %s", paths["csv"], paths["json"], out / "report.png")
-    print(json.dumps(result.summary(), indent=2))
+    summary = result.summary()
+    if a.clip:
+        from typescore.clipscore import clip_scores, load_clip_score
+        from typescore.metric import bootstrap_ci
+
+        clip = clip_scores(load_clip_score(a.clip), images, [it.prompt for it in items])
+        summary.update(clipscore=float(clip.mean()), clipscore_ci=bootstrap_ci(clip, a.confidence))
+        rows = [{"id": it.id, "clipscore": float(c)} for it, c in zip(items, clip)]
+        (out / "clipscore.json").write_text(json.dumps({"mean": summary["clipscore"], "samples": rows}, indent=2))
+    print(json.dumps(summary, indent=2))
 
 
 def cmd_score(a) -> None:
@@ -119,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--prompts", help="prompt file (.txt/.json/.jsonl/.csv); default: the shipped prompt set")
     e.add_argument("--out", default="runs/typescore")
     e.add_argument("--confidence", type=float, default=0.95)
+    e.add_argument("--clip", default=None, help="local CLIP folder: also report CLIPScore (image vs prompt)")
     e.add_argument("--steps", type=int, default=30, help="denoising steps (with --model)")
     e.add_argument("--height", type=int, default=None)
     e.add_argument("--width", type=int, default=None)

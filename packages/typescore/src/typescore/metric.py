@@ -46,6 +46,21 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+def paired_difference_ci(
+    a: Sequence[float], b: Sequence[float], confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of ``a − b`` over paired samples (same prompts) and its percentile bootstrap interval.
+
+    Two models are *resolved* by a metric when the interval excludes 0 (paper Sec. 4 compares this resolution of
+    TypeScore and CLIPScore).
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores must have the same shape, got {a.shape} and {b.shape}")
+    d = a - b
+    return (float(d.mean()), *bootstrap_ci(d, confidence, resamples, seed))
+
+
 @dataclass
 class TypeScoreResult:
     """All samples plus the aggregate: TypeScore = mean per-sample ensemble similarity (paper Sec. 3)."""

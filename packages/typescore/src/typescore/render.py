@@ -50,17 +50,24 @@ def render_text(
     return img
 
 
-def corrupt_text(text: str, rate: float, seed: int | random.Random = 0) -> str:
-    """Replace each alphanumeric character, independently with probability ``rate``, by a different one.
+def corrupt_text(text: str, rate: float, seed: int | random.Random = 0, exact: bool = False) -> str:
+    """Replace alphanumeric characters by different ones: each independently with probability ``rate``, or with
+    ``exact=True`` exactly ``max(1, round(rate · n))`` of the ``n`` alphanumerics (when ``rate > 0``).
 
-    Substitutions keep the length, so the expected character error rate is ``rate`` × (alphanumeric fraction).
+    Substitutions keep the length, so the character error rate is ``rate`` × (alphanumeric fraction).
     """
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"rate must lie in [0, 1], got {rate}")
     rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+    alnum = [i for i, c in enumerate(text) if c.isalnum()]
+    if exact:
+        k = max(1, round(rate * len(alnum))) if rate > 0 and alnum else 0
+        chosen = set(rng.sample(alnum, k))
+    else:
+        chosen = {i for i in alnum if rng.random() < rate}
     out = []
-    for c in text:
-        if c.isalnum() and rng.random() < rate:
+    for i, c in enumerate(text):
+        if i in chosen:
             pool = string.ascii_uppercase if c.isupper() else string.ascii_lowercase if c.islower() else _LETTERS
             c = rng.choice([p for p in pool if p != c])
         out.append(c)
@@ -74,8 +81,8 @@ class RenderModel:
     ``rendered`` keeps every text actually drawn, in call order (the ground truth a perfect extractor would read).
     """
 
-    def __init__(self, rate: float = 0.0, seed: int = 0, **render_kwargs):
-        self.rate, self.rng, self.render_kwargs = rate, random.Random(seed), render_kwargs
+    def __init__(self, rate: float = 0.0, seed: int = 0, exact: bool = False, **render_kwargs):
+        self.rate, self.rng, self.exact, self.render_kwargs = rate, random.Random(seed), exact, render_kwargs
         self.rendered: list[str] = []
 
     def __call__(self, prompt: str | list[str], **_):
@@ -84,6 +91,6 @@ class RenderModel:
         from typescore.prompts import instructed_text
 
         prompts = [prompt] if isinstance(prompt, str) else prompt
-        texts = [corrupt_text(instructed_text(p), self.rate, self.rng) for p in prompts]
+        texts = [corrupt_text(instructed_text(p), self.rate, self.rng, self.exact) for p in prompts]
         self.rendered.extend(texts)
         return SimpleNamespace(images=[render_text(t, **self.render_kwargs) for t in texts])
