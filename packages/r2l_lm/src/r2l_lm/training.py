@@ -108,6 +108,7 @@ def train_causal_lm(
     lr: float = 1e-3,
     weight_decay: float = 0.01,
     warmup_steps: int | None = None,
+    schedule_steps: int | None = None,
     seed: int = 0,
     max_length: int | None = None,
     strategy: str = "auto",
@@ -123,7 +124,8 @@ def train_causal_lm(
     The final weights and tokenizer go to ``out_dir/model`` (``save_pretrained``, direction recorded in
     the config). Lightning checkpoints go to ``out_dir/checkpoints``; re-running with ``resume=True``
     continues from ``last.ckpt`` (model, optimiser, scheduler and step). ``strategy`` is any Lightning
-    strategy (``ddp``, ``fsdp``, ...); ``precision`` e.g. ``bf16-mixed``.
+    strategy (``ddp``, ``fsdp``, ...); ``precision`` e.g. ``bf16-mixed``. ``schedule_steps`` (default
+    ``max_steps``) is the length of the LR schedule, so a long run can be trained in resumable chunks.
     """
     direction = check_direction(direction)
     if not texts:
@@ -139,8 +141,9 @@ def train_causal_lm(
         collate_fn=R2LDataCollator(tokenizer),
         drop_last=len(ds) > batch_size,
     )
-    warmup = warmup_steps if warmup_steps is not None else min(100, max_steps // 10 + 1)
-    module = CausalLMModule(model, lr=lr, weight_decay=weight_decay, max_steps=max_steps, warmup_steps=warmup)
+    total = schedule_steps or max_steps
+    warmup = warmup_steps if warmup_steps is not None else min(100, total // 10 + 1)
+    module = CausalLMModule(model, lr=lr, weight_decay=weight_decay, max_steps=total, warmup_steps=warmup)
     ckpt_dir = out / "checkpoints"
     ckpt = L.pytorch.callbacks.ModelCheckpoint(
         dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=checkpoint_every or max(1, max_steps // 4)
