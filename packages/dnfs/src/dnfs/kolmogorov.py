@@ -70,7 +70,9 @@ def xi(
     validate_states(x, path.num_states, path.dim)
     if g.shape != (*x.shape, path.num_states):
         raise ValueError(f"G must have shape {(*x.shape, path.num_states)}, got {tuple(g.shape)}")
-    return path.dt_log_unnormalised(x) + stein_term(g, path.log_ratio(x, t), x, clamp_log_ratio)
+    # the target is a constant for the rate network (matters when it is itself being learned, e.g. an EBM)
+    dt_log_p, log_ratio = path.dt_log_unnormalised(x).detach(), path.log_ratio(x, t).detach()
+    return dt_log_p + stein_term(g, log_ratio, x, clamp_log_ratio)
 
 
 def kolmogorov_residual(
