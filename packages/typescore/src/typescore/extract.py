@@ -164,11 +164,17 @@ class CallableExtractor:
         return text
 
 
-BACKENDS: dict[str, type] = {"easyocr": EasyOCRExtractor, "rapidocr": RapidOCRExtractor}
+def _vlm(**kwargs):
+    from typescore.vlm import VLMExtractor
+
+    return VLMExtractor(**kwargs)
+
+
+BACKENDS = {"easyocr": EasyOCRExtractor, "rapidocr": RapidOCRExtractor, "vlm": _vlm}
 
 
 def get_extractor(name: str, **kwargs) -> Extractor:
-    """Build a backend by name: ``easyocr`` or ``rapidocr``."""
+    """Build a backend by name: ``easyocr``, ``rapidocr`` or ``vlm`` (``model_dir=`` a local chat VLM)."""
     if name not in BACKENDS:
         raise ValueError(f"unknown extractor backend {name!r}; choose one of {sorted(BACKENDS)}")
     return BACKENDS[name](**kwargs)
