@@ -85,3 +85,10 @@ def test_cli_evaluate_image_folder(tmp_path, capsys):
     a, b = saved["samples"]
     assert " " not in a["extracted_norm"] and a["ensemble"] > 0.85 and a["ensemble"] > b["ensemble"]
     assert (tmp_path / "out" / "report.png").is_file() and (tmp_path / "out" / "scores.csv").is_file()
+
+
+@pytest.mark.gpu
+def test_easyocr_on_cuda_reads_like_cpu():
+    gpu = EasyOCRExtractor(gpu=True)
+    image = render_text("FRESH BREAD DAILY", 320, 96, 28)
+    assert TypeScore(gpu)([image], ['"FRESH BREAD DAILY"']).score > 0.9
