@@ -13,7 +13,7 @@ from pathlib import Path
 from labcore.figures import save_line_plot
 from labcore.logging import get_logger
 from typescore.extract import EasyOCRExtractor
-from typescore.metric import TypeScore
+from typescore.metric import TypeScore, paired_difference_ci
 from typescore.prompts import builtin_prompts
 from typescore.render import RenderModel
 from typescore.report import save_report
@@ -29,7 +29,7 @@ def run(
     tic = time.perf_counter()
     items = builtin_prompts()[:n_prompts]
     metric = TypeScore(extractor or EasyOCRExtractor())
-    rows = []
+    rows, per_sample = [], []
     for k, rate in enumerate(rates):
         model = RenderModel(rate, seed=k, width=384, height=128, font_size=28)
         images = model(prompt=[it.prompt for it in items]).images
@@ -38,6 +38,7 @@ def run(
         rows.append(
             {"rate": rate, "typescore": result.score, "ci_low": result.ci[0], "ci_high": result.ci[1], "oracle": oracle}
         )
+        per_sample.append([smp.ensemble for smp in result.samples])
         result.save(out_dir / f"rate_{rate:.2f}")
         if rate == report_rate:
             save_report(result, images, out_dir / "report.png")
@@ -60,8 +61,15 @@ def run(
         print(
             f"| {r['rate']:.2f} | {r['typescore']:.3f} | [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | {r['oracle']:.3f} |"
         )
+    # Resolution (Sec. 4): is each renderer told apart from the next-worse one on the same prompts?
+    resolved = {}
+    for (r0, s0), (r1, s1) in zip(zip(rates, per_sample), zip(rates[1:], per_sample[1:])):
+        diff, lo, hi = paired_difference_ci(s0, s1)
+        resolved[f"resolved@{r0:.2f}-vs-{r1:.2f}"] = bool(lo > 0)
+        print(f"{r0:.2f} vs {r1:.2f}: paired difference {diff:.3f} [{lo:.3f}, {hi:.3f}]")
     scores = [r["typescore"] for r in rows]
     return {
+        **resolved,
         **{f"typescore@{r['rate']:.2f}": round(r["typescore"], 4) for r in rows},
         **{f"oracle@{r['rate']:.2f}": round(r["oracle"], 4) for r in rows},
         "monotone": all(a > b for a, b in zip(scores, scores[1:])),
