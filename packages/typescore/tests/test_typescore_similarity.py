@@ -68,6 +68,7 @@ def test_smith_waterman_textbook_example():
 def test_vectorised_smith_waterman_matches_cellwise_dp(params):
     for a, b in random_pairs(seed=hash(params) % 1000):
         assert smith_waterman_score(a, b, *params) == pytest.approx(brute_smith_waterman(a, b, *params))
+        assert smith_waterman_score(b, a, *params) == pytest.approx(brute_smith_waterman(a, b, *params))
 
 
 def test_ned_and_nlcs_match_brute_force_and_are_symmetric():

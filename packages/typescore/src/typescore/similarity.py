@@ -52,17 +52,19 @@ def smith_waterman_score(
         return 0.0
     a = np.frombuffer(reference.encode("utf-32-le"), dtype=np.uint32)
     b = np.frombuffer(extracted.encode("utf-32-le"), dtype=np.uint32)
+    if len(a) > len(b):  # the score is symmetric: loop over the shorter string
+        a, b = b, a
+    subst = np.where(a[:, None] == b[None, :], match, mismatch)  # all substitution scores at once
     ramp = gap * np.arange(len(b) + 1, dtype=np.float64)
-    prev = np.zeros(len(b) + 1)
-    best = 0.0
-    for ch in a:
-        subst = np.where(b == ch, match, mismatch)
-        t = np.empty_like(prev)
-        t[0] = 0.0
-        t[1:] = np.maximum(np.maximum(prev[:-1] + subst, prev[1:] - gap), 0.0)
-        prev = np.maximum.accumulate(t + ramp) - ramp
-        best = max(best, float(prev.max()))
-    return best
+    prev, t, best = np.zeros(len(b) + 1), np.zeros(len(b) + 1), np.zeros(len(b) + 1)
+    for row in subst:
+        np.maximum(prev[:-1] + row, prev[1:] - gap, out=t[1:])
+        np.maximum(t, 0.0, out=t)
+        t += ramp
+        np.maximum.accumulate(t, out=prev)
+        prev -= ramp
+        np.maximum(best, prev, out=best)
+    return float(best.max())
 
 
 def sw_similarity(
