@@ -27,9 +27,19 @@ def main() -> None:
     ap.add_argument("--precision", default="bf16-mixed" if torch.cuda.is_available() else None)
     ap.add_argument("--out", default="/tmp/r2l_bench_sim")
     a = ap.parse_args()
-    cfg = SimulationConfig(m=a.m, n=a.n, num_test=a.num_test, num_train=a.num_train, hidden=a.hidden,
-                           layers=a.layers, steps=a.steps, batch_size=a.batch_size, lr=a.lr, precision=a.precision,
-                           devices=1)  # fmt: skip
+    cfg = SimulationConfig(
+        m=a.m,
+        n=a.n,
+        num_test=a.num_test,
+        num_train=a.num_train,
+        hidden=a.hidden,
+        layers=a.layers,
+        steps=a.steps,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        precision=a.precision,
+        devices=1,
+    )
     t = time.perf_counter()
     results = run_simulation(cfg, a.out)
     print(format_table(results, cfg))

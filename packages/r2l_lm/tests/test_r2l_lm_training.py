@@ -58,12 +58,19 @@ def test_demo_and_cli_run_end_to_end(tmp_path, capsys):
     from r2l_lm.demo import main as demo
     from r2l_lm.simulation import SimulationConfig
 
-    cfg = SimulationConfig(m=1, n=1, num_test=20, hidden=16, layers=1, heads=2, steps=3, batch_size=16,
-                           accelerator="cpu", devices=1)  # fmt: skip
+    cfg = SimulationConfig(
+        m=1, n=1, num_test=20, hidden=16, layers=1, heads=2, steps=3, batch_size=16, accelerator="cpu", devices=1
+    )
     out = demo(tmp_path / "demo", cfg)
     assert (tmp_path / "demo" / "accuracy.png").stat().st_size > 0
-    assert set(out["test accuracy (%)"]) == {"forward/l2r", "forward/r2l-mn", "forward/r2l-m", "reverse/r2l",
-                                             "reverse/l2r-mn", "reverse/l2r-n"}  # fmt: skip
+    assert set(out["test accuracy (%)"]) == {
+        "forward/l2r",
+        "forward/r2l-mn",
+        "forward/r2l-m",
+        "reverse/r2l",
+        "reverse/l2r-mn",
+        "reverse/l2r-n",
+    }
     assert all(0 <= v <= 100 for v in out["test accuracy (%)"].values())
     model_dir = tmp_path / "demo" / "runs" / "forward-r2l" / "model"
     mcq = tmp_path / "mcq.jsonl"

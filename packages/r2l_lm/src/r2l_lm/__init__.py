@@ -1,6 +1,7 @@
 """Right-to-left language models and reverse-thinking MCQ scoring (Zhang et al., arXiv 2502.18435)."""
 
 from r2l_lm.model import DIRECTION_KEY, R2LModel, model_direction
+from r2l_lm.official import load_official_checkpoint
 from r2l_lm.reversal import (
     R2LDataCollator,
     ReversedTextDataset,
@@ -23,6 +24,7 @@ __all__ = [
     "continuation_logprobs",
     "decode",
     "encode_pair",
+    "load_official_checkpoint",
     "model_direction",
     "reverse_ids",
     "reverse_padded",

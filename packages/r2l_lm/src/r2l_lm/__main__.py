@@ -1,4 +1,4 @@
-"""CLI: ``python -m r2l_lm train|score|generate|evaluate|simulate|entropy|demo`` (also ``r2l-lm ...``)."""
+"""CLI: ``python -m r2l_lm train|score|generate|evaluate|simulate|entropy|convert|demo`` (also ``r2l-lm ...``)."""
 
 from __future__ import annotations
 
@@ -46,11 +46,33 @@ def cmd_train(a) -> None:
     if a.init:
         model = AutoModelForCausalLM.from_pretrained(a.init)
     else:
-        model = tiny_llama(len(tok), a.hidden, a.layers, a.heads, a.max_len, tok.bos_token_id, tok.eos_token_id,
-                           tok.pad_token_id if tok.pad_token_id is not None else 0)  # fmt: skip
-    losses = train_causal_lm(model, tok, texts, a.direction, a.out, max_steps=a.steps, batch_size=a.batch_size,
-                             lr=a.lr, seed=a.seed, max_length=a.max_len, strategy=a.strategy, devices=a.devices,
-                             accelerator=a.accelerator, precision=a.precision, progress=True)  # fmt: skip
+        model = tiny_llama(
+            len(tok),
+            a.hidden,
+            a.layers,
+            a.heads,
+            a.max_len,
+            tok.bos_token_id,
+            tok.eos_token_id,
+            tok.pad_token_id if tok.pad_token_id is not None else 0,
+        )
+    losses = train_causal_lm(
+        model,
+        tok,
+        texts,
+        a.direction,
+        a.out,
+        max_steps=a.steps,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        seed=a.seed,
+        max_length=a.max_len,
+        strategy=a.strategy,
+        devices=a.devices,
+        accelerator=a.accelerator,
+        precision=a.precision,
+        progress=True,
+    )
     log.info("saved %s (final loss %.4f)", Path(a.out) / "model", losses[-1] if losses else float("nan"))
 
 
@@ -98,9 +120,22 @@ def cmd_evaluate(a) -> None:
 def cmd_simulate(a) -> None:
     from r2l_lm.simulation import SimulationConfig, format_table, run_simulation
 
-    cfg = SimulationConfig(m=a.m, n=a.n, num_test=a.num_test, hidden=a.hidden, layers=a.layers, heads=a.heads,
-                           steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, strategy=a.strategy,
-                           accelerator=a.accelerator, devices=a.devices, precision=a.precision)  # fmt: skip
+    cfg = SimulationConfig(
+        m=a.m,
+        n=a.n,
+        num_test=a.num_test,
+        hidden=a.hidden,
+        layers=a.layers,
+        heads=a.heads,
+        steps=a.steps,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        seed=a.seed,
+        strategy=a.strategy,
+        accelerator=a.accelerator,
+        devices=a.devices,
+        precision=a.precision,
+    )
     results = run_simulation(cfg, a.out, tuple(a.formats.split(",")))
     table = format_table(results, cfg)
     Path(a.out).mkdir(parents=True, exist_ok=True)
@@ -114,6 +149,18 @@ def cmd_entropy(a) -> None:
     for fmt, variants in VARIANTS.items():
         for v in variants:
             print(f"{fmt}/{v}: {theoretical_conditional_entropy(a.m, a.n, v):.4f} nats")
+
+
+def cmd_convert(a) -> None:
+    from transformers import AutoTokenizer
+
+    from r2l_lm.official import load_official_checkpoint
+
+    model = load_official_checkpoint(a.checkpoint, a.direction)
+    model.save_pretrained(a.out)
+    if a.tokenizer:
+        AutoTokenizer.from_pretrained(a.tokenizer).save_pretrained(a.out)
+    log.info("saved %s (%s); load it with R2LModel.from_pretrained or AutoModelForCausalLM", a.out, a.direction)
 
 
 def cmd_demo(a) -> None:
@@ -194,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--m", type=int, default=2)
     p.add_argument("--n", type=int, default=2)
     p.set_defaults(fn=cmd_entropy)
+
+    p = sub.add_parser("convert", help="an official simulation checkpoint.pt (torchtune/Meta) -> HF Llama dir")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--direction", choices=["l2r", "r2l"], required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--tokenizer", help="HF Llama-3 tokenizer directory to save alongside")
+    p.set_defaults(fn=cmd_convert)
 
     p = sub.add_parser("demo", help="the quick-start demo (a few minutes at most on a CPU)")
     p.add_argument("--out", default="r2l_demo")

@@ -176,12 +176,14 @@ DIGIT_VOCAB = ("<pad>", "<s>", "</s>", "<unk>", *map(str, range(10)), "*", "=")
 
 def make_digit_tokenizer():
     """A word-level tokenizer over digits, ``*`` and ``=`` (one token per spaced symbol), built offline."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordLevel(vocab={t: i for i, t in enumerate(DIGIT_VOCAB)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins tokens with single spaces
+    bos = DIGIT_VOCAB.index("<s>")  # like Llama tokenizers, add BOS unless add_special_tokens=False
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", bos)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
     )

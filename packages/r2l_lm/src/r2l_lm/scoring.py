@@ -74,8 +74,9 @@ def continuation_logprobs(
         for j, q in enumerate(seqs):
             ids[j, : len(q)] = torch.tensor(q, dtype=torch.long)
         pos = torch.arange(t).expand(len(idx), t)
-        mask = pos < tlen[:, None]
-        logits = model(input_ids=ids.to(device), attention_mask=mask.long().to(device)).logits[:, :-1].float()
+        # right padding only follows real tokens, so the causal mask alone keeps it out of every real
+        # position: no attention mask, which keeps SDPA on its fast causal path
+        logits = model(input_ids=ids.to(device)).logits[:, :-1].float()
         target = ids[:, 1:].to(device)
         tok_lp = logits.gather(-1, target.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
         greedy = (logits.argmax(-1) == target).cpu()
