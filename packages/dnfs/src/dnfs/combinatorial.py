@@ -1,4 +1,4 @@
-"""Combinatorial optimisation targets (DNFS §5.3): maximum independent set and max-cut on networkx graphs.
+"""Combinatorial optimisation targets (DNFS experiments): maximum independent set and max-cut on networkx graphs.
 
 ``log ρ_β(x) = −β E(x)`` with an inverse temperature β annealed during training. MIS energy (DISCS convention):
 ``E(x) = −Σ_i x_i + λ Σ_{(i,j)∈E} x_i x_j`` (λ = 1.0001); samples are made feasible by a greedy fix that drops

@@ -1,4 +1,4 @@
-"""Discrete EBM training with DNFS negatives (DNFS §5.2): learn Ising couplings from data.
+"""Discrete EBM training with DNFS negatives: learn Ising couplings from data.
 
 Each round: a few coordinate-descent epochs adapt the sampler to the current EBM (the target of the path is the
 EBM itself), then weighted negatives ``(x_k, w̄_k)`` from the sampler give the contrastive-divergence gradient

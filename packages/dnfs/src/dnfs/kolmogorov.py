@@ -1,4 +1,6 @@
-"""The annealing path, the locally equivariant rates and the Kolmogorov residual (DNFS §3).
+"""The annealing path, the locally equivariant rates and the Kolmogorov residual of DNFS.
+
+Semantics follow the authors' code (the paper text was not available to check equation numbers).
 
 Path: ``p_t(x) ∝ ρ(x)^t η(x)^{1−t}`` with ``η`` uniform on ``{0..S-1}^D`` (normalised, so ``Z_0 = 1``).
 Rates on 1-Hamming neighbours ``y = swap(x, i, τ)``: ``R_t(x→y) = [G_t(τ, i | x)]_+`` and, by local equivariance,

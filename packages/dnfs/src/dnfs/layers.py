@@ -57,7 +57,7 @@ class MLP(nn.Module):
 
 
 class LEOutputLayer(nn.Module):
-    """Locally equivariant read-out ``G(τ, i | x) = h_i · (ω_τ − ω_{x_i})`` (DNFS §4, Eq. for the LE head).
+    """Locally equivariant read-out ``G(τ, i | x) = h_i · (ω_τ − ω_{x_i})`` (the LE output head of the authors' code).
 
     If ``h_i`` does not depend on ``x_i`` (hollow), ``G(x_i, i | swap(x, i, τ)) = −G(τ, i | x)`` exactly.
     """

@@ -1,4 +1,4 @@
-"""Importance-sampling diagnostics: ESS, log Z and Ising thermodynamics per site (DNFS §5.1)."""
+"""Importance-sampling diagnostics: ESS, log Z and Ising thermodynamics per site (as in the authors' evaluate())."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Euler simulation of the learned CTMC with importance weights along trajectories (DNFS §3.3).
+"""Euler simulation of the learned CTMC with importance weights along trajectories.
 
 Each step ``t → t+dt`` moves every coordinate independently: ``P(x_i → τ) = R_t(x→swap(x,i,τ))·dt`` (capped so the
 stay-probability is non-negative). The log-weight accumulates ``∫ ξ_t(x_t) dt`` (left Riemann sum), an unbiased

@@ -1,4 +1,4 @@
-"""Coordinate-descent training of the rate network (DNFS Alg. 1).
+"""Coordinate-descent training of the rate network (the control-variate coordinate descent of the abstract).
 
 Each epoch: (i) simulate N trajectories of the current CTMC on the time grid (no gradients); (ii) set the control
 variate ``c_t`` = mean of ``ξ_t`` over the simulated samples at each grid time (the minimiser of
@@ -66,10 +66,11 @@ class ReplayBuffer:
     def batches(self, batch_size: int, num_batches: int, generator: torch.Generator | None = None):
         """Shuffled mini-batches (reshuffled after each pass), like cycling a shuffled DataLoader."""
         x, t, k = (torch.cat(parts) for parts in zip(*self.chunks))
-        perm = torch.empty(0, dtype=torch.long)
+        dev = generator.device if generator is not None else torch.device("cpu")
+        perm = torch.empty(0, dtype=torch.long, device=dev)
         for _ in range(num_batches):
             if perm.numel() < batch_size:
-                perm = torch.cat([perm, torch.randperm(x.shape[0], generator=generator)])
+                perm = torch.cat([perm, torch.randperm(x.shape[0], generator=generator, device=dev)])
             sel, perm = perm[:batch_size].to(x.device), perm[batch_size:]
             yield x[sel], t[sel], k[sel]
 

@@ -1,4 +1,4 @@
-"""Locally equivariant Transformer (DNFS §4): two causal streams + hollow attention read-out + LE output head.
+"""Locally equivariant Transformer: two causal streams + hollow attention read-out + LE output head.
 
 A left-to-right and a right-to-left causal Transformer (a time token prepended) give, at position i, features of
 ``x_{<i}`` and ``x_{>i}``. The read-out attends from ``(l2r_i + r2l_i)/√2`` to ``l2r_j`` (j ≤ i) and ``r2l_j``
