@@ -99,6 +99,20 @@ def test_continuation_logprobs_equal_unbatched_brute_force(bpe_model):
         assert float(lp) == pytest.approx(brute_logprob(bpe_model, p + c, len(p)), abs=1e-4)
 
 
+def test_models_without_logits_to_keep_give_the_same_scores(bpe_model, bpe_tokenizer):
+    class PlainLM(torch.nn.Module):  # a causal LM whose forward takes input_ids only
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids):
+            return self.inner(input_ids=input_ids)
+
+    fast = MCQScorer(bpe_model, bpe_tokenizer, "r2l").score(QUESTIONS, OPTIONS)
+    plain = MCQScorer(PlainLM(bpe_model), bpe_tokenizer, "r2l").score(QUESTIONS, OPTIONS)
+    torch.testing.assert_close(torch.cat(fast), torch.cat(plain), atol=1e-5, rtol=0)
+
+
 def test_r2l_paradigms_equal_hand_computed_log_probs(bpe_model, bpe_tokenizer):
     scorer = MCQScorer(bpe_model, bpe_tokenizer, "r2l", batch_size=4)
     bos = bpe_tokenizer.bos_token_id

@@ -80,5 +80,9 @@ def test_demo_and_cli_run_end_to_end(tmp_path, capsys):
     assert res["questions"] == 1 and res["accuracy"] in (0.0, 1.0)
     cli(["generate", "--model", str(model_dir), "--suffix", "= 1 2", "--max-new-tokens", "3"])
     assert capsys.readouterr().out.strip().endswith("= 1 2")
+    args = ["--arithmetic", "1", "1", "reverse", "--num-test", "10", "--steps", "2", "--hidden", "16", "--layers", "1"]
+    args += ["--heads", "2", "--batch-size", "8", "--accelerator", "cpu", "--devices", "1"]
+    cli(["train", "--direction", "r2l", "--out", str(tmp_path / "cli"), *args])
+    assert R2LModel.from_pretrained(tmp_path / "cli" / "model").model.config.num_hidden_layers == 1
     cli(["entropy", "--m", "1", "--n", "1"])
     assert "forward/r2l-mn: 1.2735 nats" in capsys.readouterr().out

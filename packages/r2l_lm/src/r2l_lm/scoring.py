@@ -37,6 +37,16 @@ class ContinuationScores:
     is_greedy: torch.Tensor
 
 
+def _logits_at(model: torch.nn.Module, ids: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+    """Float logits of positions ``[lo, hi)``. Right padding only follows real tokens, so the causal mask
+    alone keeps it out of every real position: no attention mask (SDPA stays on its causal path), and the
+    LM head runs on the needed positions only where the model supports ``logits_to_keep``."""
+    try:
+        return model(input_ids=ids, logits_to_keep=torch.arange(lo, hi, device=ids.device)).logits.float()
+    except TypeError:  # models without logits_to_keep
+        return model(input_ids=ids).logits[:, lo:hi].float()
+
+
 @torch.inference_mode()
 def continuation_logprobs(
     model: torch.nn.Module,
@@ -73,15 +83,14 @@ def continuation_logprobs(
         ids = torch.full((len(idx), t), pad_id, dtype=torch.long)
         for j, q in enumerate(seqs):
             ids[j, : len(q)] = torch.tensor(q, dtype=torch.long)
-        pos = torch.arange(t).expand(len(idx), t)
-        # right padding only follows real tokens, so the causal mask alone keeps it out of every real
-        # position: no attention mask, which keeps SDPA on its fast causal path
-        logits = model(input_ids=ids.to(device)).logits[:, :-1].float()
-        target = ids[:, 1:].to(device)
+        # logits at position k predict token k + 1; continuation tokens sit at [plen, tlen), so only the
+        # positions [min(plen) - 1, max(tlen) - 1) of this length-sorted batch need the LM head
+        lo, hi = int(plen.min()) - 1, t - 1
+        logits = _logits_at(model, ids.to(device), lo, hi)
+        target = ids[:, lo + 1 : hi + 1].to(device)
         tok_lp = logits.gather(-1, target.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
         greedy = (logits.argmax(-1) == target).cpu()
-        # logits at position k predict token k+1 (= pos[:, 1:]); continuation tokens sit in [plen, tlen)
-        nxt = pos[:, 1:]
+        nxt = torch.arange(lo + 1, hi + 1).expand(len(idx), hi - lo)
         cont = (nxt >= plen[:, None]) & (nxt < tlen[:, None])
         idx_t = torch.tensor(idx)
         out_lp[idx_t] = (tok_lp.cpu().double() * cont).sum(1)
