@@ -1,4 +1,4 @@
-"""The controlled arithmetic simulation (Sec. 5 of the paper): m-digit x n-digit multiplication.
+"""The controlled arithmetic simulation (Sec. 4 of the paper): m-digit x n-digit multiplication.
 
 Formats, as in the official data files (digits space-separated, factors zero-padded to m and n digits,
 the product to m + n digits):

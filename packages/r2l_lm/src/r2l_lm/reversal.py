@@ -1,4 +1,4 @@
-"""Token reversal for right-to-left (R2L) language models (Sec. 2 of the paper).
+"""Token reversal for right-to-left (R2L) language models.
 
 Text is tokenized normally, the ids are reversed and BOS stays first, so an unchanged tokenizer and
 causal-LM architecture learn ``p_R2L(x) = prod_t p(x_t | x_{>t})``. A trailing EOS, if present,

@@ -1,4 +1,4 @@
-"""Multiple-choice scoring in both directions (Sec. 3 of the paper).
+"""Multiple-choice scoring in both directions (the paper's "reverse thinking").
 
 For a question ``q`` and options ``a_i``:
 
@@ -215,7 +215,7 @@ class MCQScorer:
 
     def gold_nll(self, questions: Sequence[str], answers: Sequence[str], per_token: bool = False) -> torch.Tensor:
         """Per question, ``-log p_L2R(a*|q)`` or ``-log p_R2L(q|a*)`` in nats (summed over tokens, or
-        averaged with ``per_token``): the directional conditional entropy estimate of Sec. 3."""
+        averaged with ``per_token``): the directional conditional entropy estimate."""
         if len(questions) != len(answers):
             raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
         pairs = [self._pair(q, a) for q, a in zip(questions, answers)]
@@ -233,7 +233,7 @@ def conditional_entropy_proxy(
     l2r: MCQScorer, r2l: MCQScorer, questions: Sequence[str], answers: Sequence[str], per_token: bool = False
 ) -> dict[str, float | str]:
     """Directional conditional entropies ``H(A|Q)`` (L2R model) and ``H(Q|A)`` (R2L model), estimated by
-    the mean gold negative log-likelihood; the direction with the lower one is predicted to win (Sec. 3)."""
+    the mean gold negative log-likelihood; the direction with the lower one is predicted to win."""
     if l2r.direction != "l2r" or r2l.direction != "r2l":
         raise ValueError("pass an L2R scorer first and an R2L scorer second")
     h_l2r = float(l2r.gold_nll(questions, answers, per_token).mean())

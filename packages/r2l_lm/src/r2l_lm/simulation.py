@@ -1,4 +1,4 @@
-"""The arithmetic simulation (Sec. 5): train one model per (format, direction), score every variant.
+"""The arithmetic simulation (Sec. 4): train one model per (format, direction), score every variant.
 
 Four models (forward/reverse data x L2R/R2L reading) with identical settings; each variant of
 :data:`r2l_lm.arithmetic.VARIANTS` is scored by the model of its direction on MCQs built from held-out

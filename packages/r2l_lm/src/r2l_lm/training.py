@@ -1,6 +1,6 @@
 """Train L2R and R2L twins with identical settings (Lightning: any strategy, ``ddp``/``fsdp`` by flag; resumable).
 
-The twins differ only in the reading direction of their data (Sec. 2): same architecture, tokenizer,
+The twins differ only in the reading direction of their data (the paper's R2L training): same architecture, tokenizer,
 optimiser, schedule, seed and batches.
 """
 
