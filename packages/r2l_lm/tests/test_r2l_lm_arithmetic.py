@@ -83,7 +83,7 @@ def test_mcq_rejects_impossible_requests():
         split_pairs(1, 1, 60, num_train=50)
 
 
-@pytest.mark.parametrize("m,n", [(1, 1), (2, 1), (1, 2)])
+@pytest.mark.parametrize("m,n", [(1, 1), (2, 1), (1, 2), (2, 2)])
 def test_theoretical_entropies_match_brute_force_enumeration(m, n):
     mn = brute_entropy(m, n, lambda a, b: (a, b), lambda a, b: a * b)
     assert theoretical_conditional_entropy(m, n, "r2l-mn") == pytest.approx(mn, abs=1e-12)
