@@ -1,0 +1,258 @@
+"""``DreamModel``: a Qwen2-layout transformer with bidirectional attention (Dream / DiffuCoder).
+
+Parameter names match the official checkpoints (``model.embed_tokens``, ``model.layers.{i}.self_attn.
+{q,k,v}_proj`` with bias, ``o_proj``, SwiGLU ``mlp.{gate,up,down}_proj``, RMSNorms, ``model.norm`` and an
+untied ``lm_head``), so ``DreamModel.from_pretrained(<official dir>)`` loads with no missing or unexpected
+keys. Logits follow the *shifted* convention of Dream: the logit row at position ``i`` predicts token
+``i + 1`` (samplers and losses shift by one, see :func:`shift_logits`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.activations import ACT2FN
+
+from diffucoder.config import DreamConfig
+
+KVCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]
+
+
+@dataclass
+class DreamOutput:
+    """Model output (a plain dataclass, stable across transformers versions)."""
+
+    logits: torch.Tensor | None = None
+    past_key_values: KVCache | None = None
+    hidden_states: torch.Tensor | None = None
+
+
+def shift_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Dream's convention: position ``i`` is predicted from hidden state ``i − 1`` (position 0 reuses its own)."""
+    return torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
+
+
+class DreamRMSNorm(nn.Module):
+    def __init__(self, hidden_size: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(hidden_size))
+        self.variance_epsilon = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
+        return self.weight * x.to(dtype)
+
+
+class DreamRotaryEmbedding(nn.Module):
+    """Plain RoPE (no scaling), cos/sin in float32 from explicit position ids.
+
+    The inverse frequencies are recomputed on the fly (no buffer), so no loading path can leave them
+    uninitialised.
+    """
+
+    def __init__(self, config: DreamConfig):
+        super().__init__()
+        self.dim = config.hidden_size // config.num_attention_heads
+        self.base = config.rope_theta
+
+    @torch.no_grad()
+    def forward(self, position_ids: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        exponent = torch.arange(0, self.dim, 2, dtype=torch.float32, device=position_ids.device) / self.dim
+        inv_freq = 1.0 / (self.base**exponent)  # as in Qwen2/Dream
+        freqs = position_ids[..., None].float() * inv_freq
+        emb = torch.cat([freqs, freqs], dim=-1)
+        return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    a, b = x.chunk(2, dim=-1)
+    return torch.cat([-b, a], dim=-1)
+
+
+def _apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    return x * cos[:, None] + _rotate_half(x) * sin[:, None]
+
+
+class DreamMLP(nn.Module):
+    def __init__(self, config: DreamConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+        self.act_fn = ACT2FN[config.hidden_act]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+class DreamAttention(nn.Module):
+    """Bidirectional (non-causal) grouped-query SDPA attention with an optional prefix KV cache."""
+
+    def __init__(self, config: DreamConfig):
+        super().__init__()
+        self.num_heads, self.num_kv = config.num_attention_heads, config.num_key_value_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.dropout = config.attention_dropout
+        self.q_proj = nn.Linear(config.hidden_size, self.num_heads * self.head_dim, bias=True)
+        self.k_proj = nn.Linear(config.hidden_size, self.num_kv * self.head_dim, bias=True)
+        self.v_proj = nn.Linear(config.hidden_size, self.num_kv * self.head_dim, bias=True)
+        self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
+
+    def forward(self, x, cos, sin, mask, past=None):
+        b, n, _ = x.shape
+        q = self.q_proj(x).view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(b, n, self.num_kv, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(b, n, self.num_kv, self.head_dim).transpose(1, 2)
+        q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        present = (k, v)
+        groups = self.num_heads // self.num_kv
+        if groups > 1:
+            k = k.repeat_interleave(groups, dim=1)
+            v = v.repeat_interleave(groups, dim=1)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=False
+        )
+        return self.o_proj(out.transpose(1, 2).reshape(b, n, -1)), present
+
+
+class DreamDecoderLayer(nn.Module):
+    def __init__(self, config: DreamConfig):
+        super().__init__()
+        self.self_attn = DreamAttention(config)
+        self.mlp = DreamMLP(config)
+        self.input_layernorm = DreamRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.post_attention_layernorm = DreamRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+
+    def forward(self, x, cos, sin, mask, past=None):
+        h, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, past)
+        x = x + h
+        return x + self.mlp(self.post_attention_layernorm(x)), present
+
+
+class DreamPreTrainedModel(PreTrainedModel):
+    config_class = DreamConfig
+    base_model_prefix = "model"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["DreamDecoderLayer"]
+    _supports_sdpa = True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            module.weight.data.normal_(0.0, std)
+            if module.bias is not None:
+                module.bias.data.zero_()
+        elif isinstance(module, nn.Embedding):
+            module.weight.data.normal_(0.0, std)
+        elif isinstance(module, DreamRMSNorm):
+            module.weight.data.fill_(1.0)
+
+
+def _attention_bias(attention_mask, batch: int, q_len: int, k_len: int, dtype, device) -> torch.Tensor | None:
+    """Turn a 2-D key-padding mask (1 = attend) or a 4-D boolean mask into an SDPA mask; ``None`` = full."""
+    if attention_mask is None or isinstance(attention_mask, str):
+        if isinstance(attention_mask, str) and attention_mask != "full":
+            raise ValueError(f"attention_mask string must be 'full', got {attention_mask!r}")
+        return None
+    if attention_mask.dim() == 2:
+        if attention_mask.shape != (batch, k_len):
+            raise ValueError(
+                f"2-D attention_mask must be (batch, keys)=({batch}, {k_len}), got {tuple(attention_mask.shape)}"
+            )
+        if bool(attention_mask.all()):
+            return None
+        return attention_mask.bool()[:, None, None, :].to(device)
+    if attention_mask.dim() == 4:
+        return attention_mask.to(device) if attention_mask.dtype == torch.bool else attention_mask.to(device, dtype)
+    raise ValueError(f"attention_mask must be 2-D (batch, seq) or 4-D (batch, 1, q, k), got {attention_mask.dim()}-D")
+
+
+class DreamBaseModel(DreamPreTrainedModel):
+    def __init__(self, config: DreamConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(DreamDecoderLayer(config) for _ in range(config.num_hidden_layers))
+        self.norm = DreamRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.rotary_emb = DreamRotaryEmbedding(config)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, past_key_values=None, use_cache=False):
+        if input_ids.dim() != 2 or input_ids.dtype not in (torch.long, torch.int32, torch.int64):
+            raise ValueError(f"input_ids must be a 2-D integer tensor, got {tuple(input_ids.shape)} {input_ids.dtype}")
+        b, n = input_ids.shape
+        past_len = past_key_values[0][0].shape[2] if past_key_values else 0
+        if past_len + n > self.config.max_position_embeddings and position_ids is None:
+            raise ValueError(
+                f"sequence of {past_len + n} tokens exceeds max_position_embeddings="
+                f"{self.config.max_position_embeddings}"
+            )
+        if position_ids is None:
+            position_ids = torch.arange(past_len, past_len + n, device=input_ids.device).expand(b, n)
+        x = self.embed_tokens(input_ids)
+        cos, sin = self.rotary_emb(position_ids, x.dtype)
+        mask = _attention_bias(attention_mask, b, n, past_len + n, x.dtype, x.device)
+        presents = []
+        for i, layer in enumerate(self.layers):
+            past = past_key_values[i] if past_key_values else None
+            if self.gradient_checkpointing and self.training:
+                x, present = self._gradient_checkpointing_func(layer.__call__, x, cos, sin, mask, past)
+            else:
+                x, present = layer(x, cos, sin, mask, past)
+            presents.append(present)
+        return self.norm(x), (tuple(presents) if use_cache else None)
+
+
+class DreamModel(DreamPreTrainedModel):
+    """Dream/DiffuCoder masked-diffusion LM; ``logits[:, i]`` predicts token ``i + 1`` (shifted convention)."""
+
+    _tied_weights_keys: list[str] = []
+
+    def __init__(self, config: DreamConfig):
+        super().__init__(config)
+        self.model = DreamBaseModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.model.embed_tokens
+
+    def set_input_embeddings(self, value):
+        self.model.embed_tokens = value
+
+    def get_output_embeddings(self):
+        return self.lm_head
+
+    def set_output_embeddings(self, value):
+        self.lm_head = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | str | None = None,
+        position_ids: torch.Tensor | None = None,
+        past_key_values: KVCache | None = None,
+        use_cache: bool = False,
+        num_logits_to_keep: int = 0,
+        output_hidden_states: bool = False,
+        **_: object,
+    ) -> DreamOutput:
+        hidden, presents = self.model(input_ids, attention_mask, position_ids, past_key_values, use_cache)
+        logits = self.lm_head(hidden[:, -num_logits_to_keep:] if num_logits_to_keep else hidden)
+        return DreamOutput(
+            logits=logits, past_key_values=presents, hidden_states=hidden if output_hidden_states else None
+        )
+
+    def diffusion_generate(self, inputs: torch.Tensor, **kwargs):
+        """Dream's masked-diffusion sampler; see :func:`diffucoder.generation.diffusion_generate`."""
+        from diffucoder.generation import diffusion_generate
+
+        return diffusion_generate(self, inputs, **kwargs)

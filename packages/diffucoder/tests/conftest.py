@@ -1,0 +1,66 @@
+import pytest
+import torch
+
+from diffucoder import DreamConfig, DreamModel
+
+MASK_ID = 15
+
+
+def tiny_config(**overrides) -> DreamConfig:
+    kwargs = dict(
+        vocab_size=16,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        mask_token_id=MASK_ID,
+        pad_token_id=14,
+        bos_token_id=13,
+        eos_token_id=13,
+        rope_theta=10000.0,
+    )
+    kwargs.update(overrides)
+    return DreamConfig(**kwargs)
+
+
+def tiny_model(seed: int = 0, **overrides) -> DreamModel:
+    torch.manual_seed(seed)
+    model = DreamModel(tiny_config(**overrides)).eval()
+    with torch.no_grad():  # sharper logits than the 0.02-std init, so orders and confidences are not all ties
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.normal_(0, 0.5)
+    return model
+
+
+def no_mask_hook(mask_id: int = MASK_ID):
+    """Logits hook forbidding the mask token as a sampled value."""
+
+    def hook(step, x, logits):
+        logits = logits.clone()
+        logits[..., mask_id] = -torch.inf
+        return logits
+
+    return hook
+
+
+@pytest.fixture
+def model() -> DreamModel:
+    return tiny_model()
+
+
+@pytest.fixture
+def make_model():
+    return tiny_model
+
+
+@pytest.fixture
+def make_config():
+    return tiny_config
+
+
+@pytest.fixture
+def mask_hook():
+    return no_mask_hook

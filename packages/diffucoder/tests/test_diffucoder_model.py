@@ -1,0 +1,134 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModel
+
+from diffucoder import DreamConfig, DreamModel, shift_logits
+from diffucoder.tokenizer import (
+    DLM_PAD,
+    IM_END,
+    IM_START,
+    MASK,
+    dream_config_kwargs,
+    load_tokenizer,
+    mask_token_id,
+    train_tiny_tokenizer,
+)
+
+
+def official_keys(layers: int) -> set[str]:
+    """Parameter names of an official Dream / DiffuCoder checkpoint (Qwen2 layout, untied lm_head)."""
+    keys = {"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"}
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        keys |= {p + f"self_attn.{n}_proj.{w}" for n in "qkv" for w in ("weight", "bias")}
+        keys |= {p + "self_attn.o_proj.weight", p + "input_layernorm.weight", p + "post_attention_layernorm.weight"}
+        keys |= {p + f"mlp.{n}_proj.weight" for n in ("gate", "up", "down")}
+    return keys
+
+
+def test_checkpoint_round_trip_has_official_layout(tmp_path, model):
+    model.save_pretrained(tmp_path)
+    saved = load_file(next(tmp_path.glob("*.safetensors")))
+    assert set(saved) == official_keys(model.config.num_hidden_layers)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["model_type"] == "Dream" and cfg["tie_word_embeddings"] is False and cfg["mask_token_id"] == 15
+    loaded, info = DreamModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    auto = AutoModel.from_pretrained(tmp_path)
+    assert isinstance(auto, DreamModel) and isinstance(AutoConfig.from_pretrained(tmp_path), DreamConfig)
+    x = torch.randint(0, 15, (2, 7))
+    torch.testing.assert_close(auto(x).logits, model(x).logits)
+    assert loaded.lm_head.weight.data_ptr() != loaded.model.embed_tokens.weight.data_ptr()
+
+
+def test_official_config_json_loads(tmp_path, model):
+    """A config.json as shipped with the official checkpoints (auto_map, architectures, rope_scaling null)."""
+    model.save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg.update(
+        {
+            "architectures": ["DreamModel"],
+            "rope_scaling": None,
+            "use_sliding_window": False,
+            "auto_map": {"AutoConfig": "configuration_dream.DreamConfig", "AutoModel": "modeling_dream.DreamModel"},
+        }
+    )
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    loaded, info = DreamModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+
+
+def test_incompatible_checkpoint_is_reported(tmp_path, model):
+    model.save_pretrained(tmp_path)
+    with pytest.raises(Exception, match="size|shape|mismatch"):
+        DreamModel.from_pretrained(tmp_path, hidden_size=32, intermediate_size=64)
+
+
+def test_attention_is_bidirectional(model):
+    x = torch.randint(0, 15, (1, 8))
+    y = x.clone()
+    y[0, -1] = (x[0, -1] + 1) % 15
+    assert not torch.allclose(model(x).logits[0, 0], model(y).logits[0, 0])
+
+
+def test_left_padding_with_position_ids_matches_unpadded(model):
+    x = torch.randint(0, 15, (1, 6))
+    padded = torch.cat([torch.full((1, 3), 14), x], dim=1)
+    mask = torch.tensor([[0, 0, 0, 1, 1, 1, 1, 1, 1]])
+    pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    torch.testing.assert_close(model(padded, mask, pos).logits[:, 3:], model(x).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_prefix_kv_cache_reproduces_full_forward(model):
+    x = torch.randint(0, 15, (2, 10))
+    full = model(x, use_cache=True)
+    past = tuple((k[:, :, :4], v[:, :, :4]) for k, v in full.past_key_values)
+    torch.testing.assert_close(model(x[:, 4:], past_key_values=past).logits, full.logits[:, 4:], atol=1e-5, rtol=1e-5)
+
+
+def test_shifted_logit_convention():
+    logits = torch.arange(5.0).view(1, 5, 1)
+    assert shift_logits(logits).flatten().tolist() == [0.0, 0.0, 1.0, 2.0, 3.0]
+
+
+def test_bad_inputs(model, make_config):
+    with pytest.raises(ValueError, match="2-D integer"):
+        model(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        model(torch.zeros(1, 65, dtype=torch.long))
+    with pytest.raises(ValueError, match="divisible"):
+        make_config(hidden_size=15)
+    with pytest.raises(NotImplementedError):
+        make_config(rope_scaling={"rope_type": "yarn", "factor": 2.0})
+
+
+def test_tiny_tokenizer_has_dream_special_tokens(tmp_path, make_config):
+    tok = train_tiny_tokenizer(["def add(a, b):\n    return a + b\n"] * 4, vocab_size=300)
+    for special in (MASK, DLM_PAD, IM_START, IM_END):
+        ids = tok.encode(special, add_special_tokens=False)
+        assert len(ids) == 1 and tok.decode(ids) == special
+    text = "def add(a, b):\n    return a + b\n"
+    assert tok.decode(tok.encode(text)) == text
+    tok.save_pretrained(tmp_path)
+    again = load_tokenizer(tmp_path)
+    kw = dream_config_kwargs(again)
+    assert kw["mask_token_id"] == mask_token_id(tok) == tok.convert_tokens_to_ids(MASK)
+    assert kw["pad_token_id"] == tok.convert_tokens_to_ids(DLM_PAD) and kw["vocab_size"] == len(tok)
+    model = DreamModel(make_config(**kw, hidden_size=8, num_attention_heads=2, num_key_value_heads=1))
+    assert model.lm_head.out_features == len(tok)
+
+
+def test_tokenizer_without_mask_token_is_rejected():
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.WordLevel({"a": 0, "b": 1, "[UNK]": 2}, unk_token="[UNK]"))
+    with pytest.raises(ValueError, match="mask"):
+        mask_token_id(PreTrainedTokenizerFast(tokenizer_object=raw))
+
+
+def test_seeded_models_differ(make_model):
+    assert not torch.equal(make_model(0).lm_head.weight, make_model(1).lm_head.weight)
