@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--m", type=int, default=4)
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--vocab", type=int, default=32_000, help="LM-head size (the digit tokenizer uses 16 ids)")
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2)
@@ -46,7 +47,8 @@ def main() -> None:
 
     tok = make_digit_tokenizer()
     torch.manual_seed(0)
-    model = tiny_llama(len(tok), a.hidden, a.layers, 4, 64, tok.bos_token_id, tok.eos_token_id, tok.pad_token_id)
+    vocab = max(a.vocab, len(tok))
+    model = tiny_llama(vocab, a.hidden, a.layers, 4, 64, tok.bos_token_id, tok.eos_token_id, tok.pad_token_id)
     model = model.to(a.device).eval()
     items = make_mcqs(split_pairs(a.m, a.n, a.questions)[1], a.m, a.n, "l2r", "forward")
     qs, opts = [it.question for it in items], [it.options for it in items]
