@@ -1,0 +1,129 @@
+import itertools
+
+import pytest
+import torch
+
+from diffucoder.coupled_grpo import (
+    complementary_masks,
+    coupled_grpo_loss,
+    coupled_per_token_logps,
+    leave_one_out_advantages,
+)
+from diffucoder.rewards import code_format_reward, code_reward, extract_code, run_sandboxed
+
+
+def test_masks_are_exact_complements():
+    m, m_bar = complementary_masks(64, 33, torch.tensor(0.37), torch.Generator().manual_seed(0))
+    assert torch.equal(m ^ m_bar, torch.ones_like(m))  # each token masked in exactly one of the pair
+    assert abs(m.float().mean().item() - 0.37) < 0.03
+
+
+def _logp(model, noisy, k, clean):
+    logits = model(noisy).logits[:, -k - 1 : -1]  # shifted: row i − 1 predicts token i
+    return logits.log_softmax(-1).gather(-1, clean[:, -k:, None])[..., 0]
+
+
+@torch.no_grad()
+def test_estimator_equals_formula_with_separate_forwards(model):
+    ids, k, seed = torch.randint(0, 15, (3, 9)), 5, 11
+    est = coupled_per_token_logps(model, ids, k, [seed, seed + 1], 15)
+    assert est.shape == (3, 2, k)
+    for j, s in enumerate([seed, seed + 1]):
+        g = torch.Generator().manual_seed(s)
+        t = 0.2 + 0.6 * torch.rand((), generator=g)
+        m, _ = complementary_masks(3, k, t, g)
+        full = ids.clone()
+        full[:, -k:] = 15
+        x1, x2 = ids.clone(), ids.clone()
+        x1[:, -k:] = torch.where(m, 15, ids[:, -k:])
+        x2[:, -k:] = torch.where(~m, 15, ids[:, -k:])
+        expected = (
+            _logp(model, full, k, ids)
+            + torch.where(m, _logp(model, x1, k, ids) / t, _logp(model, x2, k, ids) / (1 - t))
+        ) / 2
+        torch.testing.assert_close(est[:, j], expected, atol=1e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+def test_estimator_unbiased_and_lower_variance_than_independent_masks(model):
+    """Fixed t: exact expectation by enumerating masks; Monte Carlo mean and variance vs independent masks."""
+    ids, k, t = torch.randint(0, 15, (1, 6)), 3, 0.4
+    masks = [torch.tensor(bits, dtype=torch.bool)[None] for bits in itertools.product([0, 1], repeat=k)]
+
+    def term(mask, weight):  # Σ_i 1{i ∈ mask} log p(o_i | x_mask) · weight
+        x = ids.clone()
+        x[:, -k:] = torch.where(mask, 15, ids[:, -k:])
+        return (_logp(model, x, k, ids) * mask).sum().item() * weight
+
+    prob = {tuple(m[0].tolist()): t ** m.sum().item() * (1 - t) ** (k - m.sum().item()) for m in masks}
+    a = {key: term(torch.tensor(key)[None], 1 / t) for key in prob}
+    b = {key: term(torch.tensor(key)[None], 1 / (1 - t)) for key in prob}
+    exact = sum(p * (a[m] + b[tuple(not v for v in m)]) for m, p in prob.items())
+    n = 3000
+    coupled = coupled_per_token_logps(model, ids.expand(n, -1), k, [5], 15, t_range=(t, t))[:, 0]
+    full = ids.clone()
+    full[:, -k:] = 15
+    coupled_seq = 2 * coupled.sum(-1) - _logp(model, full, k, ids).sum()  # remove the fully-masked pass
+    assert coupled_seq.mean().item() == pytest.approx(exact, rel=0.05)
+    g = torch.Generator().manual_seed(3)
+    keys = list(prob)
+    p1 = torch.tensor([prob[m] for m in keys])
+    p2 = torch.tensor([prob[tuple(not v for v in m)] for m in keys])  # masks with ratio 1 − t
+    i1 = torch.multinomial(p1, n, replacement=True, generator=g)
+    i2 = torch.multinomial(p2, n, replacement=True, generator=g)
+    independent = torch.tensor([a[keys[i]] + b[keys[j]] for i, j in zip(i1.tolist(), i2.tolist())])
+    assert independent.mean().item() == pytest.approx(exact, rel=0.05)
+    assert coupled_seq.var().item() < independent.var().item()
+
+
+def test_leave_one_out_advantage():
+    r = torch.tensor([1.0, 0.0, 0.5, 2.0, 3.0, 3.0, 3.0, 7.0])
+    adv = leave_one_out_advantages(r, 4)
+    g = r.view(2, 4)
+    torch.testing.assert_close(adv.view(2, 4), 4 / 3 * (g - g.mean(1, keepdim=True)))
+    assert adv[0].item() == pytest.approx(1.0 - (0.0 + 0.5 + 2.0) / 3)
+    with pytest.raises(ValueError):
+        leave_one_out_advantages(r, 3)
+
+
+def test_grpo_loss_on_policy_is_minus_mean_advantage():
+    logps = torch.randn(4, 5, requires_grad=True)
+    adv = torch.tensor([1.0, -1.0, 0.5, 0.0])
+    mask = torch.ones(4, 5)
+    mask[0, 3:] = 0
+    loss, stats = coupled_grpo_loss(logps, logps.detach(), adv, mask, logps.detach(), beta=0.1)
+    expected = -(adv[:, None] * mask).sum() / mask.sum()
+    torch.testing.assert_close(loss, expected)
+    assert stats["kl"] == 0.0 and stats["clip_ratio"] == 0.0
+    loss.backward()  # gradient of the ratio at 1 is the advantage
+    torch.testing.assert_close(logps.grad, -(adv[:, None] * mask) / mask.sum())
+    loss, stats = coupled_grpo_loss(logps.detach() + 1.0, logps.detach(), adv, mask, beta=0.0)
+    assert stats["clip_ratio"] > 0  # ratio e > 1.5 gets clipped for positive advantages
+
+
+GOOD = "Here you go:\n```python\ndef add(a, b):\n    return a + b\n```\n"
+
+
+def test_format_reward_values():
+    bad_syntax = "```python\ndef add(a, b)\n    return a + b\n```\n"
+    two_blocks = GOOD + "```python\nx = 1\n```\n"
+    chat = [{"role": "assistant", "content": GOOD}]
+    assert code_format_reward([GOOD, bad_syntax, "def add(a, b): return a + b", two_blocks, chat]) == [
+        1.0,
+        0.5,
+        0.0,
+        0.0,
+        1.0,
+    ]
+    assert extract_code(GOOD) == "def add(a, b):\n    return a + b\n"
+
+
+def test_code_reward_runs_tests_sandboxed_with_timeout():
+    wrong = GOOD.replace("a + b", "a - b")
+    loop = "```python\ndef add(a, b):\n    while True:\n        pass\n```\n"
+    tests = ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(0, 0) == 0"]
+    rewards = code_reward([GOOD, wrong, loop, "no code"], [tests] * 4, timeout=1.0)
+    assert rewards == [1.0, pytest.approx(1 / 3), 0.0, 0.0]  # a − b passes only add(0, 0)
+    result = run_sandboxed("import os; print(os.getcwd())", timeout=5)
+    assert result.passed and "diffucoder-run-" in result.stdout
+    assert run_sandboxed("while True: pass", timeout=0.5).returncode is None
