@@ -17,8 +17,14 @@ from labcore.rotated import obb_to_poly, rotated_iou, rotated_nms
 
 def _boxes(n: int, extent: float, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    return torch.cat([torch.rand(n, 2, generator=g) * extent, 2 + torch.rand(n, 2, generator=g) * 30,
-                      torch.rand(n, 1, generator=g) * math.pi], 1)
+    return torch.cat(
+        [
+            torch.rand(n, 2, generator=g) * extent,
+            2 + torch.rand(n, 2, generator=g) * 30,
+            torch.rand(n, 1, generator=g) * math.pi,
+        ],
+        1,
+    )
 
 
 def _time(fn, repeat: int = 3) -> float:
@@ -76,8 +82,11 @@ def bench_detector(backbone: str, head: str, device: str, size: int) -> tuple[st
     from tinydet.data import AITOD_CLASSES
     from tinydet.detector import DetectorConfig, RotatedDetector
 
-    cfg = (DetectorConfig.tiny(AITOD_CLASSES, head=head) if backbone == "tiny"
-           else DetectorConfig(classes=list(AITOD_CLASSES), head=head, backbone=backbone))
+    cfg = (
+        DetectorConfig.tiny(AITOD_CLASSES, head=head)
+        if backbone == "tiny"
+        else DetectorConfig(classes=list(AITOD_CLASSES), head=head, backbone=backbone)
+    )
     model = RotatedDetector(cfg).to(device).eval()
     images = torch.rand(1, 3, size, size, device=device)
     return (f"{head} {backbone} predict {size}²", device, 1 / _time(lambda: model.predict(images), repeat=2))

@@ -18,11 +18,13 @@ from tinydet.data import (
 
 
 def test_dota_reader_round_trips_polygons(tmp_path):
-    boxes = regularize_boxes(torch.tensor([[20.0, 30.0, 8.0, 3.0, 0.4], [50.0, 10.0, 5.0, 5.0, 1.2]],
-                                          dtype=torch.float64), "le135")
+    boxes = regularize_boxes(
+        torch.tensor([[20.0, 30.0, 8.0, 3.0, 0.4], [50.0, 10.0, 5.0, 5.0, 1.2]], dtype=torch.float64), "le135"
+    )
     polys = obb_to_poly(boxes).reshape(-1, 8).tolist()
     text = "imagesource:GoogleEarth\ngsd:0.2\n" + "".join(
-        " ".join(f"{v:.6f}" for v in p) + f" {c} {d}\n" for p, c, d in zip(polys, ["vehicle", "ship"], [0, 1]))
+        " ".join(f"{v:.6f}" for v in p) + f" {c} {d}\n" for p, c, d in zip(polys, ["vehicle", "ship"], [0, 1])
+    )
     path = tmp_path / "a.txt"
     path.write_text(text)
     ann = read_aitodr_txt(path)

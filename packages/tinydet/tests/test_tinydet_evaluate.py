@@ -16,8 +16,11 @@ def _gt(boxes, labels, difficult=None):
 
 
 def _det(boxes, scores, labels):
-    return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 5), "scores": torch.tensor(scores),
-            "labels": torch.tensor(labels)}
+    return {
+        "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 5),
+        "scores": torch.tensor(scores),
+        "labels": torch.tensor(labels),
+    }
 
 
 A = [10.0, 10.0, 6.0, 3.0, 0.3]  # area 18: very tiny (bin 2²–8²)

@@ -14,12 +14,30 @@ from tinydet.train import fit
 def test_fit_resumes_from_last_checkpoint(tmp_path):
     data = SyntheticTinyObjects(4, size=64, max_objects=5)
     torch.manual_seed(0)
-    first = fit(RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES)), data, tmp_path, max_steps=2, batch_size=2,
-                optimizer="adamw", lr=1e-3, warmup=1, progress=False)
+    first = fit(
+        RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES)),
+        data,
+        tmp_path,
+        max_steps=2,
+        batch_size=2,
+        optimizer="adamw",
+        lr=1e-3,
+        warmup=1,
+        progress=False,
+    )
     assert len(first.history) == 2 and (tmp_path / "last.ckpt").exists()
     torch.manual_seed(1)
-    second = fit(RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES)), data, tmp_path, max_steps=3, batch_size=2,
-                 optimizer="adamw", lr=1e-3, warmup=1, progress=False)
+    second = fit(
+        RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES)),
+        data,
+        tmp_path,
+        max_steps=3,
+        batch_size=2,
+        optimizer="adamw",
+        lr=1e-3,
+        warmup=1,
+        progress=False,
+    )
     assert len(second.history) == 1  # steps 0–1 came from the checkpoint
     # resumed weights continue from the first run's, not from the fresh initialisation
     state = torch.load(tmp_path / "last.ckpt", map_location="cpu", weights_only=False)

@@ -4,6 +4,15 @@ from tinydet.data import AITOD_CLASSES, DOTA_CLASSES, SyntheticTinyObjects, read
 from tinydet.detector import DetectorConfig, RotatedDetector
 from tinydet.evaluate import coco_rotated_ap, voc_rotated_map
 
-__all__ = ["AITOD_CLASSES", "DOTA_CLASSES", "SyntheticTinyObjects", "read_aitodr_txt", "read_dota_txt",
-           "DetectorConfig", "RotatedDetector", "coco_rotated_ap", "voc_rotated_map"]
+__all__ = [
+    "AITOD_CLASSES",
+    "DOTA_CLASSES",
+    "SyntheticTinyObjects",
+    "read_aitodr_txt",
+    "read_dota_txt",
+    "DetectorConfig",
+    "RotatedDetector",
+    "coco_rotated_ap",
+    "voc_rotated_map",
+]
 __version__ = "0.1.0"

@@ -42,12 +42,26 @@ def cmd_train(args) -> None:
     from tinydet.train import fit
 
     classes = getattr(data, CLASS_SETS["synthetic" if args.data == "synthetic" else args.classes])
-    cfg = (DetectorConfig.tiny(classes, head=args.head) if args.backbone == "tiny"
-           else DetectorConfig(classes=list(classes), head=args.head, backbone=args.backbone))
+    cfg = (
+        DetectorConfig.tiny(classes, head=args.head)
+        if args.backbone == "tiny"
+        else DetectorConfig(classes=list(classes), head=args.head, backbone=args.backbone)
+    )
     detector = RotatedDetector(cfg)
     ds = _dataset(args.data, args.classes, args.num_images, args.size)
-    fit(detector, ds, Path(args.out) / "checkpoints", max_steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        optimizer=args.optimizer, warmup=args.warmup, ddp=args.ddp, devices=args.devices, resume=not args.no_resume)
+    fit(
+        detector,
+        ds,
+        Path(args.out) / "checkpoints",
+        max_steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        warmup=args.warmup,
+        ddp=args.ddp,
+        devices=args.devices,
+        resume=not args.no_resume,
+    )
     path = detector.save_pretrained(Path(args.out) / "model")
     log.info("saved %s", path)
 
@@ -62,9 +76,12 @@ def cmd_predict(args) -> None:
     for path in progress([Path(p) for p in args.images], desc="predict"):
         image = _load_image(path)
         det = detector.predict(image[None], score_thr=args.score_thr)[0]
-        lines = [" ".join(f"{v:.1f}" for v in poly) + f" {detector.config.classes[lab]} {score:.4f}"
-                 for poly, lab, score in zip(obb_to_poly(det["boxes"]).reshape(-1, 8).tolist(), det["labels"].tolist(),
-                                             det["scores"].tolist())]
+        lines = [
+            " ".join(f"{v:.1f}" for v in poly) + f" {detector.config.classes[lab]} {score:.4f}"
+            for poly, lab, score in zip(
+                obb_to_poly(det["boxes"]).reshape(-1, 8).tolist(), det["labels"].tolist(), det["scores"].tolist()
+            )
+        ]
         (out / f"{path.stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
         from PIL import Image
 

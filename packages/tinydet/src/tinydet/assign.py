@@ -18,8 +18,13 @@ def _later_gt_wins(mask: torch.Tensor) -> torch.Tensor:
     return (mask.long() * g).amax(0) if mask.shape[0] else mask.new_zeros(mask.shape[1], dtype=torch.long)
 
 
-def max_iou_assign(anchors: torch.Tensor, gt: torch.Tensor, pos_iou_thr: float = 0.5, neg_iou_thr: float = 0.4,
-                   min_pos_iou: float = 0.0) -> torch.Tensor:
+def max_iou_assign(
+    anchors: torch.Tensor,
+    gt: torch.Tensor,
+    pos_iou_thr: float = 0.5,
+    neg_iou_thr: float = 0.4,
+    min_pos_iou: float = 0.0,
+) -> torch.Tensor:
     """mmdet's ``MaxIoUAssigner`` with rotated IoU, including low-quality matches: every gt also gets
     the anchors that overlap it most (a gt overlapping no anchor gets none)."""
     assigned = torch.full((anchors.shape[0],), -1, dtype=torch.long, device=anchors.device)
@@ -41,9 +46,17 @@ def gjsd_similarity(gt: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
     return 1 / (1 + gaussian_gjsd(gt[:, None], priors[None]).clamp_min(0))
 
 
-def coarse_to_fine_assign(priors: torch.Tensor, pred_boxes: torch.Tensor, cls_logits: torch.Tensor,
-                          gt: torch.Tensor, topk: int = 16, topq: int = 12, gauss_thr: float = 0.8,
-                          ignore_thr: float = 0.8, mixture=(0.7, 0.3)) -> torch.Tensor:
+def coarse_to_fine_assign(
+    priors: torch.Tensor,
+    pred_boxes: torch.Tensor,
+    cls_logits: torch.Tensor,
+    gt: torch.Tensor,
+    topk: int = 16,
+    topq: int = 12,
+    gauss_thr: float = 0.8,
+    ignore_thr: float = 0.8,
+    mixture=(0.7, 0.3),
+) -> torch.Tensor:
     """DCFL's coarse-to-fine assignment (journal version, §4.3), vectorised.
 
     1. Coarse: each gt takes its ``topk`` priors by GJSD similarity as candidates (a later gt wins a

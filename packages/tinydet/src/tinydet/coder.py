@@ -9,8 +9,12 @@ import torch
 from labcore.rotated import norm_angle
 
 
-def grid_anchors(featmap_sizes: list[tuple[int, int]], strides: list[int], octave_base_scale: float,
-                 device: torch.device | str = "cpu") -> list[torch.Tensor]:
+def grid_anchors(
+    featmap_sizes: list[tuple[int, int]],
+    strides: list[int],
+    octave_base_scale: float,
+    device: torch.device | str = "cpu",
+) -> list[torch.Tensor]:
     """One square, axis-aligned anchor of side ``octave_base_scale·stride`` per location and level.
 
     Centres sit at ``(x·stride, y·stride)`` (mmdet's ``center_offset=0``), row-major per level.
@@ -19,8 +23,9 @@ def grid_anchors(featmap_sizes: list[tuple[int, int]], strides: list[int], octav
     for (h, w), s in zip(featmap_sizes, strides):
         ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
         size = torch.full((h * w,), octave_base_scale * s, dtype=torch.float32, device=device)
-        out.append(torch.stack([xs.reshape(-1).float() * s, ys.reshape(-1).float() * s, size, size,
-                                torch.zeros_like(size)], 1))
+        out.append(
+            torch.stack([xs.reshape(-1).float() * s, ys.reshape(-1).float() * s, size, size, torch.zeros_like(size)], 1)
+        )
     return out
 
 

@@ -14,14 +14,30 @@ from torch.utils.data import Dataset
 from labcore.rotated import batched_rotated_nms, poly_to_obb, regularize_boxes
 
 AITOD_CLASSES = ("airplane", "bridge", "storage-tank", "ship", "swimming-pool", "vehicle", "person", "wind-mill")
-DOTA_CLASSES = ("plane", "baseball-diamond", "bridge", "ground-track-field", "small-vehicle", "large-vehicle", "ship",
-                "tennis-court", "basketball-court", "storage-tank", "soccer-ball-field", "roundabout", "harbor",
-                "swimming-pool", "helicopter")
+DOTA_CLASSES = (
+    "plane",
+    "baseball-diamond",
+    "bridge",
+    "ground-track-field",
+    "small-vehicle",
+    "large-vehicle",
+    "ship",
+    "tennis-court",
+    "basketball-court",
+    "storage-tank",
+    "soccer-ball-field",
+    "roundabout",
+    "harbor",
+    "swimming-pool",
+    "helicopter",
+)
 SYNTHETIC_CLASSES = ("vehicle", "ship", "storage-tank")
 # per synthetic class: long side range (px), aspect (long/short) range, base colour
-_SYNTH_SHAPES = {"vehicle": ((4.0, 10.0), (1.8, 2.4), (0.95, 0.85, 0.2)),
-                 "ship": ((10.0, 26.0), (2.8, 4.0), (0.95, 0.95, 0.95)),
-                 "storage-tank": ((4.0, 14.0), (1.0, 1.15), (0.2, 0.8, 0.95))}
+_SYNTH_SHAPES = {
+    "vehicle": ((4.0, 10.0), (1.8, 2.4), (0.95, 0.85, 0.2)),
+    "ship": ((10.0, 26.0), (2.8, 4.0), (0.95, 0.95, 0.95)),
+    "storage-tank": ((4.0, 14.0), (1.0, 1.15), (0.2, 0.8, 0.95)),
+}
 
 
 def _texture(h: int, w: int, g: torch.Generator) -> torch.Tensor:
@@ -29,14 +45,18 @@ def _texture(h: int, w: int, g: torch.Generator) -> torch.Tensor:
     img = torch.zeros(3, h, w)
     for cells, amp in ((4, 0.35), (16, 0.15)):
         coarse = torch.rand(3, max(2, h * cells // 128), max(2, w * cells // 128), generator=g)
-        img += amp * torch.nn.functional.interpolate(coarse[None], size=(h, w), mode="bilinear",
-                                                     align_corners=False)[0]
+        img += amp * torch.nn.functional.interpolate(coarse[None], size=(h, w), mode="bilinear", align_corners=False)[0]
     tint = 0.25 + 0.2 * torch.rand(3, 1, 1, generator=g)
     return (img * 0.7 + tint).clamp(0, 1)
 
 
-def _paint(boxes: torch.Tensor, colours: torch.Tensor, h: int, w: int, supersample: int = 2,
-           ) -> tuple[torch.Tensor, torch.Tensor]:
+def _paint(
+    boxes: torch.Tensor,
+    colours: torch.Tensor,
+    h: int,
+    w: int,
+    supersample: int = 2,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Paint boxes by supersampled coverage in a window around each box: ``(paint (3,h,w), alpha (h,w))``."""
     k = int(math.ceil(float(boxes[:, 2:4].norm(dim=-1).max()))) + 2  # window side (px) holding any box
     x0 = (boxes[:, 0] - k / 2).floor().long()
@@ -103,8 +123,7 @@ class SyntheticTinyObjects(Dataset):
 
     classes = SYNTHETIC_CLASSES
 
-    def __init__(self, num_images: int, size: int = 128, seed: int = 0, max_objects: int = 24,
-                 version: str = "le135"):
+    def __init__(self, num_images: int, size: int = 128, seed: int = 0, max_objects: int = 24, version: str = "le135"):
         self.num_images, self.size, self.seed = num_images, size, seed
         self.max_objects, self.version = max_objects, version
 
@@ -116,19 +135,20 @@ class SyntheticTinyObjects(Dataset):
 
 
 def collate(batch: Sequence[dict]) -> dict:
-    """Stack same-sized images; keep per-image boxes/labels as lists."""
+    """Stack same-sized images; keep per-image boxes/labels/points as lists."""
     sizes = {tuple(b["image"].shape) for b in batch}
     if len(sizes) != 1:
         raise ValueError(f"images in a batch must share one size, got {sorted(sizes)}; resize or pad them first")
-    out = {"image": torch.stack([b["image"] for b in batch]), "boxes": [b["boxes"] for b in batch],
-           "labels": [b["labels"] for b in batch]}
-    if "points" in batch[0]:
-        out["points"] = [b["points"] for b in batch]
+    out = {"image": torch.stack([b["image"] for b in batch])}
+    for key in ("boxes", "labels", "points"):
+        if key in batch[0]:
+            out[key] = [b[key] for b in batch]
     return out
 
 
-def read_dota_txt(path: str | os.PathLike, classes: Sequence[str] = DOTA_CLASSES, version: str = "le135",
-                  skip_difficult: bool = False) -> dict:
+def read_dota_txt(
+    path: str | os.PathLike, classes: Sequence[str] = DOTA_CLASSES, version: str = "le135", skip_difficult: bool = False
+) -> dict:
     """Parse one DOTA-style annotation file (``x1 y1 … x4 y4 class difficult`` per line).
 
     Header lines (``imagesource:``, ``gsd:``) are skipped; an empty file gives zero boxes.
@@ -156,8 +176,11 @@ def read_dota_txt(path: str | os.PathLike, classes: Sequence[str] = DOTA_CLASSES
     if not torch.isfinite(poly).all():
         raise ValueError(f"{path}: non-finite coordinates")
     boxes = poly_to_obb(poly, version).float() if len(polys) else torch.zeros(0, 5)
-    return {"boxes": boxes, "labels": torch.tensor(labels, dtype=torch.long),
-            "difficult": torch.tensor(difficult, dtype=torch.bool)}
+    return {
+        "boxes": boxes,
+        "labels": torch.tensor(labels, dtype=torch.long),
+        "difficult": torch.tensor(difficult, dtype=torch.bool),
+    }
 
 
 def read_aitodr_txt(path: str | os.PathLike, version: str = "le135") -> dict:
@@ -168,8 +191,14 @@ def read_aitodr_txt(path: str | os.PathLike, version: str = "le135") -> dict:
 class DOTAStyleDataset(Dataset):
     """Images ``images/<stem>.png|jpg|tif`` with annotations ``labelTxt/<stem>.txt`` (DOTA, AI-TOD-R layout)."""
 
-    def __init__(self, root: str | os.PathLike, classes: Sequence[str] = AITOD_CLASSES, version: str = "le135",
-                 image_dir: str = "images", ann_dir: str = "labelTxt"):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        classes: Sequence[str] = AITOD_CLASSES,
+        version: str = "le135",
+        image_dir: str = "images",
+        ann_dir: str = "labelTxt",
+    ):
         self.root, self.classes, self.version = Path(root), tuple(classes), version
         ann = self.root / ann_dir
         if not ann.is_dir():
@@ -195,8 +224,11 @@ class DOTAStyleDataset(Dataset):
         return {"image": image, **ann, "name": txt.stem}
 
 
-def boxes_to_points(boxes: torch.Tensor, mode: str = "centre", generator: torch.Generator | None = None,
-                    ) -> torch.Tensor:
+def boxes_to_points(
+    boxes: torch.Tensor,
+    mode: str = "centre",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Point labels for point-supervised training: box centres or uniform points inside each box."""
     if mode == "centre":
         return boxes[:, :2].clone()
@@ -206,3 +238,21 @@ def boxes_to_points(boxes: torch.Tensor, mode: str = "centre", generator: torch.
     u, v = uv[:, 0] * boxes[:, 2], uv[:, 1] * boxes[:, 3]
     c, s = torch.cos(boxes[:, 4]), torch.sin(boxes[:, 4])
     return torch.stack([boxes[:, 0] + u * c - v * s, boxes[:, 1] + u * s + v * c], 1)
+
+
+class PointLabels(Dataset):
+    """Wrap a box dataset for point supervision: adds ``points`` (centres or random points in the boxes,
+    fixed per image) to every item; the boxes stay in the item for evaluation only."""
+
+    def __init__(self, dataset: Dataset, mode: str = "centre", seed: int = 0):
+        self.dataset, self.mode, self.seed = dataset, mode, seed
+        boxes_to_points(torch.zeros(0, 5), mode)  # validates the mode early
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict:
+        item = dict(self.dataset[i])
+        g = torch.Generator().manual_seed(self.seed * 100003 + i)
+        item["points"] = boxes_to_points(item["boxes"], self.mode, g)
+        return item

@@ -61,8 +61,18 @@ class DetectorConfig:
     @classmethod
     def tiny(cls, classes, head: str = "dcfl", **kw) -> DetectorConfig:
         """A small CPU configuration (tiny conv backbone, 32-channel FPN P3–P5, 3 GroupNorm head convs)."""
-        base = dict(classes=list(classes), head=head, backbone="tiny", fpn_channels=32, num_outs=3,
-                    feat_channels=32, stacked_convs=3, topk=9, topq=6, head_norm="gn")
+        base = dict(
+            classes=list(classes),
+            head=head,
+            backbone="tiny",
+            fpn_channels=32,
+            num_outs=3,
+            feat_channels=32,
+            stacked_convs=3,
+            topk=9,
+            topq=6,
+            head_norm="gn",
+        )
         return cls(**{**base, **kw})
 
     @property
@@ -91,11 +101,18 @@ class RotatedDetector(nn.Module):
         self.backbone = build_backbone(config.backbone)
         self.neck = FPN(self.backbone.out_channels, config.fpn_channels, config.num_outs)
         if config.head == "dcfl":
-            self.bbox_head = DCFLHead(config.num_classes, config.fpn_channels, config.feat_channels,
-                                      config.stacked_convs, config.dilation_rate, config.head_norm)
+            self.bbox_head = DCFLHead(
+                config.num_classes,
+                config.fpn_channels,
+                config.feat_channels,
+                config.stacked_convs,
+                config.dilation_rate,
+                config.head_norm,
+            )
         else:
-            self.bbox_head = RetinaHead(config.num_classes, config.fpn_channels, config.feat_channels,
-                                        config.stacked_convs, config.head_norm)
+            self.bbox_head = RetinaHead(
+                config.num_classes, config.fpn_channels, config.feat_channels, config.stacked_convs, config.head_norm
+            )
         self.coder = DeltaXYWHACoder(config.angle_version)
         self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 3, 1, 1), persistent=False)
@@ -107,8 +124,10 @@ class RotatedDetector(nn.Module):
             raise ValueError(f"images must be a (B, 3, H, W) float tensor in [0, 1], got {shape}")
         largest = self.config.strides[-1]
         if min(images.shape[-2:]) < largest:
-            raise ValueError(f"images of {tuple(images.shape[-2:])} are smaller than the largest stride {largest}; "
-                             f"pad or resize them to at least {largest}×{largest}, or use fewer FPN levels (num_outs)")
+            raise ValueError(
+                f"images of {tuple(images.shape[-2:])} are smaller than the largest stride {largest}; "
+                f"pad or resize them to at least {largest}×{largest}, or use fewer FPN levels (num_outs)"
+            )
         return images
 
     def forward(self, images: torch.Tensor):
@@ -144,15 +163,17 @@ class RotatedDetector(nn.Module):
             boxes = check_boxes(boxes.to(anchors), f"gt boxes of image {i}")
             labels = labels.to(anchors.device).long()
             if labels.numel() and (labels.min() < 0 or labels.max() >= self.config.num_classes):
-                raise ValueError(f"labels of image {i} must lie in [0, {self.config.num_classes}), "
-                                 f"got {labels.tolist()}")
+                raise ValueError(
+                    f"labels of image {i} must lie in [0, {self.config.num_classes}), got {labels.tolist()}"
+                )
             sized = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)  # zero-size boxes cannot be matched: dropped
             boxes, labels = boxes[sized], labels[sized]
             if self.config.head == "dcfl":
                 priors = anchors.clone()
                 priors[:, :2] += shift[i]
-                assigned = coarse_to_fine_assign(priors, decoded[i], cls[i], boxes, self.config.topk,
-                                                 self.config.topq, self.config.gauss_thr)
+                assigned = coarse_to_fine_assign(
+                    priors, decoded[i], cls[i], boxes, self.config.topk, self.config.topq, self.config.gauss_thr
+                )
             else:
                 assigned = max_iou_assign(anchors, boxes, self.config.pos_iou_thr, self.config.neg_iou_thr)
             pos = assigned > 0
@@ -163,13 +184,18 @@ class RotatedDetector(nn.Module):
             pos_pred.append(decoded[i][pos])
             pos_gt.append(boxes[assigned[pos] - 1])
         num_pos = max(sum(p.shape[0] for p in pos_pred), 1)
-        focal = sigmoid_focal_loss(cls, torch.stack(targets), self.config.focal_alpha, self.config.focal_gamma,
-                                   reduction="none")
+        focal = sigmoid_focal_loss(
+            cls, torch.stack(targets), self.config.focal_alpha, self.config.focal_gamma, reduction="none"
+        )
         loss_cls = (focal * torch.stack(weights)[..., None]).sum() / num_pos
         pred, tgt = torch.cat(pos_pred), torch.cat(pos_gt)
-        loss_bbox = rotated_iou_loss(pred, tgt, self.config.iou_loss_mode).sum() / num_pos if pred.numel() \
-            else reg.sum() * 0
+        loss_bbox = (
+            rotated_iou_loss(pred, tgt, self.config.iou_loss_mode).sum() / num_pos if pred.numel() else reg.sum() * 0
+        )
         return {"loss_cls": loss_cls, "loss_bbox": loss_bbox, "num_pos": torch.tensor(float(num_pos))}
+
+    def training_loss(self, batch: dict) -> dict:
+        return self.loss(batch["image"], batch["boxes"], batch["labels"])
 
     # ---- inference -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -200,8 +226,13 @@ class RotatedDetector(nn.Module):
             ok = torch.isfinite(boxes).all(1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
             boxes, scores, labels = boxes[ok], scores[ok], labels[ok]
             keep = batched_rotated_nms(boxes, scores, labels, cfg.nms_iou_thr)[: cfg.max_per_img]
-            out.append({"boxes": regularize_boxes(boxes[keep], cfg.angle_version), "scores": scores[keep],
-                        "labels": labels[keep]})
+            out.append(
+                {
+                    "boxes": regularize_boxes(boxes[keep], cfg.angle_version),
+                    "scores": scores[keep],
+                    "labels": labels[keep],
+                }
+            )
         return out
 
     # ---- save / load ---------------------------------------------------------------------------
@@ -210,8 +241,11 @@ class RotatedDetector(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / CONFIG_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=1))
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
-                  str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
+            str(directory / WEIGHTS_NAME),
+            metadata={"format": "pt"},
+        )
         return directory
 
     @classmethod

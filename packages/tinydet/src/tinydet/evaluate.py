@@ -13,8 +13,13 @@ import torch
 from labcore.rotated import rotated_iou
 
 # AI-TOD size bins on sqrt(area) in pixels (aitodr_eval): very tiny 2–8, tiny 8–16, small 16–32, medium 32–64
-AREA_RANGES = {"all": (0.0, 1e10), "vt": (2.0**2, 8.0**2), "t": (8.0**2, 16.0**2), "s": (16.0**2, 32.0**2),
-               "m": (32.0**2, 64.0**2)}
+AREA_RANGES = {
+    "all": (0.0, 1e10),
+    "vt": (2.0**2, 8.0**2),
+    "t": (8.0**2, 16.0**2),
+    "s": (16.0**2, 32.0**2),
+    "m": (32.0**2, 64.0**2),
+}
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
 
@@ -63,8 +68,9 @@ def _precision_at_recalls(tp: np.ndarray, fp: np.ndarray, n_gt: int) -> np.ndarr
     return out
 
 
-def coco_rotated_ap(detections: list[dict], ground_truths: list[dict], num_classes: int,
-                    max_dets: int = 1500) -> dict[str, float]:
+def coco_rotated_ap(
+    detections: list[dict], ground_truths: list[dict], num_classes: int, max_dets: int = 1500
+) -> dict[str, float]:
     """AP@[.5:.95], AP50, AP75, AP per size bin (vt/t/s/m) and AR@max_dets, as AI-TOD-R reports them.
 
     Faithful to pycocotools' evaluateImg/accumulate: per image and class the top ``max_dets``
@@ -124,8 +130,9 @@ def coco_rotated_ap(detections: list[dict], ground_truths: list[dict], num_class
     return out
 
 
-def voc_rotated_map(detections: list[dict], ground_truths: list[dict], num_classes: int,
-                    iou_thr: float = 0.5) -> dict[str, float]:
+def voc_rotated_map(
+    detections: list[dict], ground_truths: list[dict], num_classes: int, iou_thr: float = 0.5
+) -> dict[str, float]:
     """DOTA-style mAP: per class all detections by score, each matched to its highest-IoU gt
     (true positive if ≥ ``iou_thr`` and that gt is still free; difficult gts neither count nor
     penalise), area-under-PR ("area" mode) AP, averaged over classes that have gts."""

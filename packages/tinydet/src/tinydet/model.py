@@ -36,9 +36,16 @@ class TinyBackbone(nn.Module):
         super().__init__()
         layers, cin = [], 3
         for w in widths:
-            layers.append(nn.Sequential(
-                nn.Conv2d(cin, w, 3, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-                nn.Conv2d(w, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)))
+            layers.append(
+                nn.Sequential(
+                    nn.Conv2d(cin, w, 3, 2, 1, bias=False),
+                    nn.BatchNorm2d(w),
+                    nn.ReLU(inplace=True),
+                    nn.Conv2d(w, w, 3, 1, 1, bias=False),
+                    nn.BatchNorm2d(w),
+                    nn.ReLU(inplace=True),
+                )
+            )
             cin = w
         self.stages = nn.ModuleList(layers)
         self.out_channels = list(widths[2:])
@@ -117,7 +124,7 @@ class FPN(nn.Module):
             lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[-2:], mode="nearest")
         outs = [self.fpn_convs[i](lat[i]) for i in range(self.num_ins)]
         x = feats[-1]
-        for conv in self.fpn_convs[self.num_ins:]:
+        for conv in self.fpn_convs[self.num_ins :]:
             x = conv(x)
             outs.append(x)
         return outs
@@ -135,8 +142,14 @@ def _init_head(head: nn.Module, cls_layer: nn.Conv2d) -> None:
 class RetinaHead(nn.Module):
     """Rotated RetinaNet head, one anchor per location: ``stacked_convs`` 3×3 convs per branch."""
 
-    def __init__(self, num_classes: int, in_channels: int, feat_channels: int = 256, stacked_convs: int = 4,
-                 norm: str | None = None):
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        feat_channels: int = 256,
+        stacked_convs: int = 4,
+        norm: str | None = None,
+    ):
         super().__init__()
         chans = [in_channels] + [feat_channels] * stacked_convs
         self.cls_convs = nn.ModuleList(ConvModule(chans[i], feat_channels, norm=norm) for i in range(stacked_convs))
@@ -170,8 +183,9 @@ class DilatedConv(nn.Module):
         return F.conv2d(x, self.weight, padding=self.dilation, dilation=self.dilation)
 
 
-def modulated_deform_conv3x3(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor,
-                             weight: torch.Tensor) -> torch.Tensor:
+def modulated_deform_conv3x3(
+    x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
     """DCNv2 3×3 conv (stride 1, padding 1) by bilinear ``grid_sample`` of the 9 shifted taps.
 
     Same semantics as ``torchvision.ops.deform_conv2d`` (offsets ``(dy, dx)`` per tap, zeros
@@ -212,19 +226,34 @@ class DCFLHead(RetinaHead):
     deformable conv; the regression branch learns the offsets and the classification branch reuses
     them, and the offsets are returned so the dynamic prior can shift anchors (§4.2)."""
 
-    def __init__(self, num_classes: int, in_channels: int, feat_channels: int = 256, stacked_convs: int = 4,
-                 dilation_rate: int = 3, norm: str | None = None):
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        feat_channels: int = 256,
+        stacked_convs: int = 4,
+        dilation_rate: int = 3,
+        norm: str | None = None,
+    ):
         nn.Module.__init__(self)
         if stacked_convs < 2:
             raise ValueError("the DCFL head needs stacked_convs ≥ 2 (dilated + deformable conv at the end)")
         chans = [in_channels] + [feat_channels] * stacked_convs
         plain = stacked_convs - 2
-        self.cls_convs = nn.ModuleList([*(ConvModule(chans[i], feat_channels, norm=norm) for i in range(plain)),
-                                        DilatedConv(feat_channels, dilation_rate),
-                                        ModulatedDeformConv(feat_channels, learn_offsets=False)])
-        self.reg_convs = nn.ModuleList([*(ConvModule(chans[i], feat_channels, norm=norm) for i in range(plain)),
-                                        DilatedConv(feat_channels, dilation_rate),
-                                        ModulatedDeformConv(feat_channels, learn_offsets=True)])
+        self.cls_convs = nn.ModuleList(
+            [
+                *(ConvModule(chans[i], feat_channels, norm=norm) for i in range(plain)),
+                DilatedConv(feat_channels, dilation_rate),
+                ModulatedDeformConv(feat_channels, learn_offsets=False),
+            ]
+        )
+        self.reg_convs = nn.ModuleList(
+            [
+                *(ConvModule(chans[i], feat_channels, norm=norm) for i in range(plain)),
+                DilatedConv(feat_channels, dilation_rate),
+                ModulatedDeformConv(feat_channels, learn_offsets=True),
+            ]
+        )
         if plain == 0 and in_channels != feat_channels:
             raise ValueError("with stacked_convs=2, in_channels must equal feat_channels")
         self.retina_cls = nn.Conv2d(feat_channels, num_classes, 3, padding=1)

@@ -8,12 +8,21 @@ from PIL import Image, ImageDraw
 
 from labcore.rotated import obb_to_poly
 
-PALETTE = [(255, 64, 64), (64, 255, 64), (64, 160, 255), (255, 200, 0), (255, 0, 255), (0, 255, 255),
-           (255, 128, 0), (160, 64, 255)]
+PALETTE = [
+    (255, 64, 64),
+    (64, 255, 64),
+    (64, 160, 255),
+    (255, 200, 0),
+    (255, 0, 255),
+    (0, 255, 255),
+    (255, 128, 0),
+    (160, 64, 255),
+]
 
 
-def draw_boxes(image: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, scale: int = 3,
-               gt_boxes: torch.Tensor | None = None) -> torch.Tensor:
+def draw_boxes(
+    image: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, scale: int = 3, gt_boxes: torch.Tensor | None = None
+) -> torch.Tensor:
     """``(3, H, W)`` image in [0, 1] upscaled by ``scale`` with boxes outlined per class (gts in white)."""
     arr = (image.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     img = Image.fromarray(arr).resize((arr.shape[1] * scale, arr.shape[0] * scale), Image.NEAREST)

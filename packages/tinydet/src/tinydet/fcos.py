@@ -1,0 +1,194 @@
+"""Rotated FCOS on one pyramid level (Point Teacher's student/teacher) and its MIL box head.
+
+Box coder: mmrotate's ``DistanceAnglePointCoder`` — a location predicts distances ``(l, t, r, b)``
+to the sides of a box in the box's own frame plus the box angle. Grid points sit at cell centres
+``(i + 0.5)·stride`` as in mmdet's FCOS.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from labcore.rotated import rotated_iou_aligned
+from tinydet.coder import DeltaXYWHACoder
+from tinydet.model import FPN, ConvModule, _init_head, build_backbone
+
+
+def grid_points(h: int, w: int, stride: int, device=None) -> torch.Tensor:
+    """``(h·w, 2)`` image coordinates of the feature cells' centres, row-major."""
+    ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
+    return (torch.stack([xs.reshape(-1), ys.reshape(-1)], 1).float() + 0.5) * stride
+
+
+def distance_to_obb(points: torch.Tensor, dist: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Decode ``(…, 4)`` side distances and ``(…,)`` angles at ``(…, 2)`` points into ``(…, 5)`` boxes."""
+    c, s = torch.cos(angle), torch.sin(angle)
+    ox, oy = (dist[..., 2] - dist[..., 0]) / 2, (dist[..., 3] - dist[..., 1]) / 2
+    cx = points[..., 0] + c * ox - s * oy
+    cy = points[..., 1] + s * ox + c * oy
+    return torch.stack([cx, cy, dist[..., 0] + dist[..., 2], dist[..., 1] + dist[..., 3], angle], -1)
+
+
+def obb_to_distance(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`distance_to_obb`: ``(l, t, r, b)`` of ``points`` w.r.t. ``boxes`` (negative outside)."""
+    d = points - boxes[..., :2]
+    c, s = torch.cos(boxes[..., 4]), torch.sin(boxes[..., 4])
+    u, v = c * d[..., 0] + s * d[..., 1], -s * d[..., 0] + c * d[..., 1]
+    w, h = boxes[..., 2] / 2, boxes[..., 3] / 2
+    return torch.stack([w + u, h + v, w - u, h - v], -1)
+
+
+def centerness_target(dist: torch.Tensor) -> torch.Tensor:
+    """FCOS centre-ness ``sqrt(min(l,r)/max(l,r) · min(t,b)/max(t,b))``; 0 for points outside the box."""
+    d = dist.clamp_min(0)
+    lr = d[..., [0, 2]].amin(-1) / d[..., [0, 2]].amax(-1).clamp_min(1e-6)
+    tb = d[..., [1, 3]].amin(-1) / d[..., [1, 3]].amax(-1).clamp_min(1e-6)
+    return (lr * tb).sqrt()
+
+
+def nearest_points(points: torch.Tensor, centres: torch.Tensor, k: int) -> torch.Tensor:
+    """``(G, k)`` indices of the ``k`` grid points closest (L1, the reference's ``PointCost``) to each centre."""
+    return torch.cdist(centres.float(), points.float(), p=1).topk(min(k, points.shape[0]), dim=1, largest=False).indices
+
+
+class RotatedFCOSHead(nn.Module):
+    """mmrotate ``RotatedFCOSHead`` on one level: GN conv towers, ``conv_cls``, ``conv_reg`` (distances,
+    ReLU then × stride, ``norm_on_bbox``), ``conv_angle`` scaled by a learnt ``scale_angle``, and
+    ``conv_centerness`` on the regression branch."""
+
+    def __init__(self, num_classes: int, in_channels: int, feat_channels: int, stacked_convs: int, stride: int):
+        super().__init__()
+        chans = [in_channels] + [feat_channels] * stacked_convs
+        self.cls_convs = nn.ModuleList(ConvModule(chans[i], feat_channels, norm="gn") for i in range(stacked_convs))
+        self.reg_convs = nn.ModuleList(ConvModule(chans[i], feat_channels, norm="gn") for i in range(stacked_convs))
+        self.conv_cls = nn.Conv2d(feat_channels, num_classes, 3, padding=1)
+        self.conv_reg = nn.Conv2d(feat_channels, 4, 3, padding=1)
+        self.conv_angle = nn.Conv2d(feat_channels, 1, 3, padding=1)
+        self.conv_centerness = nn.Conv2d(feat_channels, 1, 3, padding=1)
+        self.scale = nn.Parameter(torch.tensor(1.0))
+        self.scale_angle = nn.Parameter(torch.tensor(1.0))
+        self.stride = stride
+        _init_head(self, self.conv_cls)
+        # start from stride-sized boxes (distances ½·stride) so tiny boxes overlap their first predictions
+        nn.init.constant_(self.conv_reg.bias, 0.5)
+
+    def forward(self, x):
+        c, r = x, x
+        for conv in self.cls_convs:
+            c = conv(c)
+        for conv in self.reg_convs:
+            r = conv(r)
+        dist = F.relu(self.scale * self.conv_reg(r)) * self.stride
+        return self.conv_cls(c), dist, self.scale_angle * self.conv_angle(r), self.conv_centerness(r)
+
+
+class RotatedFCOS(nn.Module):
+    """Backbone → FPN → :class:`RotatedFCOSHead` on P3 (the reference uses ``strides=[8]``) + a MIL head."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = "tiny",
+        fpn_channels: int = 32,
+        feat_channels: int = 32,
+        stacked_convs: int = 2,
+        roi_size: int = 7,
+        mil_channels: int = 128,
+    ):
+        super().__init__()
+        self.backbone = build_backbone(backbone)
+        self.neck = FPN(self.backbone.out_channels, fpn_channels, len(self.backbone.out_channels))
+        self.stride = 8
+        self.bbox_head = RotatedFCOSHead(num_classes, fpn_channels, feat_channels, stacked_convs, self.stride)
+        self.mil_head = MILHead(num_classes, fpn_channels, roi_size, mil_channels, self.stride)
+
+    def forward(self, images: torch.Tensor) -> dict:
+        feat = self.neck(self.backbone(images))[0]
+        cls, dist, angle, ctr = self.bbox_head(feat)
+        b, _, h, w = cls.shape
+        points = grid_points(h, w, self.stride, images.device)
+        flat = {
+            "cls": cls.permute(0, 2, 3, 1).reshape(b, h * w, -1),
+            "dist": dist.permute(0, 2, 3, 1).reshape(b, h * w, 4),
+            "angle": angle.reshape(b, h * w),
+            "centerness": ctr.reshape(b, h * w),
+        }
+        flat["boxes"] = distance_to_obb(points[None], flat["dist"], flat["angle"])
+        return {"feature": feat, "points": points, **flat}
+
+
+def rotated_roi_align(
+    feature: torch.Tensor, boxes: list[torch.Tensor], out_size: int, stride: int, samples: int = 2
+) -> torch.Tensor:
+    """Rotated RoIAlign (mmcv ``RoIAlignRotated``, ``sample_num=2``) by bilinear ``grid_sample``:
+    ``(K, C, out, out)`` features, each bin the mean of ``samples²`` points, for per-image box lists."""
+    n = out_size * samples
+    t = (torch.arange(n, device=feature.device, dtype=feature.dtype) + 0.5) / n - 0.5  # bin-sample offsets
+    out = []
+    for img, bx in enumerate(boxes):
+        if bx.shape[0] == 0:
+            continue
+        bx = bx.to(feature.dtype)
+        u, v = t[None, None, :] * bx[:, 2, None, None], t[None, :, None] * bx[:, 3, None, None]  # (K, n, n)
+        c, s = torch.cos(bx[:, 4])[:, None, None], torch.sin(bx[:, 4])[:, None, None]
+        x = bx[:, 0, None, None] + c * u - s * v
+        y = bx[:, 1, None, None] + s * u + c * v
+        h, w = feature.shape[-2:]
+        grid = torch.stack([2 * x / (stride * w) - 1, 2 * y / (stride * h) - 1], -1)  # align_corners=False
+        sampled = F.grid_sample(feature[img : img + 1], grid.reshape(1, -1, n, 2), align_corners=False)
+        sampled = sampled.reshape(feature.shape[1], -1, n, n).transpose(0, 1)
+        out.append(F.avg_pool2d(sampled, samples))
+    if not out:
+        return feature.new_zeros(0, feature.shape[1], out_size, out_size)
+    return torch.cat(out)
+
+
+class MILHead(nn.Module):
+    """Point Teacher's MIL head (``Shared2FCInstanceMILHead`` + the bag regression of the FCOS head):
+    ``shared_fcs_reg → fc_reg`` refines each bag proposal (deltas in its own frame),
+    ``shared_fcs_bag → fc_cls, fc_ins`` give class and instance scores of the refined proposals."""
+
+    def __init__(self, num_classes: int, in_channels: int, roi_size: int = 7, fc_channels: int = 128, stride: int = 8):
+        super().__init__()
+        flat = in_channels * roi_size * roi_size
+        self.shared_fcs_reg = nn.Sequential(
+            nn.Linear(flat, fc_channels), nn.ReLU(), nn.Linear(fc_channels, fc_channels), nn.ReLU()
+        )
+        self.fc_reg = nn.Linear(fc_channels, 4)
+        self.shared_fcs_bag = nn.Sequential(
+            nn.Linear(flat, fc_channels), nn.ReLU(), nn.Linear(fc_channels, fc_channels), nn.ReLU()
+        )
+        self.fc_cls = nn.Linear(fc_channels, num_classes)
+        self.fc_ins = nn.Linear(fc_channels, num_classes)
+        self.roi_size, self.stride = roi_size, stride
+        self.coder = DeltaXYWHACoder()
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=0.01)
+                nn.init.zeros_(m.bias)
+        nn.init.constant_(self.fc_cls.bias, -4.595)  # prior probability 0.01, as the reference's bias_prob
+
+    def _feats(self, feature, boxes, fcs):
+        return fcs(rotated_roi_align(feature, boxes, self.roi_size, self.stride).flatten(1))
+
+    def refine(self, feature: torch.Tensor, boxes: list[torch.Tensor]) -> torch.Tensor:
+        """Regress each proposal (angle kept): ``(K, 5)`` refined boxes for the concatenated lists."""
+        if sum(b.shape[0] for b in boxes) == 0:
+            return feature.new_zeros(0, 5)
+        deltas = self.fc_reg(self._feats(feature, boxes, self.shared_fcs_reg))
+        deltas = torch.cat([deltas, deltas.new_zeros(deltas.shape[0], 1)], 1)
+        return self.coder.decode(torch.cat(boxes), deltas)
+
+    def classify(self, feature: torch.Tensor, boxes: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class and instance logits ``(K, C)`` of each proposal."""
+        x = self._feats(feature, boxes, self.shared_fcs_bag)
+        return self.fc_cls(x), self.fc_ins(x)
+
+
+def bag_iou_loss(refined: torch.Tensor, reference: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``1 − IoU`` of refined proposals against their reference boxes, averaged over all proposals."""
+    if refined.shape[0] == 0:
+        return refined.sum() * 0
+    return ((1 - rotated_iou_aligned(refined, reference)) * valid).sum() / refined.shape[0]

@@ -1,0 +1,460 @@
+"""Point Teacher (Zhu et al., arXiv 2412.05837): oriented tiny-object detection from point labels only.
+
+A rotated FCOS student and its EMA teacher (``RotatedFCOS_TS`` in the reference):
+
+* Phase 1 (``step < burn_in_steps``, "burn-in step 1"): the student learns box regression from
+  *synthetic boxes* painted onto the real image away from the labelled points (mask-and-regress,
+  ``syn_images_generator_v2.generate_black_paper``) and classification from the points; the MIL head
+  learns to refine proposal bags around synthetic boxes.
+* Phase 2 ("burn-in step 2"): the teacher turns each point into a coarse pseudo box (score-weighted
+  mean of its top-3 predictions near the point), the MIL head classifies a bag of rescaled boxes
+  around it, the top-3 bag members are averaged and blended with the coarse box
+  (``(1−β)·merged + β·coarse``), and the student regresses those pseudo boxes.
+
+No ground-truth box is ever used for training; ``boxes`` in the batch are only read by evaluation.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torchvision.ops import sigmoid_focal_loss
+
+from labcore.checkpoint import load_state_dict_checked
+from labcore.rotated import (
+    batched_rotated_nms,
+    obb_to_poly,
+    regularize_boxes,
+    rotated_iou,
+    rotated_iou_loss,
+    rotated_nms,
+)
+from tinydet.data import _paint
+from tinydet.fcos import RotatedFCOS, bag_iou_loss, centerness_target, nearest_points, obb_to_distance
+
+CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+# the reference's shape_list (w, h, dw, dr; pixels for 1200-px SODA-A images) halved for 128-px tiny scenes
+TINY_SHAPES = (
+    (10.0, 10.0, 0.5, 0.5),
+    (5.0, 10.0, 0.5, 0.5),
+    (5.0, 15.0, 0.5, 0.5),
+    (20.0, 10.0, 0.5, 0.5),
+    (15.0, 5.0, 0.5, 0.5),
+    (10.0, 25.0, 0.5, 0.5),
+    (15.0, 10.0, 0.5, 0.5),
+    (17.5, 20.0, 0.6, 0.5),
+)
+
+
+@dataclass
+class PointTeacherConfig:
+    """Defaults follow ``sodaa_fcos_pointteacher_1x.py`` (EMA 0.999, top-3 MIL merge, β 0.25, MIL loss
+    weights 0.01 / 0.25, bag ratios 1.0/1.2/1.3/0.8/0.6 with min side 4, 200 negative boxes)."""
+
+    classes: list[str]
+    backbone: str = "tiny"
+    fpn_channels: int = 32
+    feat_channels: int = 32
+    stacked_convs: int = 2
+    burn_in_steps: int = 8000
+    ema_alpha: float = 0.999
+    shape_list: tuple = TINY_SHAPES
+    syn_scale_range: tuple[float, float] = (0.5, 2.5)  # reference: rand·2 + 0.5
+    syn_nms_thr: float = 0.05
+    top_k: int = 3  # MIL merge and pseudo-box top-k
+    beta: float = 0.25  # final blending weight of the coarse box
+    bag_ratios: tuple = (1.0, 1.2, 1.3, 0.8, 0.6)
+    bag_min_scale: float = 4.0
+    bag_valid_iof: float = 0.7
+    mil_neg_samples: int = 200
+    alpha_mil_bbox: float = 0.01
+    alpha_mil_bags: float = 0.25
+    score_thr: float = 0.05
+    nms_iou_thr: float = 0.1
+    max_per_img: int = 2000
+    angle_version: str = "le135"
+    pixel_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    pixel_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+# ---- phase 1: synthetic boxes ------------------------------------------------------------------
+def synthetic_boxes(
+    points: torch.Tensor,
+    size: tuple[int, int],
+    shapes: torch.Tensor,
+    scale_range=(0.5, 2.5),
+    nms_thr: float = 0.05,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Random rotated boxes, one candidate per labelled point, placed away from all labelled points.
+
+    As ``generate_black_paper``: each candidate draws a shape prior ``(w, h, dw, dr)``, a scale in
+    ``scale_range``, log-normal jitters clamped to ±1 and a uniform angle; the points occupy squares
+    of side 0.7·w of a random prior that win the NMS (IoU ``nms_thr``) over the candidates, which
+    must also fit inside the image. Returns ``(N, 5)`` boxes.
+    """
+    h, w = size
+    n = points.shape[0]
+    if n == 0:
+        return torch.zeros(0, 5)
+    g = generator
+    kind = torch.randint(0, shapes.shape[0], (n,), generator=g)
+    prior = shapes[kind]
+    scale = torch.rand(n, generator=g) * (scale_range[1] - scale_range[0]) + scale_range[0]
+    bw = scale * torch.exp((torch.randn(n, generator=g) * 0.4).clamp(-1, 1) * prior[:, 2])
+    bh = bw * torch.exp((torch.randn(n, generator=g) * 0.4).clamp(-1, 1) * prior[:, 3])
+    bw, bh = bw * prior[:, 0], bh * prior[:, 1]
+    margin = min(50.0, min(h, w) / 8)
+    xy = torch.rand(n, 2, generator=g) * (torch.tensor([w, h]) - 2 * margin) + margin
+    angle = torch.rand(n, generator=g) * math.pi - math.pi / 2
+    cand = torch.stack([xy[:, 0], xy[:, 1], bw, bh, angle], 1)
+    side = shapes[torch.randint(0, shapes.shape[0], (n,), generator=g), 0] * 0.7
+    occupied = torch.cat([points.float().cpu(), side[:, None], side[:, None], torch.zeros(n, 1)], 1)
+    everything = torch.cat([occupied, cand])
+    score = torch.cat([torch.full((n,), 2.0), bw * bh / (h * w) + 0.1])
+    keep = rotated_nms(everything, score, nms_thr)
+    keep = keep[keep >= n]
+    boxes = everything[keep]
+    corners = obb_to_poly(boxes)
+    inside = (corners.amin((1, 2)) >= 0) & (corners[..., 0].amax(1) <= w - 1) & (corners[..., 1].amax(1) <= h - 1)
+    return boxes[inside]
+
+
+def paint_synthetic(image: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Fill ``boxes`` on a copy of ``image`` with the image's maximum value (the reference's mask)."""
+    if boxes.shape[0] == 0:
+        return image.clone()
+    _, alpha = _paint(boxes.cpu(), torch.ones(boxes.shape[0], 3), image.shape[-2], image.shape[-1])
+    alpha = alpha.clamp(max=1).to(image)
+    return image * (1 - alpha) + alpha * image.max()
+
+
+# ---- phase 2: MIL bags ---------------------------------------------------------------------------
+def mil_bags(
+    boxes: torch.Tensor,
+    ratios,
+    min_scale: float,
+    size: tuple[int, int],
+    valid_iof: float = 0.7,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bags of rescaled boxes around each coarse box (``fine_proposals_from_cfg``, ``fix_gen``).
+
+    Sides are clamped to ≥ ``min_scale``, then width and height are scaled by every pair of
+    ``ratios`` (centre and angle kept): ``(G, R², 5)`` proposals, valid where the axis-aligned
+    ``(cx, cy, w, h)`` box lies at least ``valid_iof`` inside the image (as the reference checks).
+    """
+    r = torch.as_tensor(ratios, dtype=boxes.dtype, device=boxes.device)
+    rw, rh = torch.meshgrid(r, r, indexing="ij")
+    wh = boxes[:, None, 2:4].clamp_min(min_scale) * torch.stack([rw.reshape(-1), rh.reshape(-1)], -1)[None]
+    g, u = boxes.shape[0], wh.shape[1]
+    bags = torch.cat([boxes[:, None, :2].expand(g, u, 2), wh, boxes[:, None, 4:].expand(g, u, 1)], -1)
+    h, w = size
+    x1, x2 = (bags[..., 0] - bags[..., 2] / 2).clamp(0, w), (bags[..., 0] + bags[..., 2] / 2).clamp(0, w)
+    y1, y2 = (bags[..., 1] - bags[..., 3] / 2).clamp(0, h), (bags[..., 1] + bags[..., 3] / 2).clamp(0, h)
+    iof = (x2 - x1) * (y2 - y1) / (bags[..., 2] * bags[..., 3]).clamp_min(1e-6)
+    return bags, iof > valid_iof
+
+
+def gfocal_loss(p: torch.Tensor, q: torch.Tensor, w: torch.Tensor | float = 1.0, eps: float = 1e-6) -> torch.Tensor:
+    """The reference's bag loss: ``−Σ_c (p−q)² · [q log p + (1−q) log(1−p)] · w`` per row."""
+    return -((p - q) ** 2 * (q * (p + eps).log() + (1 - q) * (1 - p + eps).log()) * w).sum(-1)
+
+
+def bag_scores(cls_logits: torch.Tensor, ins_logits: torch.Tensor, valid: torch.Tensor) -> tuple:
+    """Per proposal ``σ(cls)`` and instance weights: softmax over the bag, masked to valid members and
+    L1-renormalised; their product summed over the bag is the bag score (``mil_bag_training``)."""
+    cls = cls_logits.sigmoid()
+    ins = ins_logits.softmax(1) * valid[..., None]
+    ins = ins / ins.sum(1, keepdim=True).clamp_min(1e-12)
+    return cls, ins
+
+
+def merge_bag(
+    proposals: torch.Tensor, scores: torch.Tensor, coarse: torch.Tensor, top_k: int, beta: float, size: tuple[int, int]
+) -> torch.Tensor:
+    """Final boxes (``mil_bag_selection_single``): the score-weighted mean of each bag's ``top_k``
+    proposals, centre clamped to the image, then ``(1−β)·merged + β·coarse``."""
+    top, idx = scores.topk(min(top_k, scores.shape[1]), dim=1)
+    weight = top / (top.sum(1, keepdim=True) + 1e-8)
+    merged = (proposals.gather(1, idx[..., None].expand(-1, -1, 5)) * weight[..., None]).sum(1)
+    merged = torch.cat([merged[:, :1].clamp(0, size[1]), merged[:, 1:2].clamp(0, size[0]), merged[:, 2:]], 1)
+    return (1 - beta) * merged + beta * coarse
+
+
+@torch.no_grad()
+def ema_update(teacher: nn.Module, student: nn.Module, alpha: float) -> None:
+    """``θ_t ← α·θ_t + (1−α)·θ_s`` for parameters (the reference's ``update_teacher_model``); buffers
+    (BatchNorm statistics) are copied."""
+    for t, s in zip(teacher.parameters(), student.parameters()):
+        t.mul_(alpha).add_(s.detach(), alpha=1 - alpha)
+    for t, s in zip(teacher.buffers(), student.buffers()):
+        t.copy_(s)
+
+
+class PointTeacher(nn.Module):
+    """Student :class:`RotatedFCOS` + EMA teacher trained from points; see the module docstring."""
+
+    def __init__(self, config: PointTeacherConfig):
+        super().__init__()
+        if not config.classes:
+            raise ValueError("classes must name at least one class")
+        self.config = config
+        self.student = RotatedFCOS(
+            config.num_classes, config.backbone, config.fpn_channels, config.feat_channels, config.stacked_convs
+        )
+        self.teacher = copy.deepcopy(self.student).requires_grad_(False)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shapes", torch.tensor(config.shape_list, dtype=torch.float32), persistent=False)
+
+    def train(self, mode: bool = True) -> PointTeacher:
+        super().train(mode)
+        self.teacher.eval()  # the EMA teacher always runs with its (copied) BatchNorm statistics
+        return self
+
+    def _norm(self, images: torch.Tensor) -> torch.Tensor:
+        if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(
+                f"images must be a (B, 3, H, W) float tensor in [0, 1], got "
+                f"{tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}"
+            )
+        if min(images.shape[-2:]) < 32:
+            raise ValueError(
+                f"images of {tuple(images.shape[-2:])} are smaller than the backbone's stride 32; "
+                "pad or resize them to at least 32×32"
+            )
+        return (images.float() - self.pixel_mean) / self.pixel_std
+
+    def _check_points(self, points, labels, batch: int):
+        if len(points) != batch or len(labels) != batch:
+            raise ValueError("give one (N, 2) points tensor and one (N,) labels tensor per image")
+        for i, (p, lab) in enumerate(zip(points, labels)):
+            if p.ndim != 2 or p.shape[-1] != 2 or lab.shape != p.shape[:1]:
+                raise ValueError(
+                    f"image {i}: points must be (N, 2) with (N,) labels, got {tuple(p.shape)} and {tuple(lab.shape)}"
+                )
+            if not torch.isfinite(p).all():
+                raise ValueError(f"image {i}: points hold NaN or infinite values")
+            if lab.numel() and (lab.min() < 0 or lab.max() >= self.config.num_classes):
+                raise ValueError(f"image {i}: labels must lie in [0, {self.config.num_classes})")
+
+    # ---- losses --------------------------------------------------------------------------------
+    def _point_cls_loss(self, out: dict, points, labels) -> torch.Tensor:
+        """Focal loss with the nearest grid location of each point positive (``TopkAssigner``, topk 1)."""
+        target = torch.zeros_like(out["cls"])
+        for i, (p, lab) in enumerate(zip(points, labels)):
+            if p.shape[0]:
+                idx = nearest_points(out["points"], p.to(out["points"]), 1)[:, 0]
+                target[i, idx, lab.to(idx.device)] = 1
+        num_pos = max(float(target.sum()), 1.0)
+        return sigmoid_focal_loss(out["cls"], target, 0.25, 2.0, reduction="sum") / num_pos
+
+    def _box_losses(self, out: dict, boxes: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotated IoU loss and centre-ness BCE at the 3 grid points nearest each box centre."""
+        preds, targets, ctr_pred, ctr_tgt = [], [], [], []
+        for i, b in enumerate(boxes):
+            if b.shape[0] == 0:
+                continue
+            b = b.to(out["points"])
+            idx = nearest_points(out["points"], b[:, :2], self.config.top_k)  # (G, k)
+            preds.append(out["boxes"][i, idx.reshape(-1)])
+            targets.append(b.repeat_interleave(idx.shape[1], 0))
+            ctr_pred.append(out["centerness"][i, idx.reshape(-1)])
+            ctr_tgt.append(centerness_target(obb_to_distance(out["points"][idx.reshape(-1)], targets[-1])))
+        if not preds:
+            zero = out["dist"].sum() * 0
+            return zero, zero
+        pred, tgt = torch.cat(preds), torch.cat(targets)
+        loss_bbox = rotated_iou_loss(pred, tgt, "log").mean()
+        loss_ctr = nn.functional.binary_cross_entropy_with_logits(torch.cat(ctr_pred), torch.cat(ctr_tgt))
+        return loss_bbox, loss_ctr
+
+    def _mil(
+        self, model, feature, coarse: list[torch.Tensor], labels, size, classify: bool = True, negatives: bool = True
+    ):
+        """Bag regression towards the ``coarse`` boxes, then (``classify``) MIL classification of the refined
+        bags; returns ``(loss_mil_bbox, loss_mil_bags, merged and blended boxes per image)``."""
+        cfg = self.config
+        bags = [mil_bags(c, cfg.bag_ratios, cfg.bag_min_scale, size, cfg.bag_valid_iof) for c in coarse]
+        u = len(cfg.bag_ratios) ** 2
+        refined = model.mil_head.refine(feature, [b.reshape(-1, 5) for b, _ in bags])
+        valid = torch.cat([v.reshape(-1) for _, v in bags]).float()
+        loss_bbox = bag_iou_loss(refined, torch.cat([c.repeat_interleave(u, 0) for c in coarse]).to(refined), valid)
+        if not classify:
+            return loss_bbox, None, None
+        refined_lists = [r.detach() for r in torch.split(refined, [b.shape[0] * u for b, _ in bags])]
+        cls, ins = model.mil_head.classify(feature, refined_lists)
+        g = sum(c.shape[0] for c in coarse)
+        valid = valid.reshape(g, u)
+        cls_p, ins_w = bag_scores(cls.reshape(g, u, -1), ins.reshape(g, u, -1), valid)
+        lab = torch.cat(labels).to(cls.device).long()
+        bag = (cls_p * ins_w).sum(1)
+        has_valid = (valid.sum(1) > 0).float()[:, None]
+        num_bags = max(float(has_valid.sum()), 1.0)
+        loss_bags = 0.25 * gfocal_loss(bag, nn.functional.one_hot(lab, cfg.num_classes).to(bag), has_valid).sum()
+        if negatives:
+            neg = [self._negatives(b.reshape(-1, 5), size) for b, _ in bags]
+            neg_cls, _ = model.mil_head.classify(feature, [n for n, _ in neg])
+            neg_w = torch.cat([w for _, w in neg]).float()[:, None].to(neg_cls)
+            loss_bags = loss_bags + 0.75 * gfocal_loss(neg_cls.sigmoid(), torch.zeros_like(neg_cls), neg_w).sum()
+        pick = (cls_p * ins_w).gather(2, lab[:, None, None].expand(-1, u, 1))[..., 0].detach()
+        merged = merge_bag(
+            torch.cat(refined_lists).reshape(g, u, 5), pick, torch.cat(coarse).to(refined), cfg.top_k, cfg.beta, size
+        )
+        return loss_bbox, loss_bags / num_bags, list(torch.split(merged, [c.shape[0] for c in coarse]))
+
+    def _negatives(self, proposals: torch.Tensor, size) -> tuple[torch.Tensor, torch.Tensor]:
+        """``mil_neg_samples`` random rotated boxes; weight 1 where IoU < 0.3 with every bag proposal."""
+        h, w = size
+        n = self.config.mil_neg_samples
+        dev = proposals.device
+        xy = torch.rand(n, 2, device=dev) * torch.tensor([w, h], device=dev, dtype=torch.float32)
+        wh = 4 + torch.rand(n, 2, device=dev) * (min(h, w) / 4)
+        boxes = torch.cat([xy, wh, (torch.rand(n, 1, device=dev) - 0.5) * math.pi], 1)
+        if proposals.shape[0] == 0:
+            return boxes, torch.ones(n, dtype=torch.bool, device=dev)
+        return boxes, (rotated_iou(boxes, proposals.detach().float()) < 0.3).all(1)
+
+    @torch.no_grad()
+    def coarse_boxes(self, out: dict, points, labels) -> list[torch.Tensor]:
+        """The teacher's coarse pseudo boxes (``_gnerate_pseudo_single``): among the 5 grid points
+        nearest each labelled point, the top-3 by class score for the point's label; their decoded
+        boxes averaged with those scores as weights."""
+        res = []
+        for i, (p, lab) in enumerate(zip(points, labels)):
+            if p.shape[0] == 0:
+                res.append(out["boxes"].new_zeros(0, 5))
+                continue
+            near = nearest_points(out["points"], p.to(out["points"]), 5)  # (G, 5)
+            score = out["cls"][i].sigmoid()[near, lab.to(near.device)[:, None]]  # (G, 5)
+            top, k = score.topk(min(self.config.top_k, near.shape[1]), dim=1)
+            boxes = out["boxes"][i][near.gather(1, k)]  # (G, k, 5)
+            res.append((boxes * top[..., None]).sum(1) / top.sum(1, keepdim=True).clamp_min(1e-12))
+        return res
+
+    def loss(self, images: torch.Tensor, points: list[torch.Tensor], labels: list[torch.Tensor]) -> dict:
+        """Student losses for one batch (phase by ``self.step``); call :meth:`update_teacher` after the step."""
+        cfg = self.config
+        self._check_points(points, labels, images.shape[0])
+        size = tuple(images.shape[-2:])
+        x = self._norm(images)
+        b = images.shape[0]
+        if int(self.step) < cfg.burn_in_steps:  # phase 1: synthetic boxes teach regression
+            syn = [
+                synthetic_boxes(p.cpu(), size, self.shapes.cpu(), cfg.syn_scale_range, cfg.syn_nms_thr).to(x)
+                for p in points
+            ]
+            syn_images = torch.stack([paint_synthetic(im, s) for im, s in zip(images, syn)])
+            both = self.student(torch.cat([self._norm(syn_images), x]))  # one pass, as the reference
+            out_syn = {k: v if k == "points" else v[:b] for k, v in both.items()}
+            out = {k: v if k == "points" else v[b:] for k, v in both.items()}
+            loss_bbox, loss_ctr = self._box_losses(out_syn, syn)
+            loss_cls = self._point_cls_loss(out, points, labels)
+            # the MIL head learns to regress rescaled synthetic boxes back onto them ...
+            mil_bbox, _, _ = self._mil(self.student, out_syn["feature"], syn, None, size, classify=False)
+            # ... and to classify bags around the teacher's coarse boxes
+            with torch.no_grad():
+                coarse = self.coarse_boxes(self.teacher(x), points, labels)
+            _, mil_bags_loss, _ = self._mil(self.student, out["feature"], coarse, labels, size)
+        else:  # phase 2: teacher coarse boxes → MIL refinement → student regression
+            with torch.no_grad():
+                coarse = self.coarse_boxes(self.teacher(x), points, labels)
+            out = self.student(x)
+            mil_bbox, mil_bags_loss, pseudo = self._mil(self.student, out["feature"], coarse, labels, size)
+            loss_cls = self._point_cls_loss(out, points, labels)
+            loss_bbox, loss_ctr = self._box_losses(out, [p.detach() for p in pseudo])
+        return {
+            "loss_cls": loss_cls,
+            "loss_bbox": loss_bbox,
+            "loss_centerness": loss_ctr,
+            "loss_mil_bbox": cfg.alpha_mil_bbox * mil_bbox,
+            "loss_mil_bags": cfg.alpha_mil_bags * mil_bags_loss,
+        }
+
+    def training_loss(self, batch: dict) -> dict:
+        if "points" not in batch:
+            raise ValueError("Point Teacher trains from point labels: wrap the dataset in tinydet.data.PointLabels")
+        return self.loss(batch["image"], batch["points"], batch["labels"])
+
+    def after_step(self) -> None:
+        """EMA teacher update and step count (the reference updates before each step; same sequence)."""
+        ema_update(self.teacher, self.student, self.config.ema_alpha)
+        self.step += 1
+
+    # ---- inference -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def pseudo_boxes(
+        self, images: torch.Tensor, points: list[torch.Tensor], labels: list[torch.Tensor], refine: bool = True
+    ) -> list[torch.Tensor]:
+        """Boxes for labelled points: the teacher's coarse boxes, MIL-refined and blended (``refine``)."""
+        self._check_points(points, labels, images.shape[0])
+        self.teacher.eval()
+        out = self.teacher(self._norm(images))
+        coarse = self.coarse_boxes(out, points, labels)
+        if not refine:
+            return [regularize_boxes(c, self.config.angle_version) for c in coarse]
+        _, _, merged = self._mil(
+            self.teacher, out["feature"], coarse, labels, tuple(images.shape[-2:]), negatives=False
+        )
+        return [regularize_boxes(m, self.config.angle_version) for m in merged]
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, score_thr: float | None = None) -> list[dict]:
+        """Teacher detections (the reference tests with the teacher): score threshold, rotated NMS."""
+        cfg = self.config
+        thr = cfg.score_thr if score_thr is None else score_thr
+        self.teacher.eval()
+        out = self.teacher(self._norm(images))
+        res = []
+        for i in range(images.shape[0]):
+            scores = out["cls"][i].sigmoid() * out["centerness"][i].sigmoid()[:, None]
+            idx, lab = torch.nonzero(scores > thr, as_tuple=True)
+            boxes, s = out["boxes"][i][idx], scores[idx, lab]
+            ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+            boxes, s, lab = boxes[ok], s[ok], lab[ok]
+            keep = batched_rotated_nms(boxes, s, lab, cfg.nms_iou_thr)[: cfg.max_per_img]
+            res.append(
+                {"boxes": regularize_boxes(boxes[keep], cfg.angle_version), "scores": s[keep], "labels": lab[keep]}
+            )
+        return res
+
+    # ---- save / load ---------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=1))
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
+            str(directory / WEIGHTS_NAME),
+            metadata={"format": "pt"},
+        )
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, map_location: str = "cpu") -> PointTeacher:
+        directory = Path(directory)
+        if not (directory / CONFIG_NAME).exists() or not (directory / WEIGHTS_NAME).exists():
+            raise FileNotFoundError(f"{directory} needs {CONFIG_NAME} and {WEIGHTS_NAME} (written by save_pretrained)")
+        raw = json.loads((directory / CONFIG_NAME).read_text())
+        known = {f.name for f in dataclasses.fields(PointTeacherConfig)}
+        if set(raw) - known:
+            raise ValueError(f"{directory / CONFIG_NAME} has unknown fields {sorted(set(raw) - known)}")
+        for key in ("shape_list", "syn_scale_range", "bag_ratios", "pixel_mean", "pixel_std"):
+            raw[key] = tuple(tuple(v) if isinstance(v, list) else v for v in raw[key])
+        model = cls(PointTeacherConfig(**raw))
+        load_state_dict_checked(model, load_file(str(directory / WEIGHTS_NAME), device=map_location))
+        return model

@@ -1,0 +1,159 @@
+"""Point Teacher pieces: EMA, synthetic boxes, MIL bags and scores, merging, FCOS coder, rotated RoIAlign."""
+
+import math
+
+import pytest
+import torch
+from torchvision.ops import roi_align
+
+from labcore.rotated import obb_to_poly, rotated_iou
+from tinydet.data import SYNTHETIC_CLASSES, PointLabels, SyntheticTinyObjects, collate
+from tinydet.fcos import centerness_target, distance_to_obb, obb_to_distance, rotated_roi_align
+from tinydet.point_teacher import (
+    PointTeacher,
+    PointTeacherConfig,
+    bag_scores,
+    ema_update,
+    gfocal_loss,
+    merge_bag,
+    mil_bags,
+    paint_synthetic,
+    synthetic_boxes,
+)
+
+
+def test_ema_update_is_the_convex_combination_and_copies_buffers():
+    torch.manual_seed(0)
+    s = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    t = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    s[1].running_mean.fill_(0.3)
+    before = [p.clone() for p in t.parameters()]
+    ema_update(t, s, 0.9)
+    for b, p_t, p_s in zip(before, t.parameters(), s.parameters()):
+        torch.testing.assert_close(p_t, 0.9 * b + 0.1 * p_s)
+    assert torch.equal(t[1].running_mean, s[1].running_mean)
+    ema_update(t, s, 0.0)  # α = 0: the teacher becomes the student
+    assert all(torch.equal(a, b) for a, b in zip(t.parameters(), s.parameters()))
+
+
+def test_synthetic_boxes_fit_the_image_avoid_each_other_and_follow_the_shape_priors():
+    g = torch.Generator().manual_seed(0)
+    shapes = torch.tensor(PointTeacherConfig(["x"]).shape_list)
+    points = torch.rand(40, 2, generator=g) * 120
+    boxes = synthetic_boxes(points, (96, 128), shapes, (0.5, 2.5), 0.05, generator=g)
+    assert 0 < boxes.shape[0] <= 40
+    corners = obb_to_poly(boxes)
+    assert (corners >= 0).all() and (corners[..., 0] <= 127).all() and (corners[..., 1] <= 95).all()
+    iou = rotated_iou(boxes, boxes) - torch.eye(len(boxes))
+    assert iou.max() <= 0.05 + 1e-6  # the reference's NMS at 0.05 among the synthetic boxes
+    # sides within [prior·0.5·e^-dw, prior·2.5·e^dw] for some prior (the jitters are clamped to ±1)
+    lo = (shapes[:, :2] * 0.5 * torch.exp(-shapes[:, 2:3] - shapes[:, 3:4])).min(0).values.min()
+    hi = (shapes[:, :2] * 2.5 * torch.exp(shapes[:, 2:3] + shapes[:, 3:4])).max()
+    assert (boxes[:, 2:4] >= lo - 1e-5).all() and (boxes[:, 2:4] <= hi + 1e-5).all()
+    # a point's occupied square wins the NMS: no synthetic box is centred on a labelled point
+    near = torch.cdist(boxes[:, :2], points).min(1).values
+    assert (near > 0.5).all()
+
+
+def test_painted_boxes_take_the_image_maximum_inside_and_leave_the_rest():
+    img = torch.rand(3, 32, 32) * 0.5
+    img[0, 0, 0] = 0.9
+    box = torch.tensor([[16.0, 16.0, 8.0, 4.0, 0.0]])
+    out = paint_synthetic(img, box)
+    assert torch.allclose(out[:, 15:17, 13:19], torch.tensor(0.9))
+    assert torch.equal(out[:, :10], img[:, :10])
+
+
+def test_mil_bag_geometry():
+    coarse = torch.tensor([[50.0, 40.0, 10.0, 2.0, 0.3], [3.0, 3.0, 8.0, 8.0, -0.2]])
+    ratios = (1.0, 1.2, 0.6)
+    bags, valid = mil_bags(coarse, ratios, min_scale=4.0, size=(80, 100))
+    assert bags.shape == (2, 9, 5) and valid.shape == (2, 9)
+    assert torch.equal(bags[..., :2], coarse[:, None, :2].expand(2, 9, 2))  # centres kept
+    assert torch.equal(bags[..., 4], coarse[:, None, 4].expand(2, 9))  # angles kept
+    # sides: clamp to ≥ 4 first (2 → 4), then every (ratio_w, ratio_h) pair once
+    expect = {(round(10 * a, 4), round(4 * b, 4)) for a in ratios for b in ratios}
+    assert {(round(w, 4), round(h, 4)) for w, h in bags[0, :, 2:4].tolist()} == expect
+    assert valid[0].all()
+    # the box at (3, 3) of side 8: only 0.7 of the axis-aligned box must lie in the image
+    inside = ((3 + bags[1, :, 2] / 2).clamp(max=100) * (3 + bags[1, :, 3] / 2).clamp(max=80)) / (
+        bags[1, :, 2] * bags[1, :, 3]
+    )
+    assert torch.equal(valid[1], inside > 0.7) and not valid[1].all()
+
+
+def test_bag_scores_gfocal_and_merging():
+    cls = torch.zeros(1, 4, 2)
+    ins = torch.log(torch.tensor([[[1.0, 1], [2, 1], [3, 1], [4, 1]]]))
+    valid = torch.tensor([[1.0, 1, 1, 0]])
+    p, w = bag_scores(cls, ins, valid)
+    torch.testing.assert_close(p, torch.full((1, 4, 2), 0.5))
+    torch.testing.assert_close(w[0, :, 0], torch.tensor([1 / 6, 2 / 6, 3 / 6, 0]))  # masked, L1-renormalised
+    torch.testing.assert_close(w[0, :, 1], torch.tensor([1 / 3, 1 / 3, 1 / 3, 0]))
+    q = torch.tensor([[0.0, 1.0]])
+    assert gfocal_loss(q, q).abs().max() < 1e-5  # perfect bag: zero loss
+    pt = torch.tensor([[0.3, 0.6]])
+    hand = -(0.09 * math.log(1 - 0.3 + 1e-6) + 0.16 * math.log(0.6 + 1e-6))
+    assert gfocal_loss(pt, q).item() == pytest.approx(hand, rel=1e-5)
+    proposals = torch.tensor([[[10.0, 10, 4, 4, 0], [12, 10, 6, 4, 0], [30, 30, 9, 9, 0]]])
+    coarse = torch.tensor([[20.0, 10, 8, 8, 0]])
+    out = merge_bag(proposals, torch.tensor([[0.1, 0.3, 0.05]]), coarse, top_k=2, beta=0.25, size=(64, 64))
+    merged = (0.1 * proposals[0, 0] + 0.3 * proposals[0, 1]) / 0.4
+    torch.testing.assert_close(out[0], 0.75 * merged + 0.25 * coarse[0])
+
+
+def test_fcos_distance_coder_round_trip_and_centerness():
+    g = torch.Generator().manual_seed(1)
+    boxes = torch.cat(
+        [
+            torch.rand(30, 2, generator=g) * 50,
+            2 + torch.rand(30, 2, generator=g) * 20,
+            torch.rand(30, 1, generator=g) * 3 - 1.5,
+        ],
+        1,
+    )
+    points = boxes[:, :2] + torch.randn(30, 2, generator=g)
+    dist = obb_to_distance(points, boxes)
+    torch.testing.assert_close(distance_to_obb(points, dist, boxes[:, 4]), boxes, atol=1e-4, rtol=1e-4)
+    assert centerness_target(obb_to_distance(boxes[:, :2], boxes)).allclose(torch.ones(30))
+    far = boxes[:, :2] + boxes[:, 2:4].norm(dim=1, keepdim=True)
+    assert (centerness_target(obb_to_distance(far, boxes)) == 0).all()
+
+
+def test_rotated_roi_align_matches_torchvision_for_axis_aligned_boxes_and_rotates():
+    torch.manual_seed(0)
+    feat = torch.randn(2, 3, 12, 16)
+    boxes = [torch.tensor([[40.0, 30.0, 24.0, 16.0, 0.0]]), torch.tensor([[60.0, 50.0, 32.0, 20.0, 0.0]])]
+    ours = rotated_roi_align(feat, boxes, 7, stride=8)
+    rois = torch.tensor([[0, 28.0, 22, 52, 38], [1, 44, 40, 76, 60]])
+    ref = roi_align(feat, rois, 7, spatial_scale=1 / 8, sampling_ratio=2, aligned=True)
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    # a quarter turn of a square box rotates the sampled grid by 90°
+    sq = [torch.tensor([[64.0, 48.0, 32.0, 32.0, 0.0]])]
+    turned = [torch.tensor([[64.0, 48.0, 32.0, 32.0, math.pi / 2]])]
+    a, b = rotated_roi_align(feat[:1], sq, 4, 8), rotated_roi_align(feat[:1], turned, 4, 8)
+    torch.testing.assert_close(b, a.transpose(-1, -2).flip(-2), atol=1e-5, rtol=1e-5)
+
+
+def test_point_teacher_losses_phases_and_bad_input():
+    data = PointLabels(SyntheticTinyObjects(2, size=64, max_objects=6))
+    batch = collate([data[0], data[1]])
+    torch.manual_seed(0)
+    model = PointTeacher(PointTeacherConfig(list(SYNTHETIC_CLASSES), burn_in_steps=1, mil_neg_samples=8))
+    for _ in range(2):
+        losses = model.training_loss(batch)
+        assert set(losses) == {"loss_cls", "loss_bbox", "loss_centerness", "loss_mil_bbox", "loss_mil_bags"}
+        total = sum(losses.values())
+        assert torch.isfinite(total)
+        total.backward()
+        assert all(p.grad is None for p in model.teacher.parameters())  # the teacher only moves by EMA
+        model.after_step()
+    assert int(model.step) == 2
+    boxes = model.pseudo_boxes(batch["image"], batch["points"], batch["labels"])
+    assert [b.shape for b in boxes] == [(len(p), 5) for p in batch["points"]]
+    with pytest.raises(ValueError, match="points"):
+        model.loss(batch["image"], [torch.zeros(3)] * 2, batch["labels"])
+    with pytest.raises(ValueError, match="labels must lie"):
+        model.loss(batch["image"], batch["points"], [torch.full_like(lab, 5) for lab in batch["labels"]])
+    with pytest.raises(ValueError, match="point labels"):
+        model.training_loss({"image": batch["image"], "labels": batch["labels"]})
