@@ -4,18 +4,32 @@ import pytest
 import torch
 
 from diffucoder.coupled_grpo import (
-    complementary_masks,
     coupled_grpo_loss,
+    coupled_noisy_inputs,
     coupled_per_token_logps,
     leave_one_out_advantages,
 )
 from diffucoder.rewards import code_format_reward, code_reward, extract_code, run_sandboxed
 
 
-def test_masks_are_exact_complements():
-    m, m_bar = complementary_masks(64, 33, torch.tensor(0.37), torch.Generator().manual_seed(0))
-    assert torch.equal(m ^ m_bar, torch.ones_like(m))  # each token masked in exactly one of the pair
-    assert abs(m.float().mean().item() - 0.37) < 0.03
+def test_masks_are_exact_complements_over_the_completion_only():
+    ids = torch.randint(0, 15, (64, 40))
+    noisy, m, t = coupled_noisy_inputs(ids, 33, seed=4, mask_token_id=15)
+    masked = noisy == 15
+    assert masked[0, :, 7:].all()  # pass 1: whole completion masked
+    assert torch.equal(masked[1, :, 7:] ^ masked[2, :, 7:], torch.ones(64, 33, dtype=torch.bool))
+    assert torch.equal(masked[1, :, 7:], m) and not masked[:, :, :7].any()  # prompt never masked
+    assert 0.2 <= t.item() <= 0.8 and abs(m.float().mean().item() - t.item()) < 0.03
+
+
+def test_masks_follow_rows_through_batch_shuffles():
+    ids = torch.randint(0, 15, (6, 12))
+    perm = torch.randperm(6)
+    _, m, t = coupled_noisy_inputs(ids, 8, seed=9, mask_token_id=15)
+    _, m_perm, t_perm = coupled_noisy_inputs(ids[perm], 8, seed=9, mask_token_id=15)
+    assert torch.equal(m[perm], m_perm) and t == t_perm
+    _, m_other, _ = coupled_noisy_inputs(ids, 8, seed=10, mask_token_id=15)
+    assert not torch.equal(m, m_other)
 
 
 def _logp(model, noisy, k, clean):
@@ -29,14 +43,8 @@ def test_estimator_equals_formula_with_separate_forwards(model):
     est = coupled_per_token_logps(model, ids, k, [seed, seed + 1], 15)
     assert est.shape == (3, 2, k)
     for j, s in enumerate([seed, seed + 1]):
-        g = torch.Generator().manual_seed(s)
-        t = 0.2 + 0.6 * torch.rand((), generator=g)
-        m, _ = complementary_masks(3, k, t, g)
-        full = ids.clone()
-        full[:, -k:] = 15
-        x1, x2 = ids.clone(), ids.clone()
-        x1[:, -k:] = torch.where(m, 15, ids[:, -k:])
-        x2[:, -k:] = torch.where(~m, 15, ids[:, -k:])
+        noisy, m, t = coupled_noisy_inputs(ids, k, s, 15)
+        full, x1, x2 = noisy
         expected = (
             _logp(model, full, k, ids)
             + torch.where(m, _logp(model, x1, k, ids) / t, _logp(model, x2, k, ids) / (1 - t))
@@ -60,7 +68,7 @@ def test_estimator_unbiased_and_lower_variance_than_independent_masks(model):
     b = {key: term(torch.tensor(key)[None], 1 / (1 - t)) for key in prob}
     exact = sum(p * (a[m] + b[tuple(not v for v in m)]) for m, p in prob.items())
     n = 3000
-    coupled = coupled_per_token_logps(model, ids.expand(n, -1), k, [5], 15, t_range=(t, t))[:, 0]
+    coupled = coupled_per_token_logps(model, ids, k, list(range(n)), 15, t_range=(t, t))[0]  # one seed per draw
     full = ids.clone()
     full[:, -k:] = 15
     coupled_seq = 2 * coupled.sum(-1) - _logp(model, full, k, ids).sum()  # remove the fully-masked pass
@@ -127,3 +135,52 @@ def test_code_reward_runs_tests_sandboxed_with_timeout():
     result = run_sandboxed("import os; print(os.getcwd())", timeout=5)
     assert result.passed and "diffucoder-run-" in result.stdout
     assert run_sandboxed("while True: pass", timeout=0.5).returncode is None
+
+
+def test_coupled_grpo_trainer_runs_with_trl(tmp_path):
+    from datasets import Dataset
+    from trl import GRPOConfig
+
+    from diffucoder import DreamConfig, DreamModel
+    from diffucoder.coupled_grpo import CoupledGRPOTrainer
+    from diffucoder.tokenizer import dream_config_kwargs, train_tiny_tokenizer
+
+    tok = train_tiny_tokenizer([GOOD] * 4, vocab_size=300)
+    cfg = DreamConfig(
+        **dream_config_kwargs(tok),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=64,
+    )
+    DreamModel(cfg).save_pretrained(tmp_path / "init")
+    data = Dataset.from_list([{"prompt": "Write add:", "test_cases": ["assert add(1, 2) == 3"]}] * 4)
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        max_steps=2,
+        num_iterations=2,
+        beta=0.01,
+        scale_rewards="none",
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        logging_steps=1,
+        disable_tqdm=True,
+    )
+    trainer = CoupledGRPOTrainer(
+        model=str(tmp_path / "init"),
+        reward_funcs=[code_reward, code_format_reward],
+        args=args,
+        train_dataset=data,
+        processing_class=tok,
+        diffusion_steps=4,
+    )
+    trainer.train()
+    logs = trainer.state.log_history
+    assert trainer.state.global_step == 2
+    assert logs[0]["coupled/kl"] == 0.0  # same masks for policy and reference before any update

@@ -6,6 +6,8 @@ Field names and defaults follow the official ``configuration_dream.py`` so that 
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from transformers import PretrainedConfig
 
 
@@ -14,6 +16,8 @@ class DreamConfig(PretrainedConfig):
 
     model_type = "Dream"
     keys_to_ignore_at_inference = ["past_key_values"]
+    # Official checkpoints set ``auto_map`` (remote code); ours are registered locally, so default to none.
+    auto_map = MappingProxyType({})
 
     def __init__(
         self,

@@ -21,20 +21,42 @@ import torch.nn.functional as F
 from diffucoder.generation import diffusion_generate, prepare_positions
 
 
-def complementary_masks(
-    batch: int, length: int, t: torch.Tensor | float, generator: torch.Generator | None = None, device=None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A mask ``m`` (each entry True with probability ``t``) and its exact complement ``¬m``."""
-    u = torch.rand(batch, length, generator=generator, device=device)
-    m = u < t
-    return m, ~m
+def _row_keys(input_ids: torch.Tensor) -> list[int]:
+    """A content hash per row, so a sequence gets the same masks wherever it sits in a (shuffled) batch."""
+    weights = torch.randint(1, 2**31 - 1, (input_ids.shape[1],), generator=torch.Generator().manual_seed(0))
+    return ((input_ids.cpu().long() + 1) * weights).sum(-1).remainder(2**61 - 1).tolist()
 
 
-def _mask_ratio(generator: torch.Generator, t_range: tuple[float, float], device) -> torch.Tensor:
+def coupled_noisy_inputs(
+    input_ids: torch.Tensor,
+    logits_to_keep: int,
+    seed: int,
+    mask_token_id: int,
+    t_range: tuple[float, float] = (0.2, 0.8),
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The three noisy copies ``(3, B, N)`` (completion fully masked, masked by ``m``, by ``¬m``), ``m`` and ``t``.
+
+    ``t ~ U[t_range]`` is shared by the batch (one per seed, as in the reference); each row's mask is drawn
+    from the seed and the row's content, so old/reference/current passes agree even after TRL shuffles.
+    """
+    b, n = input_ids.shape
+    k = logits_to_keep
+    if not 0 < k < n:
+        raise ValueError(f"logits_to_keep must be in (0, {n}), got {k}")
     lo, hi = t_range
     if not 0 < lo <= hi < 1:
         raise ValueError(f"t_range must satisfy 0 < lo <= hi < 1, got {t_range}")
-    return lo + (hi - lo) * torch.rand((), generator=generator, device=device)
+    t = lo + (hi - lo) * torch.rand((), generator=torch.Generator().manual_seed(int(seed)))
+    u = torch.stack(
+        [torch.rand(k, generator=torch.Generator().manual_seed(int(seed) * 7919 + key)) for key in _row_keys(input_ids)]
+    )
+    m = (u < t).to(input_ids.device)
+    completion = torch.zeros(b, n, dtype=torch.bool, device=input_ids.device)
+    completion[:, n - k :] = True
+    pad = torch.zeros(b, n - k, dtype=torch.bool, device=input_ids.device)
+    first, second = torch.cat([pad, m], 1), torch.cat([pad, ~m], 1)  # complementary: each token in exactly one
+    noisy = torch.stack([input_ids.masked_fill(mask, mask_token_id) for mask in (completion, first, second)])
+    return noisy, m, t.to(input_ids.device)
 
 
 def coupled_per_token_logps(
@@ -48,39 +70,22 @@ def coupled_per_token_logps(
 ) -> torch.Tensor:
     """Coupled estimates of ``log π(o_i)`` for the last ``logits_to_keep`` tokens, one mask pair per seed.
 
-    ``input_ids``: (B, N) prompt + completion; ``attention_mask``: optional left-padding mask of the prompt
-    part (B, N). Returns (B, len(seeds), logits_to_keep), all ``3·len(seeds)·B`` passes in one forward.
+    ``input_ids``: (B, N) prompt + completion; ``attention_mask``: optional left-padding mask (B, N).
+    Returns (B, len(seeds), logits_to_keep); all ``3·len(seeds)·B`` passes run as one forward.
     """
     b, n = input_ids.shape
-    k, device = logits_to_keep, input_ids.device
-    if not 0 < k < n:
-        raise ValueError(f"logits_to_keep must be in (0, {n}), got {k}")
-    noisy, weights_in, weights_out, masks = [], [], [], []
-    completion = torch.zeros(b, n, dtype=torch.bool, device=device)
-    completion[:, n - k :] = True
-    for seed in seeds:
-        gen = torch.Generator(device=device).manual_seed(int(seed))
-        t = _mask_ratio(gen, t_range, device)
-        m, m_bar = complementary_masks(b, k, t, gen, device)
-        pad = torch.zeros(b, n - k, dtype=torch.bool, device=device)
-        m, m_bar = torch.cat([pad, m], 1), torch.cat([pad, m_bar], 1)
-        noisy += [input_ids.masked_fill(completion, mask_token_id), input_ids.masked_fill(m, mask_token_id)]
-        noisy.append(input_ids.masked_fill(m_bar, mask_token_id))
-        weights_in.append(1 / t)
-        weights_out.append(1 / (1 - t))
-        masks.append(m[:, n - k :])
-    s = len(seeds)
-    batch = torch.cat(noisy)  # (S·3·B, N), ordered seed-major, then pass, then row
+    k, s = logits_to_keep, len(seeds)
+    parts = [coupled_noisy_inputs(input_ids, k, seed, mask_token_id, t_range) for seed in seeds]
+    batch = torch.cat([noisy.reshape(3 * b, n) for noisy, _, _ in parts])  # seed-major, then pass, then row
     attn, pos = prepare_positions(attention_mask, n)
     if attn is not None:
         attn, pos = attn.repeat(3 * s, 1), pos.repeat(3 * s, 1)
     logits = model(batch, attn, pos).logits[:, n - k - 1 : n - 1].float()  # shifted: row i−1 predicts token i
     targets = input_ids[:, n - k :].repeat(3 * s, 1)
     logp = -F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").view(s, 3, b, k)
-    w_in = torch.stack(weights_in).view(s, 1, 1)
-    w_out = torch.stack(weights_out).view(s, 1, 1)
-    m = torch.stack(masks)  # (S, B, K)
-    estimate = (logp[:, 0] + torch.where(m, logp[:, 1] * w_in, logp[:, 2] * w_out)) / 2
+    t = torch.stack([t for _, _, t in parts]).view(s, 1, 1)
+    m = torch.stack([m for _, m, _ in parts])  # (S, B, K)
+    estimate = (logp[:, 0] + torch.where(m, logp[:, 1] / t, logp[:, 2] / (1 - t))) / 2
     return estimate.permute(1, 0, 2)
 
 

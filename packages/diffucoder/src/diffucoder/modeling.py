@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import GenerationConfig, PreTrainedModel
 from transformers.activations import ACT2FN
 
 from diffucoder.config import DreamConfig
@@ -221,6 +221,10 @@ class DreamModel(DreamPreTrainedModel):
         self.model = DreamBaseModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
+        if getattr(self, "generation_config", None) is None:  # trainers (TRL) read special-token ids from it
+            self.generation_config = GenerationConfig(
+                bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id
+            )
 
     def get_input_embeddings(self):
         return self.model.embed_tokens
