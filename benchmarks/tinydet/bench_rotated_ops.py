@@ -65,16 +65,42 @@ def bench_iou(n: int, device: str) -> list[tuple[str, str, float]]:
     return rows
 
 
-def bench_nms(n: int, device: str) -> list[tuple[str, str, float]]:
-    boxes = _boxes(n, 400, 2).to(device)
-    scores = torch.rand(n, generator=torch.Generator().manual_seed(3)).to(device)
-    rows = [("NMS (IoU 0.4)", f"labcore {device}", n / _time(lambda: rotated_nms(boxes, scores, 0.4)))]
-    try:
-        from mmcv.ops import nms_rotated
+def _clustered(n: int, seed: int) -> torch.Tensor:
+    """Raw-detection-like boxes: clusters of 30 jittered copies of a tiny object (dense overlaps)."""
+    g = torch.Generator().manual_seed(seed)
+    k = -(-n // 30)
+    base = torch.cat(
+        [
+            torch.rand(k, 2, generator=g) * 800,
+            4 + torch.rand(k, 2, generator=g) * 12,
+            torch.rand(k, 1, generator=g) * math.pi,
+        ],
+        1,
+    ).repeat_interleave(30, 0)[:n]
+    jitter = torch.cat(
+        [
+            torch.randn(n, 2, generator=g),
+            1 + 0.1 * torch.randn(n, 2, generator=g),
+            0.1 * torch.randn(n, 1, generator=g),
+        ],
+        1,
+    )
+    return torch.cat([base[:, :2] + jitter[:, :2], base[:, 2:4] * jitter[:, 2:4].abs(), base[:, 4:] + jitter[:, 4:]], 1)
 
-        rows.append(("NMS (IoU 0.4)", f"mmcv {device}", n / _time(lambda: nms_rotated(boxes, scores, 0.4))))
-    except ImportError:
-        pass
+
+def bench_nms(n: int, device: str) -> list[tuple[str, str, float]]:
+    rows = []
+    for name, boxes in (("random", _boxes(n, 400, 2)), ("clustered", _clustered(n, 4))):
+        boxes = boxes.to(device)
+        scores = torch.rand(n, generator=torch.Generator().manual_seed(3)).to(device)
+        op = f"NMS IoU 0.4, {name}"
+        rows.append((op, f"labcore {device}", n / _time(lambda b=boxes, s=scores: rotated_nms(b, s, 0.4))))
+        try:
+            from mmcv.ops import nms_rotated
+
+            rows.append((op, f"mmcv {device}", n / _time(lambda b=boxes, s=scores: nms_rotated(b, s, 0.4))))
+        except ImportError:
+            pass
     return rows
 
 
