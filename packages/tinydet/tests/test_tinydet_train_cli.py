@@ -68,3 +68,34 @@ def test_cli_train_predict_evaluate(tmp_path, capsys):
     cli(["evaluate", "--model", str(model), "--num-images", "2", "--size", "64"])
     metrics = json.loads(capsys.readouterr().out)
     assert {"AP", "AP50", "AP_vt", "AP_t", "mAP50"} <= set(metrics)
+
+
+def test_point_teacher_cli_and_demo_at_a_tiny_budget(tmp_path, capsys):
+    from tinydet.demo import run_point_teacher
+    from tinydet.point_teacher import PointTeacher
+
+    cli(
+        [
+            "train",
+            "--head",
+            "point-teacher",
+            "--num-images",
+            "2",
+            "--size",
+            "64",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    model = PointTeacher.from_pretrained(tmp_path / "model")
+    assert int(model.step) == 2 and model.config.burn_in_steps == 1
+    capsys.readouterr()
+    cli(["evaluate", "--model", str(tmp_path / "model"), "--num-images", "2", "--size", "64"])
+    assert "AP50" in json.loads(capsys.readouterr().out)
+    out = run_point_teacher(tmp_path / "demo", train_images=2, val_images=2, steps=2, burn_in_steps=1, size=64)
+    assert 0 <= out["PointTeacher pseudo IoU refined"] <= 1 and 0 < out["point-only 8x8 box IoU"] <= 1
+    assert (tmp_path / "demo" / "point_teacher_pseudo_boxes.png").exists()

@@ -31,9 +31,23 @@ def _load_image(path: Path) -> torch.Tensor:
 
 
 def cmd_demo(args) -> None:
-    from tinydet.demo import run
+    from tinydet.demo import run, run_point_teacher
 
-    print(json.dumps(run(Path(args.out), steps=args.steps), indent=1))
+    if args.point_teacher:
+        print(json.dumps(run_point_teacher(Path(args.out), steps=args.steps or 200), indent=1))
+    else:
+        print(json.dumps(run(Path(args.out), steps=args.steps or 300), indent=1))
+
+
+def _load_model(path):
+    """A saved :class:`RotatedDetector` or :class:`PointTeacher`, told apart by their config."""
+    from tinydet.detector import RotatedDetector
+    from tinydet.point_teacher import PointTeacher
+
+    config = Path(path) / "config.json"
+    if config.exists() and "burn_in_steps" in json.loads(config.read_text()):
+        return PointTeacher.from_pretrained(path)
+    return RotatedDetector.from_pretrained(path)
 
 
 def cmd_train(args) -> None:
@@ -47,8 +61,17 @@ def cmd_train(args) -> None:
         if args.backbone == "tiny"
         else DetectorConfig(classes=list(classes), head=args.head, backbone=args.backbone)
     )
-    detector = RotatedDetector(cfg)
     ds = _dataset(args.data, args.classes, args.num_images, args.size)
+    if args.head == "point-teacher":  # trains from box centres only (the boxes stay unused)
+        from tinydet.data import PointLabels
+        from tinydet.point_teacher import PointTeacher, PointTeacherConfig
+
+        detector = PointTeacher(
+            PointTeacherConfig(list(classes), backbone=args.backbone, burn_in_steps=args.steps // 2)
+        )
+        ds = PointLabels(ds)
+    else:
+        detector = RotatedDetector(cfg)
     fit(
         detector,
         ds,
@@ -67,10 +90,9 @@ def cmd_train(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from tinydet.detector import RotatedDetector
     from tinydet.visualize import draw_boxes
 
-    detector = RotatedDetector.from_pretrained(args.model)
+    detector = _load_model(args.model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for path in progress([Path(p) for p in args.images], desc="predict"):
@@ -91,10 +113,9 @@ def cmd_predict(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from tinydet.detector import RotatedDetector
     from tinydet.evaluate import coco_rotated_ap, voc_rotated_map
 
-    detector = RotatedDetector.from_pretrained(args.model)
+    detector = _load_model(args.model)
     ds = _dataset(args.data, args.classes, args.num_images, args.size)
     dets, gts = [], []
     for i in progress(range(len(ds)), desc="evaluate"):
@@ -110,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="DCFL vs Rotated RetinaNet on synthetic scenes (CPU, minutes)")
     d.add_argument("--out", default="runs/tinydet-demo")
-    d.add_argument("--steps", type=int, default=100)
+    d.add_argument("--steps", type=int, default=None, help="default 300 (detectors) / 200 (Point Teacher)")
+    d.add_argument("--point-teacher", action="store_true", help="the Point Teacher demo (points only)")
     d.set_defaults(fn=cmd_demo)
     for name, fn in (("train", cmd_train), ("evaluate", cmd_evaluate)):
         s = sub.add_parser(name)
@@ -120,11 +142,11 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--size", type=int, default=128, help="synthetic image size")
         s.set_defaults(fn=fn)
         if name == "train":
-            s.add_argument("--head", choices=["dcfl", "retina"], default="dcfl")
+            s.add_argument("--head", choices=["dcfl", "retina", "point-teacher"], default="dcfl")
             s.add_argument("--backbone", default="tiny", help="'tiny' or resnet18/34/50/101")
             s.add_argument("--steps", type=int, default=200)
             s.add_argument("--batch-size", type=int, default=8)
-            s.add_argument("--lr", type=float, default=4e-3)
+            s.add_argument("--lr", type=float, default=2e-3)
             s.add_argument("--optimizer", choices=["sgd", "adamw"], default="adamw")
             s.add_argument("--warmup", type=int, default=20)
             s.add_argument("--ddp", action="store_true", help="Lightning DDP over --devices")
