@@ -66,3 +66,45 @@ def global_arness(order: torch.Tensor, k: int = 1) -> torch.Tensor:
     left_of = order[:, None, :] < order[:, :, None]  # [b, n, m]: p_m < p_n
     rank = (left_of & later).sum(-1)  # still-masked positions left of p_n
     return (rank < k).float().mean(-1)
+
+
+@torch.no_grad()
+def arness_vs_temperature(
+    model,
+    input_ids: torch.Tensor,
+    temperatures: Sequence[float],
+    max_new_tokens: int,
+    alg: str = "entropy",
+    k: int = 1,
+    attention_mask: torch.Tensor | None = None,
+    seed: int = 0,
+) -> dict[float, tuple[float, float]]:
+    """Mean (local, global) AR-ness@k of one-token-per-step decoding at each sampling temperature (paper §3).
+
+    ``<|mask|>`` is excluded as a sampled value so every run finishes.
+    """
+    from diffucoder.generation import diffusion_generate
+
+    mask_id = model.config.mask_token_id
+
+    def no_mask(step, x, logits):
+        return logits.index_fill(-1, torch.tensor([mask_id], device=logits.device), -torch.inf)
+
+    results = {}
+    for temp in temperatures:
+        out = diffusion_generate(
+            model,
+            input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=max_new_tokens,
+            steps=max_new_tokens,
+            temperature=temp,
+            alg=alg,
+            output_history=True,
+            return_dict_in_generate=True,
+            generator=torch.Generator(input_ids.device).manual_seed(seed),
+            generation_logits_hook_func=no_mask,
+        )
+        order = order_from_history(out.history, input_ids.shape[1], mask_id)
+        results[float(temp)] = (local_arness(order, k).mean().item(), global_arness(order, k).mean().item())
+    return results

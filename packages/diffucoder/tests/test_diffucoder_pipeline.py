@@ -1,0 +1,99 @@
+import json
+
+import pytest
+import torch
+
+from diffucoder.data import function_snippets, sft_tensors
+from diffucoder.humaneval import evaluate, load_problems, truncate
+from diffucoder.tokenizer import DLM_PAD, IM_END, train_tiny_tokenizer
+from diffucoder.train import fit
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return train_tiny_tokenizer(["def f(x):\n    return x + 1\n" * 20], vocab_size=300)
+
+
+def test_sft_layout_prompt_answer_end_pad(tok):
+    ids, prompt_mask = sft_tensors(tok, [("def f(x):\n", "    return x\n"), ("def g():\n", "    pass\n" * 50)], 24)
+    assert ids.shape == (1, 24)  # the too-long pair is skipped
+    p = len(tok.encode("def f(x):\n"))
+    a = len(tok.encode("    return x\n"))
+    assert prompt_mask[0].sum().item() == p and not prompt_mask[0, p:].any()
+    assert ids[0, p + a].item() == tok.convert_tokens_to_ids(IM_END)
+    assert (ids[0, p + a + 1 :] == tok.convert_tokens_to_ids(DLM_PAD)).all()
+    assert tok.decode(ids[0, : p + a]) == "def f(x):\n    return x\n"
+    with pytest.raises(ValueError, match="fits"):
+        sft_tensors(tok, [("def g():\n", "    pass\n" * 50)], 8)
+
+
+def test_function_snippets_parse():
+    pairs = function_snippets(100_000)
+    assert len(pairs) > 10
+    head, body = pairs[0]
+    assert head.startswith("def ") and body.startswith("    ")
+
+
+def test_fit_reduces_loss_and_resumes(tmp_path, make_model, tok):
+    from diffucoder.losses import masked_diffusion_loss
+
+    model = make_model(0, vocab_size=len(tok), mask_token_id=tok.mask_token_id, pad_token_id=tok.pad_token_id)
+    ids, prompt_mask = sft_tensors(tok, [("def f(x):\n", "    return x + 1\n")] * 32, 16)
+
+    def held_out_loss():
+        with torch.no_grad():
+            t = torch.full((32,), 0.5)
+            return masked_diffusion_loss(
+                model.eval(), ids, prompt_mask, t=t, generator=torch.Generator().manual_seed(0)
+            )
+
+    before = held_out_loss()
+    losses = fit(model, ids, prompt_mask, tmp_path, max_steps=40, batch_size=16, lr=3e-3)
+    assert len(losses) == 40 and torch.isfinite(torch.tensor(losses)).all()
+    assert held_out_loss() < 0.5 * before  # memorises the one function
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+    more = fit(model, ids, prompt_mask, tmp_path, max_steps=44, batch_size=16, lr=3e-3)
+    assert len(more) == 4  # resumed at step 40
+
+
+def test_humaneval_problems_and_pass_at_k():
+    problems = load_problems()
+    assert len(problems) == 164
+    few = problems[:3]
+    wrong = "    raise NotImplementedError\n"
+    completions = [[p["canonical_solution"], wrong, wrong] for p in few]
+    scores = evaluate(few, completions, ks=(1, 2))
+    assert scores["pass@1"] == pytest.approx(1 / 3)
+    assert scores["pass@2"] == pytest.approx(1 - 1 / 3)  # 1 − C(2,2)/C(3,2)
+    assert truncate("    return 1\ndef other():\n    pass") == "    return 1"
+
+
+def test_cli_sample_and_arness(tmp_path, make_config, tok, capsys):
+    from diffucoder import DreamModel
+    from diffucoder.__main__ import main
+    from diffucoder.tokenizer import dream_config_kwargs
+
+    DreamModel(make_config(**dream_config_kwargs(tok))).save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    main(["sample", "--model", str(tmp_path / "m"), "--prompt", "def f(x):\n", "--max-new-tokens", "8"])
+    assert capsys.readouterr().out.startswith("def f(x):\n")
+    main(
+        [
+            "arness",
+            "--model",
+            str(tmp_path / "m"),
+            "--prompt",
+            "def f(x):\n",
+            "--max-new-tokens",
+            "6",
+            "--temperatures",
+            "0.5",
+            "1.0",
+            "--out",
+            str(tmp_path / "ar.png"),
+        ]
+    )
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(res) == {"0.5", "1.0"} and (tmp_path / "ar.png").exists()
+    with pytest.raises(SystemExit, match="config.json"):
+        main(["sample", "--model", str(tmp_path / "missing"), "--prompt", "x"])
