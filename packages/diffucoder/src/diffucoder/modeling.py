@@ -222,9 +222,8 @@ class DreamModel(DreamPreTrainedModel):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
         if getattr(self, "generation_config", None) is None:  # trainers (TRL) read special-token ids from it
-            self.generation_config = GenerationConfig(
-                bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id
-            )
+            ids = {k: getattr(config, k, None) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
+            self.generation_config = GenerationConfig(**ids)
 
     def get_input_embeddings(self):
         return self.model.embed_tokens

@@ -41,9 +41,13 @@ def train_tiny_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTrai
     )
 
 
-def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
-    """Load a tokenizer from a checkpoint directory and check that it has Dream's ``<|mask|>`` token."""
-    tok = AutoTokenizer.from_pretrained(path)
+def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """Load a tokenizer from a checkpoint directory and check that it has Dream's ``<|mask|>`` token.
+
+    Official Dream/DiffuCoder directories ship ``tokenization_dream.py``; pass ``trust_remote_code=True`` to use
+    it (otherwise transformers falls back to the directory's fast ``tokenizer.json`` if there is one).
+    """
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     mask_id = mask_token_id(tok)
     if tok.mask_token is None:
         tok.mask_token = tok.convert_ids_to_tokens(mask_id)
