@@ -104,6 +104,10 @@ def run_point_teacher(
     train = PointLabels([synthetic_scene(i, size) for i in range(train_images)])
     val = [synthetic_scene(10**6 + i, size) for i in range(val_images)]
     model = PointTeacher(PointTeacherConfig(list(SYNTHETIC_CLASSES), burn_in_steps=burn_in_steps, ema_alpha=0.99))
+    images = torch.stack([v["image"] for v in val])
+    points, labels = [v["boxes"][:, :2] for v in val], [v["labels"] for v in val]
+    truth = torch.cat([v["boxes"] for v in val])
+    untrained = torch.cat(model.pseudo_boxes(images, points, labels, refine=False))
     shutil.rmtree(out_dir / "checkpoints_point_teacher", ignore_errors=True)
     module = fit(
         model,
@@ -117,14 +121,12 @@ def run_point_teacher(
         resume=False,
         progress=False,
     )
-    images = torch.stack([v["image"] for v in val])
-    points, labels = [v["boxes"][:, :2] for v in val], [v["labels"] for v in val]
-    truth = torch.cat([v["boxes"] for v in val])
     coarse = torch.cat(model.pseudo_boxes(images, points, labels, refine=False))
     refined = torch.cat(model.pseudo_boxes(images, points, labels))
     fallback = torch.cat([truth[:, :2], torch.full((len(truth), 2), 8.0), torch.zeros(len(truth), 1)], 1)
     dets = model.predict(images)
     result = {
+        "PointTeacher pseudo IoU untrained": rotated_iou_aligned(untrained, truth).mean().item(),
         "PointTeacher pseudo IoU coarse": rotated_iou_aligned(coarse, truth).mean().item(),
         "PointTeacher pseudo IoU refined": rotated_iou_aligned(refined, truth).mean().item(),
         "point-only 8x8 box IoU": rotated_iou_aligned(fallback, truth).mean().item(),
