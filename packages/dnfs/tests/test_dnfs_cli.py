@@ -8,7 +8,7 @@ import torch
 from dnfs.__main__ import main
 from dnfs.demo import run
 from dnfs.exact import exact_log_z
-from dnfs.targets import LatticeIsing
+from dnfs.targets import LatticeIsing, LatticePotts
 
 TINY = [
     "--side",
@@ -85,3 +85,40 @@ def test_demo_runs_on_tiny_settings(tmp_path):
     assert (tmp_path / "ess.png").exists() and (tmp_path / "loss.png").exists()
     assert out["log_z_exact"] == pytest.approx(exact_log_z(LatticeIsing(3, 0.1, 0.2, dtype=torch.float64)), abs=1e-9)
     assert 0 < out["ess"] <= 1
+
+
+def test_cli_potts_reports_the_enumerated_log_z(tmp_path, capsys):
+    out = tmp_path / "potts"
+    flags = [
+        "--target",
+        "potts",
+        "--states",
+        "3",
+        "--side",
+        "3",
+        "--sigma",
+        "0.3",
+        "--model",
+        "transformer",
+        "--hidden",
+        "16",
+        "--blocks",
+        "1",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--num-times",
+        "5",
+        "--trajectories",
+        "8",
+        "--eval-samples",
+        "16",
+        "--device",
+        "cpu",
+    ]
+    main(["train", *flags, "--out", str(out)])
+    capsys.readouterr()
+    main(["evaluate", "--model", str(out), "--num", "32", "--steps", "4", "--device", "cpu"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["exact_log_z"] == pytest.approx(exact_log_z(LatticePotts(3, 3, 0.3)), abs=1e-4)

@@ -116,10 +116,12 @@ def cmd_sample(a) -> None:
 
 
 def cmd_evaluate(a) -> None:
-    from dnfs.exact import ferdinand_fisher, transfer_matrix_ising
+    from dnfs.exact import exact_log_z, ferdinand_fisher, transfer_matrix_ising
 
     res, path, spec = _weighted_run(a)
     out = {"ess": effective_sample_size(res.log_weights), **log_partition(res.log_weights)}
+    if path.num_states**path.dim <= 2**20:
+        out["exact_log_z"] = exact_log_z(path.target)  # enumeration
     if spec["target"] == "ising":
         target = path.target
         log_rho = target.log_prob(res.samples)
