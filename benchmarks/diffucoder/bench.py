@@ -112,6 +112,12 @@ def main() -> None:
         ),
         device,
     )
+    (dual, calls_dual), t_dual = timed(
+        lambda: cached_generate(
+            model, prompt, attn, max_new_tokens=new, block_length=args.block, threshold=args.threshold, dual_cache=True
+        ),
+        device,
+    )
     (nocache, calls_nc), t_nocache = timed(
         lambda: cached_generate(
             model, prompt, max_new_tokens=new, block_length=args.block, threshold=args.threshold, use_cache=False
@@ -131,13 +137,15 @@ def main() -> None:
         ("exact greedy (maskgit_plus, 1 token/step)", new, t_greedy, greedy),
         (f"exact, {new // 2} steps (2 tokens/step)", new // 2, t_half, half),
         (f"threshold {args.threshold}, block {args.block}, no cache", calls_nc, t_nocache, nocache.sequences),
-        (f"cached: threshold {args.threshold}, block {args.block}", calls, t_cached, cached.sequences),
+        (f"prefix cache: threshold {args.threshold}, block {args.block}", calls, t_cached, cached.sequences),
+        (f"dual cache: threshold {args.threshold}, block {args.block}", calls_dual, t_dual, dual.sequences),
     ]
     for label, n_calls, secs, seqs in rows:
         print(f"| {label} | {n_calls} | {tokens / secs:.1f} | {t_ref / secs:.2f}x | {agree(seqs):.3f} |")
 
-    same = (cached.sequences == nocache.sequences)[:, args.prompt :].float().mean().item()
-    print(f"\ncached vs the same threshold schedule without cache: {same:.3f} of tokens agree")
+    for label, seqs in (("prefix", cached.sequences), ("dual", dual.sequences)):
+        same = (seqs == nocache.sequences)[:, args.prompt :].float().mean().item()
+        print(f"{label} cache vs the same threshold schedule without cache: {same:.3f} of tokens agree")
     model.train()
     ids = torch.randint(0, min(vocab, 500), (args.grpo_batch, args.prompt + new), device=device)
 

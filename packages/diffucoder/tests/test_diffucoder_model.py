@@ -89,6 +89,17 @@ def test_prefix_kv_cache_reproduces_full_forward(model):
     torch.testing.assert_close(model(x[:, 4:], past_key_values=past).logits, full.logits[:, 4:], atol=1e-5, rtol=1e-5)
 
 
+def test_dual_kv_cache_reproduces_full_forward(model):
+    x = torch.randint(0, 15, (2, 12))
+    mask = torch.tensor([[0] + [1] * 11, [1] * 12])
+    pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    full = model(x, mask, pos, use_cache=True)
+    past = tuple((k[:, :, :4], v[:, :, :4]) for k, v in full.past_key_values)
+    future = tuple((k[:, :, 8:], v[:, :, 8:]) for k, v in full.past_key_values)
+    block = model(x[:, 4:8], mask, pos[:, 4:8], past_key_values=past, future_key_values=future)
+    torch.testing.assert_close(block.logits, full.logits[:, 4:8], atol=1e-5, rtol=1e-5)
+
+
 def test_shifted_logit_convention():
     logits = torch.arange(5.0).view(1, 5, 1)
     assert shift_logits(logits).flatten().tolist() == [0.0, 0.0, 1.0, 2.0, 3.0]

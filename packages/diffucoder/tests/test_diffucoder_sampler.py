@@ -235,12 +235,20 @@ def test_top_p_and_top_k_filters():
     assert kept.tolist() == [[True, True, True, False]]
 
 
-@pytest.mark.parametrize("use_cache", [True, False])
-def test_cached_sampler_decodes_blocks_in_order(use_cache, model, mask_hook):
+@pytest.mark.parametrize("use_cache,dual", [(True, False), (True, True), (False, False)])
+def test_cached_sampler_decodes_blocks_in_order(use_cache, dual, model, mask_hook):
     ids = torch.randint(0, 13, (2, 4))
     mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])
     out, nfe = cached_generate(
-        model, ids, mask, max_new_tokens=8, block_length=4, threshold=0.5, use_cache=use_cache, output_history=True
+        model,
+        ids,
+        mask,
+        max_new_tokens=8,
+        block_length=4,
+        threshold=0.5,
+        use_cache=use_cache,
+        dual_cache=dual,
+        output_history=True,
     )
     seqs = out.sequences
     assert torch.equal(seqs[:, :4], ids) and not (seqs == 15).any()
@@ -259,3 +267,32 @@ def test_cached_sampler_without_threshold_is_one_token_per_step(model):
     ids = torch.randint(0, 13, (1, 4))
     out, nfe = cached_generate(model, ids, max_new_tokens=8, block_length=4, threshold=2.0, use_cache=False)
     assert nfe == 8
+
+
+@torch.no_grad()
+def test_threshold_schedule_matches_reference_without_cache(model):
+    """Per-row re-implementation: in each block, reveal every masked token with p > threshold, at least the best."""
+    ids, new, block, thr = torch.randint(0, 13, (3, 4)), 8, 4, 0.3
+    out, _ = cached_generate(model, ids, max_new_tokens=new, block_length=block, threshold=thr, use_cache=False)
+    for r in range(3):
+        x = ids[r].tolist() + [15] * new
+        for start in range(4, 4 + new, block):
+            while 15 in x[start : start + block]:
+                logits = model(torch.tensor([x])).logits[0]
+                logits[:, 15] = -torch.inf
+                probs = torch.softmax(logits[start - 1 : start + block - 1], -1)
+                conf, tok = probs.max(-1)
+                masked = [j for j in range(block) if x[start + j] == 15]
+                best = max(masked, key=lambda j: conf[j])
+                for j in masked:
+                    if conf[j] > thr or j == best:
+                        x[start + j] = int(tok[j])
+        assert out.sequences[r].tolist() == x
+
+
+@pytest.mark.parametrize("dual", [False, True])
+def test_caches_are_exact_with_one_token_blocks(dual, model):
+    ids = torch.randint(0, 13, (2, 4))
+    exact, _ = cached_generate(model, ids, max_new_tokens=6, block_length=1, use_cache=False)
+    cached, _ = cached_generate(model, ids, max_new_tokens=6, block_length=1, dual_cache=dual)
+    assert torch.equal(exact.sequences, cached.sequences)

@@ -7,9 +7,12 @@ position) against that cached prefix. Each step reveals, in the current block, e
 greedy (or sampled) probability exceeds ``threshold`` and always at least the most confident one, so a
 block takes at most ``block_length`` steps (``<|mask|>`` itself is never proposed).
 
-The prefix cache is an approximation (prefix keys were computed while later tokens were still masked),
-so results can differ from :func:`~diffucoder.generation.diffusion_generate`; the benchmark reports the
-token agreement rate. ``use_cache=False`` runs the same schedule with full forwards (exact model calls).
+With ``dual_cache=True`` the keys/values of the positions after the block are cached too and the in-block
+steps run the model on ``[block_start − 1, block_end)`` only (Fast-dLLM's dual cache).
+
+The caches are an approximation (cached keys were computed while other tokens were still masked), so
+results can differ from :func:`~diffucoder.generation.diffusion_generate`; the benchmark reports the token
+agreement rate. ``use_cache=False`` runs the same schedule with full forwards (exact model calls).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def cached_generate(
     top_p: float | None = None,
     top_k: int | None = None,
     use_cache: bool = True,
+    dual_cache: bool = False,
     mask_token_id: int | None = None,
     output_history: bool = False,
     generator: torch.Generator | None = None,
@@ -51,16 +55,21 @@ def cached_generate(
     history, nfe = [], 0
     for start in range(inputs.shape[1], total, block_length):
         end = start + block_length
-        past = None
+        past = future = None
+        stop = end if dual_cache else total  # the model runs on [start − 1, stop) against the caches
         while bool((x[:, start:end] == mask_token_id).any()):
             if past is None or not use_cache:
                 out = model(x, attn, pos, use_cache=use_cache)
                 logits = shift_logits(out.logits)[:, start:end]
-                if use_cache:  # keep keys/values of [0, start − 1) only
+                if use_cache:  # keys/values of [0, start − 1) and, for the dual cache, of [end, total)
                     past = tuple((k[:, :, : start - 1], v[:, :, : start - 1]) for k, v in out.past_key_values)
+                    if dual_cache:
+                        future = tuple((k[:, :, end:], v[:, :, end:]) for k, v in out.past_key_values)
             else:
-                sub_pos = None if pos is None else pos[:, start - 1 :]
-                out = model(x[:, start - 1 :], attn, sub_pos, past_key_values=past)
+                sub_pos = None if pos is None else pos[:, start - 1 : stop]
+                if sub_pos is None and dual_cache:
+                    sub_pos = torch.arange(start - 1, stop, device=x.device).expand(x.shape[0], -1)
+                out = model(x[:, start - 1 : stop], attn, sub_pos, past_key_values=past, future_key_values=future)
                 logits = out.logits[:, : end - start]  # raw logit j predicts token start + j
             nfe += 1
             masked = x[:, start:end] == mask_token_id

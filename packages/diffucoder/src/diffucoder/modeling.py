@@ -104,7 +104,7 @@ class DreamAttention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, self.num_kv * self.head_dim, bias=True)
         self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
 
-    def forward(self, x, cos, sin, mask, past=None):
+    def forward(self, x, cos, sin, mask, past=None, future=None):
         b, n, _ = x.shape
         q = self.q_proj(x).view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, n, self.num_kv, self.head_dim).transpose(1, 2)
@@ -113,6 +113,8 @@ class DreamAttention(nn.Module):
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         present = (k, v)
+        if future is not None:  # keys/values of later positions (dual cache)
+            k, v = torch.cat([k, future[0]], dim=2), torch.cat([v, future[1]], dim=2)
         groups = self.num_heads // self.num_kv
         if groups > 1:
             k = k.repeat_interleave(groups, dim=1)
@@ -131,8 +133,8 @@ class DreamDecoderLayer(nn.Module):
         self.input_layernorm = DreamRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.post_attention_layernorm = DreamRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
 
-    def forward(self, x, cos, sin, mask, past=None):
-        h, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, past)
+    def forward(self, x, cos, sin, mask, past=None, future=None):
+        h, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, past, future)
         x = x + h
         return x + self.mlp(self.post_attention_layernorm(x)), present
 
@@ -185,11 +187,20 @@ class DreamBaseModel(DreamPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
-    def forward(self, input_ids, attention_mask=None, position_ids=None, past_key_values=None, use_cache=False):
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        position_ids=None,
+        past_key_values=None,
+        use_cache=False,
+        future_key_values=None,
+    ):
         if input_ids.dim() != 2 or input_ids.dtype not in (torch.long, torch.int32, torch.int64):
             raise ValueError(f"input_ids must be a 2-D integer tensor, got {tuple(input_ids.shape)} {input_ids.dtype}")
         b, n = input_ids.shape
         past_len = past_key_values[0][0].shape[2] if past_key_values else 0
+        future_len = future_key_values[0][0].shape[2] if future_key_values else 0
         if past_len + n > self.config.max_position_embeddings and position_ids is None:
             raise ValueError(
                 f"sequence of {past_len + n} tokens exceeds max_position_embeddings="
@@ -199,14 +210,15 @@ class DreamBaseModel(DreamPreTrainedModel):
             position_ids = torch.arange(past_len, past_len + n, device=input_ids.device).expand(b, n)
         x = self.embed_tokens(input_ids)
         cos, sin = self.rotary_emb(position_ids, x.dtype)
-        mask = _attention_bias(attention_mask, b, n, past_len + n, x.dtype, x.device)
+        mask = _attention_bias(attention_mask, b, n, past_len + n + future_len, x.dtype, x.device)
         presents = []
         for i, layer in enumerate(self.layers):
             past = past_key_values[i] if past_key_values else None
+            future = future_key_values[i] if future_key_values else None
             if self.gradient_checkpointing and self.training:
-                x, present = self._gradient_checkpointing_func(layer.__call__, x, cos, sin, mask, past)
+                x, present = self._gradient_checkpointing_func(layer.__call__, x, cos, sin, mask, past, future)
             else:
-                x, present = layer(x, cos, sin, mask, past)
+                x, present = layer(x, cos, sin, mask, past, future)
             presents.append(present)
         return self.norm(x), (tuple(presents) if use_cache else None)
 
@@ -244,11 +256,14 @@ class DreamModel(DreamPreTrainedModel):
         position_ids: torch.Tensor | None = None,
         past_key_values: KVCache | None = None,
         use_cache: bool = False,
+        future_key_values: KVCache | None = None,
         num_logits_to_keep: int = 0,
         output_hidden_states: bool = False,
         **_: object,
     ) -> DreamOutput:
-        hidden, presents = self.model(input_ids, attention_mask, position_ids, past_key_values, use_cache)
+        hidden, presents = self.model(
+            input_ids, attention_mask, position_ids, past_key_values, use_cache, future_key_values
+        )
         logits = self.lm_head(hidden[:, -num_logits_to_keep:] if num_logits_to_keep else hidden)
         return DreamOutput(
             logits=logits, past_key_values=presents, hidden_states=hidden if output_hidden_states else None
