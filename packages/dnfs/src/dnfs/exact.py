@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from dnfs.kolmogorov import GeometricPath
-from dnfs.targets import DiscreteTarget, validate_states
+from dnfs.targets import DiscreteTarget, all_neighbours, validate_states
 
 
 def enumerate_states(dim: int, num_states: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -61,12 +61,8 @@ class ExactRates(nn.Module):
         self.states = enumerate_states(d, s)
         self.log_rho = exact_log_prob_table(path.target)
         self.a = self.log_rho - path.log_eta  # ∂_t log p̃_t
-        idx = state_index(self.states, s)
-        nb = self.states[:, None, None, :].expand(-1, d, s, d).clone()
-        ar = torch.arange(d)
-        nb[:, ar, :, ar] = torch.arange(s).expand(len(idx), d, s).permute(1, 0, 2)
-        self.neighbours = state_index(nb.reshape(-1, d), s).reshape(-1, d, s)  # (S^D, D, S)
-        n = len(idx)
+        self.neighbours = state_index(all_neighbours(self.states, s).reshape(-1, d), s).reshape(-1, d, s)
+        n = self.states.shape[0]
         adj = torch.zeros(n, n, dtype=torch.float64)
         adj[torch.arange(n)[:, None, None].expand_as(self.neighbours), self.neighbours] = 1.0
         adj.fill_diagonal_(0.0)

@@ -39,13 +39,6 @@ def check_finite(values: torch.Tensor, what: str) -> torch.Tensor:
     return values
 
 
-def swap(x: torch.Tensor, i: int, tau: int) -> torch.Tensor:
-    """``x`` with coordinate ``i`` set to ``tau`` (the 1-Hamming neighbour ``swap(x, i, τ)``)."""
-    y = x.clone()
-    y[:, i] = tau
-    return y
-
-
 def all_neighbours(x: torch.Tensor, num_states: int) -> torch.Tensor:
     """Every ``swap(x, i, τ)`` as a ``(B, D, S, D)`` tensor (including ``τ = x_i``, i.e. ``x`` itself)."""
     b, d = x.shape
