@@ -143,3 +143,30 @@ def test_tokenizer_without_mask_token_is_rejected():
 
 def test_seeded_models_differ(make_model):
     assert not torch.equal(make_model(0).lm_head.weight, make_model(1).lm_head.weight)
+
+
+def test_bf16_forward_close_to_float32(model):
+    x = torch.randint(0, 15, (2, 8))
+    ref = model(x).logits
+    low = model.to(torch.bfloat16)(x).logits.float()
+    assert torch.isfinite(low).all() and (low - ref).abs().max() < 0.1 * ref.abs().max()
+
+
+def test_diffusion_generate_method_matches_function(model):
+    from diffucoder import diffusion_generate
+
+    x = torch.randint(0, 15, (2, 3))
+    kwargs = dict(max_new_tokens=5, steps=5, alg="maskgit_plus")
+    assert torch.equal(model.diffusion_generate(x, **kwargs), diffusion_generate(model, x, **kwargs))
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_sampling(make_model):
+    from diffucoder import diffusion_generate
+    from diffucoder.cached import cached_generate
+
+    model = make_model(0).to("cuda", torch.bfloat16)
+    x = torch.randint(0, 13, (2, 4), device="cuda")
+    out = diffusion_generate(model, x, max_new_tokens=8, steps=8, alg="entropy")
+    cached, _ = cached_generate(model, x, max_new_tokens=8, block_length=4, dual_cache=True)
+    assert out.shape == cached.sequences.shape == (2, 12) and torch.equal(out[:, :4], x)

@@ -97,3 +97,12 @@ def test_cli_sample_and_arness(tmp_path, make_config, tok, capsys):
     assert set(res) == {"0.5", "1.0"} and (tmp_path / "ar.png").exists()
     with pytest.raises(SystemExit, match="config.json"):
         main(["sample", "--model", str(tmp_path / "missing"), "--prompt", "x"])
+
+
+@pytest.mark.slow
+def test_demo_runs(tmp_path):
+    from diffucoder.demo import main
+
+    res = main(tmp_path, train_seconds=3)
+    assert res["final_loss"] < res["first_loss"]
+    assert (tmp_path / "loss.png").exists() and (tmp_path / "arness_vs_temperature.png").exists()
