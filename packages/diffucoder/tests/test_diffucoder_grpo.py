@@ -130,7 +130,7 @@ def test_code_reward_runs_tests_sandboxed_with_timeout():
     wrong = GOOD.replace("a + b", "a - b")
     loop = "```python\ndef add(a, b):\n    while True:\n        pass\n```\n"
     tests = ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(0, 0) == 0"]
-    rewards = code_reward([GOOD, wrong, loop, "no code"], [tests] * 4, timeout=1.0)
+    rewards = code_reward([GOOD, wrong, loop, "no code"], [tests, tests, tests[:1], tests], timeout=1.0)
     assert rewards == [1.0, pytest.approx(1 / 3), 0.0, 0.0]  # a − b passes only add(0, 0)
     result = run_sandboxed("import os; print(os.getcwd())", timeout=5)
     assert result.passed and "diffucoder-run-" in result.stdout

@@ -106,3 +106,34 @@ def test_demo_runs(tmp_path):
     res = main(tmp_path, train_seconds=3)
     assert res["final_loss"] < res["first_loss"]
     assert (tmp_path / "loss.png").exists() and (tmp_path / "arness_vs_temperature.png").exists()
+
+
+def test_cli_grpo_on_humaneval_prompts(tmp_path, make_config, tok):
+    from diffucoder import DreamModel
+    from diffucoder.__main__ import main
+    from diffucoder.tokenizer import dream_config_kwargs
+
+    cfg = make_config(**dream_config_kwargs(tok), max_position_embeddings=2048, num_hidden_layers=1)
+    DreamModel(cfg).save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    main(
+        [
+            "grpo",
+            "--model",
+            str(tmp_path / "m"),
+            "--out",
+            str(tmp_path / "out"),
+            "--steps",
+            "1",
+            "--limit",
+            "1",
+            "--generations",
+            "2",
+            "--max-new-tokens",
+            "4",
+            "--diffusion-steps",
+            "2",
+        ]
+    )
+    assert (tmp_path / "out" / "model" / "config.json").exists()
+    assert DreamModel.from_pretrained(tmp_path / "out" / "model").config.model_type == "Dream"
