@@ -259,7 +259,6 @@ class DreamModel(DreamPreTrainedModel):
         future_key_values: KVCache | None = None,
         num_logits_to_keep: int = 0,
         output_hidden_states: bool = False,
-        **_: object,
     ) -> DreamOutput:
         hidden, presents = self.model(
             input_ids, attention_mask, position_ids, past_key_values, use_cache, future_key_values
