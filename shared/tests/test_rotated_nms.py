@@ -1,5 +1,6 @@
 """Rotated NMS keeps exactly the set a brute-force greedy loop keeps."""
 
+import pytest
 import torch
 
 from labcore.rotated import batched_rotated_nms, obb_to_poly, rotated_iou, rotated_nms
@@ -80,3 +81,5 @@ def test_nms_edge_cases():
     assert rotated_nms(torch.zeros(0, 5), torch.zeros(0), 0.5).numel() == 0
     same = torch.tensor([[5.0, 5.0, 4.0, 2.0, 0.2]] * 3)
     assert rotated_nms(same, torch.tensor([0.2, 0.9, 0.5]), 0.5).tolist() == [1]
+    with pytest.raises(ValueError, match="iou_threshold"):
+        rotated_nms(same, torch.ones(3), -0.1)

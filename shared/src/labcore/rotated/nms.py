@@ -5,20 +5,25 @@ from __future__ import annotations
 import torch
 
 from labcore.rotated.boxes import check_boxes
-from labcore.rotated.iou import overlap_candidates, rotated_iou_aligned
+from labcore.rotated.iou import _half_extents, overlap_candidates, rotated_iou_aligned
 
 
 def _suppression_edges(boxes: torch.Tensor, iou_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Pairs ``(j, i)``, ``j < i``, of score-sorted boxes with IoU above the threshold.
 
-    Candidates are pairs whose bounding boxes meet and whose area ratio allows the IoU to exceed
-    the threshold (IoU ≤ min area / max area); only those are clipped exactly.
+    Candidates are pairs whose axis-aligned hulls meet; a pair is clipped exactly only if an upper
+    bound of its IoU exceeds the threshold: the intersection is at most the smaller area and at
+    most the overlap of the two hulls.
     """
     a, b = overlap_candidates(boxes)
     j, i = torch.minimum(a, b), torch.maximum(a, b)
-    area = (boxes[:, 2] * boxes[:, 3]).double()
-    small, large = torch.minimum(area[j], area[i]), torch.maximum(area[j], area[i])
-    possible = small > iou_threshold * large
+    b64 = boxes.double()
+    area = b64[:, 2] * b64[:, 3]
+    centre, half = b64[:, :2], _half_extents(b64)
+    lo = torch.maximum(centre[j] - half[j], centre[i] - half[i])
+    hi = torch.minimum(centre[j] + half[j], centre[i] + half[i])
+    inter = torch.minimum((hi - lo).clamp_min(0).prod(-1), torch.minimum(area[j], area[i]))
+    possible = inter > iou_threshold * (area[j] + area[i] - inter)
     j, i = j[possible], i[possible]
     over = rotated_iou_aligned(boxes[j], boxes[i]) > iou_threshold
     return j[over], i[over]
@@ -35,6 +40,8 @@ def rotated_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float)
     check_boxes(boxes)
     if scores.shape != boxes.shape[:1]:
         raise ValueError(f"scores must be (N,) for (N, 5) boxes, got {tuple(scores.shape)}")
+    if not 0 <= iou_threshold <= 1:
+        raise ValueError(f"iou_threshold must lie in [0, 1], got {iou_threshold}")
     if boxes.shape[0] == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     order = torch.argsort(scores, descending=True, stable=True)
