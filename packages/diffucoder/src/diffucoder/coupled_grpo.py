@@ -7,8 +7,8 @@ Every completion token is thus masked in exactly one of the pair, and its estima
 
     log π(o_i) ≈ ½ [ log p(o_i | all masked) + 1{i ∈ m} log p(o_i | x_m) / t + 1{i ∉ m} log p(o_i | x_¬m) / (1 − t) ]
 
-(the reference ``selective_log_softmax`` weighting). Masks are drawn from a seed fixed per GRPO iteration,
-so old, reference and current log-probs use the same masks. Advantages are leave-one-out,
+(the reference ``selective_log_softmax`` weighting). Masks are drawn from a seed fixed per GRPO iteration
+(and from each row's content), so old, reference and current log-probs use the same masks. Advantages are leave-one-out,
 ``r_i − mean_{j≠i} r_j = G/(G−1) (r_i − mean r)``, and the loss is the clipped PPO surrogate plus
 ``β`` times the k3 KL estimator, averaged over completion tokens (reference ``compute_loss``).
 """
@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from diffucoder.generation import diffusion_generate, prepare_positions
+from diffucoder.tokenizer import IM_END
 
 
 def _row_keys(input_ids: torch.Tensor) -> list[int]:
@@ -175,7 +176,8 @@ def _make_trainer_class():
                 alg_temp=0.0,
                 mask_token_id=self.mask_token_id,
             )[:, width:]
-            stops = torch.tensor(self.eos_token_ids, device=device)
+            stops = set(self.eos_token_ids)  # and <|im_end|>, where the reference cuts instruct completions
+            stops |= {i for i in [self.processing_class.convert_tokens_to_ids(IM_END)] if i is not None and i >= 0}
             completions = []
             for row in out.tolist():  # keep tokens up to and including the first end-of-sequence token
                 cut = next((i + 1 for i, tok in enumerate(row) if tok in stops), len(row))
