@@ -177,7 +177,8 @@ def _make_trainer_class():
                 mask_token_id=self.mask_token_id,
             )[:, width:]
             stops = set(self.eos_token_ids)  # and <|im_end|>, where the reference cuts instruct completions
-            stops |= {i for i in [self.processing_class.convert_tokens_to_ids(IM_END)] if i is not None and i >= 0}
+            vocab = self.processing_class.get_vocab()
+            stops |= {vocab[IM_END]} if IM_END in vocab else set()
             completions = []
             for row in out.tolist():  # keep tokens up to and including the first end-of-sequence token
                 cut = next((i + 1 for i, tok in enumerate(row) if tok in stops), len(row))
