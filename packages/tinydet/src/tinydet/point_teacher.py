@@ -294,11 +294,11 @@ class PointTeacher(nn.Module):
         refined = model.mil_head.refine(feature, [b.reshape(-1, 5) for b, _ in bags])
         valid = torch.cat([v.reshape(-1) for _, v in bags]).float()
         loss_bbox = bag_iou_loss(refined, torch.cat([c.repeat_interleave(u, 0) for c in coarse]).to(refined), valid)
-        if not classify:
-            return loss_bbox, None, None
+        g = sum(c.shape[0] for c in coarse)
+        if not classify or g == 0:
+            return loss_bbox, refined.sum() * 0, [c.clone() for c in coarse]
         refined_lists = [r.detach() for r in torch.split(refined, [b.shape[0] * u for b, _ in bags])]
         cls, ins = model.mil_head.classify(feature, refined_lists)
-        g = sum(c.shape[0] for c in coarse)
         valid = valid.reshape(g, u)
         cls_p, ins_w = bag_scores(cls.reshape(g, u, -1), ins.reshape(g, u, -1), valid)
         lab = torch.cat(labels).to(cls.device).long()
