@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from labcore.rotated import batched_rotated_nms, obb_to_poly, rotated_iou, rotated_nms
-from labcore.rotated.iou import overlap_candidates
+from labcore.rotated import batched_rotated_nms, obb_to_poly, overlap_candidates, rotated_iou, rotated_nms
 
 
 def _greedy(boxes, scores, thr):
