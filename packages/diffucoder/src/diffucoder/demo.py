@@ -32,14 +32,14 @@ def main(out_dir: Path, train_seconds: float = 45.0, seed: int = 0) -> dict:
     start = time.perf_counter()
     tok = train_tiny_tokenizer([python_source(300_000)], vocab_size=512)
     pairs = function_snippets(1_000_000)
-    ids, prompt_mask = sft_tensors(tok, pairs, length=64)
+    ids, prompt_mask = sft_tensors(tok, pairs, length=48)
     held_out = 8
     train_ids, train_prompt = ids[held_out:], prompt_mask[held_out:]
     cfg = DreamConfig(
         **dream_config_kwargs(tok),
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=4,
+        hidden_size=96,
+        intermediate_size=192,
+        num_hidden_layers=3,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=128,
@@ -62,11 +62,12 @@ def main(out_dir: Path, train_seconds: float = 45.0, seed: int = 0) -> dict:
     model.save_pretrained(out_dir / "model")
     tok.save_pretrained(out_dir / "model")
 
-    plen = int(prompt_mask[0].sum())
-    prompt = ids[:1, :plen]
-    sample = diffusion_generate(model, prompt, max_new_tokens=32, steps=32, alg="entropy")
-    text = tok.decode(sample[0], skip_special_tokens=True)
-    log.info("sample:\n%s", text)
+    samples = []
+    for i in range(3):  # held-out signatures
+        prompt = ids[i : i + 1, : int(prompt_mask[i].sum())]
+        out = diffusion_generate(model, prompt, max_new_tokens=32, steps=32, alg="entropy")
+        samples.append(tok.decode(out[0], skip_special_tokens=True))
+        log.info("sample %d:\n%s", i, samples[-1])
 
     width = int(prompt_mask[:held_out].sum(-1).max())
     batch = torch.full((held_out, width), tok.pad_token_id)
@@ -87,7 +88,7 @@ def main(out_dir: Path, train_seconds: float = 45.0, seed: int = 0) -> dict:
         "train_steps": len(losses),
         "first_loss": losses[0],
         "final_loss": sum(losses[-20:]) / len(losses[-20:]),
-        "sample": text,
+        "samples": samples,
         "arness": {str(t): {"local": ar[t][0], "global": ar[t][1]} for t in temps},
         "seconds": time.perf_counter() - start,
     }
