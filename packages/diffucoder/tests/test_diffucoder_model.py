@@ -59,6 +59,7 @@ def test_official_config_json_loads(tmp_path, model):
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     loaded, info = DreamModel.from_pretrained(tmp_path, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert isinstance(AutoModel.from_pretrained(tmp_path), DreamModel)  # registered class, no remote code
 
 
 def test_incompatible_checkpoint_is_reported(tmp_path, model):
@@ -170,3 +171,11 @@ def test_cuda_bf16_sampling(make_model):
     out = diffusion_generate(model, x, max_new_tokens=8, steps=8, alg="entropy")
     cached, _ = cached_generate(model, x, max_new_tokens=8, block_length=4, dual_cache=True)
     assert out.shape == cached.sequences.shape == (2, 12) and torch.equal(out[:, :4], x)
+
+
+def test_chat_prompt_layout():
+    from diffucoder.tokenizer import chat_prompt
+
+    text = chat_prompt("  Write add.  ")
+    assert text.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n")
+    assert text.endswith("Write add.\n<|im_end|>\n<|im_start|>assistant\n")

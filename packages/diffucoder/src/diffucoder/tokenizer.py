@@ -76,3 +76,8 @@ def dream_config_kwargs(tok: PreTrainedTokenizerBase) -> dict[str, int]:
         "bos_token_id": int(tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id),
         "eos_token_id": int(tok.eos_token_id),
     }
+
+
+def chat_prompt(query: str, system: str = "You are a helpful assistant.") -> str:
+    """The Qwen-style prompt DiffuCoder-Instruct expects (as in the official inference demo)."""
+    return f"{IM_START}system\n{system}{IM_END}\n{IM_START}user\n{query.strip()}\n{IM_END}\n{IM_START}assistant\n"
