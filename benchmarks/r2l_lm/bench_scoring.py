@@ -67,7 +67,7 @@ def main() -> None:
         rows.append((direction, name, len(qs) / t_lm, diff))
 
     print(
-        f"device={a.device} model=Llama h{a.hidden}x{a.layers} questions={len(qs)} x4 options "
+        f"device={a.device} model=Llama h{a.hidden}x{a.layers} vocab={vocab} questions={len(qs)} x4 options "
         f"({a.m}x{a.n}-digit), batch={a.batch_size}, torch threads={torch.get_num_threads()}"
     )
     print("| direction | scorer | questions/s | max |score diff| |")
