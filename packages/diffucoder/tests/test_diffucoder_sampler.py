@@ -296,3 +296,13 @@ def test_caches_are_exact_with_one_token_blocks(dual, model):
     exact, _ = cached_generate(model, ids, max_new_tokens=6, block_length=1, use_cache=False)
     cached, _ = cached_generate(model, ids, max_new_tokens=6, block_length=1, dual_cache=dual)
     assert torch.equal(exact.sequences, cached.sequences)
+
+
+def test_infilling_masks_in_prompts_with_unequal_counts(model, mask_hook):
+    ids = torch.randint(0, 13, (2, 6))
+    ids[0, 2] = 15  # one row has an extra masked position to fill
+    out = diffusion_generate(
+        model, ids, max_new_tokens=4, steps=2, alg="maskgit_plus", generation_logits_hook_func=mask_hook(15)
+    )
+    keep = ids != 15
+    assert torch.equal(out[:, :6][keep], ids[keep]) and not (out == 15).any()

@@ -140,11 +140,11 @@ def diffusion_generate(
     generation_tokens_hook_func: Callable | None = None,
     generation_logits_hook_func: Callable | None = None,
     generator: torch.Generator | None = None,
-    **unused: object,
 ) -> DreamModelOutput | torch.Tensor:
-    """Sample completions of ``inputs`` (left-padded prompts) with Dream's masked-diffusion sampler."""
-    if unused:
-        raise TypeError(f"unexpected arguments {sorted(unused)}")
+    """Sample completions of ``inputs`` (left-padded prompts) with Dream's masked-diffusion sampler.
+
+    ``<|mask|>`` tokens inside a prompt are filled too (infilling).
+    """
     mask_token_id = mask_token_id if mask_token_id is not None else getattr(model.config, "mask_token_id", None)
     if max_new_tokens is not None:
         max_length = inputs.shape[1] + max_new_tokens
@@ -177,7 +177,9 @@ def diffusion_generate(
         else:
             conf, x0 = sample_tokens(logits[mask_index], temperature, top_p, top_k, confidence, generator)
             num_mask = mask_index.sum() / mask_index.shape[0]
-            k = int(num_mask * (1 - s / t)) if i < steps - 1 else int(num_mask)
+            # floor(M·(1 − s/t)) with M the mean mask count (as the reference); the last step reveals every
+            # remaining mask of every row (equal to the reference when rows hold equally many masks)
+            k = int(num_mask * (1 - s / t)) if i < steps - 1 else int(mask_index.sum(-1).max())
             if k > 0:
                 full_conf = torch.full(x.shape, -torch.inf, device=device, dtype=logits.dtype)
                 full_conf[mask_index] = conf
@@ -188,7 +190,9 @@ def diffusion_generate(
                     idx = torch.multinomial(weights, k, generator=generator)
                 proposal = torch.full_like(x, mask_token_id)
                 proposal[mask_index] = x0
-                x = x.scatter(1, idx, proposal.gather(1, idx))
+                # rows with fewer masks than k (masks in prompts) never overwrite unmasked tokens
+                keep = full_conf.gather(1, idx) == -torch.inf
+                x = x.scatter(1, idx, torch.where(keep, x.gather(1, idx), proposal.gather(1, idx)))
         x = tokens_hook(i, x, logits)
         if history is not None:
             history.append(x.clone())
