@@ -86,3 +86,31 @@ def test_demo_and_cli_run_end_to_end(tmp_path, capsys):
     assert R2LModel.from_pretrained(tmp_path / "cli" / "model").model.config.num_hidden_layers == 1
     cli(["entropy", "--m", "1", "--n", "1"])
     assert "forward/r2l-mn: 1.2735 nats" in capsys.readouterr().out
+
+
+def test_collator_feeds_hf_trainer(digit_tokenizer, tmp_path):
+    """The dataset + collator pair is a drop-in for transformers' Trainer (its loss is the model's own)."""
+    from transformers import Trainer, TrainingArguments
+
+    from r2l_lm import R2LDataCollator, ReversedTextDataset
+
+    model = fresh(digit_tokenizer)
+    ds = ReversedTextDataset(TEXTS, digit_tokenizer, "r2l")
+    collate = R2LDataCollator(digit_tokenizer)
+    with torch.no_grad():
+        before = float(model(**collate([ds[i] for i in range(len(ds))])).loss)
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=len(TEXTS),
+        learning_rate=1e-2,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        logging_steps=1,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collate)
+    logged = trainer.train()
+    assert trainer.state.global_step == 2
+    assert trainer.state.log_history[0]["loss"] == pytest.approx(before, rel=1e-4)
+    assert logged.training_loss < before
