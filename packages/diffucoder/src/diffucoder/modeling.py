@@ -20,6 +20,7 @@ from transformers.activations import ACT2FN
 from diffucoder.config import DreamConfig
 
 KVCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]
+_SDPA_GQA = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 5)  # SDPA's enable_gqa
 
 
 @dataclass
@@ -115,12 +116,15 @@ class DreamAttention(nn.Module):
         present = (k, v)
         if future is not None:  # keys/values of later positions (dual cache)
             k, v = torch.cat([k, future[0]], dim=2), torch.cat([v, future[1]], dim=2)
-        groups = self.num_heads // self.num_kv
-        if groups > 1:
-            k = k.repeat_interleave(groups, dim=1)
-            v = v.repeat_interleave(groups, dim=1)
+        gqa = {}
+        if self.num_kv != self.num_heads:
+            if _SDPA_GQA:  # grouped heads inside SDPA, no copies of k/v
+                gqa["enable_gqa"] = True
+            else:
+                groups = self.num_heads // self.num_kv
+                k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=False
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=False, **gqa
         )
         return self.o_proj(out.transpose(1, 2).reshape(b, n, -1)), present
 
