@@ -76,3 +76,23 @@ def test_simple_evaluate_on_a_local_multiple_choice_task(adapter_factory, bpe_mo
     scores = MCQScorer(bpe_model, bpe_tokenizer, "r2l").score(QUESTIONS, OPTIONS)
     want = sum(int(int(s.argmax()) == d["label"]) for s, d in zip(scores, docs)) / len(docs)
     assert out["results"]["tiny_r2l_mcq"]["acc,none"] == pytest.approx(want)
+
+
+@pytest.mark.parametrize("fmt,variant", [("forward", "r2l-mn"), ("reverse", "r2l")])
+def test_official_style_arithmetic_task_matches_direct_scoring(digit_model, digit_tokenizer, tmp_path, fmt, variant):
+    """The simulation's MCQs exported like the official generate_json.py + multiply.yaml, scored by the harness
+    through the adapter, give the accuracy of MCQScorer on the same items."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from r2l_lm.arithmetic import accuracy, make_mcqs, split_pairs, write_lm_eval_task
+
+    items = make_mcqs(split_pairs(2, 2, 12, seed=7)[1], 2, 2, variant, fmt, seed=8)
+    task = write_lm_eval_task(items, tmp_path / "test0.json", f"multiply_{fmt}")
+    lm = R2LHFLM(digit_model, tokenizer=digit_tokenizer, device="cpu", batch_size=8)
+    out = lm_eval.simple_evaluate(
+        model=lm, tasks=[task], task_manager=TaskManager(include_defaults=False), bootstrap_iters=0
+    )
+    scorer = MCQScorer(digit_model, digit_tokenizer, "r2l")
+    want = accuracy(scorer.predict([it.question for it in items], [it.options for it in items]), items)
+    assert out["results"][f"multiply_{fmt}"]["acc,none"] == pytest.approx(want)

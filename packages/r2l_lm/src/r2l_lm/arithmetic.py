@@ -25,8 +25,11 @@ reverse / ``l2r-n``   L2R        ``log p(B | P, A)``    question ``P = A *``, op
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -193,3 +196,31 @@ def accuracy(pred: Sequence[int], items: Sequence[MCQ]) -> float:
     if len(pred) != len(items):
         raise ValueError(f"{len(pred)} predictions for {len(items)} items")
     return sum(int(p == it.gold) for p, it in zip(pred, items)) / max(len(items), 1)
+
+
+def write_lm_eval_task(items: Sequence[MCQ], path: str | os.PathLike, task_name: str = "multiply") -> dict:
+    """Write MCQs as the official lm-eval data (``question`` ending in ``"= "``, ``choices.text``/``label``,
+    ``answerKey``) and return the matching task config (the official ``multiply.yaml``, as a dict for
+    ``lm_eval.simple_evaluate(tasks=[config])``)."""
+    labels = [chr(ord("A") + i) for i in range(max(len(it.options) for it in items))]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for it in items:
+        lab = labels[: len(it.options)]
+        rows.append(
+            {"question": it.question + " ", "choices": {"text": it.options, "label": lab}, "answerKey": lab[it.gold]}
+        )
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return {
+        "task": task_name,
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"validation": str(path)}},
+        "validation_split": "validation",
+        "output_type": "multiple_choice",
+        "doc_to_text": "question",
+        "doc_to_target": "{{choices.label.index(answerKey)}}",
+        "doc_to_choice": "{{choices.text}}",
+        "target_delimiter": "",
+        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+    }
