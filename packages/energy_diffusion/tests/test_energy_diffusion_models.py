@@ -105,3 +105,10 @@ def test_toy_mixtures():
         GaussianMixture(torch.zeros(2, 2), -1.0)
     with pytest.raises(ValueError, match="integer"):
         ring().power(1.5)
+
+
+def test_incompatible_teacher_is_rejected():
+    from energy_diffusion import distillation_loss
+
+    with pytest.raises(ValueError, match="teacher returned shape"):
+        distillation_loss(MLPEnergy(2, hidden=8, depth=2), lambda x, s: x[:, :1], torch.randn(4, 2), EDMConfig())

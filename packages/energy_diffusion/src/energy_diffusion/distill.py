@@ -23,6 +23,11 @@ def distillation_loss(
     noisy = x0 + _expand(sigma, x0) * torch.randn(x0.shape, generator=generator, device=x0.device)
     with torch.no_grad():
         target = teacher(noisy, sigma)
+    if target.shape != noisy.shape:
+        raise ValueError(
+            f"teacher returned shape {tuple(target.shape)} for inputs of shape {tuple(noisy.shape)}: "
+            "it must be a denoiser D(x, σ) with output shaped like x"
+        )
     student = energy(noisy, sigma, create_graph=True)
     err = (student - target).pow(2).flatten(1).sum(1)
     return (loss_weight(sigma, cfg.sigma_data) * err).mean()
