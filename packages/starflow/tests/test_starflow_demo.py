@@ -1,10 +1,13 @@
-"""The quick-start demo runs end to end at a tiny budget and writes its PNGs."""
+"""The quick-start demo runs end to end at a tiny budget (through the CLI) and writes its PNGs."""
 
-from starflow.demo import main
+import json
+
+from starflow.__main__ import main as cli
 
 
-def test_demo_runs_tiny_budget(tmp_path):
-    result = main(tmp_path, steps=3, batch_size=16, per_class=1)
+def test_demo_runs_tiny_budget_through_cli(tmp_path, capsys):
+    cli(["demo", "--out", str(tmp_path), "--steps", "3", "--per-class", "1"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for name in ("starflow_loss.png", "starflow_samples_w0.png", "starflow_samples_w2.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert 0.0 <= result["label_accuracy_w2"] <= 1.0

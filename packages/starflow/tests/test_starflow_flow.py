@@ -104,6 +104,16 @@ def test_bad_inputs_raise_clear_errors(tiny_model, tiny_config):
         StarFlow(tiny_config.__class__(channels=48, head_dim=16, txt_size=3, txt_dim=8))
     with pytest.raises(ValueError):
         JacobiOptions(block_size=0)
+    with pytest.raises(ValueError, match="float latents"):
+        tiny_model(torch.zeros(2, 4, 4, 4, dtype=torch.uint8), torch.randn(2, 3, 8))
+    with pytest.raises(ValueError, match=r"\(2, L, 8\) for a batch of 2"):
+        tiny_model(torch.randn(2, 4, 4, 4), torch.randn(3, 3, 8))
+    with pytest.raises(ValueError, match=r"\(2, L, 8\)"):
+        tiny_model.sample(torch.randn(2, 4, 4, 4), torch.randn(2, 3, 5))
+    with pytest.raises(ValueError, match="y_null must have shape"):
+        tiny_model.sample(torch.randn(2, 4, 4, 4), torch.randn(2, 3, 8), torch.randn(1, 4, 8), guidance=1.0)
+    with pytest.raises(ValueError, match="one-hot"):
+        tiny_model(torch.randn(2, 4, 4, 4), torch.ones(2, 3, 8, dtype=torch.long))
 
 
 def test_bfloat16_weights_keep_affine_maths_in_float32(tiny_model):

@@ -1,7 +1,8 @@
-"""``python -m starflow train|sample|evaluate``.
+"""``python -m starflow train|sample|evaluate|demo`` (also the ``starflow`` console script).
 
 Examples::
 
+    python -m starflow demo --out runs/starflow-demo
     python -m starflow train --preset digits --data digits --steps 2000 --out runs/digits
     python -m starflow sample --model runs/digits/model --class-labels 0 1 2 --guidance 2 --out grid.png
     python -m starflow evaluate --model runs/digits/model --data digits
@@ -121,6 +122,12 @@ def evaluate(args) -> None:
                       "bits_per_dim": float(bits_per_dim(nll, dims)), "examples": n}))
 
 
+def demo(args) -> None:
+    from starflow.demo import main as run_demo
+
+    print(json.dumps(run_demo(Path(args.out), steps=args.steps, per_class=args.per_class, guidance=args.guidance)))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m starflow", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -160,8 +167,13 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("--data", default="digits")
     e.add_argument("--batch-size", type=int, default=256)
     e.add_argument("--seed", type=int, default=0)
+    d = sub.add_parser("demo", help="the quick-start demo: class-conditional digits, grids with/without guidance")
+    d.add_argument("--out", default="runs/starflow-demo")
+    d.add_argument("--steps", type=int, default=400)
+    d.add_argument("--per-class", type=int, default=8)
+    d.add_argument("--guidance", type=float, default=2.0)
     args = p.parse_args(argv)
-    {"train": train, "sample": sample, "evaluate": evaluate}[args.cmd](args)
+    {"train": train, "sample": sample, "evaluate": evaluate, "demo": demo}[args.cmd](args)
 
 
 if __name__ == "__main__":

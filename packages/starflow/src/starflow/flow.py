@@ -81,12 +81,16 @@ class MetaBlock(nn.Module):
         raw_sigma, mu = out.chunk(2, dim=-1)
         return mu, F.softplus(raw_sigma + SOFTPLUS_OFFSET)
 
-    def check_condition(self, y: torch.Tensor | None) -> None:
+    def check_condition(self, y: torch.Tensor | None, batch: int) -> None:
         if self.txt_dim and y is None:
             raise ValueError("this block is conditional: pass y (encoded text or one-hot labels, "
                              "see starflow.conditioning)")
-        if self.txt_dim and (y.ndim != 3 or y.shape[-1] != self.txt_dim):
-            raise ValueError(f"condition must have shape (B, L, {self.txt_dim}), got {tuple(y.shape)}")
+        if self.txt_dim and (y.ndim != 3 or y.shape[0] != batch or y.shape[-1] != self.txt_dim):
+            raise ValueError(f"condition must have shape ({batch}, L, {self.txt_dim}) for a batch of {batch}, "
+                             f"got {tuple(y.shape)}")
+        if self.txt_dim and not y.dtype.is_floating_point:
+            raise ValueError(f"condition must be float hidden states or one-hot labels, got {y.dtype}; "
+                             "encode labels with starflow.conditioning.ClassEmbedder")
 
     def params(self, x: torch.Tensor, y: torch.Tensor | None = None, explicit_mask: bool = False
                ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,7 +100,7 @@ class MetaBlock(nn.Module):
         h = self.proj_in(inp)
         txt_len = 0
         if self.txt_dim:
-            self.check_condition(y)
+            self.check_condition(y, b)
             txt = self.proj_txt(y.to(h.dtype))
             txt_len = txt.shape[1]
             h = torch.cat([txt, h], 1)
@@ -128,13 +132,16 @@ class MetaBlock(nn.Module):
         uses the closed-form guided Gaussian.
         """
         guidance = guidance if self.txt_dim else 0.0
+        if self.txt_dim:
+            self.check_condition(y, z.shape[0])
         cond = y
         if guidance > 0:
-            if y is None or y_null is None:
+            if y_null is None:
                 raise ValueError("guidance needs both the condition y and the null condition y_null")
+            if y_null.ndim != 3 or y_null.shape[0] not in (1, y.shape[0]) or y_null.shape[1:] != y.shape[1:]:
+                raise ValueError(f"y_null must have shape (1 or {y.shape[0]}, {y.shape[1]}, {y.shape[2]}) like y, "
+                                 f"got {tuple(y_null.shape)}")
             cond = torch.cat([y, y_null.expand_as(y)])
-        if self.txt_dim:
-            self.check_condition(cond)
         zp = self.permute(z.float())
         b, t, c = zp.shape
         rows = 2 * b if guidance > 0 else b

@@ -58,6 +58,9 @@ class StarFlow(PreTrainedModel):
             raise ValueError(
                 f"expected latents of shape (B, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}; "
                 "encode images with the autoencoder this model was trained with (starflow.LatentAutoencoder)")
+        if not x.dtype.is_floating_point:
+            raise ValueError(f"expected float latents (or pixels in [-1, 1]), got {x.dtype}; convert 8-bit images "
+                             "with x.float() / 127.5 - 1")
         return patchify(x, self.config.patch_size)
 
     def image(self, tokens: torch.Tensor) -> torch.Tensor:
