@@ -27,8 +27,13 @@ def mdlm_loss(model, process, x1, generator):
 
 def run(name, loss_fn, corpus, args):
     seed_everything(0)
-    cfg = TCSMConfig(vocab_size=27, hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=4,
-                     max_position_embeddings=args.length)
+    cfg = TCSMConfig(
+        vocab_size=27,
+        hidden_size=args.hidden,
+        num_hidden_layers=args.layers,
+        num_attention_heads=4,
+        max_position_embeddings=args.length,
+    )
     model, process = TCSMDenoiser(cfg), MaskedProcess(27)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(0)
@@ -62,11 +67,15 @@ def main():
         obj = TCSMObjective(MaskedProcess(27), family, divergence, weighting="elbo")
         return lambda model, process, x1, g: obj(factorised(model, process), x1, generator=g)
 
-    rows = [run("MDLM baseline (masked CE)", mdlm_loss, corpus, args),
-            run("TCSM distribution / forward KL", tcsm("distribution", "kl"), corpus, args),
-            run("TCSM score / generalised KL", tcsm("score", "gkl"), corpus, args)]
-    print(f"\n{args.steps} steps, batch {args.batch}×{args.length} chars, hidden {args.hidden}, {args.layers} layers, "
-          f"CPU ({torch.get_num_threads()} threads)\n")
+    rows = [
+        run("MDLM baseline (masked CE)", mdlm_loss, corpus, args),
+        run("TCSM distribution / forward KL", tcsm("distribution", "kl"), corpus, args),
+        run("TCSM score / generalised KL", tcsm("score", "gkl"), corpus, args),
+    ]
+    print(
+        f"\n{args.steps} steps, batch {args.batch}×{args.length} chars, hidden {args.hidden}, {args.layers} layers, "
+        f"CPU ({torch.get_num_threads()} threads)\n"
+    )
     print("| objective | val bits/char (ELBO bound) | train step (ms) |\n|---|---|---|")
     for name, bpc, ms in rows:
         print(f"| {name} | {bpc:.3f} | {ms:.0f} |")

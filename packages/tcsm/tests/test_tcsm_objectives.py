@@ -35,8 +35,16 @@ def test_clean_space_concrete_score_is_a_ratio_of_conditionals(tiny_joint):
 
 def _tiny_denoiser(process="masked"):
     torch.manual_seed(0)
-    return TCSMDenoiser(TCSMConfig(vocab_size=7, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                   max_position_embeddings=16, process=process))
+    return TCSMDenoiser(
+        TCSMConfig(
+            vocab_size=7,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=16,
+            process=process,
+        )
+    )
 
 
 def test_forward_kl_factorised_equals_masked_diffusion_cross_entropy():
@@ -53,9 +61,11 @@ def test_forward_kl_factorised_equals_masked_diffusion_cross_entropy():
     g1 = torch.autograd.grad(tcsm.sum(), model.head.weight)[0]
     g2 = torch.autograd.grad(ref.sum(), model.head.weight)[0]
     torch.testing.assert_close(g1, g2, rtol=1e-4, atol=1e-6)
+
     # the generic (joint, L·V-neighbour) route on the factorised log-joint gives the same loss
     def log_joint(x, ctx, tt):
         return proc.denoiser_log_probs(model(ctx, tt), ctx).gather(-1, x[..., None])[..., 0].sum(-1)
+
     via_joint = obj.per_sequence(joint(log_joint, 7), x1, xt, t)
     torch.testing.assert_close(via_joint, ref, rtol=1e-4, atol=1e-4)
 
@@ -80,9 +90,16 @@ def test_score_gkl_data_estimator_is_unbiased_for_the_divergence(tiny_joint):
         torch.testing.assert_close(gd, ge, rtol=1e-3, atol=1e-4)
 
 
-CASES = [("score", "gkl", False), ("score", "l2", False), ("distribution", "kl", False),
-         ("score", "gkl", True), ("score", "l2", True), ("distribution", "kl", True),
-         ("distribution", "rkl", True), ("distribution", "js", True)]
+CASES = [
+    ("score", "gkl", False),
+    ("score", "l2", False),
+    ("distribution", "kl", False),
+    ("score", "gkl", True),
+    ("score", "l2", True),
+    ("distribution", "kl", True),
+    ("distribution", "rkl", True),
+    ("distribution", "js", True),
+]
 
 
 @pytest.mark.parametrize(("family", "divergence", "explicit"), CASES)

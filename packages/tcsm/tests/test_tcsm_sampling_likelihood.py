@@ -37,8 +37,14 @@ def test_masked_elbo_is_tight_for_the_exact_denoiser(tiny_joint):
 
 def test_denoiser_save_and_load_roundtrip(tmp_path):
     torch.manual_seed(0)
-    cfg = TCSMConfig(vocab_size=5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     max_position_embeddings=8, process="uniform")
+    cfg = TCSMConfig(
+        vocab_size=5,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=8,
+        process="uniform",
+    )
     model = TCSMDenoiser(cfg).eval()
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").exists()
@@ -56,8 +62,9 @@ def _tiny_gpt2(vocab):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
-    return GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=8, n_embd=16, n_layer=1, n_head=2,
-                                      bos_token_id=0, eos_token_id=0)).eval()
+    return GPT2LMHeadModel(
+        GPT2Config(vocab_size=vocab, n_positions=8, n_embd=16, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0)
+    ).eval()
 
 
 def test_ar_teacher_target_is_the_exact_teacher_posterior():
@@ -80,8 +87,9 @@ def test_ar_teacher_target_is_the_exact_teacher_posterior():
 
 def test_preference_loss_prefers_the_chosen_sequences():
     torch.manual_seed(0)
-    cfg = TCSMConfig(vocab_size=4, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     max_position_embeddings=6)
+    cfg = TCSMConfig(
+        vocab_size=4, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=6
+    )
     model, proc = TCSMDenoiser(cfg), MaskedProcess(4)
     ref = TCSMDenoiser(cfg).eval()
     ref.load_state_dict(model.state_dict())
@@ -151,7 +159,8 @@ def test_distillation_objective_recovers_the_teacher_conditionals(tabular_cls):
         err = (lc(x1, xt, t).exp() - fixed.exp()).abs().amax(-1)[m & (w > 1e-3)[:, None]].max()
     assert err < 0.03, f"max conditional error {err:.4f}"
     # the training entry point runs end to end on a denoiser
-    student = TCSMDenoiser(TCSMConfig(vocab_size=3, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                      max_position_embeddings=4))
+    student = TCSMDenoiser(
+        TCSMConfig(vocab_size=3, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=4)
+    )
     hist = distill(student, teacher, proc, lambda s: torch.randint(0, 3, (4, 4)), 3, log_every=0, top_k=2)
     assert len(hist["loss"]) == 3 and all(torch.isfinite(torch.tensor(hist["loss"])))

@@ -10,8 +10,11 @@ from tcsm.train import train
 
 def _model(vocab=5, length=8):
     torch.manual_seed(0)
-    return TCSMDenoiser(TCSMConfig(vocab_size=vocab, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                   max_position_embeddings=length))
+    return TCSMDenoiser(
+        TCSMConfig(
+            vocab_size=vocab, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=length
+        )
+    )
 
 
 def _batches(step):
@@ -62,8 +65,28 @@ def test_cli_train_sample_evaluate_finetune(tmp_path, capsys):
     from tcsm.__main__ import main
 
     common = ["--max-chars", "20000"]
-    main(["train", "--out", str(tmp_path / "pre"), "--steps", "3", "--batch", "4", "--length", "16", "--hidden", "16",
-          "--layers", "1", "--heads", "2", "--checkpoint-every", "2", *common])
+    main(
+        [
+            "train",
+            "--out",
+            str(tmp_path / "pre"),
+            "--steps",
+            "3",
+            "--batch",
+            "4",
+            "--length",
+            "16",
+            "--hidden",
+            "16",
+            "--layers",
+            "1",
+            "--heads",
+            "2",
+            "--checkpoint-every",
+            "2",
+            *common,
+        ]
+    )
     model_dir = str(tmp_path / "pre" / "denoiser")
     main(["sample", "--model", model_dir, "--num", "2", "--steps", "4"])
     main(["evaluate", "--model", model_dir, "--sequences", "4", "--samples", "2", *common])
@@ -77,8 +100,18 @@ def test_cli_train_sample_evaluate_finetune(tmp_path, capsys):
 def test_demo_core_runs_at_a_tiny_budget(tmp_path):
     from tcsm.demo import run
 
-    res = run(tmp_path, pretrain_steps=4, finetune_steps=5, length=16, batch=8, hidden=16, layers=1,
-              eval_sequences=8, num_samples=8, max_chars=20000)
+    res = run(
+        tmp_path,
+        pretrain_steps=4,
+        finetune_steps=5,
+        length=16,
+        batch=8,
+        hidden=16,
+        layers=1,
+        eval_sequences=8,
+        num_samples=8,
+        max_chars=20000,
+    )
     assert all(torch.isfinite(torch.tensor(v)) for v in res.values())
     assert (tmp_path / "reward_finetune.png").exists() and (tmp_path / "pretrain_loss.png").exists()
 

@@ -10,7 +10,22 @@ from tcsm.sampling import sample
 from tcsm.targets import DenoiserTarget, JointTarget, TiltedTarget, ar_teacher_target
 
 __all__ = [
-    "CharCorpus", "CharVocab", "DenoiserTarget", "JointTarget", "MaskedProcess", "Schedule", "TCSMConfig",
-    "TCSMDenoiser", "TCSMObjective", "TiltedTarget", "UniformProcess", "ar_teacher_target", "bits_per_char",
-    "factorised", "joint", "make_process", "masked_nelbo", "sample",
+    "CharCorpus",
+    "CharVocab",
+    "DenoiserTarget",
+    "JointTarget",
+    "MaskedProcess",
+    "Schedule",
+    "TCSMConfig",
+    "TCSMDenoiser",
+    "TCSMObjective",
+    "TiltedTarget",
+    "UniformProcess",
+    "ar_teacher_target",
+    "bits_per_char",
+    "factorised",
+    "joint",
+    "make_process",
+    "masked_nelbo",
+    "sample",
 ]

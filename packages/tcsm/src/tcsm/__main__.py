@@ -32,14 +32,27 @@ def _load(path: str) -> tuple[TCSMDenoiser, object]:
 def cmd_train(a) -> None:
     seed_everything(a.seed)
     corpus = CharCorpus(a.max_chars)
-    cfg = TCSMConfig(vocab_size=len(corpus.vocab), hidden_size=a.hidden, num_hidden_layers=a.layers,
-                     num_attention_heads=a.heads, max_position_embeddings=a.length, process=a.process,
-                     schedule=a.schedule)
+    cfg = TCSMConfig(
+        vocab_size=len(corpus.vocab),
+        hidden_size=a.hidden,
+        num_hidden_layers=a.layers,
+        num_attention_heads=a.heads,
+        max_position_embeddings=a.length,
+        process=a.process,
+        schedule=a.schedule,
+    )
     model, process = TCSMDenoiser(cfg), make_process(a.process, cfg.vocab_size, a.schedule)
     objective = TCSMObjective(process, a.family, a.divergence, weighting=a.weighting)
     g = torch.Generator().manual_seed(a.seed)
-    train(model, objective, lambda step: corpus.batch(a.batch, a.length, generator=g), a.steps, lr=a.lr,
-          out_dir=a.out, checkpoint_every=a.checkpoint_every)
+    train(
+        model,
+        objective,
+        lambda step: corpus.batch(a.batch, a.length, generator=g),
+        a.steps,
+        lr=a.lr,
+        out_dir=a.out,
+        checkpoint_every=a.checkpoint_every,
+    )
     model.save_pretrained(Path(a.out) / "denoiser")
     log.info("saved %s", Path(a.out) / "denoiser")
 
@@ -53,16 +66,31 @@ def cmd_finetune(a) -> None:
     corpus = CharCorpus(a.max_chars)
     g = torch.Generator().manual_seed(a.seed)
     length = model.config.max_position_embeddings
-    reward_finetune(model, process, vowel_count, a.beta, lambda step: corpus.batch(a.batch, length, generator=g),
-                    a.steps, lr=a.lr, out_dir=a.out, checkpoint_every=a.checkpoint_every)
+    reward_finetune(
+        model,
+        process,
+        vowel_count,
+        a.beta,
+        lambda step: corpus.batch(a.batch, length, generator=g),
+        a.steps,
+        lr=a.lr,
+        out_dir=a.out,
+        checkpoint_every=a.checkpoint_every,
+    )
     model.save_pretrained(Path(a.out) / "denoiser")
     log.info("saved %s", Path(a.out) / "denoiser")
 
 
 def cmd_sample(a) -> None:
     model, process = _load(a.model)
-    xs = sample(model, process, a.num, a.length or model.config.max_position_embeddings, a.steps,
-                generator=torch.Generator().manual_seed(a.seed))
+    xs = sample(
+        model,
+        process,
+        a.num,
+        a.length or model.config.max_position_embeddings,
+        a.steps,
+        generator=torch.Generator().manual_seed(a.seed),
+    )
     for line in CharVocab().decode(xs):
         print(line)
 

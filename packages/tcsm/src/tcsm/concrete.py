@@ -21,9 +21,14 @@ def hamming_neighbours(x: torch.Tensor, vocab_size: int) -> torch.Tensor:
     return nb
 
 
-def log_conditionals_from_joint(log_joint: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
-                                x1: torch.Tensor, xt: torch.Tensor, t: torch.Tensor, vocab_size: int,
-                                chunk: int = 65536) -> torch.Tensor:
+def log_conditionals_from_joint(
+    log_joint: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    x1: torch.Tensor,
+    xt: torch.Tensor,
+    t: torch.Tensor,
+    vocab_size: int,
+    chunk: int = 65536,
+) -> torch.Tensor:
     """``log p(v | x_1^{\\i}, x_t)`` from an (unnormalised) ``log_joint(x_1, x_t, t) → (N,)``: ``(B, L, V)``.
 
     Evaluates ``log_joint`` on all ``L·V`` neighbours (the normaliser cancels in the ratios).
@@ -31,8 +36,9 @@ def log_conditionals_from_joint(log_joint: Callable[[torch.Tensor, torch.Tensor,
     b, n = x1.shape
     nb = hamming_neighbours(x1, vocab_size).reshape(-1, n)
     ctx, tt = xt.repeat_interleave(n * vocab_size, dim=0), t.repeat_interleave(n * vocab_size, dim=0)
-    out = torch.cat([log_joint(nb[i:i + chunk], ctx[i:i + chunk], tt[i:i + chunk])
-                     for i in range(0, nb.shape[0], chunk)])
+    out = torch.cat(
+        [log_joint(nb[i : i + chunk], ctx[i : i + chunk], tt[i : i + chunk]) for i in range(0, nb.shape[0], chunk)]
+    )
     return out.view(b, n, vocab_size).log_softmax(-1)
 
 

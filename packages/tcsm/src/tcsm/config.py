@@ -17,17 +17,28 @@ class TCSMConfig(PretrainedConfig):
 
     model_type = "tcsm_denoiser"
 
-    def __init__(self, vocab_size: int = 27, hidden_size: int = 128, num_hidden_layers: int = 4,
-                 num_attention_heads: int = 4, intermediate_size: int | None = None,
-                 max_position_embeddings: int = 256, process: str = "masked", schedule: str = "linear",
-                 time_conditioning: bool | None = None, dropout: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        vocab_size: int = 27,
+        hidden_size: int = 128,
+        num_hidden_layers: int = 4,
+        num_attention_heads: int = 4,
+        intermediate_size: int | None = None,
+        max_position_embeddings: int = 256,
+        process: str = "masked",
+        schedule: str = "linear",
+        time_conditioning: bool | None = None,
+        dropout: float = 0.0,
+        **kwargs,
+    ):
         if process not in PROCESSES:
             raise ValueError(f"process must be one of {PROCESSES}, got {process!r}")
         if vocab_size < 2:
             raise ValueError(f"vocab_size must be at least 2, got {vocab_size}")
         if hidden_size % num_attention_heads:
-            raise ValueError(f"hidden_size {hidden_size} must be divisible by "
-                             f"num_attention_heads {num_attention_heads}")
+            raise ValueError(
+                f"hidden_size {hidden_size} must be divisible by num_attention_heads {num_attention_heads}"
+            )
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers

@@ -20,8 +20,10 @@ class CharVocab:
     def encode(self, text: str) -> torch.Tensor:
         bad = sorted({c for c in text if c not in self.index})
         if bad:
-            raise ValueError(f"characters {bad[:10]} are outside the alphabet {self.alphabet!r}; "
-                             "lower-case the text and map other characters to spaces")
+            raise ValueError(
+                f"characters {bad[:10]} are outside the alphabet {self.alphabet!r}; "
+                "lower-case the text and map other characters to spaces"
+            )
         return torch.tensor([self.index[c] for c in text], dtype=torch.long)
 
     def decode(self, ids: torch.Tensor) -> str | list[str]:
@@ -41,8 +43,9 @@ class CharCorpus:
         cut = int(len(ids) * (1 - valid_fraction))
         self.train, self.valid = ids[:cut], ids[cut:]
 
-    def batch(self, batch_size: int, length: int, split: str = "train",
-              generator: torch.Generator | None = None) -> torch.Tensor:
+    def batch(
+        self, batch_size: int, length: int, split: str = "train", generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         data = self.train if split == "train" else self.valid
         if len(data) <= length:
             raise ValueError(f"the {split} split has {len(data)} characters, too few for length {length}")

@@ -30,14 +30,29 @@ def vowel_count(x: torch.Tensor) -> torch.Tensor:
     return torch.isin(x, VOWELS.to(x.device)).sum(-1).float()
 
 
-def run(out_dir: Path, pretrain_steps: int = 1000, finetune_steps: int = 100, length: int = 32, batch: int = 32,
-        hidden: int = 64, layers: int = 2, beta: float = 2.0, eval_sequences: int = 64, num_samples: int = 64,
-        max_chars: int = 200_000) -> dict:
+def run(
+    out_dir: Path,
+    pretrain_steps: int = 1000,
+    finetune_steps: int = 100,
+    length: int = 32,
+    batch: int = 32,
+    hidden: int = 64,
+    layers: int = 2,
+    beta: float = 2.0,
+    eval_sequences: int = 64,
+    num_samples: int = 64,
+    max_chars: int = 200_000,
+) -> dict:
     out_dir = Path(out_dir)
     seed_everything(0)
     corpus = CharCorpus(max_chars)
-    cfg = TCSMConfig(vocab_size=len(corpus.vocab), hidden_size=hidden, num_hidden_layers=layers,
-                     num_attention_heads=4, max_position_embeddings=length)
+    cfg = TCSMConfig(
+        vocab_size=len(corpus.vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        max_position_embeddings=length,
+    )
     model, process = TCSMDenoiser(cfg), MaskedProcess(cfg.vocab_size)
     g = torch.Generator().manual_seed(0)
     valid = corpus.eval_batches(length, eval_sequences)
@@ -50,8 +65,9 @@ def run(out_dir: Path, pretrain_steps: int = 1000, finetune_steps: int = 100, le
         return bpc, float(vowel_count(xs).mean() / length)
 
     objective = TCSMObjective(process, "distribution", "kl", weighting="elbo")
-    pre = train(model, objective, lambda step: corpus.batch(batch, length, generator=g), pretrain_steps, lr=3e-3,
-                log_every=0)
+    pre = train(
+        model, objective, lambda step: corpus.batch(batch, length, generator=g), pretrain_steps, lr=3e-3, log_every=0
+    )
     bpc_pre, vowels_pre = evaluate()
 
     reward_curve: list[tuple[int, float]] = [(0, vowels_pre)]
@@ -62,22 +78,43 @@ def run(out_dir: Path, pretrain_steps: int = 1000, finetune_steps: int = 100, le
             reward_curve.append((step, float(vowel_count(xs).mean() / length)))
             model.train()
 
-    ft = reward_finetune(model, process, vowel_count, beta, lambda step: corpus.batch(batch, length, generator=g),
-                         finetune_steps, lr=1e-3, callback=track, log_every=0)
+    ft = reward_finetune(
+        model,
+        process,
+        vowel_count,
+        beta,
+        lambda step: corpus.batch(batch, length, generator=g),
+        finetune_steps,
+        lr=1e-3,
+        callback=track,
+        log_every=0,
+    )
     bpc_post, vowels_post = evaluate()
     data_vowels = float(vowel_count(valid).mean() / length)
 
-    save_line_plot({"TCSM pre-training loss (nats/seq)": pre["loss"]}, out_dir / "pretrain_loss.png",
-                   ylabel="loss", title="TCSM (forward KL, factorised) on text8-like characters")
+    save_line_plot(
+        {"TCSM pre-training loss (nats/seq)": pre["loss"]},
+        out_dir / "pretrain_loss.png",
+        ylabel="loss",
+        title="TCSM (forward KL, factorised) on text8-like characters",
+    )
     xs, ys = zip(*reward_curve)
-    save_line_plot({"samples": (xs, ys), "data": (xs, [data_vowels] * len(xs))}, out_dir / "reward_finetune.png",
-                   xlabel="fine-tuning step", ylabel="vowel fraction",
-                   title=f"reward fine-tuning toward p_ref·exp(r/β), β={beta}")
+    save_line_plot(
+        {"samples": (xs, ys), "data": (xs, [data_vowels] * len(xs))},
+        out_dir / "reward_finetune.png",
+        xlabel="fine-tuning step",
+        ylabel="vowel fraction",
+        title=f"reward fine-tuning toward p_ref·exp(r/β), β={beta}",
+    )
     save_line_plot({"fine-tuning TCSM loss": ft["loss"]}, out_dir / "finetune_loss.png", ylabel="KL per sequence")
     model.save_pretrained(out_dir / "denoiser")
-    return {"pretrain val bits/char (ELBO)": bpc_pre, "finetuned val bits/char (ELBO)": bpc_post,
-            "vowel fraction: data": data_vowels, "vowel fraction: pretrained samples": vowels_pre,
-            "vowel fraction: fine-tuned samples": vowels_post}
+    return {
+        "pretrain val bits/char (ELBO)": bpc_pre,
+        "finetuned val bits/char (ELBO)": bpc_post,
+        "vowel fraction: data": data_vowels,
+        "vowel fraction: pretrained samples": vowels_pre,
+        "vowel fraction: fine-tuned samples": vowels_post,
+    }
 
 
 def main(out_dir: Path) -> dict:

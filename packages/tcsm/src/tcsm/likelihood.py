@@ -10,8 +10,9 @@ from tcsm.noise import MaskedProcess
 
 
 @torch.no_grad()
-def masked_nelbo(denoiser, process: MaskedProcess, x1: torch.Tensor, num_samples: int = 16,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def masked_nelbo(
+    denoiser, process: MaskedProcess, x1: torch.Tensor, num_samples: int = 16, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``−ELBO = ∫_0^1 κ'_t/(1−κ_t) E[Σ_{masked i} −log p_θ(x_1^i|x_t)] dt ≥ −log p_θ(x_1)`` in nats ``(B,)``.
 
     Monte Carlo over ``num_samples`` stratified times per sequence (MDLM/MD4 bound in the paper's convention).

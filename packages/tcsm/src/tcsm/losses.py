@@ -26,8 +26,13 @@ def _others(x1: torch.Tensor, vocab_size: int) -> torch.Tensor:
     return ~F.one_hot(x1, vocab_size).bool()
 
 
-def score_tcsm(model_log_cond: torch.Tensor, x1: torch.Tensor, positions: torch.Tensor,
-               divergence: str = "gkl", target_log_cond: torch.Tensor | None = None) -> torch.Tensor:
+def score_tcsm(
+    model_log_cond: torch.Tensor,
+    x1: torch.Tensor,
+    positions: torch.Tensor,
+    divergence: str = "gkl",
+    target_log_cond: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Score-based TCSM per sequence ``(B,)``: ``Σ_{i ∈ positions} D(c_target^i(x_1), c_θ^i(x_1))``.
 
     ``gkl``: generalised KL ``Σ_v u log(u/w) − u + w``; ``l2``: ``Σ_v (u − w)²`` (concrete score
@@ -61,8 +66,13 @@ def _kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     return (log_p.exp() * torch.where(support, log_p - log_q, 0.0)).sum(-1)
 
 
-def distribution_tcsm(model_log_cond: torch.Tensor, x1: torch.Tensor, positions: torch.Tensor,
-                      divergence: str = "kl", target_log_cond: torch.Tensor | None = None) -> torch.Tensor:
+def distribution_tcsm(
+    model_log_cond: torch.Tensor,
+    x1: torch.Tensor,
+    positions: torch.Tensor,
+    divergence: str = "kl",
+    target_log_cond: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Distribution-based TCSM per sequence ``(B,)``:
     ``Σ_{i ∈ positions} D(p_{1|t}(·|x_1^{\\i},x_t), p_θ(·|x_1^{\\i},x_t))``.
 
@@ -75,8 +85,10 @@ def distribution_tcsm(model_log_cond: torch.Tensor, x1: torch.Tensor, positions:
     model_log_cond = model_log_cond.masked_fill(off, 0.0)
     if target_log_cond is None:
         if divergence != "kl":
-            raise ValueError(f"divergence {divergence!r} needs the target's conditionals: pass a target "
-                             "(pre-training from data samples supports only 'kl')")
+            raise ValueError(
+                f"divergence {divergence!r} needs the target's conditionals: pass a target "
+                "(pre-training from data samples supports only 'kl')"
+            )
         return torch.where(positions, -model_log_cond.gather(-1, x1[..., None])[..., 0], 0.0).sum(-1)
     target_log_cond = target_log_cond.masked_fill(off, 0.0)
     if divergence == "kl":
@@ -89,8 +101,9 @@ def distribution_tcsm(model_log_cond: torch.Tensor, x1: torch.Tensor, positions:
     return torch.where(positions, per_pos, 0.0).sum(-1)
 
 
-def masked_diffusion_ce(logits: torch.Tensor, x1: torch.Tensor, xt: torch.Tensor, mask_id: int,
-                        weight: torch.Tensor) -> torch.Tensor:
+def masked_diffusion_ce(
+    logits: torch.Tensor, x1: torch.Tensor, xt: torch.Tensor, mask_id: int, weight: torch.Tensor
+) -> torch.Tensor:
     """Reference MDLM/MD4 loss per sequence: ``w(t) Σ_{i: x_t^i = [M]} −log p_θ(x_1^i | x_t)``."""
     ce = F.cross_entropy(logits.flatten(0, 1).float(), x1.flatten(), reduction="none").view_as(x1)
     return weight * (ce * (xt == mask_id)).sum(-1)

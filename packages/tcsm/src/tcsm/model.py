@@ -29,8 +29,9 @@ class Block(nn.Module):
         self.qkv = nn.Linear(c.hidden_size, 3 * c.hidden_size)
         self.proj = nn.Linear(c.hidden_size, c.hidden_size)
         self.norm2 = nn.LayerNorm(c.hidden_size)
-        self.mlp = nn.Sequential(nn.Linear(c.hidden_size, c.intermediate_size), nn.GELU(),
-                                 nn.Linear(c.intermediate_size, c.hidden_size))
+        self.mlp = nn.Sequential(
+            nn.Linear(c.hidden_size, c.intermediate_size), nn.GELU(), nn.Linear(c.intermediate_size, c.hidden_size)
+        )
         self.dropout = c.dropout
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -54,8 +55,11 @@ class TCSMDenoiser(PreTrainedModel):
         c = config
         self.embed = nn.Embedding(c.input_vocab_size, c.hidden_size)
         self.pos = nn.Embedding(c.max_position_embeddings, c.hidden_size)
-        self.time = nn.Sequential(nn.Linear(c.hidden_size, c.hidden_size), nn.SiLU(),
-                                  nn.Linear(c.hidden_size, c.hidden_size)) if c.time_conditioning else None
+        self.time = (
+            nn.Sequential(nn.Linear(c.hidden_size, c.hidden_size), nn.SiLU(), nn.Linear(c.hidden_size, c.hidden_size))
+            if c.time_conditioning
+            else None
+        )
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.num_hidden_layers))
         self.norm = nn.LayerNorm(c.hidden_size)
         self.head = nn.Linear(c.hidden_size, c.vocab_size)
@@ -77,15 +81,19 @@ class TCSMDenoiser(PreTrainedModel):
         if input_ids.ndim != 2:
             raise ValueError(f"input_ids must have shape (batch, length), got {tuple(input_ids.shape)}")
         if input_ids.shape[1] > c.max_position_embeddings:
-            raise ValueError(f"sequence length {input_ids.shape[1]} exceeds max_position_embeddings "
-                             f"{c.max_position_embeddings}: shorten the input or build a config with a longer context")
+            raise ValueError(
+                f"sequence length {input_ids.shape[1]} exceeds max_position_embeddings "
+                f"{c.max_position_embeddings}: shorten the input or build a config with a longer context"
+            )
         lo, hi = int(input_ids.min()), int(input_ids.max())
         if lo < 0 or hi >= c.input_vocab_size:
             what = f"0..{c.vocab_size - 1}"
             if c.process == "masked":
                 what += f" plus mask id {c.mask_token_id}"
-            raise ValueError(f"token ids must lie in {what}; got values in [{lo}, {hi}]. "
-                             "Encode text with tcsm.data.CharVocab or rebuild the config with the right vocab_size")
+            raise ValueError(
+                f"token ids must lie in {what}; got values in [{lo}, {hi}]. "
+                "Encode text with tcsm.data.CharVocab or rebuild the config with the right vocab_size"
+            )
 
     def forward(self, input_ids: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
         self.check_input_ids(input_ids)

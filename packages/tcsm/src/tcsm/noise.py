@@ -67,8 +67,14 @@ class MaskedProcess:
         carried = torch.where(clean, 0.0, -math.inf)
         return torch.where(self.noised_positions(xt)[..., None], logp, carried)
 
-    def reverse_step(self, xt: torch.Tensor, logp: torch.Tensor, t: torch.Tensor, s: torch.Tensor,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+    def reverse_step(
+        self,
+        xt: torch.Tensor,
+        logp: torch.Tensor,
+        t: torch.Tensor,
+        s: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Ancestral step ``t → s > t``: unmask each masked token w.p. ``(κ_s − κ_t)/(1 − κ_t)`` from ``p_θ``."""
         kt, ks = self.schedule.kappa(t), self.schedule.kappa(s)
         p_unmask = ((ks - kt) / (1 - kt).clamp_min(EPS)).clamp(0, 1)
@@ -103,8 +109,14 @@ class UniformProcess:
     def denoiser_log_probs(self, logits: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
         return logits.float().log_softmax(-1)
 
-    def reverse_step(self, xt: torch.Tensor, logp: torch.Tensor, t: torch.Tensor, s: torch.Tensor,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+    def reverse_step(
+        self,
+        xt: torch.Tensor,
+        logp: torch.Tensor,
+        t: torch.Tensor,
+        s: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Exact per-position posterior ``Σ_u p_θ(u|x_t) q(x_s | x_t, x_1 = u)`` for ``t → s > t``."""
         v = self.vocab_size
         kt, ks = self.schedule.kappa(t)[:, None, None], self.schedule.kappa(s)[:, None, None]

@@ -13,8 +13,9 @@ from tcsm.noise import MaskedProcess, UniformProcess
 LogCond = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def factorised(denoiser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-               process: MaskedProcess | UniformProcess) -> LogCond:
+def factorised(
+    denoiser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], process: MaskedProcess | UniformProcess
+) -> LogCond:
     """Factorised parameterisation ``p_θ(x_1|x_t) = ∏_i p_θ(x_1^i|x_t)``: conditionals ignore ``x_1^{\\i}``."""
     return lambda x1, xt, t: process.denoiser_log_probs(denoiser(xt, t), xt)
 
@@ -32,8 +33,14 @@ class TCSMObjective:
     the masked-diffusion NELBO) or ``"constant"``.
     """
 
-    def __init__(self, process: MaskedProcess | UniformProcess, family: str = "distribution",
-                 divergence: str | None = None, weighting: str = "elbo", t_max: float = 0.999):
+    def __init__(
+        self,
+        process: MaskedProcess | UniformProcess,
+        family: str = "distribution",
+        divergence: str | None = None,
+        weighting: str = "elbo",
+        t_max: float = 0.999,
+    ):
         valid = {"score": SCORE_DIVERGENCES, "distribution": DISTRIBUTION_DIVERGENCES}
         if family not in valid:
             raise ValueError(f"family must be 'score' or 'distribution', got {family!r}")
@@ -45,8 +52,9 @@ class TCSMObjective:
         self.process, self.family, self.divergence = process, family, divergence
         self.weighting, self.t_max = weighting, t_max
 
-    def sample_t(self, batch: int, device: torch.device | str = "cpu",
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_t(
+        self, batch: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Low-discrepancy ``t ∈ [0, t_max)`` (one uniform offset, evenly spaced over the batch)."""
         u = torch.rand(1, device=device, generator=generator)
         return ((u + torch.arange(batch, device=device) / batch) % 1.0) * self.t_max
@@ -54,19 +62,23 @@ class TCSMObjective:
     def weight(self, t: torch.Tensor) -> torch.Tensor:
         return self.process.schedule.elbo_weight(t) if self.weighting == "elbo" else torch.ones_like(t)
 
-    def per_sequence(self, model: LogCond, x1: torch.Tensor, xt: torch.Tensor, t: torch.Tensor,
-                     target=None) -> torch.Tensor:
+    def per_sequence(
+        self, model: LogCond, x1: torch.Tensor, xt: torch.Tensor, t: torch.Tensor, target=None
+    ) -> torch.Tensor:
         """``ω(t) Σ_i D(...)`` per sequence ``(B,)`` on given ``(x_1, x_t, t)``; ``target=None`` means data."""
         if int(x1.min()) < 0 or int(x1.max()) >= self.process.vocab_size:
-            raise ValueError(f"clean token ids must lie in 0..{self.process.vocab_size - 1}; got values in "
-                             f"[{int(x1.min())}, {int(x1.max())}]")
+            raise ValueError(
+                f"clean token ids must lie in 0..{self.process.vocab_size - 1}; got values in "
+                f"[{int(x1.min())}, {int(x1.max())}]"
+            )
         positions = self.process.noised_positions(xt)
         target_lc = None if target is None else target.log_conditionals(x1, xt, t)
         loss_fn = score_tcsm if self.family == "score" else distribution_tcsm
         return self.weight(t) * loss_fn(model(x1, xt, t), x1, positions, self.divergence, target_lc)
 
-    def __call__(self, model: LogCond, x1: torch.Tensor, target=None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def __call__(
+        self, model: LogCond, x1: torch.Tensor, target=None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Batch-mean loss: draws ``t`` and ``x_t ~ p_{t|1}(·|x_1)``; ``x_1`` is the proposal sample."""
         t = self.sample_t(x1.shape[0], x1.device, generator)
         xt = self.process.sample(x1, t, generator)

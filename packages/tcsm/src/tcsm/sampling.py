@@ -8,9 +8,16 @@ from tcsm.noise import MaskedProcess, UniformProcess
 
 
 @torch.no_grad()
-def sample(denoiser, process: MaskedProcess | UniformProcess, num: int, length: int, steps: int = 64,
-           device: torch.device | str = "cpu", generator: torch.Generator | None = None,
-           temperature: float = 1.0) -> torch.Tensor:
+def sample(
+    denoiser,
+    process: MaskedProcess | UniformProcess,
+    num: int,
+    length: int,
+    steps: int = 64,
+    device: torch.device | str = "cpu",
+    generator: torch.Generator | None = None,
+    temperature: float = 1.0,
+) -> torch.Tensor:
     """Draw ``num`` sequences of ``length`` tokens in ``steps`` ancestral steps (exact posterior per step)."""
     if steps < 1 or num < 1 or length < 1:
         raise ValueError(f"num, length and steps must be positive, got {num}, {length}, {steps}")

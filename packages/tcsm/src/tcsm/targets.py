@@ -18,15 +18,23 @@ from tcsm.noise import MaskedProcess, UniformProcess
 Process = MaskedProcess | UniformProcess
 
 
-def neighbour_values(fn: Callable[[torch.Tensor], torch.Tensor], x1: torch.Tensor, vocab_size: int,
-                     positions: torch.Tensor | None = None, chunk: int = 8192) -> torch.Tensor:
+def neighbour_values(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    x1: torch.Tensor,
+    vocab_size: int,
+    positions: torch.Tensor | None = None,
+    chunk: int = 8192,
+) -> torch.Tensor:
     """``fn(x_1^{i←v})`` for every ``(i, v)`` where ``positions`` is set (zero elsewhere): ``(B, L, V)``."""
     b, n = x1.shape
     nb = hamming_neighbours(x1, vocab_size)  # (B, L, V, L)
     sel = torch.ones(b, n, dtype=torch.bool, device=x1.device) if positions is None else positions
     rows = nb[sel].reshape(-1, n)
-    vals = torch.cat([fn(rows[i:i + chunk]) for i in range(0, rows.shape[0], chunk)]) if rows.numel() else \
-        torch.zeros(0, device=x1.device)
+    vals = (
+        torch.cat([fn(rows[i : i + chunk]) for i in range(0, rows.shape[0], chunk)])
+        if rows.numel()
+        else torch.zeros(0, device=x1.device)
+    )
     out = torch.zeros(b, n, vocab_size, device=x1.device, dtype=vals.dtype if vals.numel() else torch.float32)
     out[sel] = vals.view(-1, vocab_size).to(out.dtype)
     return out
@@ -71,8 +79,10 @@ class TiltedTarget:
     def neighbour_rewards(self, x1: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         r = neighbour_values(self.reward, x1, self.reference.process.vocab_size, positions, self.chunk)
         if not torch.isfinite(r).all():
-            raise ValueError("the reward function returned NaN or inf on some sequences; make it finite "
-                             "for every sequence of the vocabulary (clip or add a default value)")
+            raise ValueError(
+                "the reward function returned NaN or inf on some sequences; make it finite "
+                "for every sequence of the vocabulary (clip or add a default value)"
+            )
         return r
 
     @torch.no_grad()
@@ -93,8 +103,10 @@ class ARTeacher(nn.Module):
         super().__init__()
         tv = getattr(teacher.config, "vocab_size", None)
         if tv != vocab_size:
-            raise ValueError(f"the teacher's vocabulary has {tv} tokens but the diffusion model has {vocab_size}; "
-                             "distillation needs identical token ids: train/convert the teacher on the same vocabulary")
+            raise ValueError(
+                f"the teacher's vocabulary has {tv} tokens but the diffusion model has {vocab_size}; "
+                "distillation needs identical token ids: train/convert the teacher on the same vocabulary"
+            )
         bos = teacher.config.bos_token_id if bos_token_id is None else bos_token_id
         if bos is None or not 0 <= int(bos) < vocab_size:
             raise ValueError(f"bos_token_id must be a token id in 0..{vocab_size - 1}, got {bos}")
@@ -107,8 +119,9 @@ class ARTeacher(nn.Module):
         return logits.log_softmax(-1).gather(-1, x[..., None])[..., 0].sum(-1)
 
 
-def ar_teacher_target(teacher: nn.Module, process: Process, bos_token_id: int | None = None,
-                      chunk: int = 4096) -> JointTarget:
+def ar_teacher_target(
+    teacher: nn.Module, process: Process, bos_token_id: int | None = None, chunk: int = 4096
+) -> JointTarget:
     """Distillation target ``p_1 = p_AR`` (paper §5.3): exact 1-Hamming ratios from teacher likelihoods."""
     return JointTarget(ARTeacher(teacher, process.vocab_size, bos_token_id), process, chunk)
 
@@ -121,8 +134,9 @@ class ARTeacherTopK:
     instead of ``V·L`` teacher evaluations per sequence; the tail outside the candidates is dropped).
     """
 
-    def __init__(self, teacher: nn.Module, process: Process, k: int, bos_token_id: int | None = None,
-                 chunk: int = 4096):
+    def __init__(
+        self, teacher: nn.Module, process: Process, k: int, bos_token_id: int | None = None, chunk: int = 4096
+    ):
         if not 1 <= k <= process.vocab_size:
             raise ValueError(f"k must lie in 1..{process.vocab_size}, got {k}")
         self.ar = ARTeacher(teacher, process.vocab_size, bos_token_id)
@@ -139,8 +153,11 @@ class ARTeacherTopK:
         seqs = x1[sel[:, 0]][:, None, :].repeat(1, c.shape[1], 1)
         seqs.scatter_(2, sel[:, 1].view(-1, 1, 1).expand(-1, c.shape[1], 1), c[..., None])
         flat = seqs.view(-1, n)
-        lp = torch.cat([self.ar(flat[i:i + self.chunk]) for i in range(0, len(flat), self.chunk)]).view_as(c) \
-            if len(flat) else torch.zeros_like(c, dtype=torch.float32)
+        lp = (
+            torch.cat([self.ar(flat[i : i + self.chunk]) for i in range(0, len(flat), self.chunk)]).view_as(c)
+            if len(flat)
+            else torch.zeros_like(c, dtype=torch.float32)
+        )
         rows = torch.full((len(sel), self.process.vocab_size), -torch.inf, device=x1.device).scatter(1, c, lp)
         out = torch.zeros(b, n, self.process.vocab_size, device=x1.device)
         out[sel[:, 0], sel[:, 1]] = rows

@@ -15,10 +15,19 @@ from tcsm.objective import TCSMObjective, factorised
 log = get_logger("tcsm")
 
 
-def train(model: torch.nn.Module, objective: TCSMObjective, batches: Callable[[int], torch.Tensor], steps: int,
-          lr: float = 1e-3, target=None, out_dir: str | Path | None = None, checkpoint_every: int = 0,
-          log_every: int = 50, callback: Callable[[int, dict], None] | None = None,
-          grad_clip: float = 1.0) -> dict[str, list[float]]:
+def train(
+    model: torch.nn.Module,
+    objective: TCSMObjective,
+    batches: Callable[[int], torch.Tensor],
+    steps: int,
+    lr: float = 1e-3,
+    target=None,
+    out_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
+    log_every: int = 50,
+    callback: Callable[[int, dict], None] | None = None,
+    grad_clip: float = 1.0,
+) -> dict[str, list[float]]:
     """Minimise ``objective`` for ``steps`` steps on ``x_1 = batches(step)`` (the proposal ``h``).
 
     With ``out_dir`` and ``checkpoint_every``, atomic checkpoints go to ``out_dir/checkpoints`` and a
@@ -39,16 +48,21 @@ def train(model: torch.nn.Module, objective: TCSMObjective, batches: Callable[[i
         x1 = batches(step)
         loss = objective(log_cond, x1, target)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite TCSM loss at step {step}; lower the learning rate "
-                                     "or check the target")
+            raise FloatingPointError(
+                f"non-finite TCSM loss at step {step}; lower the learning rate or check the target"
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         opt.step()
         history["loss"].append(loss.item())
         if log_every and (step + 1) % log_every == 0:
-            log.info("step %d loss %.4f (%.1f ms/step)", step + 1, loss.item(),
-                     1000 * (time.perf_counter() - tic) / (step + 1 - start))
+            log.info(
+                "step %d loss %.4f (%.1f ms/step)",
+                step + 1,
+                loss.item(),
+                1000 * (time.perf_counter() - tic) / (step + 1 - start),
+            )
         if callback is not None:
             callback(step + 1, history)
         if ckpt_root is not None and checkpoint_every and (step + 1) % checkpoint_every == 0:
