@@ -164,3 +164,23 @@ def test_distillation_objective_recovers_the_teacher_conditionals(tabular_cls):
     )
     hist = distill(student, teacher, proc, lambda s: torch.randint(0, 3, (4, 4)), 3, log_every=0, top_k=2)
     assert len(hist["loss"]) == 3 and all(torch.isfinite(torch.tensor(hist["loss"])))
+
+
+def test_uniform_elbo_is_tight_for_independent_data_and_bounds_a_flat_model():
+    """Product data + exact denoiser: the reverse chain is exact, so E[NELBO] = −log p(x) for any step count.
+    A flat denoiser samples the uniform distribution, so its bound can never beat L·log V."""
+    from tcsm.likelihood import nelbo, uniform_nelbo
+
+    g = torch.Generator().manual_seed(0)
+    marg = torch.softmax(2 * torch.randn(3, 4, generator=g, dtype=torch.float64), -1)  # per-position laws
+    probs = (marg[0][:, None, None] * marg[1][None, :, None] * marg[2][None, None, :]).flatten()
+    joint = ExactJoint(probs, vocab_size=4, length=3)
+    proc = UniformProcess(4)
+    x = joint.states[[0, 21, 42, 63, 27]].repeat_interleave(1500, 0)
+    bound = uniform_nelbo(_exact_denoiser(joint, proc), proc, x, steps=6, generator=g).view(5, -1).mean(1)
+    nll = -joint.log_p1(joint.states[[0, 21, 42, 63, 27]]).float()
+    torch.testing.assert_close(bound, nll, rtol=0.03, atol=0.03)
+    flat = nelbo(lambda xt, t: torch.zeros(*xt.shape, 4), proc, x[:1500], num_samples=6, generator=g)
+    assert flat.mean() >= 3 * torch.log(torch.tensor(4.0)) - 0.05
+    with pytest.raises(TypeError, match="MaskedProcess"):
+        masked_nelbo(_exact_denoiser(joint, proc), proc, x[:2])

@@ -1,5 +1,8 @@
 """Training loop resume, reward fine-tuning toward the tilted target, CLI and demo smoke runs."""
 
+import json
+import math
+
 import torch
 
 from tcsm import TCSMConfig, TCSMDenoiser, TCSMObjective, factorised
@@ -95,6 +98,11 @@ def test_cli_train_sample_evaluate_finetune(tmp_path, capsys):
     assert len(out[0]) == 16 and set(out[0]) <= set(" abcdefghijklmnopqrstuvwxyz")
     assert "bits_per_char_bound" in out[2]
     assert (tmp_path / "ft" / "denoiser" / "model.safetensors").exists()
+    uni = ["--steps", "2", "--batch", "4", "--length", "8", "--hidden", "16", "--layers", "1", "--heads", "2"]
+    main(["train", "--out", str(tmp_path / "uni"), "--process", "uniform", *uni, *common])
+    main(["evaluate", "--model", str(tmp_path / "uni" / "denoiser"), "--sequences", "4", "--samples", "3", *common])
+    bound = json.loads(capsys.readouterr().out.splitlines()[-1])["bits_per_char_bound"]
+    assert bound > 0 and math.isfinite(bound)
 
 
 def test_demo_core_runs_at_a_tiny_budget(tmp_path):

@@ -109,6 +109,20 @@ class UniformProcess:
     def denoiser_log_probs(self, logits: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
         return logits.float().log_softmax(-1)
 
+    def reverse_probs(self, xt: torch.Tensor, logp: torch.Tensor, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """Per-position ``Σ_u p(u|x_t) q(x_s | x_t, x_1 = u)`` for ``t → s > t``: ``(B, L, V)``.
+
+        With ``logp`` the log one-hot of ``x_1`` this is the true posterior ``q(x_s | x_t, x_1)``.
+        """
+        v = self.vocab_size
+        kt, ks = self.schedule.kappa(t)[:, None, None], self.schedule.kappa(s)[:, None, None]
+        same = torch.nn.functional.one_hot(xt, v).float()  # (B, L, V) indicator x_t == ·
+        ratio = (kt / ks.clamp_min(EPS)).clamp(0, 1)
+        q_t_given_s = ratio * same + (1 - ratio) / v  # q(x_t | x_s = ·)
+        w = logp.exp() / (kt * same + (1 - kt) / v)  # p_θ(u | x_t) / q(x_t | x_1 = u)
+        probs = q_t_given_s * (ks * w + (1 - ks) / v * w.sum(-1, keepdim=True))
+        return probs / probs.sum(-1, keepdim=True)
+
     def reverse_step(
         self,
         xt: torch.Tensor,
@@ -117,15 +131,8 @@ class UniformProcess:
         s: torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Exact per-position posterior ``Σ_u p_θ(u|x_t) q(x_s | x_t, x_1 = u)`` for ``t → s > t``."""
-        v = self.vocab_size
-        kt, ks = self.schedule.kappa(t)[:, None, None], self.schedule.kappa(s)[:, None, None]
-        same = torch.nn.functional.one_hot(xt, v).float()  # (B, L, V) indicator x_t == ·
-        ratio = (kt / ks.clamp_min(EPS)).clamp(0, 1)
-        q_t_given_s = ratio * same + (1 - ratio) / v  # q(x_t | x_s = ·)
-        w = logp.exp() / (kt * same + (1 - kt) / v)  # p_θ(u | x_t) / q(x_t | x_1 = u)
-        probs = q_t_given_s * (ks * w + (1 - ks) / v * w.sum(-1, keepdim=True))
-        probs = probs / probs.sum(-1, keepdim=True)
+        """Ancestral step ``t → s > t`` from :meth:`reverse_probs` (exact per-position posterior)."""
+        probs = self.reverse_probs(xt, logp, t, s)
         return torch.multinomial(probs.flatten(0, 1), 1, generator=generator).view_as(xt)
 
 
