@@ -58,8 +58,13 @@ def likelihood_table(a):
     seed_everything(0)
     tr, va = text8_like_splits(200_000)
     valid = contiguous_windows(va, a.seq_len, 64)
-    cfg = tiny_config(max_seq_len=a.seq_len, hidden_size=64, layers_per_block=1,
-                      layer_types=["mix1", "affine", "affine"], num_mixtures=[8, 0, 0])
+    cfg = tiny_config(
+        max_seq_len=a.seq_len,
+        hidden_size=64,
+        layers_per_block=1,
+        layer_types=["mix1", "affine", "affine"],
+        num_mixtures=[8, 0, 0],
+    )
     flow = TarFlowLMModel(cfg)
     t0 = time.time()
     train(flow, tr, steps=a.steps, batch_size=a.batch_size, lr=3e-3, show_progress=False)
@@ -88,10 +93,11 @@ def likelihood_table(a):
     print(f"| AR Transformer (exact NLL) | {n_params(ar):,} | {ar_bpc:.3f} | {ar_time:.0f} |")
     print(f"| TarFlowLM mix1+2×affine, ELBO | {n_params(flow):,} | {fm['elbo_bpc']:.3f} | {flow_time:.0f} |")
     print(f"| TarFlowLM mix1+2×affine, IW-8 bound | | {fm['iw8_bpc']:.3f} | |")
-    print(f"| same, progressive (1 layer at a time, equal step shares), ELBO / IW-8 | | "
-          f"{pm['elbo_bpc']:.3f} / {pm['iw8_bpc']:.3f} | |")
+    print(
+        f"| same, progressive (1 layer at a time, equal step shares), ELBO / IW-8 | | "
+        f"{pm['elbo_bpc']:.3f} / {pm['iw8_bpc']:.3f} | |"
+    )
     print("| paper anchor, text8 (GPT-2-small budget): AR / TCSM / MD4 | | 1.23 / ≤1.25 / ≤1.37 | |")
-
 
 
 def speed_table():
@@ -100,11 +106,20 @@ def speed_table():
     for kinds, mixtures in ((["mix1", "affine", "affine"], [8, 0, 0]), (["affine"] * 3, 0)):
         for p in (1, 2, 4):
             torch.manual_seed(0)
-            m = TarFlowLMModel(tiny_config(max_seq_len=64, hidden_size=64, layers_per_block=1, patch_size=p,
-                                           layer_types=kinds, num_mixtures=mixtures)).eval()
+            m = TarFlowLMModel(
+                tiny_config(
+                    max_seq_len=64,
+                    hidden_size=64,
+                    layers_per_block=1,
+                    patch_size=p,
+                    layer_types=kinds,
+                    num_mixtures=mixtures,
+                )
+            ).eval()
             t0 = time.time()
             m.generate(8, 64, generator=torch.Generator().manual_seed(0))
             print(f"| {'+'.join(kinds)} | {p} | {8 * 64 / (time.time() - t0):.0f} |")
+
 
 if __name__ == "__main__":
     main()

@@ -19,9 +19,26 @@ def test_demo_runs_and_writes_pngs(tmp_path):
 
 
 def test_cli_train_evaluate_sample(tmp_path, capsys):
-    args = ["train", "--out", str(tmp_path), "--steps", "4", "--batch-size", "4", "--seq-len", "8",
-            "--checkpoint-every", "2", "--max-chars", "20000", "--eval-windows", "4", "--num-samples", "2",
-            "--progressive"]
+    args = [
+        "train",
+        "--out",
+        str(tmp_path),
+        "--steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "8",
+        "--checkpoint-every",
+        "2",
+        "--max-chars",
+        "20000",
+        "--eval-windows",
+        "4",
+        "--num-samples",
+        "2",
+        "--progressive",
+    ]
     cli(args)
     assert json.loads((tmp_path / "metrics.json").read_text())["elbo_bpc"] > 0
     cli(["evaluate", "--model", str(tmp_path / "model"), "--max-chars", "20000", "--eval-windows", "4"])

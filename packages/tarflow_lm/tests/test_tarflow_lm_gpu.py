@@ -14,8 +14,9 @@ def test_cuda_forward_inverse_and_training_step(layer_types):
     ids = torch.randint(0, 27, (4, 16), device="cuda")
     out = model(ids)
     out.loss.backward()
-    assert torch.isfinite(out.loss) and all(torch.isfinite(p.grad).all() for p in model.parameters()
-                                            if p.grad is not None)
+    assert torch.isfinite(out.loss) and all(
+        torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None
+    )
     z, _ = model.codebook.encode(ids)
     with torch.no_grad():
         back = model.prior_inverse(model.prior_forward(z)[-1])[-1]

@@ -48,14 +48,19 @@ def test_log_derivative_matches_autograd():
     _, logdet = mixture_cdf_forward(z, lw, m, ls)
     jac = jacobian(lambda x: mixture_cdf_forward(x, lw, m, ls)[0], z)
     torch.testing.assert_close(logdet, torch.diagonal(jac).log(), rtol=1e-8, atol=1e-8)
-    torch.testing.assert_close(mixture_logpdf(z, lw, m, ls).exp(),
-                               (lw.exp() * torch.distributions.Normal(m, ls.exp()).log_prob(z[:, None]).exp()).sum(-1))
+    torch.testing.assert_close(
+        mixture_logpdf(z, lw, m, ls).exp(),
+        (lw.exp() * torch.distributions.Normal(m, ls.exp()).log_prob(z[:, None]).exp()).sum(-1),
+    )
 
 
 def test_single_component_is_standardisation_even_in_far_tails():
     z = torch.linspace(-30, 30, 121, dtype=torch.float64)
-    lw, m, ls = torch.zeros(121, 1, dtype=torch.float64), torch.full((121, 1), 0.5, dtype=torch.float64), \
-        torch.full((121, 1), -0.7, dtype=torch.float64)
+    lw, m, ls = (
+        torch.zeros(121, 1, dtype=torch.float64),
+        torch.full((121, 1), 0.5, dtype=torch.float64),
+        torch.full((121, 1), -0.7, dtype=torch.float64),
+    )
     u, logdet = mixture_cdf_forward(z, lw, m, ls)
     expected = (z - 0.5) / torch.exp(torch.tensor(-0.7, dtype=torch.float64))
     torch.testing.assert_close(u, expected, rtol=1e-9, atol=1e-9)  # |u| reaches 60: past exp underflow

@@ -27,8 +27,9 @@ def test_proposition4_sigma_to_zero_recovers_discrete_ar_cross_entropy():
     (read off the decoded previous latent) has an ELBO that tends to the bigram log-likelihood."""
     torch.manual_seed(1)
     v, d, t = 5, 3, 6
-    model = TarFlowLMModel(tiny_config(vocab_size=v, latent_dim=d, max_seq_len=16, layer_types=["mixd_tied"],
-                                       hidden_size=v, num_heads=1)).double()
+    model = TarFlowLMModel(
+        tiny_config(vocab_size=v, latent_dim=d, max_seq_len=16, layer_types=["mixd_tied"], hidden_size=v, num_heads=1)
+    ).double()
     with torch.no_grad():
         model.codebook.means.copy_(torch.randn(v, d, dtype=torch.float64))
     bigram = torch.log_softmax(torch.randn(v, v, dtype=torch.float64), -1)
@@ -58,8 +59,11 @@ def test_proposition4_sigma_to_zero_recovers_discrete_ar_cross_entropy():
 
 def test_tied_mixd_layer_inverts_and_rejects_patches():
     torch.manual_seed(7)
-    model = TarFlowLMModel(tiny_config(vocab_size=6, latent_dim=3, max_seq_len=4, layer_types=["mixd_tied", "affine"],
-                                       hidden_size=8, num_heads=2)).double()
+    model = TarFlowLMModel(
+        tiny_config(
+            vocab_size=6, latent_dim=3, max_seq_len=4, layer_types=["mixd_tied", "affine"], hidden_size=8, num_heads=2
+        )
+    ).double()
     with torch.no_grad():
         model.flows[0].head.weight.normal_()
     z, _ = model.codebook.encode(torch.randint(0, 6, (2, 4)))
@@ -72,8 +76,9 @@ def test_tied_mixd_layer_inverts_and_rejects_patches():
 def test_prior_density_integrates_to_one(layer_types):
     """Two 1-D latents: ∫∫ p(z) dz over a grid must be 1 if every log-det is right."""
     torch.manual_seed(2)
-    model = TarFlowLMModel(tiny_config(latent_dim=1, max_seq_len=2, layer_types=layer_types, num_mixtures=3,
-                                       hidden_size=8, num_heads=2)).double()
+    model = TarFlowLMModel(
+        tiny_config(latent_dim=1, max_seq_len=2, layer_types=layer_types, num_mixtures=3, hidden_size=8, num_heads=2)
+    ).double()
     with torch.no_grad():
         for p in model.flows.parameters():
             p.add_(0.15 * torch.randn_like(p))
@@ -87,8 +92,19 @@ def test_prior_density_integrates_to_one(layer_types):
 @pytest.mark.parametrize("patch_size", [1, 2])
 def test_sampling_inverts_the_prior_and_last_pass_is_the_output(patch_size):
     torch.manual_seed(3)
-    model = TarFlowLMModel(tiny_config(patch_size=patch_size, latent_dim=4, layer_types=["mix1", "affine", "mixd"],
-                                       num_mixtures=[4, 0, 4], max_seq_len=8)).double().eval()
+    model = (
+        TarFlowLMModel(
+            tiny_config(
+                patch_size=patch_size,
+                latent_dim=4,
+                layer_types=["mix1", "affine", "mixd"],
+                num_mixtures=[4, 0, 4],
+                max_seq_len=8,
+            )
+        )
+        .double()
+        .eval()
+    )
     passes = model.generate(2, 8, generator=torch.Generator().manual_seed(0), return_passes=True)
     u = torch.randn(2, 8, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     states = model.prior_inverse(u)  # the same noise generate() drew

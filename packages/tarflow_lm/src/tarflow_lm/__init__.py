@@ -10,5 +10,14 @@ from tarflow_lm.modeling import TarFlowLMModel, TarFlowLMOutput
 AutoConfig.register("tarflow_lm", TarFlowLMConfig, exist_ok=True)
 AutoModel.register(TarFlowLMConfig, TarFlowLMModel, exist_ok=True)
 
-__all__ = ["PRESETS", "GaussianCodebook", "RootFindingError", "TarFlowLMConfig", "TarFlowLMModel",
-           "TarFlowLMOutput", "openwebtext_config", "text8_config", "tiny_config"]
+__all__ = [
+    "PRESETS",
+    "GaussianCodebook",
+    "RootFindingError",
+    "TarFlowLMConfig",
+    "TarFlowLMModel",
+    "TarFlowLMOutput",
+    "openwebtext_config",
+    "text8_config",
+    "tiny_config",
+]

@@ -33,12 +33,23 @@ def cmd_train(a) -> None:
         overrides["patch_size"] = a.patch_size
     config = PRESETS[a.preset](**overrides)
     if config.vocab_size != 27:
-        raise SystemExit(f"preset {a.preset} has vocab {config.vocab_size}; the bundled corpus is character-level "
-                         "(27 symbols): use --preset tiny or text8")
+        raise SystemExit(
+            f"preset {a.preset} has vocab {config.vocab_size}; the bundled corpus is character-level "
+            "(27 symbols): use --preset tiny or text8"
+        )
     model = TarFlowLMModel(config)
     train_ids, valid_ids = text8_like_splits(a.max_chars)
-    losses = train(model, train_ids, steps=a.steps, batch_size=a.batch_size, lr=a.lr, progressive=a.progressive,
-                   out_dir=a.out, checkpoint_every=a.checkpoint_every, seed=a.seed)
+    losses = train(
+        model,
+        train_ids,
+        steps=a.steps,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        progressive=a.progressive,
+        out_dir=a.out,
+        checkpoint_every=a.checkpoint_every,
+        seed=a.seed,
+    )
     model.save_pretrained(Path(a.out) / "model")
     metrics = evaluate(model, contiguous_windows(valid_ids, config.max_seq_len, a.eval_windows), a.num_samples)
     metrics["final_train_bpc"] = losses[-1] if losses else float("nan")
@@ -49,8 +60,12 @@ def cmd_train(a) -> None:
 def cmd_evaluate(a) -> None:
     model = _load(a.model)
     _, valid_ids = text8_like_splits(a.max_chars)
-    print(json.dumps(evaluate(model, contiguous_windows(valid_ids, model.config.max_seq_len, a.eval_windows),
-                              a.num_samples), indent=2))
+    print(
+        json.dumps(
+            evaluate(model, contiguous_windows(valid_ids, model.config.max_seq_len, a.eval_windows), a.num_samples),
+            indent=2,
+        )
+    )
 
 
 def cmd_sample(a) -> None:

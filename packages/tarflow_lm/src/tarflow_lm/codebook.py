@@ -25,8 +25,10 @@ class GaussianCodebook(nn.Module):
         if ids.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"token ids must be an integer tensor, got {ids.dtype}")
         if ids.numel() and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            raise ValueError(f"token ids must lie in [0, {self.vocab_size}); got range "
-                             f"[{int(ids.min())}, {int(ids.max())}]: re-tokenise or enlarge vocab_size")
+            raise ValueError(
+                f"token ids must lie in [0, {self.vocab_size}); got range "
+                f"[{int(ids.min())}, {int(ids.max())}]: re-tokenise or enlarge vocab_size"
+            )
 
     def encode(self, ids: torch.Tensor, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Reparameterised ``z ~ q(z|x)`` and ``log q(z|x)`` summed over the latent axis (Eq. 3)."""
@@ -40,7 +42,7 @@ class GaussianCodebook(nn.Module):
     def component_log_density(self, z: torch.Tensor) -> torch.Tensor:
         """``log N(z; μ_k, σ_k² I)`` for every code ``k``: shape ``(..., V)``."""
         d = self.latent_dim
-        sq = (z.pow(2).sum(-1, keepdim=True) - 2 * z @ self.means.T + self.means.pow(2).sum(-1))
+        sq = z.pow(2).sum(-1, keepdim=True) - 2 * z @ self.means.T + self.means.pow(2).sum(-1)
         sq = sq.clamp_min(0)
         return -0.5 * sq * torch.exp(-2 * self.log_sigmas) - d * self.log_sigmas - 0.5 * d * LOG_2PI
 

@@ -17,10 +17,21 @@ class TarFlowLMConfig(PretrainedConfig):
 
     model_type = "tarflow_lm"
 
-    def __init__(self, vocab_size: int = 27, latent_dim: int = 8, max_seq_len: int = 64, patch_size: int = 1,
-                 layer_types: list[str] | None = None, num_mixtures: list[int] | int = 8,
-                 hidden_size: int = 64, layers_per_block: int = 2, num_heads: int = 4,
-                 init_log_sigma: float = -1.0, channel_mixing: bool = True, **kwargs):
+    def __init__(
+        self,
+        vocab_size: int = 27,
+        latent_dim: int = 8,
+        max_seq_len: int = 64,
+        patch_size: int = 1,
+        layer_types: list[str] | None = None,
+        num_mixtures: list[int] | int = 8,
+        hidden_size: int = 64,
+        layers_per_block: int = 2,
+        num_heads: int = 4,
+        init_log_sigma: float = -1.0,
+        channel_mixing: bool = True,
+        **kwargs,
+    ):
         layer_types = list(layer_types or ["mix1", "affine"])
         bad = [t for t in layer_types if t not in LAYER_TYPE_NAMES]
         if bad:
@@ -42,8 +53,16 @@ class TarFlowLMConfig(PretrainedConfig):
 
 def tiny_config(**overrides) -> TarFlowLMConfig:
     """A CPU-sized character model for tests and the demo."""
-    base = dict(vocab_size=27, latent_dim=8, max_seq_len=32, layer_types=["mix1", "affine"], num_mixtures=8,
-                hidden_size=48, layers_per_block=1, num_heads=4)
+    base = dict(
+        vocab_size=27,
+        latent_dim=8,
+        max_seq_len=32,
+        layer_types=["mix1", "affine"],
+        num_mixtures=8,
+        hidden_size=48,
+        layers_per_block=1,
+        num_heads=4,
+    )
     return TarFlowLMConfig(**{**base, **overrides})
 
 
@@ -51,15 +70,31 @@ def text8_config(**overrides) -> TarFlowLMConfig:
     """GPT-2-small-sized budget (12 Transformer layers, width 768, 12 heads) split over 6 flow layers
     for text8 (27 symbols, length 256). The split and latent width are our choice; the paper's exact
     per-layer table was not available to us."""
-    base = dict(vocab_size=27, latent_dim=64, max_seq_len=256, layer_types=["mix1"] + ["affine"] * 5,
-                num_mixtures=27, hidden_size=768, layers_per_block=2, num_heads=12)
+    base = dict(
+        vocab_size=27,
+        latent_dim=64,
+        max_seq_len=256,
+        layer_types=["mix1"] + ["affine"] * 5,
+        num_mixtures=27,
+        hidden_size=768,
+        layers_per_block=2,
+        num_heads=12,
+    )
     return TarFlowLMConfig(**{**base, **overrides})
 
 
 def openwebtext_config(**overrides) -> TarFlowLMConfig:
     """The same GPT-2-small budget for OpenWebText with the GPT-2 vocabulary (50257) and length 1024."""
-    base = dict(vocab_size=50257, latent_dim=64, max_seq_len=1024, layer_types=["mixd"] + ["affine"] * 5,
-                num_mixtures=64, hidden_size=768, layers_per_block=2, num_heads=12)
+    base = dict(
+        vocab_size=50257,
+        latent_dim=64,
+        max_seq_len=1024,
+        layer_types=["mixd"] + ["affine"] * 5,
+        num_mixtures=64,
+        hidden_size=768,
+        layers_per_block=2,
+        num_heads=12,
+    )
     return TarFlowLMConfig(**{**base, **overrides})
 
 

@@ -12,8 +12,9 @@ CHAR_TO_ID = {c: i for i, c in enumerate(TEXT8_ALPHABET)}
 def encode_chars(text: str) -> torch.Tensor:
     bad = sorted(set(text) - CHAR_TO_ID.keys())
     if bad:
-        raise ValueError(f"characters {bad[:10]} are outside text8's alphabet (a-z and space); "
-                         "normalise the text first")
+        raise ValueError(
+            f"characters {bad[:10]} are outside text8's alphabet (a-z and space); normalise the text first"
+        )
     return torch.tensor([CHAR_TO_ID[c] for c in text], dtype=torch.long)
 
 

@@ -31,8 +31,13 @@ def passes_image(passes: list[torch.Tensor], cell: int = 6) -> torch.Tensor:
 def main(out_dir: Path, steps: int = 600, batch_size: int = 32, max_chars: int = 200_000) -> dict:
     out_dir = Path(out_dir)
     seed_everything(0)
-    config = tiny_config(max_seq_len=32, hidden_size=64, layers_per_block=1,
-                         layer_types=["mix1", "affine", "affine"], num_mixtures=[8, 0, 0])
+    config = tiny_config(
+        max_seq_len=32,
+        hidden_size=64,
+        layers_per_block=1,
+        layer_types=["mix1", "affine", "affine"],
+        num_mixtures=[8, 0, 0],
+    )
     model = TarFlowLMModel(config)
     train_ids, valid_ids = text8_like_splits(max_chars)
     losses = train(model, train_ids, steps=steps, batch_size=batch_size, lr=3e-3, seed=0)
@@ -45,7 +50,16 @@ def main(out_dir: Path, steps: int = 600, batch_size: int = 32, max_chars: int =
     for p, ids in enumerate(passes):
         log.info("pass %d: %r", p, decode_chars(ids[0]))
     save_image_grid(passes_image([p[0] for p in passes]), out_dir / "multipass_edits.png", nrow=1, scale=2)
-    save_line_plot({"train -ELBO (bits/char)": losses}, out_dir / "train_bpc.png", ylabel="bits/char",
-                   title="TarFlowLM tiny, text8-like")
-    return {"valid ELBO bits/char": metrics["elbo_bpc"], "valid IW-8 bits/char": metrics["iw8_bpc"],
-            "final train -ELBO bits/char": losses[-1], "train steps": steps, "sample": samples[0]}
+    save_line_plot(
+        {"train -ELBO (bits/char)": losses},
+        out_dir / "train_bpc.png",
+        ylabel="bits/char",
+        title="TarFlowLM tiny, text8-like",
+    )
+    return {
+        "valid ELBO bits/char": metrics["elbo_bpc"],
+        "valid IW-8 bits/char": metrics["iw8_bpc"],
+        "final train -ELBO bits/char": losses[-1],
+        "train steps": steps,
+        "sample": samples[0],
+    }

@@ -195,6 +195,6 @@ def channel_mix(x: torch.Tensor, vectors: torch.Tensor, inverse: bool = False) -
     """Orthogonal channel mixing across the tokens of a patch: ``x ↦ x H_1 ⋯ H_m`` with reflections
     ``H = I − 2vvᵀ`` (each its own inverse, so ``inverse`` applies them in reverse; |det| = 1)."""
     vs = vectors.to(x.dtype)
-    for v in (reversed(vs) if inverse else vs):
+    for v in reversed(vs) if inverse else vs:
         x = x - 2 * (x @ v).unsqueeze(-1) * v / v.pow(2).sum()
     return x

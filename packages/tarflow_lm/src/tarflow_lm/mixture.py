@@ -41,8 +41,7 @@ def mixture_logpdf(z, log_weights, means, log_scales):
 def mixture_logcdf_logsf(z, log_weights, means, log_scales):
     """``(log F(z), log(1 − F(z)))`` computed without cancellation in either tail."""
     x = _component_terms(z, means, log_scales)
-    return (torch.logsumexp(log_weights + log_ndtr(x), dim=-1),
-            torch.logsumexp(log_weights + log_ndtr(-x), dim=-1))
+    return (torch.logsumexp(log_weights + log_ndtr(x), dim=-1), torch.logsumexp(log_weights + log_ndtr(-x), dim=-1))
 
 
 def ndtri_log(log_p: torch.Tensor, newton_steps: int = 3) -> torch.Tensor:
@@ -68,8 +67,11 @@ def ndtri_log(log_p: torch.Tensor, newton_steps: int = 3) -> torch.Tensor:
 def normal_icdf_from_logs(log_cdf: torch.Tensor, log_sf: torch.Tensor) -> torch.Tensor:
     """``Φ⁻¹(F)`` from ``log F`` and ``log(1−F)``, using the smaller tail for precision (float64)."""
     lower = log_cdf <= LOG_HALF
-    return torch.where(lower, ndtri_log(torch.minimum(log_cdf, torch.full_like(log_cdf, LOG_HALF))),
-                       -ndtri_log(torch.minimum(log_sf, torch.full_like(log_sf, LOG_HALF))))
+    return torch.where(
+        lower,
+        ndtri_log(torch.minimum(log_cdf, torch.full_like(log_cdf, LOG_HALF))),
+        -ndtri_log(torch.minimum(log_sf, torch.full_like(log_sf, LOG_HALF))),
+    )
 
 
 def mixture_cdf_forward(z, log_weights, means, log_scales):
@@ -83,8 +85,9 @@ def mixture_cdf_forward(z, log_weights, means, log_scales):
     return u.to(dtype), logdet.to(dtype)
 
 
-def mixture_cdf_inverse(u, log_weights, means, log_scales, *, tol: float = 1e-9, bisect_iters: int = 40,
-                        newton_iters: int = 6):
+def mixture_cdf_inverse(
+    u, log_weights, means, log_scales, *, tol: float = 1e-9, bisect_iters: int = 40, newton_iters: int = 6
+):
     """Solve ``Φ⁻¹(F_mix(z)) = u`` for ``z`` elementwise (bracketed bisection + Newton polish).
 
     The bracket ``[min_k m_k − c·s_k, max_k m_k + c·s_k]`` with ``c = |u| + 10`` contains the root
@@ -127,7 +130,8 @@ def mixture_cdf_inverse(u, log_weights, means, log_scales, *, tol: float = 1e-9,
         raise RootFindingError(
             f"mixture CDF inverse did not converge: max |u(z) − u| = {worst.item():.3e} > tol {tol:g} "
             f"at flat index {idx} (u = {u64.flatten()[idx].item():.4g}, bracket width "
-            f"{(hi - lo).flatten()[idx].item():.3e}); lower the temperature or check for extreme scales")
+            f"{(hi - lo).flatten()[idx].item():.3e}); lower the temperature or check for extreme scales"
+        )
     return z.to(dtype)
 
 
@@ -171,5 +175,6 @@ def mixd_inverse(u, log_weights, means, log_scales, *, tol: float = 1e-9):
         z_i = mixture_cdf_inverse(u64[..., i], lw, m[..., i, :], ls[..., i, :], tol=tol)
         zs.append(z_i)
         lw = torch.log_softmax(
-            lw + normal_logpdf((z_i.unsqueeze(-1) - m[..., i, :]) * torch.exp(-ls[..., i, :])) - ls[..., i, :], dim=-1)
+            lw + normal_logpdf((z_i.unsqueeze(-1) - m[..., i, :]) * torch.exp(-ls[..., i, :])) - ls[..., i, :], dim=-1
+        )
     return torch.stack(zs, dim=-1).to(dtype)

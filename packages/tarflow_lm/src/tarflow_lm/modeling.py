@@ -36,10 +36,18 @@ class TarFlowLMModel(PreTrainedModel):
         self.codebook = GaussianCodebook(c.vocab_size, c.latent_dim, c.init_log_sigma)
         max_patches = c.max_seq_len // c.patch_size
         self.flows = nn.ModuleList(
-            LAYER_TYPES[kind](self.patch_dim, c.hidden_size, c.layers_per_block, c.num_heads, max_patches,
-                              reverse=bool(i % 2), num_mixtures=k,
-                              **({"codebook": self.codebook} if kind == "mixd_tied" else {}))
-            for i, (kind, k) in enumerate(zip(c.layer_types, c.num_mixtures, strict=True)))
+            LAYER_TYPES[kind](
+                self.patch_dim,
+                c.hidden_size,
+                c.layers_per_block,
+                c.num_heads,
+                max_patches,
+                reverse=bool(i % 2),
+                num_mixtures=k,
+                **({"codebook": self.codebook} if kind == "mixd_tied" else {}),
+            )
+            for i, (kind, k) in enumerate(zip(c.layer_types, c.num_mixtures, strict=True))
+        )
         mix = [householder_vectors(self.patch_dim, 4, seed=i) for i in range(len(self.flows))]
         self.register_buffer("mixing_vectors", torch.stack(mix))  # (L, 4, P·d) reflection vectors
         self.active_layers = len(self.flows)  # progressive training trains a prefix of the stack
@@ -57,8 +65,10 @@ class TarFlowLMModel(PreTrainedModel):
         b, t, d = z.shape
         p = self.config.patch_size
         if t % p:
-            raise ValueError(f"sequence length {t} is not divisible by patch_size {p}: trim or pad the "
-                             f"input to a multiple of {p} tokens")
+            raise ValueError(
+                f"sequence length {t} is not divisible by patch_size {p}: trim or pad the "
+                f"input to a multiple of {p} tokens"
+            )
         return z.reshape(b, t // p, p * d)
 
     def unpatchify(self, x: torch.Tensor) -> torch.Tensor:
@@ -114,8 +124,13 @@ class TarFlowLMModel(PreTrainedModel):
         log_q = log_q.sum(-1)
         log_prior = self.prior_log_prob(z)
         elbo = recon + log_prior - log_q
-        return TarFlowLMOutput(loss=-elbo.mean() / input_ids.shape[1], elbo=elbo, reconstruction=recon,
-                               log_prior=log_prior, log_posterior=log_q)
+        return TarFlowLMOutput(
+            loss=-elbo.mean() / input_ids.shape[1],
+            elbo=elbo,
+            reconstruction=recon,
+            log_prior=log_prior,
+            log_posterior=log_q,
+        )
 
     @torch.no_grad()
     def importance_weighted_bound(self, input_ids: torch.Tensor, num_samples: int = 16) -> torch.Tensor:
@@ -137,14 +152,21 @@ class TarFlowLMModel(PreTrainedModel):
         return [self.decode(z) for z in self.prior_inverse(u)]
 
     @torch.no_grad()
-    def generate(self, batch_size: int = 1, seq_len: int | None = None, temperature: float = 1.0,
-                 generator: torch.Generator | None = None, return_passes: bool = False):
+    def generate(
+        self,
+        batch_size: int = 1,
+        seq_len: int | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        return_passes: bool = False,
+    ):
         """Sample ``u ~ N(0, τ²I)``, invert the flow, decode with the tied decoder."""
         seq_len = seq_len or self.config.max_seq_len
         if seq_len > self.config.max_seq_len:
             raise ValueError(f"seq_len {seq_len} exceeds max_seq_len {self.config.max_seq_len}")
-        u = temperature * torch.randn(batch_size, seq_len, self.config.latent_dim, generator=generator,
-                                      device=self.device, dtype=self.dtype)
+        u = temperature * torch.randn(
+            batch_size, seq_len, self.config.latent_dim, generator=generator, device=self.device, dtype=self.dtype
+        )
         passes = self.multipass_decode(u)
         return passes if return_passes else passes[-1]
 

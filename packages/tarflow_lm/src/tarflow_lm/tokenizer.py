@@ -56,6 +56,9 @@ def gpt2_tokenizer(ranks_path: str | None = None):
     as_str = lambda b: "".join(to_uni[x] for x in b)  # noqa: E731
     vocab = {as_str(tok): rank for tok, rank in ranks.items()}
     vocab[EOT] = len(vocab)
-    merges = [tuple(as_str(p) for p in _recover_merge(tok, ranks))
-              for tok, _ in sorted(ranks.items(), key=lambda kv: kv[1]) if len(tok) > 1]
+    merges = [
+        tuple(as_str(p) for p in _recover_merge(tok, ranks))
+        for tok, _ in sorted(ranks.items(), key=lambda kv: kv[1])
+        if len(tok) > 1
+    ]
     return GPT2TokenizerFast(vocab=vocab, merges=merges, unk_token=EOT, bos_token=EOT, eos_token=EOT)

@@ -21,9 +21,20 @@ def stage_of(step: int, steps: int, num_layers: int, progressive: bool) -> int:
     return min(num_layers, 1 + step * num_layers // steps) if progressive else num_layers
 
 
-def train(model: TarFlowLMModel, stream: torch.Tensor, *, steps: int, batch_size: int = 32, seq_len: int | None = None,
-          lr: float = 1e-3, progressive: bool = False, out_dir: str | Path | None = None, checkpoint_every: int = 0,
-          seed: int = 0, show_progress: bool | None = None) -> list[float]:
+def train(
+    model: TarFlowLMModel,
+    stream: torch.Tensor,
+    *,
+    steps: int,
+    batch_size: int = 32,
+    seq_len: int | None = None,
+    lr: float = 1e-3,
+    progressive: bool = False,
+    out_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
+    seed: int = 0,
+    show_progress: bool | None = None,
+) -> list[float]:
     """Maximise the ELBO on random windows of ``stream``; returns the per-step loss in bits/char.
 
     With ``progressive`` the flow stack grows one layer at a time (train, freeze, add the next one).
@@ -42,8 +53,13 @@ def train(model: TarFlowLMModel, stream: torch.Tensor, *, steps: int, batch_size
         log.info("resumed from %s at step %d", latest, start)
     model.train()
     stage = None
-    for step in progress(range(start, steps), total=steps, initial=start, desc="train",
-                     disable=None if show_progress is None else not show_progress):
+    for step in progress(
+        range(start, steps),
+        total=steps,
+        initial=start,
+        desc="train",
+        disable=None if show_progress is None else not show_progress,
+    ):
         new_stage = stage_of(step, steps, len(model.flows), progressive)
         if progressive and new_stage != stage:
             model.set_progressive_stage(new_stage)
@@ -62,8 +78,14 @@ def train(model: TarFlowLMModel, stream: torch.Tensor, *, steps: int, batch_size
         if (step + 1) % 50 == 0:
             log.info("step %d  -ELBO %.3f bits/char", step + 1, losses[-1])
         if ckpt_root and checkpoint_every and (step + 1) % checkpoint_every == 0:
-            save_checkpoint(ckpt_root, step + 1, model=model, optimizer=opt, keep=2,
-                            extra={"losses": losses, "data_rng": gen.get_state().tolist()})
+            save_checkpoint(
+                ckpt_root,
+                step + 1,
+                model=model,
+                optimizer=opt,
+                keep=2,
+                extra={"losses": losses, "data_rng": gen.get_state().tolist()},
+            )
     if progressive:
         model.requires_grad_(True)
         model.active_layers = len(model.flows)
@@ -71,8 +93,9 @@ def train(model: TarFlowLMModel, stream: torch.Tensor, *, steps: int, batch_size
 
 
 @torch.no_grad()
-def evaluate(model: TarFlowLMModel, windows: torch.Tensor, num_samples: int = 1, batch_size: int = 64,
-             seed: int = 0) -> dict[str, float]:
+def evaluate(
+    model: TarFlowLMModel, windows: torch.Tensor, num_samples: int = 1, batch_size: int = 64, seed: int = 0
+) -> dict[str, float]:
     """Likelihood bounds over ``(N, T)`` windows: ELBO and (K > 1) importance-weighted BPC / perplexity."""
     model.eval()
     elbo, iw = [], []
@@ -87,6 +110,10 @@ def evaluate(model: TarFlowLMModel, windows: torch.Tensor, num_samples: int = 1,
     out = {"elbo_bpc": bits_per_dim(nll.mean(), t).item(), "elbo_ppl": math.exp(nll.mean().item() / t)}
     if iw:
         nll_iw = -torch.cat(iw)
-        out.update({f"iw{num_samples}_bpc": bits_per_dim(nll_iw.mean(), t).item(),
-                    f"iw{num_samples}_ppl": math.exp(nll_iw.mean().item() / t)})
+        out.update(
+            {
+                f"iw{num_samples}_bpc": bits_per_dim(nll_iw.mean(), t).item(),
+                f"iw{num_samples}_ppl": math.exp(nll_iw.mean().item() / t),
+            }
+        )
     return out

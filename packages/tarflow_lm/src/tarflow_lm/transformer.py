@@ -62,8 +62,10 @@ class CausalTransformer(nn.Module):
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         start = 0 if cache is None else cache.length
         if start + x.shape[1] > self.max_len:
-            raise ValueError(f"sequence of {start + x.shape[1]} patches exceeds max_seq_len/patch_size = "
-                             f"{self.max_len}; raise max_seq_len in the config")
+            raise ValueError(
+                f"sequence of {start + x.shape[1]} patches exceeds max_seq_len/patch_size = "
+                f"{self.max_len}; raise max_seq_len in the config"
+            )
         h = self.embed(x) + self.pos[start : start + x.shape[1]]
         for i, block in enumerate(self.blocks):
             h = block(h, cache, i)
