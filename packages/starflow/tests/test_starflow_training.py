@@ -2,16 +2,17 @@
 
 import random
 
+import pytest
 import torch
 
 from starflow import StarFlow, StarFlowConfig
 from starflow.conditioning import drop_captions, drop_labels
-from starflow.training import StarFlowModule, make_trainer, train_loop
+from starflow.training import AtomicCheckpointIO, StarFlowModule, make_trainer, train_loop
 
 
-def class_config() -> StarFlowConfig:
+def class_config(layers_per_block=(1, 1)) -> StarFlowConfig:
     return StarFlowConfig(channel_size=1, img_size=4, patch_size=2, channels=48, head_dim=24,
-                          layers_per_block=[1, 1], num_classes=3, noise_std=0.1)
+                          layers_per_block=layers_per_block, num_classes=3, noise_std=0.1)
 
 
 def test_train_loop_reduces_loss_on_fixed_batch():
@@ -46,6 +47,37 @@ def test_lightning_fit_checkpoints_and_resumes(tmp_path):
     trainer2 = make_trainer(tmp_path, max_steps=9, save_every=3, devices=1)
     trainer2.fit(resumed, loader, ckpt_path=str(last))
     assert trainer2.global_step == 9
+    assert isinstance(trainer2.strategy.checkpoint_io, AtomicCheckpointIO)
+    assert (tmp_path / "lightning_logs").exists()  # CSV logs
+
+
+def test_interrupted_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": 1}, path)
+
+    def interrupted(obj, f):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"step": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True)["step"] == 1 and list(tmp_path.iterdir()) == [path]
+
+
+def test_loss_is_reference_nll_plus_latent_norm_penalty():
+    """loss = 0.5·mean z² − log-det/D + 1e-4·Σ mean(h²) over the input and every shallow output (train.py)."""
+    torch.manual_seed(0)
+    model = StarFlow(class_config(layers_per_block=(1, 1, 1)))
+    x, y = torch.randn(4, 1, 4, 4), torch.nn.functional.one_hot(torch.arange(4) % 3, 4).float()[:, None]
+    h, logdet, hs = model.tokens(x), 0.0, []
+    for i, block in enumerate(model.blocks):
+        hs.append(h)
+        h, ld = block(h, y if i == len(model.blocks) - 1 else None)
+        logdet = logdet + ld
+    expected = 0.5 * h.square().mean() - (logdet / 16).mean() + 1e-4 * sum(t.square().mean() for t in hs)
+    torch.testing.assert_close(model.loss(x, y)["loss"], expected)
 
 
 def test_condition_dropout_rates():

@@ -87,12 +87,15 @@ class StarFlow(PreTrainedModel):
         return -0.5 * (z.square() + math.log(2 * math.pi)).sum(1) + out.logdet
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Per-dimension NLL (the reference's ``0.5·z² − log-det`` mean) plus the latent-norm penalty."""
+        """Per-dimension NLL (the reference's ``0.5·z² − log-det`` mean) plus the latent-norm penalty (§3.1)."""
         out = self(x, y)
         dims = out.z[0].numel()
         loss_z = 0.5 * out.z.float().square().flatten(1).mean(1).mean()
         loss_logdet = -(out.logdet / dims).mean()
-        penalty = sum((h.float().square().mean() for h in out.intermediates), torch.zeros((), device=x.device))
+        # the reference's train.py sums mean(h²) over the patchified input and every shallow block's output
+        # (the input term is constant; it keeps the reported loss equal to the reference's)
+        inputs = [self.tokens(x), *out.intermediates]
+        penalty = sum((h.float().square().mean() for h in inputs), torch.zeros((), device=x.device))
         loss = loss_z + loss_logdet + self.config.latent_norm_regularization * penalty
         return {"loss": loss, "loss_z": loss_z.detach(), "loss_logdet": loss_logdet.detach()}
 

@@ -9,11 +9,15 @@ as in the reference ``train.py`` (which uses no EMA; neither do we).
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from starflow.conditioning import ClassEmbedder, TextEncoder, drop_captions, drop_labels
 from starflow.config import StarFlowConfig
@@ -88,17 +92,37 @@ class StarFlowModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written to a temporary file, fsync'ed, then renamed: never half-written."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
 def make_trainer(out_dir: str | Path, max_steps: int, strategy: str = "auto", precision: str = "32-true",
                  grad_clip: float = 1.0, save_every: int = 500, devices: int | str = "auto",
                  log_every: int = 50) -> L.Trainer:
-    """A Trainer writing resumable checkpoints (``last.ckpt``) under ``out_dir/checkpoints``.
+    """A Trainer writing resumable, atomic checkpoints (``last.ckpt``) under ``out_dir/checkpoints`` and
+    CSV logs under ``out_dir``.
 
     ``strategy``: ``auto``, ``ddp`` or ``fsdp``; ``precision``: e.g. ``bf16-mixed``.
     """
     ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=Path(out_dir) / "checkpoints", save_last=True,
                                                every_n_train_steps=save_every, save_top_k=1)
     return L.Trainer(default_root_dir=out_dir, max_steps=max_steps, strategy=strategy, precision=precision,
-                     gradient_clip_val=grad_clip, callbacks=[ckpt], devices=devices, logger=False,
+                     gradient_clip_val=grad_clip, callbacks=[ckpt], devices=devices, plugins=[AtomicCheckpointIO()],
+                     logger=L.pytorch.loggers.CSVLogger(out_dir),
                      log_every_n_steps=log_every, enable_model_summary=False)
 
 
