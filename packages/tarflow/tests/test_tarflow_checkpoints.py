@@ -129,3 +129,11 @@ def test_bad_inputs_name_the_expected_values(tiny_model):
         tiny_model.inverse(torch.randn(1, 16, 2), guidance=-1.0)
     with pytest.raises(KeyError, match="choose one of"):
         preset("imagenet-65")
+    with pytest.raises(ValueError, match="float images"):
+        tiny_model(torch.zeros(1, 2, 4, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="NaN"):
+        tiny_model.bits_per_dim(torch.full((1, 2, 4, 4), float("nan")))
+    with pytest.raises(ValueError, match=r"latents of shape \(B, 16, 2\)"):
+        tiny_model.inverse(torch.randn(1, 16, 3))
+    with pytest.raises(ValueError, match="integer tensor of shape"):
+        tiny_model(torch.randn(2, 2, 4, 4), torch.tensor([0.0, 1.0]))

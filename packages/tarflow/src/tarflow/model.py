@@ -63,6 +63,9 @@ class TarFlow(nn.Module, PyTorchModelHubMixin, library_name="tarflow", repo_url=
                 hint = f" (size {x.shape[-1]} is not even divisible by patch_size={c.patch_size})"
             raise ValueError(f"expected images of shape (B, {c.in_channels}, {c.img_size}, {c.img_size}), "
                              f"got {tuple(x.shape)}{hint}; resize or pick a config with this size/channel count")
+        if not x.dtype.is_floating_point:
+            raise ValueError(f"expected float images in [-1, 1], got {x.dtype}; map 8-bit pixels with "
+                             f"x.float() / 127.5 - 1 (and dequantise, see tarflow.data)")
 
     def _check_labels(self, y: torch.Tensor | None, batch: int) -> torch.Tensor | None:
         if y is None:
@@ -116,6 +119,8 @@ class TarFlow(nn.Module, PyTorchModelHubMixin, library_name="tarflow", repo_url=
 
     def bits_per_dim(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Bits/dim of dequantised 8-bit data in [-1, 1] (bin width 2/256, as ``evaluate_bpd.py``)."""
+        if not torch.isfinite(x).all():
+            raise ValueError("images contain NaN or inf; bits/dim needs finite pixels in [-1, 1]")
         return bits_per_dim(self.nll(x, y), self.config.num_dims, bin_width=BIN_WIDTH)
 
     @torch.no_grad()
