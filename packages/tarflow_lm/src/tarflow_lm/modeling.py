@@ -164,6 +164,8 @@ class TarFlowLMModel(PreTrainedModel):
         seq_len = seq_len or self.config.max_seq_len
         if seq_len > self.config.max_seq_len:
             raise ValueError(f"seq_len {seq_len} exceeds max_seq_len {self.config.max_seq_len}")
+        if not (temperature > 0 and math.isfinite(temperature)):
+            raise ValueError(f"temperature must be a positive finite number (1.0 = the model), got {temperature}")
         u = temperature * torch.randn(
             batch_size, seq_len, self.config.latent_dim, generator=generator, device=self.device, dtype=self.dtype
         )
