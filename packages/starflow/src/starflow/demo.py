@@ -1,4 +1,4 @@
-"""Quick-start demo: a tiny class-conditional STARFlow on sklearn digits (pixel space, patch 1).
+"""Quick-start demo: a tiny class-conditional STARFlow on sklearn digits (pixel space, patch 2).
 
 Trains the ``digits`` preset (shallow 2-layer block + 4-layer deep block) for a short budget,
 then samples a grid per class without and with closed-form guidance, and scores samples with a

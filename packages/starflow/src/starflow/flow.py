@@ -25,11 +25,12 @@ SOFTPLUS_OFFSET = inverse_softplus(1.0)  # 0.5413: σ = 1 at initialisation
 class JacobiOptions:
     """Block-wise Jacobi decoding (§3.4): ``block_size`` tokens iterated until the relative squared
     change falls below ``threshold`` or ``max_iter`` iterations. ``max_iter >= block_size`` with
-    ``threshold=0`` is exactly sequential decoding."""
+    ``threshold=0`` is exactly sequential decoding. Defaults are the reference ``sample.py``'s
+    (``--jacobi_block_size 64 --jacobi_max_iter 32 --jacobi_th 0.005``)."""
 
-    block_size: int = 16
-    max_iter: int = 16
-    threshold: float = 1e-3
+    block_size: int = 64
+    max_iter: int = 32
+    threshold: float = 5e-3
 
     def __post_init__(self):
         if self.block_size < 1 or self.max_iter < 1 or self.threshold < 0:
