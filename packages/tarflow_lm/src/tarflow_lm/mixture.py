@@ -86,41 +86,42 @@ def mixture_cdf_forward(z, log_weights, means, log_scales):
 
 
 def mixture_cdf_inverse(
-    u, log_weights, means, log_scales, *, tol: float = 1e-9, bisect_iters: int = 40, newton_iters: int = 6
+    u, log_weights, means, log_scales, *, tol: float = 1e-9, bisect_iters: int = 30, newton_iters: int = 4
 ):
     """Solve ``Φ⁻¹(F_mix(z)) = u`` for ``z`` elementwise (bracketed bisection + Newton polish).
 
     The bracket ``[min_k m_k − c·s_k, max_k m_k + c·s_k]`` with ``c = |u| + 10`` contains the root
-    for every mixture. Raises :class:`RootFindingError` with the worst residual when ``|u(z) − u|``
-    exceeds ``tol`` after refinement (e.g. ``u`` beyond float64's normal range).
+    for every mixture. Both stages work on the log-CDF (or log-survival, whichever tail is smaller)
+    against ``log Φ(±u)``, so no ``Φ⁻¹`` is evaluated until the final check. Raises
+    :class:`RootFindingError` with the worst residual when ``|u(z) − u|`` exceeds ``tol`` after
+    refinement (e.g. ``u`` beyond float64's normal range).
     """
     dtype = u.dtype
     u64, lw, m, ls = (t.double() for t in (u, log_weights, means, log_scales))
     if not torch.isfinite(u64).all():
         raise RootFindingError("mixture CDF inverse got non-finite u; check the noise you are inverting")
     lw = torch.log_softmax(lw, dim=-1)
-    log_target_cdf, log_target_sf = log_ndtr(u64), log_ndtr(-u64)
     lower_half = u64 <= 0
     reach = (u64.abs() + 10.0).unsqueeze(-1) * torch.exp(ls)
     lo = (m - reach).min(dim=-1).values
     hi = (m + reach).max(dim=-1).values
 
-    sign = torch.where(lower_half, 1.0, -1.0).to(u64).unsqueeze(-1)
-    log_target = torch.where(lower_half, log_target_cdf, log_target_sf)
+    sign = torch.where(lower_half, 1.0, -1.0).to(u64)
+    log_target = log_ndtr(-u64.abs())  # log Φ(u) in the lower half, log(1 − Φ(u)) in the upper one
+    inv_scales, sign_k = torch.exp(-ls), sign.unsqueeze(-1)
 
-    def below(z):  # F(z) < Φ(u), compared in the better-conditioned tail (one log-sum-exp per element)
-        tail = torch.logsumexp(lw + log_ndtr(sign * _component_terms(z, m, ls)), dim=-1)
-        return torch.where(lower_half, tail < log_target, tail > log_target)
+    def log_tail(z):  # log F(z) (lower half) or log(1 − F(z)) (upper half): one log-sum-exp per element
+        return torch.logsumexp(lw + log_ndtr(sign_k * (z.unsqueeze(-1) - m) * inv_scales), dim=-1)
 
     for _ in range(bisect_iters):
         mid = 0.5 * (lo + hi)
-        go_right = below(mid)
+        go_right = (sign * (log_tail(mid) - log_target)) < 0  # F(mid) < Φ(u)
         lo = torch.where(go_right, mid, lo)
         hi = torch.where(go_right, hi, mid)
     z = 0.5 * (lo + hi)
-    for _ in range(newton_iters):  # Newton in u-space: du/dz = p(z)/N(u(z)); stay inside the bracket
-        u_z, logdet = mixture_cdf_forward(z, lw, m, ls)
-        step = (u_z - u64) * torch.exp(-logdet)
+    for _ in range(newton_iters):  # Newton on the log tail: d log F/dz = p/F, d log(1 − F)/dz = −p/(1 − F)
+        tail = log_tail(z)
+        step = sign * (tail - log_target) * torch.exp(tail - mixture_logpdf(z, lw, m, ls))
         z_new = z - step
         z = torch.where((z_new > lo) & (z_new < hi) & torch.isfinite(z_new), z_new, z)
     residual = (mixture_cdf_forward(z, lw, m, ls)[0] - u64).abs()
