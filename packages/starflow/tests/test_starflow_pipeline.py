@@ -4,8 +4,9 @@ import pytest
 import torch
 from PIL import Image
 
+from labcore.checkpoint import CheckpointError
 from starflow import StarFlow, StarFlowConfig
-from starflow.autoencoder import LatentAutoencoder, tiny_autoencoder
+from starflow.autoencoder import REFERENCE_VAE_PREFIXES, LatentAutoencoder, tiny_autoencoder
 from starflow.conditioning import TextEncoder
 from starflow.pipeline import StarFlowPipeline
 from starflow.training import training_loss
@@ -41,6 +42,28 @@ def test_autoencoder_latent_shapes():
     assert ae.decode(lat).shape == (2, 3, 8, 8)
     with pytest.raises(ValueError, match="latents must have shape"):
         ae.decode(torch.randn(2, 3, 4, 4))
+
+
+def test_finetuned_decoder_loads_from_the_reference_vae_file(tmp_path):
+    """``pytorch_model.bin`` of the reference (``encoder.0/1``, ``decoder.0/1``) loads into AutoencoderKL names."""
+    tiny_autoencoder(seed=0).save_pretrained(tmp_path / "vae")
+    finetuned = tiny_autoencoder(seed=1)
+    to_reference = {new: old for old, new in REFERENCE_VAE_PREFIXES.items()}
+    state = {}
+    for key, value in finetuned.state_dict().items():
+        prefix = next(p for p in to_reference if key.startswith(p))
+        state[to_reference[prefix] + key[len(prefix):]] = value
+    assert any(k.startswith("decoder.1.") for k in state) and any(k.startswith("encoder.1.") for k in state)
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    ae = LatentAutoencoder.from_pretrained(str(tmp_path / "vae"), str(tmp_path / "pytorch_model.bin"))
+    for key, value in finetuned.state_dict().items():
+        torch.testing.assert_close(ae.finetuned_decoder.state_dict()[key], value, rtol=0, atol=0)
+    lat = torch.randn(1, 4, 4, 4)
+    assert (ae.decode(lat, noisy=True) - ae.decode(lat)).abs().max() > 0  # the fine-tuned weights are used
+    del state["decoder.1.conv_out.weight"]
+    torch.save(state, tmp_path / "broken.bin")
+    with pytest.raises(CheckpointError, match="decoder.conv_out.weight"):
+        LatentAutoencoder.from_pretrained(str(tmp_path / "vae"), str(tmp_path / "broken.bin"))
 
 
 def test_pipeline_generates_and_roundtrips(pipe, tmp_path):

@@ -7,8 +7,31 @@ directly by a decoder fine-tuned on noisy latents (``finetuned_decoder``).
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+
 import torch
 from torch import nn
+
+from labcore.checkpoint import load_state_dict_checked
+
+# The reference's fine-tuned VAE file (``pytorch_model.bin``) stores the AutoencoderKL as
+# ``encoder = [encoder, quant_conv]`` and ``decoder = [post_quant_conv, decoder]``.
+REFERENCE_VAE_PREFIXES = {"encoder.0.": "encoder.", "encoder.1.": "quant_conv.",
+                          "decoder.0.": "post_quant_conv.", "decoder.1.": "decoder."}
+
+
+def convert_reference_vae_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Keys of the reference's fine-tuned VAE checkpoint → diffusers ``AutoencoderKL`` keys."""
+    out = {}
+    for key, value in state.items():
+        for old, new in REFERENCE_VAE_PREFIXES.items():
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        out[key] = value
+    return out
 
 
 class LatentAutoencoder(nn.Module):
@@ -20,10 +43,30 @@ class LatentAutoencoder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str, finetuned_decoder: str | None = None, **kwargs) -> LatentAutoencoder:
+        """Load a diffusers ``AutoencoderKL`` directory; ``finetuned_decoder`` is another such directory or
+        a state-dict file (``.bin``/``.pth``/``.safetensors``) in diffusers' or the reference's key layout."""
         from diffusers import AutoencoderKL
 
-        dec = AutoencoderKL.from_pretrained(finetuned_decoder, **kwargs) if finetuned_decoder else None
-        return cls(AutoencoderKL.from_pretrained(path, **kwargs), dec)
+        vae = AutoencoderKL.from_pretrained(path, **kwargs)
+        if finetuned_decoder is None:
+            return cls(vae)
+        if Path(finetuned_decoder).is_file():
+            return cls(vae, cls.finetuned_from_state_dict(vae, finetuned_decoder))
+        return cls(vae, AutoencoderKL.from_pretrained(finetuned_decoder, **kwargs))
+
+    @staticmethod
+    def finetuned_from_state_dict(vae, path: str | Path):
+        """A copy of ``vae`` with the weights of a fine-tuned VAE file (strict: errors name every mismatch)."""
+        path = Path(path)
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        finetuned = copy.deepcopy(vae)
+        load_state_dict_checked(finetuned, convert_reference_vae_state_dict(state))
+        return finetuned
 
     @property
     def downsample_factor(self) -> int:
