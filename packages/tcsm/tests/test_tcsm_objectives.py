@@ -170,6 +170,9 @@ def test_bad_inputs_raise_clear_errors():
     nan_reward = TiltedTarget(flat, lambda x: torch.full((len(x),), float("nan")), 1.0)
     with pytest.raises(ValueError, match="NaN"):
         nan_reward.log_conditionals(torch.tensor([[0, 1]]), torch.tensor([[7, 1]]), torch.zeros(1))
+    per_token_reward = TiltedTarget(flat, lambda x: (x == 0).float(), 1.0)  # (N, L): forgot to sum over positions
+    with pytest.raises(ValueError, match=r"shape \(N,\)"):
+        per_token_reward.log_conditionals(torch.tensor([[0, 1]]), torch.tensor([[7, 1]]), torch.zeros(1))
 
 
 @pytest.mark.parametrize(("family", "divergence"), [("score", "gkl"), ("distribution", "kl")])

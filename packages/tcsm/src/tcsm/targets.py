@@ -18,6 +18,18 @@ from tcsm.noise import MaskedProcess, UniformProcess
 Process = MaskedProcess | UniformProcess
 
 
+def _one_per_row(fn: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor) -> torch.Tensor:
+    """``fn(rows)``, checked to be one number per sequence (a reward or log-density of shape ``(N,)``)."""
+    vals = fn(rows)
+    if not isinstance(vals, torch.Tensor) or vals.shape != (rows.shape[0],):
+        got = tuple(vals.shape) if isinstance(vals, torch.Tensor) else type(vals).__name__
+        raise ValueError(
+            f"the reward / log-density function must map (N, L) token ids to a tensor of shape (N,), "
+            f"got {got} for N = {rows.shape[0]}: return one value per sequence"
+        )
+    return vals
+
+
 def neighbour_values(
     fn: Callable[[torch.Tensor], torch.Tensor],
     x1: torch.Tensor,
@@ -31,7 +43,7 @@ def neighbour_values(
     sel = torch.ones(b, n, dtype=torch.bool, device=x1.device) if positions is None else positions
     rows = nb[sel].reshape(-1, n)
     vals = (
-        torch.cat([fn(rows[i : i + chunk]) for i in range(0, rows.shape[0], chunk)])
+        torch.cat([_one_per_row(fn, rows[i : i + chunk]) for i in range(0, rows.shape[0], chunk)])
         if rows.numel()
         else torch.zeros(0, device=x1.device)
     )
