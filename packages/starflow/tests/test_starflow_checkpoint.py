@@ -6,7 +6,7 @@ import torch
 from labcore.checkpoint import CheckpointError
 from labcore.flows import patchify
 from starflow import StarFlow, StarFlowConfig, preset
-from starflow.official import _patch_order, load_official_state_dict
+from starflow.official import _patch_order, load_official_state_dict, official_config
 
 
 def reference_layout(c: StarFlowConfig) -> dict[str, tuple[int, ...]]:
@@ -61,6 +61,13 @@ def test_official_3b_preset_layout_matches_reference_shapes():
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert ours == {k: s for k, s in layout.items() if k in ours}
     assert len(layout) - len(ours) == len(cfg.layers_per_block) + 3  # only the deprecated buffers differ
+
+
+def test_released_checkpoint_name_selects_its_preset(tmp_path):
+    assert official_config("ckpts/starflow_3B_t2i_256x256.pth").to_dict() == preset("3B-t2i-256").to_dict()
+    torch.save({}, tmp_path / "my_model.pth")
+    with pytest.raises(ValueError, match="pass config="):
+        StarFlow.from_official_checkpoint(str(tmp_path / "my_model.pth"))
 
 
 def test_official_loader_rejects_mismatches():

@@ -121,10 +121,11 @@ class StarFlow(PreTrainedModel):
 
     # -- official checkpoints ---------------------------------------------------------------
     @classmethod
-    def from_official_checkpoint(cls, path: str, config: StarFlowConfig) -> StarFlow:
-        """Load a reference ``.pth`` (e.g. ``starflow_3B_t2i_256x256.pth``) into a model of ``config``."""
-        from starflow.official import load_official_state_dict
+    def from_official_checkpoint(cls, path: str, config: StarFlowConfig | None = None) -> StarFlow:
+        """Load a reference ``.pth`` (e.g. ``starflow_3B_t2i_256x256.pth``) into a model of ``config``
+        (default: the preset of a released checkpoint, recognised by its file name)."""
+        from starflow.official import load_official_state_dict, official_config
 
-        model = cls(config)
+        model = cls(config if config is not None else official_config(path))
         load_official_state_dict(model, torch.load(path, map_location="cpu", weights_only=True))
         return model

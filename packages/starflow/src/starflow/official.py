@@ -9,6 +9,7 @@ dropped. Its patches are laid out ``(p1 p2 c)`` while :func:`labcore.flows.patch
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
@@ -58,6 +59,21 @@ def convert_official_state_dict(state: Mapping[str, torch.Tensor],
             elif name.endswith("proj_out.weight") or name.endswith("proj_out.bias"):
                 out[name] = torch.cat([half[order] for half in value.chunk(2, 0)])
     return out
+
+
+# released checkpoints (file stem) → the preset that reproduces their training config
+OFFICIAL_CHECKPOINTS = {"starflow_3B_t2i_256x256": "3B-t2i-256"}
+
+
+def official_config(path: str) -> StarFlowConfig:
+    """The config of a released checkpoint, recognised by its file name."""
+    from starflow.config import preset
+
+    stem = Path(path).name.split(".")[0]
+    if stem not in OFFICIAL_CHECKPOINTS:
+        raise ValueError(f"{Path(path).name!r} is not a known release ({sorted(OFFICIAL_CHECKPOINTS)}); "
+                         "pass config= (a StarFlowConfig matching the checkpoint's training arguments)")
+    return preset(OFFICIAL_CHECKPOINTS[stem])
 
 
 def load_official_state_dict(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> None:
