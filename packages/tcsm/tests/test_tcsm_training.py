@@ -101,8 +101,9 @@ def test_cli_train_sample_evaluate_finetune(tmp_path, capsys):
     uni = ["--steps", "2", "--batch", "4", "--length", "8", "--hidden", "16", "--layers", "1", "--heads", "2"]
     main(["train", "--out", str(tmp_path / "uni"), "--process", "uniform", *uni, *common])
     main(["evaluate", "--model", str(tmp_path / "uni" / "denoiser"), "--sequences", "4", "--samples", "3", *common])
-    bound = json.loads(capsys.readouterr().out.splitlines()[-1])["bits_per_char_bound"]
-    assert bound > 0 and math.isfinite(bound)
+    res = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert res["bits_per_char_bound"] > 0 and math.isfinite(res["bits_per_char_bound"])
+    assert math.isclose(res["perplexity_bound"], 2 ** res["bits_per_char_bound"], rel_tol=1e-6)
 
 
 def test_demo_core_runs_at_a_tiny_budget(tmp_path):

@@ -2,7 +2,7 @@
 
 from tcsm.config import TCSMConfig
 from tcsm.data import CharCorpus, CharVocab
-from tcsm.likelihood import bits_per_char, masked_nelbo, nelbo, uniform_nelbo
+from tcsm.likelihood import bits_per_char, masked_nelbo, nelbo, perplexity_bound, uniform_nelbo
 from tcsm.model import TCSMDenoiser
 from tcsm.noise import MaskedProcess, Schedule, UniformProcess, make_process
 from tcsm.objective import TCSMObjective, factorised, joint
@@ -28,6 +28,7 @@ __all__ = [
     "make_process",
     "masked_nelbo",
     "nelbo",
+    "perplexity_bound",
     "sample",
     "uniform_nelbo",
 ]

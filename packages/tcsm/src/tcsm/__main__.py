@@ -12,7 +12,7 @@ from labcore.logging import get_logger
 from labcore.rng import seed_everything
 from tcsm.config import TCSMConfig
 from tcsm.data import CharCorpus, CharVocab
-from tcsm.likelihood import bits_per_char, nelbo
+from tcsm.likelihood import bits_per_char, nelbo, perplexity_bound
 from tcsm.model import TCSMDenoiser
 from tcsm.noise import make_process
 from tcsm.objective import TCSMObjective
@@ -100,7 +100,8 @@ def cmd_evaluate(a) -> None:
     length = model.config.max_position_embeddings
     valid = CharCorpus(a.max_chars).eval_batches(length, a.sequences)
     bound = nelbo(model, process, valid, a.samples, torch.Generator().manual_seed(a.seed))
-    print(json.dumps({"bits_per_char_bound": bits_per_char(bound, length), "sequences": len(valid)}))
+    bpc, ppl = bits_per_char(bound, length), perplexity_bound(bound, length)
+    print(json.dumps({"bits_per_char_bound": bpc, "perplexity_bound": ppl, "sequences": len(valid)}))
 
 
 def cmd_demo(a) -> None:

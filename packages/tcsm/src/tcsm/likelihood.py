@@ -74,3 +74,8 @@ def nelbo(
 def bits_per_char(nelbo_nats: torch.Tensor, length: int) -> float:
     """Mean bits per character of a per-sequence NLL bound (labcore's bits/dim, no bin width)."""
     return float(bits_per_dim(nelbo_nats, length).mean())
+
+
+def perplexity_bound(nelbo_nats: torch.Tensor, length: int) -> float:
+    """Upper bound on the per-token perplexity, ``exp(mean NELBO / length)`` (``= 2^{bits/char}``)."""
+    return float(torch.exp(nelbo_nats.double().mean() / length))
