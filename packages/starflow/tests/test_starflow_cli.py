@@ -2,6 +2,8 @@
 
 import json
 
+import torch
+
 from starflow.__main__ import main
 
 
@@ -42,6 +44,21 @@ def test_cli_text_to_image_training_on_caption_folder(tmp_path, t5_dir):
     assert (out / "model" / "config.json").exists()
     loaded = json.loads((out / "model" / "config.json").read_text())
     assert loaded["txt_dim"] == 16 and loaded["layers_per_block"] == [1, 1]
+
+    # sampling from prompts: our save_pretrained directory and the same weights as a reference .pth agree
+    from starflow import StarFlow
+    from starflow.official import deprecated_buffer_shapes
+
+    model = StarFlow.from_pretrained(out / "model")
+    state = {**model.state_dict(), **{k: torch.zeros(s) for k, s in deprecated_buffer_shapes(model.config).items()}}
+    torch.save(state, tmp_path / "release.pth")
+    common = ["--vae", str(tmp_path / "vae"), "--text-encoder", str(t5_dir), "--prompt", "a red cat", "a blue dog",
+              "--guidance", "2", "--num", "2", "--seed", "3"]
+    main(["sample", "--model", str(out / "model"), *common, "--out", str(tmp_path / "ours.png")])
+    main(["sample", "--official-checkpoint", str(tmp_path / "release.pth"), "--config", str(tmp_path / "cfg.json"),
+          *common, "--out", str(tmp_path / "release.png")])
+    ours, release = (np.asarray(Image.open(tmp_path / f)) for f in ("ours.png", "release.png"))
+    assert ours.shape == release.shape and ours.std() > 0 and np.array_equal(ours, release)
 
 
 def test_cli_class_folder_with_cached_latents(tmp_path):

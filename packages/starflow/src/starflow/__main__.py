@@ -5,6 +5,8 @@ Examples::
     python -m starflow demo --out runs/starflow-demo
     python -m starflow train --preset digits --data digits --steps 2000 --out runs/digits
     python -m starflow sample --model runs/digits/model --class-labels 0 1 2 --guidance 2 --out grid.png
+    python -m starflow sample --official-checkpoint starflow_3B_t2i_256x256.pth --vae ./sd-vae-ft-ema \\
+        --text-encoder ./flan-t5-xl --prompt "a corgi on the beach" --guidance 2.5 --jacobi-block 64
     python -m starflow evaluate --model runs/digits/model --data digits
     python -m starflow train --config cfg.json --data captions:/data/cc --vae ./sd-vae --text-encoder ./flan-t5 \\
         --strategy fsdp --precision bf16-mixed --out runs/t2i
@@ -83,14 +85,27 @@ def train(args) -> None:
 
 
 def sample(args) -> None:
+    from starflow.autoencoder import LatentAutoencoder
+    from starflow.conditioning import TextEncoder
     from starflow.flow import JacobiOptions
     from starflow.model import StarFlow
     from starflow.pipeline import StarFlowPipeline
 
     seed_everything(args.seed)
-    path = Path(args.model)
-    pipe = (StarFlowPipeline.from_pretrained(path) if (path / "transformer").exists()
-            else StarFlowPipeline(StarFlow.from_pretrained(path)))
+    if bool(args.model) == bool(args.official_checkpoint):
+        raise SystemExit("pass exactly one of --model (a save_pretrained directory) or --official-checkpoint (.pth)")
+    if args.official_checkpoint:
+        model = StarFlow.from_official_checkpoint(args.official_checkpoint, _config(args) if args.config else None)
+        pipe = StarFlowPipeline(model)
+    elif (Path(args.model) / "transformer").exists():
+        pipe = StarFlowPipeline.from_pretrained(args.model)
+    else:
+        pipe = StarFlowPipeline(StarFlow.from_pretrained(args.model))
+    if args.vae:
+        pipe.autoencoder = LatentAutoencoder.from_pretrained(args.vae, args.finetuned_decoder)
+        pipe.autoencoder.check_model(pipe.model.config)
+    if args.text_encoder:
+        pipe.text_encoder = TextEncoder.from_pretrained(args.text_encoder, pipe.model.config.txt_size)
     jacobi = JacobiOptions(args.jacobi_block, args.jacobi_iters, args.jacobi_threshold) if args.jacobi_block else None
     out = pipe(args.prompt or None, class_labels=args.class_labels, guidance_scale=args.guidance,
                num_images_per_prompt=args.num, generator=torch.Generator().manual_seed(args.seed), jacobi=jacobi,
@@ -151,7 +166,12 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--out", default="runs/starflow")
     t.add_argument("--seed", type=int, default=0)
     s = sub.add_parser("sample", help="sample a grid PNG")
-    s.add_argument("--model", required=True, help="a save_pretrained model or pipeline directory")
+    s.add_argument("--model", help="a save_pretrained model or pipeline directory")
+    s.add_argument("--official-checkpoint", help="a reference .pth, e.g. starflow_3B_t2i_256x256.pth")
+    s.add_argument("--config", help="JSON of StarFlowConfig fields for --official-checkpoint (default: by file name)")
+    s.add_argument("--vae", help="local diffusers AutoencoderKL directory (decodes latents to images)")
+    s.add_argument("--finetuned-decoder", help="fine-tuned VAE for noisy latents: a directory or the reference's file")
+    s.add_argument("--text-encoder", help="local T5 directory (encoder + tokenizer) for text-conditional models")
     s.add_argument("--prompt", nargs="*")
     s.add_argument("--class-labels", type=int, nargs="*")
     s.add_argument("--guidance", type=float, default=0.0)
