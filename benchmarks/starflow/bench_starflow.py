@@ -114,12 +114,14 @@ def main() -> None:
     args = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if args.preset == "cpu-small":
-        cfg = StarFlowConfig(channel_size=4, img_size=8, channels=256, head_dim=64, layers_per_block=[2, 2, 8],
-                             num_classes=10)
+        cfg = StarFlowConfig(
+            channel_size=4, img_size=8, channels=256, head_dim=64, layers_per_block=[2, 2, 8], num_classes=10
+        )
     else:
         cfg = preset(args.preset)
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}.get(
-        args.dtype, torch.bfloat16 if device.type == "cuda" else torch.float32)
+        args.dtype, torch.bfloat16 if device.type == "cuda" else torch.float32
+    )
     torch.manual_seed(0)
     model = StarFlow(cfg).to(device).eval()
     with torch.no_grad():
@@ -145,20 +147,29 @@ def main() -> None:
     rows = []
     t_base = timed(lambda: baseline_sample(model_dt, noise_dt, y, y_null, args.guidance), device, args.repeats)
     t_ours = timed(lambda: model_dt.sample(noise_dt, y, y_null, args.guidance), device, args.repeats)
-    t_jac = timed(lambda: model_dt.sample(noise_dt, y, y_null, args.guidance, jacobi=JacobiOptions(16, 16, 1e-3)),
-                  device, args.repeats)
-    rows += [("sample: concat cache + two-call CFG (baseline)", t_base / args.batch),
-             ("sample: prealloc cache + batched closed-form CFG", t_ours / args.batch),
-             ("sample: + Jacobi blocks (16, 16 it, 1e-3)", t_jac / args.batch)]
+    t_jac = timed(
+        lambda: model_dt.sample(noise_dt, y, y_null, args.guidance, jacobi=JacobiOptions(16, 16, 1e-3)),
+        device,
+        args.repeats,
+    )
+    rows += [
+        ("sample: concat cache + two-call CFG (baseline)", t_base / args.batch),
+        ("sample: prealloc cache + batched closed-form CFG", t_ours / args.batch),
+        ("sample: + Jacobi blocks (16, 16 it, 1e-3)", t_jac / args.batch),
+    ]
     model_f = model.to(torch.float32)
     lat = noise + cfg.noise_std * torch.randn_like(noise)
-    rows += [("train step: explicit mask", train_step_time(model_f, lat, y, device, args.repeats, True)),
-             ("train step: SDPA is_causal", train_step_time(model_f, lat, y, device, args.repeats, False))]
+    rows += [
+        ("train step: explicit mask", train_step_time(model_f, lat, y, device, args.repeats, True)),
+        ("train step: SDPA is_causal", train_step_time(model_f, lat, y, device, args.repeats, False)),
+    ]
 
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
-    print(f"\nSTARFlow benchmark — preset {args.preset} ({n_params / 1e6:.1f}M params, layers "
-          f"{cfg.layers_per_block}, {cfg.seq_len} tokens), batch {args.batch}, guidance {args.guidance}, "
-          f"{name}, sampling dtype {dtype}")
+    print(
+        f"\nSTARFlow benchmark — preset {args.preset} ({n_params / 1e6:.1f}M params, layers "
+        f"{cfg.layers_per_block}, {cfg.seq_len} tokens), batch {args.batch}, guidance {args.guidance}, "
+        f"{name}, sampling dtype {dtype}"
+    )
     print(f"max |ours − baseline| = {agree:.2e};  Jacobi relative RMS deviation = {jac_rel:.2e}\n")
     print("| what | seconds |\n|---|---|")
     for what, sec in rows:

@@ -83,6 +83,7 @@ def main() -> None:
                 loss = 0.5 * z.float().pow(2).mean() - logdet.mean() / c.num_dims
             loss.backward()
             opt.step()
+
         return step
 
     ours_fwd = lambda x, y: model(x, y)[:2]  # noqa: E731
@@ -94,8 +95,11 @@ def main() -> None:
     with torch.no_grad(), amp:
         bpd_ours = model.bits_per_dim(x, y).float().mean().item()
         z_ref, ld_ref = baseline_forward(model, x, y)
-        nll_ref = 0.5 * z_ref.float().pow(2).flatten(1).sum(1) + 0.5 * c.num_dims * torch.log(
-            torch.tensor(2 * torch.pi)) - ld_ref
+        nll_ref = (
+            0.5 * z_ref.float().pow(2).flatten(1).sum(1)
+            + 0.5 * c.num_dims * torch.log(torch.tensor(2 * torch.pi))
+            - ld_ref
+        )
         bpd_ref = bits_per_dim(nll_ref, c.num_dims, bin_width=2 / 256).mean().item()
 
     noise = torch.randn(sample_batch, c.num_patches, c.token_dim, device=args.device)
@@ -103,11 +107,19 @@ def main() -> None:
     kw = dict(guidance=args.cfg, attn_temp=1.0, annealed_guidance=True)
     with torch.no_grad(), amp:
         out = {}
-        t_ref = timed(lambda: out.__setitem__("ref", baseline_inverse(model, noise, ys, **kw)), args.device,
-                      args.repeats, warmup=0)
+        t_ref = timed(
+            lambda: out.__setitem__("ref", baseline_inverse(model, noise, ys, **kw)),
+            args.device,
+            args.repeats,
+            warmup=0,
+        )
         t_ours = timed(lambda: out.__setitem__("ours", model.inverse(noise, ys, **kw)), args.device, args.repeats)
-        t_jac = timed(lambda: out.__setitem__("jac", model.inverse(noise, ys, jacobi_tol=1e-3, **kw)), args.device,
-                      args.repeats, warmup=0)
+        t_jac = timed(
+            lambda: out.__setitem__("jac", model.inverse(noise, ys, jacobi_tol=1e-3, **kw)),
+            args.device,
+            args.repeats,
+            warmup=0,
+        )
     diff = (out["ours"].float() - out["ref"].float()).abs().max().item()
     diff_jac = (out["jac"].float() - out["ours"].float()).abs().max().item()
 
@@ -117,8 +129,10 @@ def main() -> None:
         ("sampling, images/s (CFG)", sample_batch / t_ref, sample_batch / t_ours),
         ("sampling, images/s, Jacobi tol 1e-3", sample_batch / t_ref, sample_batch / t_jac),
     ]
-    print(f"preset {name} ({c.reference_name}, {c.img_size}px, {c.num_patches} tokens), device {device_name}, "
-          f"train batch {batch}, sample batch {sample_batch}, cfg {args.cfg}, {'bf16' if gpu else 'fp32'}")
+    print(
+        f"preset {name} ({c.reference_name}, {c.img_size}px, {c.num_patches} tokens), device {device_name}, "
+        f"train batch {batch}, sample batch {sample_batch}, cfg {args.cfg}, {'bf16' if gpu else 'fp32'}"
+    )
     print("| measure | reference strategy | ours | speed-up |")
     print("|---|---|---|---|")
     for label, ref, ours in rows:
@@ -128,9 +142,19 @@ def main() -> None:
     print(f"max |sample difference|: ours vs reference {diff:.2e}, Jacobi vs sequential {diff_jac:.2e}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"preset": name, "device": device_name, "train_step_s": [t_train_ref, t_train_ours],
-                       "sample_images_per_s": [sample_batch / t_ref, sample_batch / t_ours, sample_batch / t_jac],
-                       "bpd": [bpd_ref, bpd_ours], "max_sample_diff": diff, "max_jacobi_diff": diff_jac}, f, indent=1)
+            json.dump(
+                {
+                    "preset": name,
+                    "device": device_name,
+                    "train_step_s": [t_train_ref, t_train_ours],
+                    "sample_images_per_s": [sample_batch / t_ref, sample_batch / t_ours, sample_batch / t_jac],
+                    "bpd": [bpd_ref, bpd_ours],
+                    "max_sample_diff": diff,
+                    "max_jacobi_diff": diff_jac,
+                },
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ def perturb():
 
 @pytest.fixture
 def tiny_config() -> StarFlowConfig:
-    return StarFlowConfig(channel_size=4, img_size=4, channels=48, head_dim=24, layers_per_block=[1, 1, 2],
-                          txt_size=3, txt_dim=8)
+    return StarFlowConfig(
+        channel_size=4, img_size=4, channels=48, head_dim=24, layers_per_block=[1, 1, 2], txt_size=3, txt_dim=8
+    )
 
 
 @pytest.fixture
@@ -49,8 +50,17 @@ def t5_dir(tmp_path_factory):
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
     torch.manual_seed(0)
-    cfg = T5Config(vocab_size=len(vocab), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
-                   decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    cfg = T5Config(
+        vocab_size=len(vocab),
+        d_model=16,
+        d_kv=8,
+        d_ff=32,
+        num_layers=1,
+        num_heads=2,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
     T5EncoderModel(cfg).save_pretrained(path)
     hf_tok.save_pretrained(path)
     return path

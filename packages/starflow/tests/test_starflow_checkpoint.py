@@ -12,31 +12,56 @@ from starflow.official import _patch_order, load_official_state_dict, official_c
 def reference_layout(c: StarFlowConfig) -> dict[str, tuple[int, ...]]:
     """Keys and shapes of ``transformer_flow.Model`` (apple/ml-starflow) written out by hand from its source."""
     d, ch, t = c.token_dim, c.channels, c.seq_len
-    shapes = {"var": (t, d), "feat_rope.freqs_cos": (c.txt_size + t, c.head_dim),
-              "feat_rope.freqs_sin": (c.txt_size + t, c.head_dim)}
+    shapes = {
+        "var": (t, d),
+        "feat_rope.freqs_cos": (c.txt_size + t, c.head_dim),
+        "feat_rope.freqs_sin": (c.txt_size + t, c.head_dim),
+    }
     n = len(c.layers_per_block)
     for i, layers in enumerate(c.layers_per_block):
         b = f"blocks.{i}."
-        shapes |= {b + "proj_in.weight": (ch, d), b + "proj_in.bias": (ch,), b + "proj_out.weight": (2 * d, ch),
-                   b + "proj_out.bias": (2 * d,), b + "sos_embed": (1, 1, d), b + "final_norm.weight": (ch,),
-                   b + "attn_mask": (t + c.txt_size, t + c.txt_size)}
+        shapes |= {
+            b + "proj_in.weight": (ch, d),
+            b + "proj_in.bias": (ch,),
+            b + "proj_out.weight": (2 * d, ch),
+            b + "proj_out.bias": (2 * d,),
+            b + "sos_embed": (1, 1, d),
+            b + "final_norm.weight": (ch,),
+            b + "attn_mask": (t + c.txt_size, t + c.txt_size),
+        }
         if i == n - 1 and c.txt_dim:
             shapes |= {b + "proj_txt.weight": (ch, c.txt_dim), b + "proj_txt.bias": (ch,)}
         for j in range(layers):
             a = f"{b}attn_blocks.{j}."
-            shapes |= {a + "attention.norm.weight": (ch,), a + "attention.norm.bias": (ch,),
-                       a + "attention.qkv.weight": (3 * ch, ch), a + "attention.qkv.bias": (3 * ch,),
-                       a + "attention.proj.weight": (ch, ch), a + "attention.proj.bias": (ch,),
-                       a + "mlp.norm.weight": (ch,), a + "mlp.norm.bias": (ch,),
-                       a + "mlp.main.0.weight": (4 * ch, ch), a + "mlp.main.0.bias": (4 * ch,),
-                       a + "mlp.main.2.weight": (ch, 4 * ch), a + "mlp.main.2.bias": (ch,)}
+            shapes |= {
+                a + "attention.norm.weight": (ch,),
+                a + "attention.norm.bias": (ch,),
+                a + "attention.qkv.weight": (3 * ch, ch),
+                a + "attention.qkv.bias": (3 * ch,),
+                a + "attention.proj.weight": (ch, ch),
+                a + "attention.proj.bias": (ch,),
+                a + "mlp.norm.weight": (ch,),
+                a + "mlp.norm.bias": (ch,),
+                a + "mlp.main.0.weight": (4 * ch, ch),
+                a + "mlp.main.0.bias": (4 * ch,),
+                a + "mlp.main.2.weight": (ch, 4 * ch),
+                a + "mlp.main.2.bias": (ch,),
+            }
     return shapes
 
 
 def tiny_3b_like() -> StarFlowConfig:
     """The 3B T2I config scaled down: same structure (6 blocks, 2(5)-d, text prefix, patch 1, 4 channels)."""
-    return StarFlowConfig(channel_size=4, img_size=4, patch_size=1, channels=64, head_dim=32,
-                          layers_per_block=[2, 2, 2, 2, 2, 3], txt_size=5, txt_dim=16)
+    return StarFlowConfig(
+        channel_size=4,
+        img_size=4,
+        patch_size=1,
+        channels=64,
+        head_dim=32,
+        layers_per_block=[2, 2, 2, 2, 2, 3],
+        txt_size=5,
+        txt_dim=16,
+    )
 
 
 def test_official_layout_keys_and_shapes_load(tmp_path):

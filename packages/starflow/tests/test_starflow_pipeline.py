@@ -14,8 +14,9 @@ from starflow.training import training_loss
 
 def t2i_model(perturbed) -> StarFlow:
     torch.manual_seed(0)
-    cfg = StarFlowConfig(channel_size=4, img_size=4, channels=48, head_dim=24, layers_per_block=[1, 2],
-                         txt_size=6, txt_dim=16)
+    cfg = StarFlowConfig(
+        channel_size=4, img_size=4, channels=48, head_dim=24, layers_per_block=[1, 2], txt_size=6, txt_dim=16
+    )
     return perturbed(StarFlow(cfg), 0.05)
 
 
@@ -52,7 +53,7 @@ def test_finetuned_decoder_loads_from_the_reference_vae_file(tmp_path):
     state = {}
     for key, value in finetuned.state_dict().items():
         prefix = next(p for p in to_reference if key.startswith(p))
-        state[to_reference[prefix] + key[len(prefix):]] = value
+        state[to_reference[prefix] + key[len(prefix) :]] = value
     assert any(k.startswith("decoder.1.") for k in state) and any(k.startswith("encoder.1.") for k in state)
     torch.save(state, tmp_path / "pytorch_model.bin")
     ae = LatentAutoencoder.from_pretrained(str(tmp_path / "vae"), str(tmp_path / "pytorch_model.bin"))
@@ -67,13 +68,22 @@ def test_finetuned_decoder_loads_from_the_reference_vae_file(tmp_path):
 
 
 def test_pipeline_generates_and_roundtrips(pipe, tmp_path):
-    out = pipe(["a red cat", "a blue dog"], guidance_scale=2.0, num_images_per_prompt=2,
-               generator=torch.Generator().manual_seed(0))
+    out = pipe(
+        ["a red cat", "a blue dog"],
+        guidance_scale=2.0,
+        num_images_per_prompt=2,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert len(out.images) == 4 and all(isinstance(i, Image.Image) and i.size == (8, 8) for i in out.images)
     pipe.save_pretrained(tmp_path / "p")
     again = StarFlowPipeline.from_pretrained(tmp_path / "p")
-    out2 = again(["a red cat", "a blue dog"], guidance_scale=2.0, num_images_per_prompt=2,
-                 generator=torch.Generator().manual_seed(0), output_type="pt")
+    out2 = again(
+        ["a red cat", "a blue dog"],
+        guidance_scale=2.0,
+        num_images_per_prompt=2,
+        generator=torch.Generator().manual_seed(0),
+        output_type="pt",
+    )
     torch.testing.assert_close(out2.latents, out.latents, atol=1e-5, rtol=1e-5)
 
 

@@ -11,8 +11,16 @@ from starflow.training import AtomicCheckpointIO, StarFlowModule, make_trainer, 
 
 
 def class_config(layers_per_block=(1, 1)) -> StarFlowConfig:
-    return StarFlowConfig(channel_size=1, img_size=4, patch_size=2, channels=48, head_dim=24,
-                          layers_per_block=layers_per_block, num_classes=3, noise_std=0.1)
+    return StarFlowConfig(
+        channel_size=1,
+        img_size=4,
+        patch_size=2,
+        channels=48,
+        head_dim=24,
+        layers_per_block=layers_per_block,
+        num_classes=3,
+        noise_std=0.1,
+    )
 
 
 def test_train_loop_reduces_loss_on_fixed_batch():

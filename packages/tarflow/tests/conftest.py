@@ -22,8 +22,16 @@ def _randomize(model: TarFlow, scale: float = 0.5, seed: int = 0) -> TarFlow:
 
 @pytest.fixture
 def tiny_config() -> TarFlowConfig:
-    return TarFlowConfig(in_channels=2, img_size=4, patch_size=1, channels=32, num_blocks=3, layers_per_block=2,
-                         head_dim=16, num_classes=3)
+    return TarFlowConfig(
+        in_channels=2,
+        img_size=4,
+        patch_size=1,
+        channels=32,
+        num_blocks=3,
+        layers_per_block=2,
+        head_dim=16,
+        num_classes=3,
+    )
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ from tarflow import TarFlow, TarFlowConfig, parse_reference_name, preset
 from tarflow.config import config_from_reference
 
 
-def reference_layout(in_channels, img_size, patch_size, channels, num_blocks, layers_per_block, nvp=True,
-                     num_classes=0, expansion=4):
+def reference_layout(
+    in_channels, img_size, patch_size, channels, num_blocks, layers_per_block, nvp=True, num_classes=0, expansion=4
+):
     """Key → shape of apple/ml-tarflow ``transformer_flow.Model(...).state_dict()``, listed from its source."""
     t = (img_size // patch_size) ** 2
     d = in_channels * patch_size**2
@@ -24,14 +25,22 @@ def reference_layout(in_channels, img_size, patch_size, channels, num_blocks, la
             keys[p + "class_embed"] = (num_classes, 1, c)
         for j in range(layers_per_block):
             q = f"{p}attn_blocks.{j}."
-            keys.update({
-                q + "attention.norm.weight": (c,), q + "attention.norm.bias": (c,),
-                q + "attention.qkv.weight": (3 * c, c), q + "attention.qkv.bias": (3 * c,),
-                q + "attention.proj.weight": (c, c), q + "attention.proj.bias": (c,),
-                q + "mlp.norm.weight": (c,), q + "mlp.norm.bias": (c,),
-                q + "mlp.main.0.weight": (c * expansion, c), q + "mlp.main.0.bias": (c * expansion,),
-                q + "mlp.main.2.weight": (c, c * expansion), q + "mlp.main.2.bias": (c,),
-            })
+            keys.update(
+                {
+                    q + "attention.norm.weight": (c,),
+                    q + "attention.norm.bias": (c,),
+                    q + "attention.qkv.weight": (3 * c, c),
+                    q + "attention.qkv.bias": (3 * c,),
+                    q + "attention.proj.weight": (c, c),
+                    q + "attention.proj.bias": (c,),
+                    q + "mlp.norm.weight": (c,),
+                    q + "mlp.norm.bias": (c,),
+                    q + "mlp.main.0.weight": (c * expansion, c),
+                    q + "mlp.main.0.bias": (c * expansion,),
+                    q + "mlp.main.2.weight": (c, c * expansion),
+                    q + "mlp.main.2.bias": (c,),
+                }
+            )
         keys[p + "proj_out.weight"] = (2 * d if nvp else d, c)
         keys[p + "proj_out.bias"] = (2 * d if nvp else d,)
         keys[p + "attn_mask"] = (t, t)
@@ -79,8 +88,14 @@ def test_from_reference_checkpoint_loads_with_zero_missing_or_unexpected(tmp_pat
 
 def test_reference_name_parsing():
     assert parse_reference_name("afhq_model_8_768_8_8_0.07.pth") == dict(
-        dataset="afhq", patch_size=8, channels=768, num_blocks=8, layers_per_block=8, noise_type="gaussian",
-        noise_std=0.07)
+        dataset="afhq",
+        patch_size=8,
+        channels=768,
+        num_blocks=8,
+        layers_per_block=8,
+        noise_type="gaussian",
+        noise_std=0.07,
+    )
     assert parse_reference_name("imagenet64_model_2_768_8_8_uniform.pth")["noise_type"] == "uniform"
     assert preset("afhq-256").reference_name == "8_768_8_8_0.07"
     with pytest.raises(ValueError, match="reference naming"):

@@ -54,8 +54,12 @@ def test_single_block_is_autoregressive_triangular(tiny_model):
     """Token i of a block's output depends only on input tokens ≤ i (in the block's order)."""
     for block in tiny_model.blocks[:2]:
         x = torch.randn(1, 16, 2)
-        jac = torch.autograd.functional.jacobian(lambda v, block=block: block(v.view(1, 16, 2))[0].flatten(),
-                                                 x.flatten()).view(16, 2, 16, 2).abs().sum((1, 3))
+        jac = (
+            torch.autograd.functional.jacobian(lambda v, block=block: block(v.view(1, 16, 2))[0].flatten(), x.flatten())
+            .view(16, 2, 16, 2)
+            .abs()
+            .sum((1, 3))
+        )
         if block.flip:
             jac = jac.flip(0, 1)
         assert torch.all(jac.triu(1) == 0) and torch.all(jac.diagonal() > 0)
@@ -81,8 +85,9 @@ def test_loss_is_reference_nats_per_dim(tiny_model):
 
 def test_bits_per_dim_of_a_known_gaussian_is_closed_form(seeded):
     """One block whose output is a constant (a, b): tokens 1.. are N(b, e^{2a}), token 0 is N(0, 1)."""
-    cfg = TarFlowConfig(in_channels=1, img_size=4, patch_size=2, channels=16, num_blocks=1, layers_per_block=1,
-                        head_dim=16)
+    cfg = TarFlowConfig(
+        in_channels=1, img_size=4, patch_size=2, channels=16, num_blocks=1, layers_per_block=1, head_dim=16
+    )
     model = TarFlow(cfg)
     log_sigma = torch.tensor([0.3, -0.5, 0.0, 0.7])
     mu = torch.tensor([0.1, -0.2, 0.3, 0.0])

@@ -37,8 +37,9 @@ def test_cached_inverse_equals_uncached(tiny_model, flip):
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("guidance", [Guidance(1.5), Guidance(0.7, "b", attn_temp=0.5, annealed=True),
-                                      Guidance(2.0, "a", attn_temp=1.5)])
+@pytest.mark.parametrize(
+    "guidance", [Guidance(1.5), Guidance(0.7, "b", attn_temp=0.5, annealed=True), Guidance(2.0, "a", attn_temp=1.5)]
+)
 def test_batched_cfg_equals_two_separate_calls(tiny_model, guidance):
     block = tiny_model.blocks[1]
     z = torch.randn(4, 16, 2)
@@ -54,11 +55,16 @@ def test_model_sampler_equals_reference_strategy(tiny_model):
     z = torch.randn(3, 16, 2)
     y = torch.tensor([2, 0, 1])
     kwargs = dict(guidance=1.2, guide_what="ab", attn_temp=0.8, annealed_guidance=True)
-    torch.testing.assert_close(tiny_model.inverse(z, y, **kwargs), baseline_inverse(tiny_model, z, y, **kwargs),
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        tiny_model.inverse(z, y, **kwargs), baseline_inverse(tiny_model, z, y, **kwargs), atol=1e-5, rtol=1e-5
+    )
     # Unconditional guidance by attention temperature alone (y=None on a class-conditional model).
-    torch.testing.assert_close(tiny_model.inverse(z, None, guidance=1.0, attn_temp=0.5),
-                               baseline_inverse(tiny_model, z, None, guidance=1.0, attn_temp=0.5), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        tiny_model.inverse(z, None, guidance=1.0, attn_temp=0.5),
+        baseline_inverse(tiny_model, z, None, guidance=1.0, attn_temp=0.5),
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 @torch.no_grad()
@@ -74,8 +80,9 @@ def test_jacobi_sampler_matches_sequential(tiny_model):
     # Exact after T−1 sweeps even with tol=0; a single sweep is not enough.
     torch.testing.assert_close(block.inverse_jacobi(z, y, g, tol=0.0)[0], x_seq, atol=1e-4, rtol=1e-4)
     assert (block.inverse_jacobi(z, y, g, max_iters=1)[0] - x_seq).abs().max() > 1e-3
-    torch.testing.assert_close(tiny_model.inverse(z, y, 1.0, jacobi_tol=1e-6), tiny_model.inverse(z, y, 1.0),
-                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        tiny_model.inverse(z, y, 1.0, jacobi_tol=1e-6), tiny_model.inverse(z, y, 1.0), atol=1e-4, rtol=1e-4
+    )
 
 
 def test_denoise_is_the_reference_gradient_step(tiny_model):
@@ -122,7 +129,11 @@ def test_unconditional_model_samplers_agree(tiny_config, randomize, nvp):
     z = torch.randn(3, 16, 2)
     for block in model.blocks[:2]:
         torch.testing.assert_close(block.inverse(z), uncached_inverse(block, z, None, Guidance()), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(model.inverse(z, guidance=1.0, attn_temp=0.7),
-                               baseline_inverse(model, z, guidance=1.0, attn_temp=0.7), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        model.inverse(z, guidance=1.0, attn_temp=0.7),
+        baseline_inverse(model, z, guidance=1.0, attn_temp=0.7),
+        atol=1e-5,
+        rtol=1e-5,
+    )
     x = torch.randn(2, 2, 4, 4)
     torch.testing.assert_close(model.inverse(model(x).z), x, atol=1e-4, rtol=1e-4)

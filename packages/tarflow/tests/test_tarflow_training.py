@@ -42,8 +42,9 @@ def test_evaluate_bpd_is_the_mean_model_bpd(seeded):
 
 def test_training_resumes_from_atomic_checkpoint(tmp_path, seeded):
     train = TensorDataset(*[t[:256] for t in digits("train").tensors])
-    module = fit(TINY, train, tmp_path, steps=4, batch_size=64, lr=3e-3, checkpoint_every=2, progress_bar=False,
-                 sample_every=4)
+    module = fit(
+        TINY, train, tmp_path, steps=4, batch_size=64, lr=3e-3, checkpoint_every=2, progress_bar=False, sample_every=4
+    )
     ckpts = tmp_path / "checkpoints"
     assert (ckpts / "last.ckpt").exists() and not list(ckpts.glob(".*"))  # atomic: no temp files left
     assert (tmp_path / "samples" / "samples_0000004.png").exists()
@@ -88,7 +89,7 @@ def test_cli_sample_and_evaluate(tmp_path, capsys, seeded):
     assert (tmp_path / "s.png").exists()
     cli(["evaluate", "--model", str(tmp_path / "m"), "--batch-size", "300"])
     out = capsys.readouterr().out
-    assert json.loads(out[out.index("{"):])["bits_per_dim"] > 0
+    assert json.loads(out[out.index("{") :])["bits_per_dim"] > 0
     with pytest.raises(SystemExit):
         cli(["sample", "--num", "2"])
 

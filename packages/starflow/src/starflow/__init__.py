@@ -5,5 +5,13 @@ from starflow.flow import JacobiOptions, MetaBlock
 from starflow.guidance import guided_gaussian
 from starflow.model import FlowOutput, StarFlow
 
-__all__ = ["StarFlow", "StarFlowConfig", "MetaBlock", "JacobiOptions", "FlowOutput", "guided_gaussian",
-           "preset", "PRESETS"]
+__all__ = [
+    "StarFlow",
+    "StarFlowConfig",
+    "MetaBlock",
+    "JacobiOptions",
+    "FlowOutput",
+    "guided_gaussian",
+    "preset",
+    "PRESETS",
+]

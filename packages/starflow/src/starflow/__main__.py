@@ -70,10 +70,12 @@ def train(args) -> None:
         raise SystemExit("--cache-latents needs --vae and a classes:DIR dataset (captions are encoded on the fly)")
     if ae is not None and args.cache_latents:
         data, latents = cache_latents(data, ae, Path(args.out) / "latents.safetensors"), True
-    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True, drop_last=True,
-                                         num_workers=args.workers)
-    module = StarFlowModule(cfg, lr=args.lr, warmup=args.warmup, total_steps=args.steps, autoencoder=ae,
-                            text_encoder=te, latents=latents)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers
+    )
+    module = StarFlowModule(
+        cfg, lr=args.lr, warmup=args.warmup, total_steps=args.steps, autoencoder=ae, text_encoder=te, latents=latents
+    )
     trainer = make_trainer(args.out, args.steps, args.strategy, args.precision, args.grad_clip, args.save_every)
     last = Path(args.out) / "checkpoints" / "last.ckpt"
     if last.exists():
@@ -107,9 +109,15 @@ def sample(args) -> None:
     if args.text_encoder:
         pipe.text_encoder = TextEncoder.from_pretrained(args.text_encoder, pipe.model.config.txt_size)
     jacobi = JacobiOptions(args.jacobi_block, args.jacobi_iters, args.jacobi_threshold) if args.jacobi_block else None
-    out = pipe(args.prompt or None, class_labels=args.class_labels, guidance_scale=args.guidance,
-               num_images_per_prompt=args.num, generator=torch.Generator().manual_seed(args.seed), jacobi=jacobi,
-               output_type="pt")
+    out = pipe(
+        args.prompt or None,
+        class_labels=args.class_labels,
+        guidance_scale=args.guidance,
+        num_images_per_prompt=args.num,
+        generator=torch.Generator().manual_seed(args.seed),
+        jacobi=jacobi,
+        output_type="pt",
+    )
     save_image_grid(out.images, args.out, nrow=args.num, scale=args.scale)
     log.info("wrote %d samples to %s", len(out.images), args.out)
 
@@ -133,8 +141,11 @@ def evaluate(args) -> None:
         n += len(x)
     nll = total / n
     dims = cfg.channel_size * cfg.img_size**2
-    print(json.dumps({"nll_nats": nll, "nats_per_dim": nll / dims,
-                      "bits_per_dim": float(bits_per_dim(nll, dims)), "examples": n}))
+    print(
+        json.dumps(
+            {"nll_nats": nll, "nats_per_dim": nll / dims, "bits_per_dim": float(bits_per_dim(nll, dims)), "examples": n}
+        )
+    )
 
 
 def demo(args) -> None:
@@ -144,8 +155,9 @@ def demo(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m starflow", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m starflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train with Lightning (resumes from OUT/checkpoints/last.ckpt)")
     t.add_argument("--preset", default="digits")

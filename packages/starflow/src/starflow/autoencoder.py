@@ -18,8 +18,12 @@ from labcore.checkpoint import load_state_dict_checked
 
 # The reference's fine-tuned VAE file (``pytorch_model.bin``) stores the AutoencoderKL as
 # ``encoder = [encoder, quant_conv]`` and ``decoder = [post_quant_conv, decoder]``.
-REFERENCE_VAE_PREFIXES = {"encoder.0.": "encoder.", "encoder.1.": "quant_conv.",
-                          "decoder.0.": "post_quant_conv.", "decoder.1.": "decoder."}
+REFERENCE_VAE_PREFIXES = {
+    "encoder.0.": "encoder.",
+    "encoder.1.": "quant_conv.",
+    "decoder.0.": "post_quant_conv.",
+    "decoder.1.": "decoder.",
+}
 
 
 def convert_reference_vae_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -28,7 +32,7 @@ def convert_reference_vae_state_dict(state: Mapping[str, torch.Tensor]) -> dict[
     for key, value in state.items():
         for old, new in REFERENCE_VAE_PREFIXES.items():
             if key.startswith(old):
-                key = new + key[len(old):]
+                key = new + key[len(old) :]
                 break
         out[key] = value
     return out
@@ -82,15 +86,18 @@ class LatentAutoencoder(nn.Module):
     def check_model(self, config) -> None:
         """Raise if a flow config does not fit this autoencoder's latents."""
         if config.channel_size != self.latent_channels:
-            raise ValueError(f"the flow expects {config.channel_size} latent channels, the autoencoder gives "
-                             f"{self.latent_channels}; load the autoencoder the model was trained with")
+            raise ValueError(
+                f"the flow expects {config.channel_size} latent channels, the autoencoder gives "
+                f"{self.latent_channels}; load the autoencoder the model was trained with"
+            )
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor, sample: bool = True) -> torch.Tensor:
         """Images in ``[-1, 1]`` → scaled latents."""
         if images.ndim != 4 or images.shape[1] != self.vae.config.in_channels:
-            raise ValueError(f"expected images (B, {self.vae.config.in_channels}, H, W) in [-1, 1], "
-                             f"got {tuple(images.shape)}")
+            raise ValueError(
+                f"expected images (B, {self.vae.config.in_channels}, H, W) in [-1, 1], got {tuple(images.shape)}"
+            )
         dist = self.vae.encode(images.to(self.vae.dtype)).latent_dist
         return (dist.sample() if sample else dist.mode()) * self.scaling_factor
 
@@ -108,7 +115,14 @@ def tiny_autoencoder(in_channels: int = 3, latent_channels: int = 4, seed: int =
     from diffusers import AutoencoderKL
 
     torch.manual_seed(seed)
-    return AutoencoderKL(in_channels=in_channels, out_channels=in_channels, latent_channels=latent_channels,
-                         down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-                         up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), block_out_channels=(8, 16),
-                         layers_per_block=1, norm_num_groups=4, sample_size=16)
+    return AutoencoderKL(
+        in_channels=in_channels,
+        out_channels=in_channels,
+        latent_channels=latent_channels,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        norm_num_groups=4,
+        sample_size=16,
+    )

@@ -21,8 +21,9 @@ def drop_captions(captions: Sequence[str], p: float, rng: random.Random | None =
     return ["" if rng.random() < p else c for c in captions]
 
 
-def drop_labels(labels: torch.Tensor, num_classes: int, p: float,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+def drop_labels(
+    labels: torch.Tensor, num_classes: int, p: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Replace each label by the null label ``num_classes`` with probability ``p``."""
     drop = torch.rand(labels.shape, generator=generator, device=labels.device) < p
     return torch.where(drop, torch.full_like(labels, num_classes), labels)
@@ -37,8 +38,10 @@ class ClassEmbedder:
     def __call__(self, labels: torch.Tensor) -> torch.Tensor:
         labels = torch.as_tensor(labels)
         if labels.numel() and (labels.min() < 0 or labels.max() > self.num_classes):
-            raise ValueError(f"labels must lie in [0, {self.num_classes}] ({self.num_classes} = null), got "
-                             f"[{int(labels.min())}, {int(labels.max())}]")
+            raise ValueError(
+                f"labels must lie in [0, {self.num_classes}] ({self.num_classes} = null), got "
+                f"[{int(labels.min())}, {int(labels.max())}]"
+            )
         return F.one_hot(labels.long(), self.num_classes + 1).float()[:, None]
 
     def null(self, batch: int = 1) -> torch.Tensor:
@@ -72,10 +75,12 @@ class TextEncoder:
         lengths = [len(ids) for ids in self.tokenizer(list(captions))["input_ids"]]
         too_long = [i for i, n in enumerate(lengths) if n > self.max_length]
         if too_long:
-            warnings.warn(f"captions {too_long} have more than {self.max_length} tokens and are truncated",
-                          stacklevel=2)
-        tok = self.tokenizer(list(captions), padding="max_length", truncation=True, max_length=self.max_length,
-                             return_tensors="pt")
+            warnings.warn(
+                f"captions {too_long} have more than {self.max_length} tokens and are truncated", stacklevel=2
+            )
+        tok = self.tokenizer(
+            list(captions), padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
         device = next(self.encoder.parameters()).device
         tok = {k: v.to(device) for k, v in tok.items() if k in ("input_ids", "attention_mask")}
         hidden = self.encoder(**tok).last_hidden_state

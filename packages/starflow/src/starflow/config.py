@@ -73,8 +73,9 @@ class StarFlowConfig(PretrainedConfig):
         if not self.layers_per_block or min(self.layers_per_block) < 1:
             raise ValueError(f"layers_per_block needs positive entries, got {self.layers_per_block}")
         if self.head_dim % 4 or (self.txt_size and self.head_dim // 2 <= 8):
-            raise ValueError(f"head_dim {self.head_dim} does not fit 2-D/3-D RoPE "
-                             "(needs a multiple of 4, and > 16 with a condition)")
+            raise ValueError(
+                f"head_dim {self.head_dim} does not fit 2-D/3-D RoPE (needs a multiple of 4, and > 16 with a condition)"
+            )
         if bool(self.txt_size) != bool(self.txt_dim):
             raise ValueError("txt_size and txt_dim must both be zero (unconditional) or both positive")
 
@@ -97,20 +98,47 @@ def _preset(**kw) -> StarFlowConfig:
 
 PRESETS = {
     # tiny configs for tests and the CPU demo
-    "tiny": lambda: _preset(channel_size=4, img_size=4, channels=48, head_dim=24, layers_per_block=[1, 2],
-                            txt_size=3, txt_dim=8),
-    "digits": lambda: _preset(channel_size=1, img_size=8, patch_size=2, channels=64, head_dim=32,
-                              layers_per_block=[2, 4],
-                              num_classes=10, noise_std=0.05),
+    "tiny": lambda: _preset(
+        channel_size=4, img_size=4, channels=48, head_dim=24, layers_per_block=[1, 2], txt_size=3, txt_dim=8
+    ),
+    "digits": lambda: _preset(
+        channel_size=1,
+        img_size=8,
+        patch_size=2,
+        channels=64,
+        head_dim=32,
+        layers_per_block=[2, 4],
+        num_classes=10,
+        noise_std=0.05,
+    ),
     # paper presets (Table 1/§4): 1.4B XL = 2(5)-18, 3.8B XXL = 2(5)-24, class-conditional 256 px on SD-VAE latents
-    "XL": lambda: _preset(channel_size=4, img_size=32, channels=2048, layers_per_block=[2, 2, 2, 2, 2, 18],
-                          num_classes=1000, vae="stabilityai/sd-vae-ft-ema"),
-    "XXL": lambda: _preset(channel_size=4, img_size=32, channels=3072, layers_per_block=[2, 2, 2, 2, 2, 24],
-                           num_classes=1000, vae="stabilityai/sd-vae-ft-ema"),
+    "XL": lambda: _preset(
+        channel_size=4,
+        img_size=32,
+        channels=2048,
+        layers_per_block=[2, 2, 2, 2, 2, 18],
+        num_classes=1000,
+        vae="stabilityai/sd-vae-ft-ema",
+    ),
+    "XXL": lambda: _preset(
+        channel_size=4,
+        img_size=32,
+        channels=3072,
+        layers_per_block=[2, 2, 2, 2, 2, 24],
+        num_classes=1000,
+        vae="stabilityai/sd-vae-ft-ema",
+    ),
     # configs/starflow_3B_t2i_256x256.yaml of the reference release
-    "3B-t2i-256": lambda: _preset(channel_size=4, img_size=32, channels=3072, layers_per_block=[2, 2, 2, 2, 2, 24],
-                                  txt_size=128, txt_dim=2048, text_encoder="google/flan-t5-xl",
-                                  vae="stabilityai/sd-vae-ft-ema"),
+    "3B-t2i-256": lambda: _preset(
+        channel_size=4,
+        img_size=32,
+        channels=3072,
+        layers_per_block=[2, 2, 2, 2, 2, 24],
+        txt_size=128,
+        txt_dim=2048,
+        text_encoder="google/flan-t5-xl",
+        vae="stabilityai/sd-vae-ft-ema",
+    ),
 }
 
 

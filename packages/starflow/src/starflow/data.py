@@ -30,8 +30,10 @@ class ImageCaptionFolder(Dataset):
         self.items = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         missing = [p.name for p in self.items if not p.with_suffix(".txt").exists()]
         if not self.items or missing:
-            raise ValueError(f"{root}: need images with a caption .txt beside each "
-                             f"({len(self.items)} images, captions missing for {missing[:5]})")
+            raise ValueError(
+                f"{root}: need images with a caption .txt beside each "
+                f"({len(self.items)} images, captions missing for {missing[:5]})"
+            )
 
     def __len__(self) -> int:
         return len(self.items)
@@ -47,8 +49,12 @@ class ClassFolder(Dataset):
     def __init__(self, root: str | Path, image_size: int):
         self.root, self.size = Path(root), image_size
         self.classes = sorted(d.name for d in self.root.iterdir() if d.is_dir())
-        self.items = [(p, i) for i, c in enumerate(self.classes) for p in sorted((self.root / c).iterdir())
-                      if p.suffix.lower() in IMAGE_SUFFIXES]
+        self.items = [
+            (p, i)
+            for i, c in enumerate(self.classes)
+            for p in sorted((self.root / c).iterdir())
+            if p.suffix.lower() in IMAGE_SUFFIXES
+        ]
         if not self.items:
             raise ValueError(f"{root}: expected one sub-folder of images per class")
 

@@ -24,8 +24,9 @@ from starflow.training import train_loop
 log = get_logger("starflow.demo")
 
 
-def sample_classes(model: StarFlow, per_class: int, guidance: float,
-                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_classes(
+    model: StarFlow, per_class: int, guidance: float, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``per_class`` denoised samples of every class (rows = classes) and their labels."""
     emb = ClassEmbedder(model.config.num_classes)
     labels = torch.arange(model.config.num_classes).repeat_interleave(per_class)
@@ -36,8 +37,13 @@ def sample_classes(model: StarFlow, per_class: int, guidance: float,
     return model.denoise(x, y).clamp(-1, 1), labels
 
 
-def main(out_dir: Path = Path("runs/starflow"), steps: int = 400, batch_size: int = 64, per_class: int = 8,
-         guidance: float = 2.0) -> dict:
+def main(
+    out_dir: Path = Path("runs/starflow"),
+    steps: int = 400,
+    batch_size: int = 64,
+    per_class: int = 8,
+    guidance: float = 2.0,
+) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(0)
@@ -47,8 +53,9 @@ def main(out_dir: Path = Path("runs/starflow"), steps: int = 400, batch_size: in
     perm = torch.randperm(len(x_all))
     train, test = perm[:1500], perm[1500:]
     model = StarFlow(preset("digits"))
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_all[train], y_all[train]),
-                                         batch_size=batch_size, shuffle=True, drop_last=True)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x_all[train], y_all[train]), batch_size=batch_size, shuffle=True, drop_last=True
+    )
     t0 = time.perf_counter()
     losses = train_loop(model, loader, steps, lr=2e-3, progress=progress)
     train_s = time.perf_counter() - t0
@@ -64,8 +71,12 @@ def main(out_dir: Path = Path("runs/starflow"), steps: int = 400, batch_size: in
 
     clf = LogisticRegression(max_iter=2000).fit(x_all[train].flatten(1).numpy(), y_all[train].numpy())
     t0 = time.perf_counter()
-    result = {"train_steps": steps, "train_seconds": round(train_s, 1), "final_loss": round(sum(losses[-20:]) / 20, 4),
-              "test_nll_nats_per_dim": round(nll, 4)}
+    result = {
+        "train_steps": steps,
+        "train_seconds": round(train_s, 1),
+        "final_loss": round(sum(losses[-20:]) / 20, 4),
+        "test_nll_nats_per_dim": round(nll, 4),
+    }
     for w in (0.0, guidance):
         imgs, labels = sample_classes(model, per_class, w)
         tag = f"w{w:g}"

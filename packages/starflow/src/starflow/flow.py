@@ -40,9 +40,21 @@ class JacobiOptions:
 class MetaBlock(nn.Module):
     """An autoregressive flow over ``grid²`` tokens, optionally reversed (``flip``)."""
 
-    def __init__(self, in_channels: int, channels: int, num_layers: int, head_dim: int, grid: int,
-                 expansion: float = 4.0, txt_dim: int = 0, text_axis: bool = False, flip: bool = False,
-                 soft_clip: float = 4.0, use_final_norm: bool = True, rope_theta: float = 1e4):
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        num_layers: int,
+        head_dim: int,
+        grid: int,
+        expansion: float = 4.0,
+        txt_dim: int = 0,
+        text_axis: bool = False,
+        flip: bool = False,
+        soft_clip: float = 4.0,
+        use_final_norm: bool = True,
+        rope_theta: float = 1e4,
+    ):
         super().__init__()
         self.proj_in = nn.Linear(in_channels, channels)
         self.proj_out = nn.Linear(channels, 2 * in_channels)
@@ -68,8 +80,9 @@ class MetaBlock(nn.Module):
             self._ropes[key] = Rope(angles).to(device)
         return self._ropes[key]
 
-    def trunk(self, h: torch.Tensor, rope: Rope, cache: KVCache | None = None,
-              mask: torch.Tensor | None = None) -> torch.Tensor:
+    def trunk(
+        self, h: torch.Tensor, rope: Rope, cache: KVCache | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         for i, layer in enumerate(self.attn_blocks):
             h = layer(h, rope, cache, i, mask)
         return self.final_norm(h)
@@ -84,17 +97,22 @@ class MetaBlock(nn.Module):
 
     def check_condition(self, y: torch.Tensor | None, batch: int) -> None:
         if self.txt_dim and y is None:
-            raise ValueError("this block is conditional: pass y (encoded text or one-hot labels, "
-                             "see starflow.conditioning)")
+            raise ValueError(
+                "this block is conditional: pass y (encoded text or one-hot labels, see starflow.conditioning)"
+            )
         if self.txt_dim and (y.ndim != 3 or y.shape[0] != batch or y.shape[-1] != self.txt_dim):
-            raise ValueError(f"condition must have shape ({batch}, L, {self.txt_dim}) for a batch of {batch}, "
-                             f"got {tuple(y.shape)}")
+            raise ValueError(
+                f"condition must have shape ({batch}, L, {self.txt_dim}) for a batch of {batch}, got {tuple(y.shape)}"
+            )
         if self.txt_dim and not y.dtype.is_floating_point:
-            raise ValueError(f"condition must be float hidden states or one-hot labels, got {y.dtype}; "
-                             "encode labels with starflow.conditioning.ClassEmbedder")
+            raise ValueError(
+                f"condition must be float hidden states or one-hot labels, got {y.dtype}; "
+                "encode labels with starflow.conditioning.ClassEmbedder"
+            )
 
-    def params(self, x: torch.Tensor, y: torch.Tensor | None = None, explicit_mask: bool = False
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def params(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, explicit_mask: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-forced ``(μ, σ)`` for every position of ``x`` (tokens already in block order)."""
         b = x.shape[0]
         inp = torch.cat([self.sos_embed.expand(b, -1, -1), x[:, :-1]], 1).to(self.proj_in.weight.dtype)
@@ -125,8 +143,14 @@ class MetaBlock(nn.Module):
         return guided_gaussian(mu[:b], sigma[:b], mu[b:], sigma[b:], guidance)
 
     @torch.no_grad()
-    def reverse(self, z: torch.Tensor, y: torch.Tensor | None = None, y_null: torch.Tensor | None = None,
-                guidance: float = 0.0, jacobi: JacobiOptions | None = None) -> torch.Tensor:
+    def reverse(
+        self,
+        z: torch.Tensor,
+        y: torch.Tensor | None = None,
+        y_null: torch.Tensor | None = None,
+        guidance: float = 0.0,
+        jacobi: JacobiOptions | None = None,
+    ) -> torch.Tensor:
         """Invert the block with a preallocated KV cache; the condition prefix is prefilled once.
 
         With ``guidance > 0`` conditional and null rows run as one batch of ``2B`` and each step
@@ -140,8 +164,10 @@ class MetaBlock(nn.Module):
             if y_null is None:
                 raise ValueError("guidance needs both the condition y and the null condition y_null")
             if y_null.ndim != 3 or y_null.shape[0] not in (1, y.shape[0]) or y_null.shape[1:] != y.shape[1:]:
-                raise ValueError(f"y_null must have shape (1 or {y.shape[0]}, {y.shape[1]}, {y.shape[2]}) like y, "
-                                 f"got {tuple(y_null.shape)}")
+                raise ValueError(
+                    f"y_null must have shape (1 or {y.shape[0]}, {y.shape[1]}, {y.shape[2]}) like y, "
+                    f"got {tuple(y_null.shape)}"
+                )
             cond = torch.cat([y, y_null.expand_as(y)])
         zp = self.permute(z.float())
         b, t, c = zp.shape
@@ -189,8 +215,9 @@ class MetaBlock(nn.Module):
         return xs[:, 1:]
 
     @torch.no_grad()
-    def reverse_uncached(self, z: torch.Tensor, y: torch.Tensor | None = None, y_null: torch.Tensor | None = None,
-                         guidance: float = 0.0) -> torch.Tensor:
+    def reverse_uncached(
+        self, z: torch.Tensor, y: torch.Tensor | None = None, y_null: torch.Tensor | None = None, guidance: float = 0.0
+    ) -> torch.Tensor:
         """Reference-strategy inverse: recompute the prefix each step with an explicit mask, and
         run the conditional and null passes as two calls. The baseline of the benchmark and tests."""
         guidance = guidance if self.txt_dim else 0.0

@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 
 
-def guided_gaussian(mu_c: torch.Tensor, sigma_c: torch.Tensor, mu_u: torch.Tensor, sigma_u: torch.Tensor,
-                    w: float) -> tuple[torch.Tensor, torch.Tensor]:
+def guided_gaussian(
+    mu_c: torch.Tensor, sigma_c: torch.Tensor, mu_u: torch.Tensor, sigma_u: torch.Tensor, w: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(μ̃, σ̃)`` of the guided Gaussian (paper eq. for CFG in §3.3), elementwise."""
     if w < 0:
         raise ValueError(f"guidance weight must be >= 0, got {w}")

@@ -70,8 +70,16 @@ class Rope:
 class KVCache:
     """Preallocated keys/values ``(layers, 2, B, H, max_len, d)`` with one write pointer per layer."""
 
-    def __init__(self, num_layers: int, batch: int, heads: int, max_len: int, head_dim: int,
-                 device: torch.device, dtype: torch.dtype):
+    def __init__(
+        self,
+        num_layers: int,
+        batch: int,
+        heads: int,
+        max_len: int,
+        head_dim: int,
+        device: torch.device,
+        dtype: torch.dtype,
+    ):
         self.kv = torch.zeros(num_layers, 2, batch, heads, max_len, head_dim, device=device, dtype=dtype)
         self.index = [0] * num_layers
 
@@ -90,7 +98,6 @@ class KVCache:
         self.index = [max(0, i - n) for i in self.index]
 
 
-
 class Attention(nn.Module):
     def __init__(self, channels: int, head_dim: int):
         super().__init__()
@@ -99,8 +106,14 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(channels, 3 * channels)
         self.proj = nn.Linear(channels, channels)
 
-    def forward(self, x: torch.Tensor, rope: Rope | None, cache: KVCache | None = None, layer: int = 0,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: Rope | None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         b, n, _ = x.shape
         q, k, v = self.qkv(self.norm(x)).view(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         start = cache.index[layer] if cache is not None else 0
@@ -139,8 +152,14 @@ class AttentionBlock(nn.Module):
         self.attention = Attention(channels, head_dim)
         self.mlp = MLP(channels, expansion)
 
-    def forward(self, x: torch.Tensor, rope: Rope | None, cache: KVCache | None = None, layer: int = 0,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: Rope | None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         x = x + self.attention(x, rope, cache, layer, mask)
         return x + self.mlp(x)
 

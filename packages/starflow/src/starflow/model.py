@@ -36,10 +36,20 @@ class StarFlow(PreTrainedModel):
         n = len(config.layers_per_block)
         grid = config.img_size // config.patch_size
         self.blocks = nn.ModuleList(
-            MetaBlock(config.token_dim, config.channels, layers, config.head_dim, grid, config.expansion,
-                      txt_dim=config.txt_dim if i == n - 1 else 0, text_axis=config.txt_size > 0,
-                      flip=i % 2 == 0, soft_clip=config.soft_clip, use_final_norm=config.use_final_norm,
-                      rope_theta=config.rope_theta)
+            MetaBlock(
+                config.token_dim,
+                config.channels,
+                layers,
+                config.head_dim,
+                grid,
+                config.expansion,
+                txt_dim=config.txt_dim if i == n - 1 else 0,
+                text_axis=config.txt_size > 0,
+                flip=i % 2 == 0,
+                soft_clip=config.soft_clip,
+                use_final_norm=config.use_final_norm,
+                rope_theta=config.rope_theta,
+            )
             for i, layers in enumerate(config.layers_per_block)
         )
         self.post_init()
@@ -57,10 +67,13 @@ class StarFlow(PreTrainedModel):
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(
                 f"expected latents of shape (B, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}; "
-                "encode images with the autoencoder this model was trained with (starflow.LatentAutoencoder)")
+                "encode images with the autoencoder this model was trained with (starflow.LatentAutoencoder)"
+            )
         if not x.dtype.is_floating_point:
-            raise ValueError(f"expected float latents (or pixels in [-1, 1]), got {x.dtype}; convert 8-bit images "
-                             "with x.float() / 127.5 - 1")
+            raise ValueError(
+                f"expected float latents (or pixels in [-1, 1]), got {x.dtype}; convert 8-bit images "
+                "with x.float() / 127.5 - 1"
+            )
         return patchify(x, self.config.patch_size)
 
     def image(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -101,8 +114,15 @@ class StarFlow(PreTrainedModel):
 
     # -- sampling -------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, noise: torch.Tensor, y: torch.Tensor | None = None, y_null: torch.Tensor | None = None,
-               guidance: float = 0.0, jacobi: JacobiOptions | None = None, use_cache: bool = True) -> torch.Tensor:
+    def sample(
+        self,
+        noise: torch.Tensor,
+        y: torch.Tensor | None = None,
+        y_null: torch.Tensor | None = None,
+        guidance: float = 0.0,
+        jacobi: JacobiOptions | None = None,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
         """Noise ``(B, C, H, W)`` → noisy latents: deep block first (guided), then the shallow ones."""
         h = self.tokens(noise)
         deep, shallow = self.blocks[-1], self.blocks[:-1]

@@ -35,8 +35,7 @@ def _patch_order(config: StarFlowConfig) -> torch.Tensor:
     return ((p1 * p + p2) * c + ch).reshape(-1)
 
 
-def convert_official_state_dict(state: Mapping[str, torch.Tensor],
-                                config: StarFlowConfig) -> dict[str, torch.Tensor]:
+def convert_official_state_dict(state: Mapping[str, torch.Tensor], config: StarFlowConfig) -> dict[str, torch.Tensor]:
     """Reference state dict → ours (drop deprecated buffers, reorder patch features)."""
     state = {k.removeprefix("module."): v for k, v in state.items()}
     out = {}
@@ -71,8 +70,10 @@ def official_config(path: str) -> StarFlowConfig:
 
     stem = Path(path).name.split(".")[0]
     if stem not in OFFICIAL_CHECKPOINTS:
-        raise ValueError(f"{Path(path).name!r} is not a known release ({sorted(OFFICIAL_CHECKPOINTS)}); "
-                         "pass config= (a StarFlowConfig matching the checkpoint's training arguments)")
+        raise ValueError(
+            f"{Path(path).name!r} is not a known release ({sorted(OFFICIAL_CHECKPOINTS)}); "
+            "pass config= (a StarFlowConfig matching the checkpoint's training arguments)"
+        )
     return preset(OFFICIAL_CHECKPOINTS[stem])
 
 

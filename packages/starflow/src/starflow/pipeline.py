@@ -31,8 +31,9 @@ def to_pil(images: torch.Tensor) -> list[Image.Image]:
 
 
 class StarFlowPipeline:
-    def __init__(self, model: StarFlow, autoencoder: LatentAutoencoder | None = None,
-                 text_encoder: TextEncoder | None = None):
+    def __init__(
+        self, model: StarFlow, autoencoder: LatentAutoencoder | None = None, text_encoder: TextEncoder | None = None
+    ):
         self.model, self.autoencoder, self.text_encoder = model.eval(), autoencoder, text_encoder
         if autoencoder is not None:
             autoencoder.check_model(model.config)
@@ -49,8 +50,11 @@ class StarFlowPipeline:
         if (path / "text_encoder").exists():
             from transformers import AutoTokenizer, T5EncoderModel
 
-            te = TextEncoder(T5EncoderModel.from_pretrained(path / "text_encoder"),
-                             AutoTokenizer.from_pretrained(path / "tokenizer"), model.config.txt_size)
+            te = TextEncoder(
+                T5EncoderModel.from_pretrained(path / "text_encoder"),
+                AutoTokenizer.from_pretrained(path / "tokenizer"),
+                model.config.txt_size,
+            )
         return cls(model, ae, te)
 
     def save_pretrained(self, path: str | Path) -> None:
@@ -75,8 +79,10 @@ class StarFlowPipeline:
             labels = torch.as_tensor(class_labels).reshape(-1).repeat_interleave(n)
             return emb(labels), emb.null(1)
         if self.text_encoder is None:
-            raise ValueError("this checkpoint is text-conditional but the pipeline has no text encoder; "
-                             "pass text_encoder=TextEncoder.from_pretrained(...)")
+            raise ValueError(
+                "this checkpoint is text-conditional but the pipeline has no text encoder; "
+                "pass text_encoder=TextEncoder.from_pretrained(...)"
+            )
         if prompt is None:
             raise ValueError("this model is text-conditional: pass a prompt")
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
@@ -84,10 +90,17 @@ class StarFlowPipeline:
         return y, self.text_encoder.null(1)
 
     @torch.no_grad()
-    def __call__(self, prompt: str | list[str] | None = None, class_labels=None, guidance_scale: float = 0.0,
-                 num_images_per_prompt: int = 1, generator: torch.Generator | None = None,
-                 jacobi: JacobiOptions | None = None, temperature: float = 1.0,
-                 output_type: str = "pil") -> StarFlowPipelineOutput:
+    def __call__(
+        self,
+        prompt: str | list[str] | None = None,
+        class_labels=None,
+        guidance_scale: float = 0.0,
+        num_images_per_prompt: int = 1,
+        generator: torch.Generator | None = None,
+        jacobi: JacobiOptions | None = None,
+        temperature: float = 1.0,
+        output_type: str = "pil",
+    ) -> StarFlowPipelineOutput:
         """Sample images; ``guidance_scale`` is ``w`` of the closed-form guidance (0 = none)."""
         y, y_null = self.encode_condition(prompt, class_labels, num_images_per_prompt)
         batch = y.shape[0] if y is not None else num_images_per_prompt

@@ -24,8 +24,9 @@ from starflow.config import StarFlowConfig
 from starflow.model import StarFlow
 
 
-def encode_condition(config: StarFlowConfig, cond, text_encoder: TextEncoder | None = None,
-                     drop: float = 0.0) -> torch.Tensor | None:
+def encode_condition(
+    config: StarFlowConfig, cond, text_encoder: TextEncoder | None = None, drop: float = 0.0
+) -> torch.Tensor | None:
     """Labels or captions of a batch → the deep block's condition, with dropout ``drop``."""
     if not config.conditional:
         return None
@@ -38,8 +39,9 @@ def encode_condition(config: StarFlowConfig, cond, text_encoder: TextEncoder | N
     return text_encoder(captions)
 
 
-def training_loss(model: StarFlow, x: torch.Tensor, cond, autoencoder=None, text_encoder=None,
-                  latents: bool = False) -> dict[str, torch.Tensor]:
+def training_loss(
+    model: StarFlow, x: torch.Tensor, cond, autoencoder=None, text_encoder=None, latents: bool = False
+) -> dict[str, torch.Tensor]:
     """Encode (unless ``latents``), add σ_L noise, drop conditions, return the loss dict."""
     cfg = model.config
     if autoencoder is not None and not latents:
@@ -62,12 +64,21 @@ def make_optimizer(model: torch.nn.Module, lr: float, warmup: int, total: int, m
 
 
 class StarFlowModule(L.LightningModule):
-    def __init__(self, config: StarFlowConfig | dict, lr: float = 1e-3, warmup: int = 100, total_steps: int = 10000,
-                 autoencoder=None, text_encoder: TextEncoder | None = None, latents: bool = False):
+    def __init__(
+        self,
+        config: StarFlowConfig | dict,
+        lr: float = 1e-3,
+        warmup: int = 100,
+        total_steps: int = 10000,
+        autoencoder=None,
+        text_encoder: TextEncoder | None = None,
+        latents: bool = False,
+    ):
         super().__init__()
         config = StarFlowConfig(**config) if isinstance(config, dict) else config
-        self.save_hyperparameters({"config": config.to_dict(), "lr": lr, "warmup": warmup,
-                                   "total_steps": total_steps, "latents": latents})
+        self.save_hyperparameters(
+            {"config": config.to_dict(), "lr": lr, "warmup": warmup, "total_steps": total_steps, "latents": latents}
+        )
         self.model = StarFlow(config)
         self.autoencoder = autoencoder  # frozen; kept out of the checkpoint
         if autoencoder is not None:
@@ -84,8 +95,9 @@ class StarFlowModule(L.LightningModule):
         return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("autoencoder.")}
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        return super().load_state_dict(state_dict, strict=False if self.autoencoder is not None else strict,
-                                       assign=assign)
+        return super().load_state_dict(
+            state_dict, strict=False if self.autoencoder is not None else strict, assign=assign
+        )
 
     def configure_optimizers(self):
         opt, sched = make_optimizer(self.model, self.hparams.lr, self.hparams.warmup, self.hparams.total_steps)
@@ -110,24 +122,48 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise
 
 
-def make_trainer(out_dir: str | Path, max_steps: int, strategy: str = "auto", precision: str = "32-true",
-                 grad_clip: float = 1.0, save_every: int = 500, devices: int | str = "auto",
-                 log_every: int = 50) -> L.Trainer:
+def make_trainer(
+    out_dir: str | Path,
+    max_steps: int,
+    strategy: str = "auto",
+    precision: str = "32-true",
+    grad_clip: float = 1.0,
+    save_every: int = 500,
+    devices: int | str = "auto",
+    log_every: int = 50,
+) -> L.Trainer:
     """A Trainer writing resumable, atomic checkpoints (``last.ckpt``) under ``out_dir/checkpoints`` and
     CSV logs under ``out_dir``.
 
     ``strategy``: ``auto``, ``ddp`` or ``fsdp``; ``precision``: e.g. ``bf16-mixed``.
     """
-    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=Path(out_dir) / "checkpoints", save_last=True,
-                                               every_n_train_steps=save_every, save_top_k=1)
-    return L.Trainer(default_root_dir=out_dir, max_steps=max_steps, strategy=strategy, precision=precision,
-                     gradient_clip_val=grad_clip, callbacks=[ckpt], devices=devices, plugins=[AtomicCheckpointIO()],
-                     logger=L.pytorch.loggers.CSVLogger(out_dir),
-                     log_every_n_steps=log_every, enable_model_summary=False)
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=Path(out_dir) / "checkpoints", save_last=True, every_n_train_steps=save_every, save_top_k=1
+    )
+    return L.Trainer(
+        default_root_dir=out_dir,
+        max_steps=max_steps,
+        strategy=strategy,
+        precision=precision,
+        gradient_clip_val=grad_clip,
+        callbacks=[ckpt],
+        devices=devices,
+        plugins=[AtomicCheckpointIO()],
+        logger=L.pytorch.loggers.CSVLogger(out_dir),
+        log_every_n_steps=log_every,
+        enable_model_summary=False,
+    )
 
 
-def train_loop(model: StarFlow, batches: Sequence | torch.utils.data.DataLoader, steps: int, lr: float = 1e-3,
-               warmup: int = 20, grad_clip: float = 1.0, progress=None) -> list[float]:
+def train_loop(
+    model: StarFlow,
+    batches: Sequence | torch.utils.data.DataLoader,
+    steps: int,
+    lr: float = 1e-3,
+    warmup: int = 20,
+    grad_clip: float = 1.0,
+    progress=None,
+) -> list[float]:
     """Plain single-device loop over ``(x, cond)`` batches (cycled); returns the loss per step."""
     opt, sched = make_optimizer(model, lr, warmup, steps)
     model.train()

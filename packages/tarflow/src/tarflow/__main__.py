@@ -47,10 +47,24 @@ def cmd_train(args) -> None:
         config = config.replace(noise_std=args.noise_std)
     train = _dataset(args.data, "train", config.img_size)
     val = _dataset(args.data, "test", config.img_size) if args.data == "digits" else None
-    module = fit(config, train, args.out, val=val, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                 drop_label=args.drop_label, strategy=args.strategy, devices=args.devices, precision=args.precision,
-                 sample_every=args.sample_every, sample_guidance=args.cfg, checkpoint_every=args.checkpoint_every,
-                 resume=not args.no_resume, num_workers=args.num_workers)
+    module = fit(
+        config,
+        train,
+        args.out,
+        val=val,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        drop_label=args.drop_label,
+        strategy=args.strategy,
+        devices=args.devices,
+        precision=args.precision,
+        sample_every=args.sample_every,
+        sample_guidance=args.cfg,
+        checkpoint_every=args.checkpoint_every,
+        resume=not args.no_resume,
+        num_workers=args.num_workers,
+    )
     module.model.save_pretrained(Path(args.out) / "model")
     log.info("saved %s", Path(args.out) / "model")
 
@@ -65,9 +79,15 @@ def cmd_sample(args) -> None:
         y = torch.full((args.num,), args.label) if args.label is not None else torch.arange(args.num) % n_cls
         y = y.to(args.device)
     with torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16):
-        samples = model.sample(args.num, y, guidance=args.cfg, attn_temp=args.attn_temp,
-                               annealed_guidance=args.annealed, denoise=not args.no_denoise,
-                               jacobi_tol=args.jacobi_tol)
+        samples = model.sample(
+            args.num,
+            y,
+            guidance=args.cfg,
+            attn_temp=args.attn_temp,
+            annealed_guidance=args.annealed,
+            denoise=not args.no_denoise,
+            jacobi_tol=args.jacobi_tol,
+        )
     path = save_image_grid(samples, args.out, nrow=n_cls if n_cls and n_cls <= 16 else None, scale=args.scale)
     log.info("saved %d samples to %s", args.num, path)
 
@@ -115,8 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
     t.set_defaults(func=cmd_train)
 
-    for name, fn, helptext in (("sample", cmd_sample, "draw samples into a PNG grid"),
-                               ("evaluate", cmd_evaluate, "bits/dim (and FID) on a dataset")):
+    for name, fn, helptext in (
+        ("sample", cmd_sample, "draw samples into a PNG grid"),
+        ("evaluate", cmd_evaluate, "bits/dim (and FID) on a dataset"),
+    ):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--model", type=Path, help="directory written by save_pretrained / train")
         s.add_argument("--reference-checkpoint", type=Path, help="official apple/ml-tarflow .pth")
@@ -126,8 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "sample":
             s.add_argument("--num", type=int, default=64)
             s.add_argument("--label", type=int, help="one class for all samples (default: cycle classes)")
-            s.add_argument("--attn-temp", type=float, default=1.0,
-                           help="attention temperature of the unconditional branch")
+            s.add_argument(
+                "--attn-temp", type=float, default=1.0, help="attention temperature of the unconditional branch"
+            )
             s.add_argument("--annealed", action="store_true", help="anneal the guidance weight over tokens")
             s.add_argument("--jacobi-tol", type=float, help="use the Jacobi sampler with this tolerance")
             s.add_argument("--no-denoise", action="store_true", help="skip the score-based denoising step")

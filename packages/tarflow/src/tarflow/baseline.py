@@ -16,16 +16,22 @@ from tarflow.layers import Attention, layer_norm_fp32
 from tarflow.model import TarFlow
 
 
-def _attend(attn: Attention, x: torch.Tensor, mask: torch.Tensor | None, temp: float,
-            cache: dict[str, list[torch.Tensor]] | None) -> torch.Tensor:
+def _attend(
+    attn: Attention,
+    x: torch.Tensor,
+    mask: torch.Tensor | None,
+    temp: float,
+    cache: dict[str, list[torch.Tensor]] | None,
+) -> torch.Tensor:
     b, t, c = x.shape
     q, k, v = attn.qkv(layer_norm_fp32(attn.norm, x)).reshape(b, t, 3 * attn.num_heads, -1).transpose(1, 2).chunk(3, 1)
     if cache is not None:
         cache["k"].append(k)
         cache["v"].append(v)
         k, v = torch.cat(cache["k"], dim=2), torch.cat(cache["v"], dim=2)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask.bool(),
-                                         scale=attn.head_dim**-0.5 / temp)
+    out = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=None if mask is None else mask.bool(), scale=attn.head_dim**-0.5 / temp
+    )
     return attn.proj(out.transpose(1, 2).reshape(b, t, c))
 
 
@@ -45,8 +51,9 @@ def _embed(block: MetaBlock, y: torch.Tensor | None) -> torch.Tensor | float:
     return (1 - m) * block.class_embed[y.clamp(min=0)] + m * block.class_embed.mean(dim=0)
 
 
-def baseline_forward(model: TarFlow, x: torch.Tensor, y: torch.Tensor | None = None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def baseline_forward(
+    model: TarFlow, x: torch.Tensor, y: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(z, logdet)`` with the explicit causal mask; ``logdet`` summed per example."""
     h = model.patchify(x)
     logdet = torch.zeros(x.shape[0], device=x.device)
@@ -69,8 +76,15 @@ def _step(block: MetaBlock, x: torch.Tensor, pos_embed: torch.Tensor, i: int, y,
 
 
 @torch.no_grad()
-def baseline_inverse(model: TarFlow, z: torch.Tensor, y: torch.Tensor | None = None, guidance: float = 0.0,
-                     guide_what: str = "ab", attn_temp: float = 1.0, annealed_guidance: bool = False) -> torch.Tensor:
+def baseline_inverse(
+    model: TarFlow,
+    z: torch.Tensor,
+    y: torch.Tensor | None = None,
+    guidance: float = 0.0,
+    guide_what: str = "ab",
+    attn_temp: float = 1.0,
+    annealed_guidance: bool = False,
+) -> torch.Tensor:
     """Token-by-token inverse with concatenating caches and separate CFG calls."""
     x = z * model.var.sqrt().to(z.dtype)
     for block in reversed(model.blocks):

@@ -45,8 +45,18 @@ class MetaBlock(nn.Module):
 
     attn_mask: torch.Tensor
 
-    def __init__(self, in_channels: int, channels: int, num_patches: int, flip: bool, num_layers: int,
-                 head_dim: int = 64, expansion: int = 4, nvp: bool = True, num_classes: int = 0):
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        num_patches: int,
+        flip: bool,
+        num_layers: int,
+        head_dim: int = 64,
+        expansion: int = 4,
+        nvp: bool = True,
+        num_classes: int = 0,
+    ):
         super().__init__()
         self.flip = flip  # permutation π_t of the paper: identity for even blocks, reversal for odd ones
         self.nvp = nvp
@@ -77,8 +87,9 @@ class MetaBlock(nn.Module):
             return a, b
         return torch.zeros_like(out), out  # volume-preserving variant: shift only
 
-    def params(self, x: torch.Tensor, y: torch.Tensor | None, temp: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def params(
+        self, x: torch.Tensor, y: torch.Tensor | None, temp: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(a, b)`` for every token of the permuted sequence ``x``, token ``i`` seeing only ``x_{<i}``."""
         h = self.proj_in(x) + self.permute(self.pos_embed, dim=0) + self.class_embedding(y, x.shape[0])
         for layer in self.attn_blocks:
@@ -97,8 +108,9 @@ class MetaBlock(nn.Module):
 
     # ---- inverse (sampling, §2.4) -------------------------------------------------------------
 
-    def _branches(self, y: torch.Tensor | None, batch: int, guidance: Guidance, device: torch.device
-                  ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def _branches(
+        self, y: torch.Tensor | None, batch: int, guidance: Guidance, device: torch.device
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Labels and attention temperatures of the (conditional[, unconditional]) batch."""
         if not guidance.active:
             return y, None
@@ -111,8 +123,9 @@ class MetaBlock(nn.Module):
         return labels, temps
 
     @staticmethod
-    def _guide(a: torch.Tensor, b: torch.Tensor, guidance: Guidance, w: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _guide(
+        a: torch.Tensor, b: torch.Tensor, guidance: Guidance, w: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """CFG on the affine parameters: ``p + w·(p_cond − p_uncond)`` for p in the guided set."""
         if not guidance.active:
             return a, b
@@ -124,8 +137,13 @@ class MetaBlock(nn.Module):
             b_c = b_c + w * (b_c - b_u)
         return a_c, b_c
 
-    def inverse(self, z: torch.Tensor, y: torch.Tensor | None = None, guidance: Guidance = Guidance(),
-                cache: KVCache | None = None) -> torch.Tensor:
+    def inverse(
+        self,
+        z: torch.Tensor,
+        y: torch.Tensor | None = None,
+        guidance: Guidance = Guidance(),
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
         """Exact inverse, one token at a time with a preallocated KV cache (eq. 5)."""
         batch, length, _ = z.shape
         x = self.permute(z).clone()
@@ -146,8 +164,14 @@ class MetaBlock(nn.Module):
             x[:, i + 1] = affine_inverse(x[:, i + 1], a.to(x.dtype), b.to(x.dtype))
         return self.permute(x)
 
-    def inverse_jacobi(self, z: torch.Tensor, y: torch.Tensor | None = None, guidance: Guidance = Guidance(),
-                       tol: float = 1e-5, max_iters: int | None = None) -> tuple[torch.Tensor, int]:
+    def inverse_jacobi(
+        self,
+        z: torch.Tensor,
+        y: torch.Tensor | None = None,
+        guidance: Guidance = Guidance(),
+        tol: float = 1e-5,
+        max_iters: int | None = None,
+    ) -> tuple[torch.Tensor, int]:
         """Inverse by Jacobi fixed-point iteration ``x ← z·exp(a(x)) + b(x)`` over all tokens in parallel.
 
         Token ``i`` is exact after ``i`` sweeps, so ``T − 1`` sweeps reproduce :meth:`inverse`;

@@ -132,8 +132,9 @@ def config_from_reference(name: str, shapes: dict[str, tuple[int, ...]]) -> TarF
     class_embed = shapes.get("blocks.0.class_embed")
     num_classes = class_embed[0] if class_embed is not None else 0
     if dataset in DATASET_CLASSES and DATASET_CLASSES[dataset] != num_classes and dataset != "imagenet64":
-        raise ValueError(f"file name says dataset {dataset!r} ({DATASET_CLASSES[dataset]} classes), "
-                         f"weights hold {num_classes}")
+        raise ValueError(
+            f"file name says dataset {dataset!r} ({DATASET_CLASSES[dataset]} classes), weights hold {num_classes}"
+        )
     nvp = shapes["blocks.0.proj_out.weight"][0] == 2 * proj_in[1]
     return TarFlowConfig(
         in_channels=proj_in[1] // (p * p), img_size=side * p, num_classes=num_classes, nvp=nvp, **fields

@@ -51,8 +51,12 @@ def image_folder(root: str, img_size: int):
     """An ImageFolder (``root/<class>/<file>``) resized, centre-cropped and mapped to [-1, 1] as the reference."""
     import torchvision as tv
 
-    transform = tv.transforms.Compose([
-        tv.transforms.Resize(img_size), tv.transforms.CenterCrop(img_size), tv.transforms.ToTensor(),
-        tv.transforms.Normalize((0.5,), (0.5,)),
-    ])
+    transform = tv.transforms.Compose(
+        [
+            tv.transforms.Resize(img_size),
+            tv.transforms.CenterCrop(img_size),
+            tv.transforms.ToTensor(),
+            tv.transforms.Normalize((0.5,), (0.5,)),
+        ]
+    )
     return tv.datasets.ImageFolder(root, transform=transform)

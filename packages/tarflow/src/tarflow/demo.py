@@ -24,8 +24,18 @@ def main(out_dir: Path, steps: int = 800, batch_size: int = 64) -> dict:
     config = preset("digits-tiny")
     train, test = digits("train"), digits("test")
     start = time.perf_counter()
-    module = fit(config, train, out_dir / "run", steps=steps, batch_size=batch_size, lr=2e-3, drop_label=0.1,
-                 checkpoint_every=steps, resume=False, progress_bar=False)
+    module = fit(
+        config,
+        train,
+        out_dir / "run",
+        steps=steps,
+        batch_size=batch_size,
+        lr=2e-3,
+        drop_label=0.1,
+        checkpoint_every=steps,
+        resume=False,
+        progress_bar=False,
+    )
     train_s = time.perf_counter() - start
     model = module.model.eval()
     bpd = evaluate_bpd(model, test)
@@ -37,5 +47,9 @@ def main(out_dir: Path, steps: int = 800, batch_size: int = 64) -> dict:
         grids[w] = save_image_grid(samples, out_dir / f"tarflow_digits_samples_cfg{w:g}.png", nrow=10, scale=4)
     model.save_pretrained(out_dir / "tarflow-digits")
     log.info("test bits/dim %.3f after %d steps (%.0f s)", bpd, steps, train_s)
-    return {"test_bits_per_dim": round(bpd, 4), "train_steps": steps, "train_seconds": round(train_s, 1),
-            "params": sum(p.numel() for p in model.parameters())}
+    return {
+        "test_bits_per_dim": round(bpd, 4),
+        "train_steps": steps,
+        "train_seconds": round(train_s, 1),
+        "params": sum(p.numel() for p in model.parameters()),
+    }

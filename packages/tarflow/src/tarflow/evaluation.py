@@ -12,8 +12,9 @@ from tarflow.model import TarFlow
 
 
 @torch.no_grad()
-def evaluate_bpd(model: TarFlow, dataset: Dataset, batch_size: int = 256, seed: int = 0,
-                 conditional: bool = False) -> float:
+def evaluate_bpd(
+    model: TarFlow, dataset: Dataset, batch_size: int = 256, seed: int = 0, conditional: bool = False
+) -> float:
     """Mean bits/dim over ``dataset`` (8-bit images in [-1, 1]), one uniform dequantisation draw each.
 
     The reference evaluates with ``y=None`` (mean class embedding); ``conditional`` uses the labels.
@@ -38,8 +39,9 @@ def fid_metric(feature: int | nn.Module = 2048, weights_path: str | None = None)
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     try:
-        return FrechetInceptionDistance(feature=feature, normalize=True, reset_real_features=False,
-                                        feature_extractor_weights_path=weights_path)
+        return FrechetInceptionDistance(
+            feature=feature, normalize=True, reset_real_features=False, feature_extractor_weights_path=weights_path
+        )
     except (ModuleNotFoundError, OSError, RuntimeError) as e:
         raise RuntimeError(
             f"could not build the Inception feature extractor for FID ({e}). Install torch-fidelity "
@@ -49,9 +51,17 @@ def fid_metric(feature: int | nn.Module = 2048, weights_path: str | None = None)
 
 
 @torch.no_grad()
-def compute_fid(model: TarFlow, real: Dataset, num_samples: int, metric=None, batch_size: int = 256,
-                guidance: float = 0.0, attn_temp: float = 1.0, annealed_guidance: bool = True,
-                generator: torch.Generator | None = None) -> float:
+def compute_fid(
+    model: TarFlow,
+    real: Dataset,
+    num_samples: int,
+    metric=None,
+    batch_size: int = 256,
+    guidance: float = 0.0,
+    attn_temp: float = 1.0,
+    annealed_guidance: bool = True,
+    generator: torch.Generator | None = None,
+) -> float:
     """FID of ``num_samples`` model samples (random classes) against the images of ``real``."""
     metric = metric if metric is not None else fid_metric()
     device = model.var.device
@@ -64,13 +74,14 @@ def compute_fid(model: TarFlow, real: Dataset, num_samples: int, metric=None, ba
         y = None
         if model.config.num_classes:
             y = torch.randint(model.config.num_classes, (n,), generator=generator).to(device)
-        samples = model.sample(n, y, guidance=guidance, attn_temp=attn_temp, annealed_guidance=annealed_guidance,
-                               generator=generator)
+        samples = model.sample(
+            n, y, guidance=guidance, attn_temp=attn_temp, annealed_guidance=annealed_guidance, generator=generator
+        )
         metric.update(_to_rgb01(samples), real=False)
         done += n
     return float(metric.compute())
 
 
 def _to_rgb01(x: torch.Tensor) -> torch.Tensor:
-    x = (0.5 * (x.float().clamp(-1, 1) + 1))
+    x = 0.5 * (x.float().clamp(-1, 1) + 1)
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x

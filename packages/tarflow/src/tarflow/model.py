@@ -45,8 +45,17 @@ class TarFlow(nn.Module, PyTorchModelHubMixin, library_name="tarflow", repo_url=
         self.config = config
         c = config
         self.blocks = nn.ModuleList(
-            MetaBlock(c.token_dim, c.channels, c.num_patches, flip=i % 2 == 1, num_layers=c.layers_per_block,
-                      head_dim=c.head_dim, expansion=c.expansion, nvp=c.nvp, num_classes=c.num_classes)
+            MetaBlock(
+                c.token_dim,
+                c.channels,
+                c.num_patches,
+                flip=i % 2 == 1,
+                num_layers=c.layers_per_block,
+                head_dim=c.head_dim,
+                expansion=c.expansion,
+                nvp=c.nvp,
+                num_classes=c.num_classes,
+            )
             for i in range(c.num_blocks)
         )
         # Prior N(0, diag(var)): ones for the NVP model, an EMA of E[z²] for nvp=False.
@@ -61,11 +70,15 @@ class TarFlow(nn.Module, PyTorchModelHubMixin, library_name="tarflow", repo_url=
             hint = ""
             if x.ndim == 4 and x.shape[-1] % c.patch_size:
                 hint = f" (size {x.shape[-1]} is not even divisible by patch_size={c.patch_size})"
-            raise ValueError(f"expected images of shape (B, {c.in_channels}, {c.img_size}, {c.img_size}), "
-                             f"got {tuple(x.shape)}{hint}; resize or pick a config with this size/channel count")
+            raise ValueError(
+                f"expected images of shape (B, {c.in_channels}, {c.img_size}, {c.img_size}), "
+                f"got {tuple(x.shape)}{hint}; resize or pick a config with this size/channel count"
+            )
         if not x.dtype.is_floating_point:
-            raise ValueError(f"expected float images in [-1, 1], got {x.dtype}; map 8-bit pixels with "
-                             f"x.float() / 127.5 - 1 (and dequantise, see tarflow.data)")
+            raise ValueError(
+                f"expected float images in [-1, 1], got {x.dtype}; map 8-bit pixels with "
+                f"x.float() / 127.5 - 1 (and dequantise, see tarflow.data)"
+            )
 
     def _check_labels(self, y: torch.Tensor | None, batch: int) -> torch.Tensor | None:
         if y is None:
@@ -77,8 +90,9 @@ class TarFlow(nn.Module, PyTorchModelHubMixin, library_name="tarflow", repo_url=
         if y.dtype.is_floating_point or y.shape != (batch,):
             raise ValueError(f"labels must be an integer tensor of shape ({batch},), got {y.dtype} {tuple(y.shape)}")
         if (y >= n).any():
-            raise ValueError(f"class id {int(y.max())} out of range: the model has {n} classes (0..{n - 1}); "
-                             f"use -1 for 'no label'")
+            raise ValueError(
+                f"class id {int(y.max())} out of range: the model has {n} classes (0..{n - 1}); use -1 for 'no label'"
+            )
         return y.long()
 
     # ---- tokens -----------------------------------------------------------------------------
@@ -138,9 +152,16 @@ class TarFlow(nn.Module, PyTorchModelHubMixin, library_name="tarflow", repo_url=
         return Guidance(guidance, guide_what, attn_temp, annealed)
 
     @torch.no_grad()
-    def inverse(self, z: torch.Tensor, y: torch.Tensor | None = None, guidance: float = 0.0,
-                guide_what: str = "ab", attn_temp: float = 1.0, annealed_guidance: bool = False,
-                jacobi_tol: float | None = None) -> torch.Tensor:
+    def inverse(
+        self,
+        z: torch.Tensor,
+        y: torch.Tensor | None = None,
+        guidance: float = 0.0,
+        guide_what: str = "ab",
+        attn_temp: float = 1.0,
+        annealed_guidance: bool = False,
+        jacobi_tol: float | None = None,
+    ) -> torch.Tensor:
         """Latent tokens ``(B, T, D)`` (standard normal) → images, blocks in reverse order.
 
         ``jacobi_tol`` switches to the parallel Jacobi sampler (:meth:`MetaBlock.inverse_jacobi`).
@@ -161,10 +182,19 @@ class TarFlow(nn.Module, PyTorchModelHubMixin, library_name="tarflow", repo_url=
         sigma = self.config.noise_std if sigma is None else sigma
         return score_denoise(x, sigma, lambda v: self.log_prob(v, y))
 
-    def sample(self, num: int, y: torch.Tensor | None = None, guidance: float = 0.0, guide_what: str = "ab",
-               attn_temp: float = 1.0, annealed_guidance: bool = False, denoise: bool | None = None,
-               jacobi_tol: float | None = None, generator: torch.Generator | None = None,
-               max_redraws: int = 10) -> torch.Tensor:
+    def sample(
+        self,
+        num: int,
+        y: torch.Tensor | None = None,
+        guidance: float = 0.0,
+        guide_what: str = "ab",
+        attn_temp: float = 1.0,
+        annealed_guidance: bool = False,
+        denoise: bool | None = None,
+        jacobi_tol: float | None = None,
+        generator: torch.Generator | None = None,
+        max_redraws: int = 10,
+    ) -> torch.Tensor:
         """Draw ``num`` images; samples with NaNs are re-drawn from fresh noise (as the reference).
 
         ``denoise`` defaults to True for Gaussian-noise-augmented models.

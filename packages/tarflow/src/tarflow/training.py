@@ -27,14 +27,29 @@ log = get_logger("tarflow.train")
 class TarFlowModule(L.LightningModule):
     """Trains a :class:`TarFlow` with the paper's loss (nats/dim) and the reference's optimiser settings."""
 
-    def __init__(self, config: TarFlowConfig | dict, lr: float = 1e-4, drop_label: float = 0.0,
-                 warmup_steps: int = 100, total_steps: int = 10_000, min_lr: float = 1e-6,
-                 weight_decay: float = 1e-4):
+    def __init__(
+        self,
+        config: TarFlowConfig | dict,
+        lr: float = 1e-4,
+        drop_label: float = 0.0,
+        warmup_steps: int = 100,
+        total_steps: int = 10_000,
+        min_lr: float = 1e-6,
+        weight_decay: float = 1e-4,
+    ):
         super().__init__()
         config = TarFlowConfig(**config) if isinstance(config, dict) else config
-        self.save_hyperparameters({"config": vars(config), "lr": lr, "drop_label": drop_label,
-                                   "warmup_steps": warmup_steps, "total_steps": total_steps, "min_lr": min_lr,
-                                   "weight_decay": weight_decay})
+        self.save_hyperparameters(
+            {
+                "config": vars(config),
+                "lr": lr,
+                "drop_label": drop_label,
+                "warmup_steps": warmup_steps,
+                "total_steps": total_steps,
+                "min_lr": min_lr,
+                "weight_decay": weight_decay,
+            }
+        )
         self.model = TarFlow(config)
 
     @property
@@ -51,8 +66,12 @@ class TarFlowModule(L.LightningModule):
         if not c.nvp:
             second_moment = self.all_gather(z.detach().float().pow(2).mean(0)).reshape(-1, *z.shape[1:]).mean(0)
             self.model.update_prior(second_moment.sqrt().unsqueeze(0))  # mean over devices, as the reference
-        self.log_dict({"loss": loss, "mse_z": 0.5 * z.float().pow(2).mean(), "logdet_per_dim":
-                       logdet.mean() / c.num_dims}, prog_bar=True, on_step=True, sync_dist=False)
+        self.log_dict(
+            {"loss": loss, "mse_z": 0.5 * z.float().pow(2).mean(), "logdet_per_dim": logdet.mean() / c.num_dims},
+            prog_bar=True,
+            on_step=True,
+            sync_dist=False,
+        )
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -118,12 +137,28 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise
 
 
-def fit(config: TarFlowConfig, train: Dataset, out_dir: str | Path, *, val: Dataset | None = None,
-        steps: int = 1000, batch_size: int = 256, lr: float = 1e-4, drop_label: float = 0.0,
-        warmup_steps: int | None = None, strategy: str = "auto", devices: int | str = "auto",
-        precision: str | None = None, sample_every: int = 0, sample_guidance: float = 0.0,
-        checkpoint_every: int = 500, resume: bool = True, num_workers: int = 0, seed: int = 100,
-        progress_bar: bool | None = None) -> TarFlowModule:
+def fit(
+    config: TarFlowConfig,
+    train: Dataset,
+    out_dir: str | Path,
+    *,
+    val: Dataset | None = None,
+    steps: int = 1000,
+    batch_size: int = 256,
+    lr: float = 1e-4,
+    drop_label: float = 0.0,
+    warmup_steps: int | None = None,
+    strategy: str = "auto",
+    devices: int | str = "auto",
+    precision: str | None = None,
+    sample_every: int = 0,
+    sample_guidance: float = 0.0,
+    checkpoint_every: int = 500,
+    resume: bool = True,
+    num_workers: int = 0,
+    seed: int = 100,
+    progress_bar: bool | None = None,
+) -> TarFlowModule:
     """Train for ``steps`` optimiser steps; resumes from ``out_dir/checkpoints/last.ckpt`` when present.
 
     ``strategy``: ``"auto"`` (one device), ``"ddp"`` or ``"fsdp"``. ``precision`` defaults to bf16
@@ -138,19 +173,35 @@ def fit(config: TarFlowConfig, train: Dataset, out_dir: str | Path, *, val: Data
     if warmup_steps is None:
         warmup_steps = max(1, min(steps // 10, len(train) // batch_size))  # reference: one epoch of warm-up
     module = TarFlowModule(config, lr=lr, drop_label=drop_label, warmup_steps=warmup_steps, total_steps=steps)
-    loader = DataLoader(train, batch_size=min(batch_size, len(train)), shuffle=True, drop_last=True,
-                        num_workers=num_workers, persistent_workers=num_workers > 0)
+    loader = DataLoader(
+        train,
+        batch_size=min(batch_size, len(train)),
+        shuffle=True,
+        drop_last=True,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )
     val_loader = DataLoader(val, batch_size=batch_size) if val is not None else None
     ckpt_dir = out_dir / "checkpoints"
-    callbacks: list[Callback] = [ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=checkpoint_every,
-                                                 save_last=True, save_top_k=1)]
+    callbacks: list[Callback] = [
+        ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=checkpoint_every, save_last=True, save_top_k=1)
+    ]
     if sample_every:
         callbacks.append(SampleGrid(out_dir / "samples", sample_every, guidance=sample_guidance))
     trainer = L.Trainer(
-        max_steps=steps, strategy=strategy, devices=devices, precision=precision, callbacks=callbacks,
-        plugins=[AtomicCheckpointIO()], default_root_dir=out_dir, logger=L.pytorch.loggers.CSVLogger(out_dir),
-        enable_progress_bar=progress_bar, enable_model_summary=False, num_sanity_val_steps=0,
-        val_check_interval=min(checkpoint_every, len(loader)) if val_loader else None, log_every_n_steps=10,
+        max_steps=steps,
+        strategy=strategy,
+        devices=devices,
+        precision=precision,
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=out_dir,
+        logger=L.pytorch.loggers.CSVLogger(out_dir),
+        enable_progress_bar=progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        val_check_interval=min(checkpoint_every, len(loader)) if val_loader else None,
+        log_every_n_steps=10,
         limit_val_batches=None if val_loader else 0,
     )
     last = ckpt_dir / "last.ckpt"
