@@ -191,3 +191,41 @@ def test_patched_prior_with_channel_mixing_matches_the_full_jacobian():
     unmixed = TarFlowLMModel(tiny_config(**cfg, channel_mixing=False)).double()
     unmixed.load_state_dict(model.state_dict())
     assert not torch.allclose(unmixed.prior_forward(z)[-1], u)  # the mixing is active in this configuration
+
+
+def test_elbo_and_iw_bounds_target_the_exact_marginal_likelihood():
+    """Tiny VAE (V = 3, T = 2, d = 1): log p(x) = log ∫ p(z) Π_t p(x_t|z_t) dz by quadrature. The ELBO lies
+    below it, and the importance-weighted bound closes the gap as K grows (here to < 0.02 nats at K = 4096
+    for a sequence whose posterior q covers well)."""
+    torch.manual_seed(2)
+    model = (
+        TarFlowLMModel(
+            tiny_config(
+                vocab_size=3,
+                latent_dim=1,
+                max_seq_len=2,
+                layer_types=["affine", "mix1"],
+                num_mixtures=3,
+                hidden_size=8,
+                num_heads=2,
+            )
+        )
+        .double()
+        .eval()
+    )
+    with torch.no_grad():
+        for p in model.flows.parameters():
+            p.add_(0.15 * torch.randn_like(p))
+        model.codebook.means.copy_(torch.tensor([[-1.0], [0.2], [1.5]]))
+    g = torch.linspace(-10, 10, 401, dtype=torch.float64)
+    z = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).view(-1, 2, 1)
+    ids = torch.tensor([[1, 1], [0, 2]])
+    with torch.no_grad():
+        log_joint = model.prior_log_prob(z)[:, None] + model.codebook.decode_logits(z)[:, [0, 1], ids].sum(-1)
+        log_px = torch.logsumexp(log_joint, 0) + 2 * math.log(g[1] - g[0])
+        torch.manual_seed(0)
+        elbo = model(ids.repeat(400, 1)).elbo.view(400, 2).mean(0)
+        iw = model.importance_weighted_bound(ids, 4096)
+    assert (elbo < log_px - 0.05).all()  # a strict gap: q(z|x) is not the exact posterior
+    assert (elbo < iw).all() and (iw < log_px + 0.01).all()
+    assert abs(iw[0] - log_px[0]) < 0.02
