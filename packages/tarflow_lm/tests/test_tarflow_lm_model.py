@@ -124,6 +124,13 @@ def test_importance_weighted_bound_is_at_least_the_elbo_average():
     torch.manual_seed(5)
     elbos = model(ids.repeat(8, 1)).elbo.view(8, 3)
     torch.testing.assert_close(iw, elbos.logsumexp(0) - math.log(8))
+    torch.manual_seed(5)
+    torch.testing.assert_close(model.importance_weighted_bound(ids, 8, samples_per_pass=8), iw)
+    torch.manual_seed(6)
+    chunked = model.importance_weighted_bound(ids, 8, samples_per_pass=3)  # 3 + 3 + 2 samples per pass
+    torch.manual_seed(6)
+    parts = torch.cat([model(ids.repeat(k, 1)).elbo.view(k, 3) for k in (3, 3, 2)])
+    torch.testing.assert_close(chunked, parts.logsumexp(0) - math.log(8))
     assert (iw >= elbos.mean(0) - 1e-5).all()
 
 

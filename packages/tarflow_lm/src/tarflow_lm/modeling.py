@@ -133,13 +133,21 @@ class TarFlowLMModel(PreTrainedModel):
         )
 
     @torch.no_grad()
-    def importance_weighted_bound(self, input_ids: torch.Tensor, num_samples: int = 16) -> torch.Tensor:
-        """IWAE bound ``log (1/K) Σ_k p(x, z_k)/q(z_k|x)`` per sequence (nats); K = 1 is the ELBO."""
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    def importance_weighted_bound(
+        self, input_ids: torch.Tensor, num_samples: int = 16, samples_per_pass: int = 64
+    ) -> torch.Tensor:
+        """IWAE bound ``log (1/K) Σ_k p(x, z_k)/q(z_k|x)`` per sequence (nats); K = 1 is the ELBO.
+
+        The K posterior samples are evaluated ``samples_per_pass`` at a time, so memory does not grow with K.
+        """
+        if num_samples < 1 or samples_per_pass < 1:
+            raise ValueError(f"num_samples and samples_per_pass must be >= 1, got {num_samples}, {samples_per_pass}")
         b = input_ids.shape[0]
-        out = self(input_ids.repeat(num_samples, 1))
-        return torch.logsumexp(out.elbo.view(num_samples, b), dim=0) - math.log(num_samples)
+        elbos = []
+        for start in range(0, num_samples, samples_per_pass):
+            k = min(samples_per_pass, num_samples - start)
+            elbos.append(self(input_ids.repeat(k, 1)).elbo.view(k, b))
+        return torch.logsumexp(torch.cat(elbos), dim=0) - math.log(num_samples)
 
     # --- generation -----------------------------------------------------------------------------------
     def decode(self, z: torch.Tensor) -> torch.Tensor:
