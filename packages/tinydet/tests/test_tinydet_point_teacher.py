@@ -8,8 +8,10 @@ from torchvision.ops import roi_align
 
 from labcore.rotated import obb_to_poly, rotated_iou
 from tinydet.data import SYNTHETIC_CLASSES, PointLabels, SyntheticTinyObjects, collate
-from tinydet.fcos import centerness_target, distance_to_obb, obb_to_distance, rotated_roi_align
+from tinydet.fcos import centerness_target, distance_to_obb, obb_to_distance, rotated_roi_align, signed_distances
 from tinydet.point_teacher import (
+    SYNTHETIC_SHAPES,
+    TINY_SHAPES,
     PointTeacher,
     PointTeacherConfig,
     bag_scores,
@@ -18,6 +20,7 @@ from tinydet.point_teacher import (
     merge_bag,
     mil_bags,
     paint_synthetic,
+    shape_priors,
     synthetic_boxes,
 )
 
@@ -38,7 +41,7 @@ def test_ema_update_is_the_convex_combination_and_copies_buffers():
 
 def test_synthetic_boxes_fit_the_image_avoid_each_other_and_follow_the_shape_priors():
     g = torch.Generator().manual_seed(0)
-    shapes = torch.tensor(PointTeacherConfig(["x"]).shape_list)
+    shapes = torch.tensor(TINY_SHAPES)
     points = torch.rand(40, 2, generator=g) * 120
     boxes = synthetic_boxes(points, (96, 128), shapes, (0.5, 2.5), 0.05, generator=g)
     assert 0 < boxes.shape[0] <= 40
@@ -53,6 +56,50 @@ def test_synthetic_boxes_fit_the_image_avoid_each_other_and_follow_the_shape_pri
     # a point's occupied square wins the NMS: no synthetic box is centred on a labelled point
     near = torch.cdist(boxes[:, :2], points).min(1).values
     assert (near > 0.5).all()
+
+
+def test_synthetic_boxes_take_the_prior_of_their_points_class_and_match_the_scene_objects():
+    from tinydet.data import synthetic_scene
+
+    g = torch.Generator().manual_seed(0)
+    shapes = torch.tensor(shape_priors([(3.0, 3.0), (30.0, 30.0)]))
+    points = torch.rand(30, 2, generator=g) * 120
+    small = synthetic_boxes(points, (128, 128), shapes, generator=g, labels=torch.zeros(30, dtype=torch.long))
+    assert small.shape[0] > 0 and small[:, 2:4].max() <= 2.5 * 2 * math.exp(1.0)  # class 0's prior only
+    with pytest.raises(ValueError, match="shape prior"):
+        synthetic_boxes(points, (128, 128), shapes, labels=torch.full((30,), 2))
+    with pytest.raises(ValueError, match="per class"):
+        PointTeacher(PointTeacherConfig(list(SYNTHETIC_CLASSES), shape_list=((5.0, 5.0, 0.5, 0.5),)))
+    # the per-class priors of the synthetic scenes give boxes of the scenes' object sizes (the old
+    # class-agnostic priors gave boxes of twice the objects' √area, 15 px vs 7.6 px)
+    real, syn = [], []
+    for i in range(30):
+        scene = synthetic_scene(i)
+        real.append(scene["boxes"])
+        syn.append(synthetic_boxes(scene["boxes"][:, :2], (128, 128), torch.tensor(SYNTHETIC_SHAPES), generator=g,
+                                   labels=scene["labels"]))  # fmt: skip
+    real, syn = torch.cat(real), torch.cat(syn)
+    for stat in (lambda b: (b[:, 2] * b[:, 3]).sqrt().mean(), lambda b: b[:, 2:4].amax(1).mean()):
+        assert abs(stat(syn) / stat(real) - 1) < 0.15
+
+
+def test_signed_distances_reach_boxes_that_miss_their_grid_point():
+    """A tiny box beside its grid point: its side distances are not all ≥ 0, so the FCOS clamp could not
+    encode it; the signed parametrisation (offset, half-size) encodes and decodes it exactly."""
+    point = torch.tensor([[12.0, 12.0]])
+    box = torch.tensor([[15.0, 10.5, 4.0, 2.0, 0.4]])
+    dist = obb_to_distance(point, box)
+    assert (dist < 0).any()
+    l, t, r, b = dist.unbind(-1)
+    raw = torch.stack([(r - l) / 2, (b - t) / 2, (l + r) / 2, (t + b) / 2], -1)[..., None, None]
+    back = signed_distances(raw)[..., 0, 0]
+    torch.testing.assert_close(back, dist)
+    torch.testing.assert_close(distance_to_obb(point, back, box[:, 4]), box)
+    clamped = distance_to_obb(point, dist.clamp_min(0), box[:, 4])  # the clamp moves and resizes it
+    assert (clamped - box).abs().max() > 1.0
+    # sizes never go negative whatever the raw outputs
+    sizes = signed_distances(torch.randn(3, 4, 5, 5))
+    assert (sizes[:, 0] + sizes[:, 2] >= 0).all() and (sizes[:, 1] + sizes[:, 3] >= 0).all()
 
 
 def test_painted_boxes_take_the_image_maximum_inside_and_leave_the_rest():

@@ -91,19 +91,23 @@ def run_point_teacher(
     batch_size: int = 4,
     lr: float = 2e-3,
     size: int = 128,
+    **overrides,
 ) -> dict:
     """Point Teacher from centre points only (phase 1 for ``burn_in_steps``, then phase 2); reports the
     mean IoU of its pseudo boxes (coarse and MIL-refined) with the hidden true boxes of held-out
     scenes, next to the reference's point-only fallback box (8×8 at the point)."""
     from labcore.rotated import rotated_iou_aligned
     from tinydet.data import PointLabels
-    from tinydet.point_teacher import PointTeacher, PointTeacherConfig
+    from tinydet.point_teacher import SYNTHETIC_SHAPES, PointTeacher, PointTeacherConfig
 
     out_dir = Path(out_dir)
     seed_everything(0)
     train = PointLabels([synthetic_scene(i, size) for i in range(train_images)])
     val = [synthetic_scene(10**6 + i, size) for i in range(val_images)]
-    model = PointTeacher(PointTeacherConfig(list(SYNTHETIC_CLASSES), burn_in_steps=burn_in_steps, ema_alpha=0.99))
+    config = PointTeacherConfig(
+        list(SYNTHETIC_CLASSES), burn_in_steps=burn_in_steps, ema_alpha=0.99, shape_list=SYNTHETIC_SHAPES, **overrides
+    )
+    model = PointTeacher(config)
     images = torch.stack([v["image"] for v in val])
     points, labels = [v["boxes"][:, :2] for v in val], [v["labels"] for v in val]
     truth = torch.cat([v["boxes"] for v in val])

@@ -53,10 +53,23 @@ def nearest_points(points: torch.Tensor, centres: torch.Tensor, k: int) -> torch
     return torch.cdist(centres.float(), points.float(), p=1).topk(min(k, points.shape[0]), dim=1, largest=False).indices
 
 
+def signed_distances(raw: torch.Tensor) -> torch.Tensor:
+    """``(B, 4, H, W)`` raw outputs ``(o_x, o_y, s_w, s_h)`` → side distances ``(l, t, r, b)`` with
+    ``l, r = relu(s_w) ∓ o_x`` and ``t, b = relu(s_h) ∓ o_y``.
+
+    mmdet's FCOS clamps each distance at 0 (``norm_on_bbox``), which can only describe boxes that
+    contain the grid point. With 3–14 px objects on stride 8 the nearest grid point lies outside
+    40 % of the boxes (and the 2nd/3rd nearest almost always), so those regression targets were
+    unreachable; here only the sizes ``l + r``, ``t + b`` are kept ≥ 0 and the decoding is unchanged.
+    """
+    offset, half = raw[:, :2], F.relu(raw[:, 2:])
+    return torch.cat([half - offset, half + offset], 1)
+
+
 class RotatedFCOSHead(nn.Module):
-    """mmrotate ``RotatedFCOSHead`` on one level: GN conv towers, ``conv_cls``, ``conv_reg`` (distances,
-    ReLU then × stride, ``norm_on_bbox``), ``conv_angle`` scaled by a learnt ``scale_angle``, and
-    ``conv_centerness`` on the regression branch."""
+    """mmrotate ``RotatedFCOSHead`` on one level: GN conv towers, ``conv_cls``, ``conv_reg`` (distances
+    × stride, ``norm_on_bbox``; signed, see :func:`signed_distances`), ``conv_angle`` scaled by a learnt
+    ``scale_angle``, and ``conv_centerness`` on the regression branch."""
 
     def __init__(self, num_classes: int, in_channels: int, feat_channels: int, stacked_convs: int, stride: int):
         super().__init__()
@@ -71,8 +84,9 @@ class RotatedFCOSHead(nn.Module):
         self.scale_angle = nn.Parameter(torch.tensor(1.0))
         self.stride = stride
         _init_head(self, self.conv_cls)
-        # start from stride-sized boxes (distances ½·stride) so tiny boxes overlap their first predictions
-        nn.init.constant_(self.conv_reg.bias, 0.5)
+        # start from stride-sized boxes centred at the points (half-sizes ½·stride, offsets 0)
+        nn.init.zeros_(self.conv_reg.bias)
+        nn.init.constant_(self.conv_reg.bias[2:], 0.5)
 
     def forward(self, x):
         c, r = x, x
@@ -80,7 +94,8 @@ class RotatedFCOSHead(nn.Module):
             c = conv(c)
         for conv in self.reg_convs:
             r = conv(r)
-        dist = F.relu(self.scale * self.conv_reg(r)) * self.stride
+        # signed side distances: (offset, half-size) channels, half-sizes ≥ 0 (see `signed_distances`)
+        dist = signed_distances(self.scale * self.conv_reg(r)) * self.stride
         return self.conv_cls(c), dist, self.scale_angle * self.conv_angle(r), self.conv_centerness(r)
 
 

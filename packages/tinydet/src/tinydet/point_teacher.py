@@ -38,7 +38,7 @@ from labcore.rotated import (
     rotated_iou_loss,
     rotated_nms,
 )
-from tinydet.data import _paint
+from tinydet.data import _SYNTH_SHAPES, SYNTHETIC_CLASSES, _paint
 from tinydet.fcos import RotatedFCOS, bag_iou_loss, centerness_target, nearest_points, obb_to_distance
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
@@ -55,6 +55,23 @@ TINY_SHAPES = (
 )
 
 
+def shape_priors(sizes, scale_range=(0.5, 2.5), dw: float = 0.5, dr: float = 0.5) -> tuple:
+    """Per-class ``(w, h, dw, dr)`` priors whose synthetic boxes average the given typical ``(w, h)``
+    object sizes (pixels): the generator multiplies a prior by a scale drawn uniformly from
+    ``scale_range``, so each prior is the typical size over the mean scale."""
+    mean_scale = (scale_range[0] + scale_range[1]) / 2
+    return tuple((float(w) / mean_scale, float(h) / mean_scale, dw, dr) for w, h in sizes)
+
+
+# the synthetic scenes' classes: mean long side and mean long/aspect of `tinydet.data.synthetic_scene`
+SYNTHETIC_SHAPES = shape_priors(
+    [
+        (sum(long) / 2, sum(long) / 2 / (sum(aspect) / 2))
+        for long, aspect, _ in (_SYNTH_SHAPES[c] for c in SYNTHETIC_CLASSES)
+    ]
+)
+
+
 @dataclass
 class PointTeacherConfig:
     """Defaults follow ``sodaa_fcos_pointteacher_1x.py`` (EMA 0.999, top-3 MIL merge, β 0.25, MIL loss
@@ -67,7 +84,7 @@ class PointTeacherConfig:
     stacked_convs: int = 2
     burn_in_steps: int = 8000
     ema_alpha: float = 0.999
-    shape_list: tuple = TINY_SHAPES
+    shape_list: tuple | None = None  # one (w, h, dw, dr) per class; None: a random TINY_SHAPES prior per point
     syn_scale_range: tuple[float, float] = (0.5, 2.5)  # reference: rand·2 + 0.5
     syn_nms_thr: float = 0.05
     top_k: int = 3  # MIL merge and pseudo-box top-k
@@ -98,12 +115,14 @@ def synthetic_boxes(
     scale_range=(0.5, 2.5),
     nms_thr: float = 0.05,
     generator: torch.Generator | None = None,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Random rotated boxes, one candidate per labelled point, placed away from all labelled points.
 
-    As ``generate_black_paper``: each candidate draws a shape prior ``(w, h, dw, dr)``, a scale in
+    As ``generate_black_paper``: each candidate takes the shape prior ``(w, h, dw, dr)`` of its
+    point's class (``prior_size[label]``; a random prior when ``labels`` is None), a scale in
     ``scale_range``, log-normal jitters clamped to ±1 and a uniform angle; the points occupy squares
-    of side 0.7·w of a random prior that win the NMS (IoU ``nms_thr``) over the candidates, which
+    of side 0.7·w of their prior that win the NMS (IoU ``nms_thr``) over the candidates, which
     must also fit inside the image. Returns ``(N, 5)`` boxes.
     """
     h, w = size
@@ -111,7 +130,12 @@ def synthetic_boxes(
     if n == 0:
         return torch.zeros(0, 5)
     g = generator
-    kind = torch.randint(0, shapes.shape[0], (n,), generator=g)
+    if labels is None:
+        kind = torch.randint(0, shapes.shape[0], (n,), generator=g)
+    else:
+        kind = labels.long().cpu()
+        if kind.numel() and kind.max() >= shapes.shape[0]:
+            raise ValueError(f"label {int(kind.max())} has no shape prior: give one (w, h, dw, dr) per class")
     prior = shapes[kind]
     scale = torch.rand(n, generator=g) * (scale_range[1] - scale_range[0]) + scale_range[0]
     bw = scale * torch.exp((torch.randn(n, generator=g) * 0.4).clamp(-1, 1) * prior[:, 2])
@@ -121,7 +145,7 @@ def synthetic_boxes(
     xy = torch.rand(n, 2, generator=g) * (torch.tensor([w, h]) - 2 * margin) + margin
     angle = torch.rand(n, generator=g) * math.pi - math.pi / 2
     cand = torch.stack([xy[:, 0], xy[:, 1], bw, bh, angle], 1)
-    side = shapes[torch.randint(0, shapes.shape[0], (n,), generator=g), 0] * 0.7
+    side = prior[:, 0] * 0.7
     occupied = torch.cat([points.float().cpu(), side[:, None], side[:, None], torch.zeros(n, 1)], 1)
     everything = torch.cat([occupied, cand])
     score = torch.cat([torch.full((n,), 2.0), bw * bh / (h * w) + 0.1])
@@ -219,7 +243,13 @@ class PointTeacher(nn.Module):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("shapes", torch.tensor(config.shape_list, dtype=torch.float32), persistent=False)
+        if config.shape_list is not None and len(config.shape_list) != config.num_classes:
+            raise ValueError(
+                f"shape_list has {len(config.shape_list)} priors for {config.num_classes} classes: give one "
+                "(w, h, dw, dr) per class (tinydet.point_teacher.shape_priors builds them from typical sizes) or None"
+            )
+        shapes = TINY_SHAPES if config.shape_list is None else config.shape_list
+        self.register_buffer("shapes", torch.tensor(shapes, dtype=torch.float32), persistent=False)
 
     def train(self, mode: bool = True) -> PointTeacher:
         super().train(mode)
@@ -355,8 +385,15 @@ class PointTeacher(nn.Module):
         b = images.shape[0]
         if int(self.step) < cfg.burn_in_steps:  # phase 1: synthetic boxes teach regression
             syn = [
-                synthetic_boxes(p.cpu(), size, self.shapes.cpu(), cfg.syn_scale_range, cfg.syn_nms_thr).to(x)
-                for p in points
+                synthetic_boxes(
+                    p.cpu(),
+                    size,
+                    self.shapes.cpu(),
+                    cfg.syn_scale_range,
+                    cfg.syn_nms_thr,
+                    labels=None if cfg.shape_list is None else lab,
+                ).to(x)
+                for p, lab in zip(points, labels)
             ]
             syn_images = torch.stack([paint_synthetic(im, s) for im, s in zip(images, syn)])
             both = self.student(torch.cat([self._norm(syn_images), x]))  # one pass, as the reference
@@ -454,7 +491,8 @@ class PointTeacher(nn.Module):
         if set(raw) - known:
             raise ValueError(f"{directory / CONFIG_NAME} has unknown fields {sorted(set(raw) - known)}")
         for key in ("shape_list", "syn_scale_range", "bag_ratios", "pixel_mean", "pixel_std"):
-            raw[key] = tuple(tuple(v) if isinstance(v, list) else v for v in raw[key])
+            if raw[key] is not None:
+                raw[key] = tuple(tuple(v) if isinstance(v, list) else v for v in raw[key])
         model = cls(PointTeacherConfig(**raw))
         load_state_dict_checked(model, load_file(str(directory / WEIGHTS_NAME), device=map_location))
         return model
