@@ -7,6 +7,8 @@ import torch
 
 from labcore.checkpoint import (
     CheckpointError,
+    atomic_write,
+    atomic_write_text,
     latest_checkpoint,
     load_checkpoint,
     load_state_dict_checked,
@@ -98,3 +100,34 @@ def test_tied_weights_and_json_state(tmp_path):
     fresh = torch.nn.ModuleDict({"emb": torch.nn.Embedding(5, 3), "head": torch.nn.Linear(3, 5, bias=False)})
     load_checkpoint(path, model=fresh)
     assert torch.equal(fresh["head"].weight, emb.weight)
+
+
+def test_interrupted_atomic_write_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "state.json"
+    atomic_write_text(path, "old")
+
+    def interrupted(f):
+        f.write(b"half a fi")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, interrupted)
+    assert path.read_text() == "old" and list(tmp_path.iterdir()) == [path]
+
+
+def test_lightning_checkpoint_io_is_atomic(tmp_path, monkeypatch):
+    pytest.importorskip("lightning")
+    from labcore.lightning import AtomicCheckpointIO
+
+    io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": 1}, path)
+
+    def interrupted(obj, f):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"step": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True)["step"] == 1 and list(tmp_path.iterdir()) == [path]

@@ -9,16 +9,13 @@ as in the reference ``train.py`` (which uses no EMA; neither do we).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from labcore.lightning import AtomicCheckpointIO
 from starflow.conditioning import ClassEmbedder, TextEncoder, drop_captions, drop_labels
 from starflow.config import StarFlowConfig
 from starflow.model import StarFlow
@@ -102,24 +99,6 @@ class StarFlowModule(L.LightningModule):
     def configure_optimizers(self):
         opt, sched = make_optimizer(self.model, self.hparams.lr, self.hparams.warmup, self.hparams.total_steps)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoints written to a temporary file, fsync'ed, then renamed: never half-written."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
 
 def make_trainer(

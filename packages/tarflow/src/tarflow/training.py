@@ -4,18 +4,15 @@ label dropout for CFG, EMA prior for ``nvp=False``, atomic resumable checkpoints
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset
 
 from labcore.figures import save_image_grid
+from labcore.lightning import AtomicCheckpointIO
 from labcore.logging import get_logger
 from tarflow.config import TarFlowConfig
 from tarflow.data import augment, dequantize_uniform, drop_labels
@@ -117,24 +114,6 @@ class SampleGrid(Callback):
         samples = model.sample(self.num, y, guidance=self.guidance, generator=gen)
         model.train(was_training)
         save_image_grid(samples, self.out_dir / f"samples_{step:07d}.png", nrow=n_cls or None)
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoints written to a temporary file, fsync'ed, then renamed: never half-written."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
 
 def fit(
