@@ -249,3 +249,15 @@ def test_phase_one_learns_boxes_from_points_beyond_the_point_only_box():
     after = pseudo_iou()
     baseline = rotated_iou_aligned(point_only, truth).mean().item()
     assert after > max(before, baseline) + 0.03, (before, after, baseline)
+
+
+def test_centre_at_point_puts_coarse_and_final_boxes_on_the_points():
+    torch.manual_seed(0)
+    model = PointTeacher(PointTeacherConfig(list(SYNTHETIC_CLASSES), centre_at_point=True, mil_neg_samples=8))
+    scene = SyntheticTinyObjects(1, size=64, max_objects=6)[0]
+    points, labels = [scene["boxes"][:, :2]], [scene["labels"]]
+    coarse = model.pseudo_boxes(scene["image"][None], points, labels, refine=False)[0]
+    torch.testing.assert_close(coarse[:, :2], points[0])
+    model.config.centre_at_point = False
+    free = model.pseudo_boxes(scene["image"][None], points, labels, refine=False)[0]
+    assert (free[:, :2] - points[0]).abs().max() > 0.1  # the flag, not the network, put them there

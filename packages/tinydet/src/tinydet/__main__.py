@@ -34,7 +34,8 @@ def cmd_demo(args) -> None:
     from tinydet.demo import run, run_point_teacher
 
     if args.point_teacher:
-        print(json.dumps(run_point_teacher(Path(args.out), steps=args.steps or 200), indent=1))
+        steps = args.steps or 200
+        print(json.dumps(run_point_teacher(Path(args.out), steps=steps, burn_in_steps=steps // 2), indent=1))
     else:
         print(json.dumps(run(Path(args.out), steps=args.steps or 300), indent=1))
 

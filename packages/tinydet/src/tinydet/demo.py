@@ -127,12 +127,17 @@ def run_point_teacher(
     )
     coarse = torch.cat(model.pseudo_boxes(images, points, labels, refine=False))
     refined = torch.cat(model.pseudo_boxes(images, points, labels))
+    trained_with = model.config.centre_at_point
+    model.config.centre_at_point = True  # the same network's boxes moved onto the (centre) points
+    at_point = torch.cat(model.pseudo_boxes(images, points, labels))
+    model.config.centre_at_point = trained_with
     fallback = torch.cat([truth[:, :2], torch.full((len(truth), 2), 8.0), torch.zeros(len(truth), 1)], 1)
     dets = model.predict(images)
     result = {
         "PointTeacher pseudo IoU untrained": rotated_iou_aligned(untrained, truth).mean().item(),
         "PointTeacher pseudo IoU coarse": rotated_iou_aligned(coarse, truth).mean().item(),
         "PointTeacher pseudo IoU refined": rotated_iou_aligned(refined, truth).mean().item(),
+        "PointTeacher pseudo IoU refined at point": rotated_iou_aligned(at_point, truth).mean().item(),
         "point-only 8x8 box IoU": rotated_iou_aligned(fallback, truth).mean().item(),
         **{
             f"PointTeacher {k}": v

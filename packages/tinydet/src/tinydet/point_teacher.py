@@ -89,6 +89,7 @@ class PointTeacherConfig:
     syn_nms_thr: float = 0.05
     top_k: int = 3  # MIL merge and pseudo-box top-k
     beta: float = 0.25  # final blending weight of the coarse box
+    centre_at_point: bool = False  # move coarse boxes onto their points (for centre-point labels; not in the reference)
     bag_ratios: tuple = (1.0, 1.2, 1.3, 0.8, 0.6)
     bag_min_scale: float = 4.0
     bag_valid_iof: float = 0.7
@@ -363,7 +364,7 @@ class PointTeacher(nn.Module):
     def coarse_boxes(self, out: dict, points, labels) -> list[torch.Tensor]:
         """The teacher's coarse pseudo boxes (``_gnerate_pseudo_single``): among the 5 grid points
         nearest each labelled point, the top-3 by class score for the point's label; their decoded
-        boxes averaged with those scores as weights."""
+        boxes averaged with those scores as weights (centred on the points if ``centre_at_point``)."""
         res = []
         for i, (p, lab) in enumerate(zip(points, labels)):
             if p.shape[0] == 0:
@@ -373,7 +374,10 @@ class PointTeacher(nn.Module):
             score = out["cls"][i].sigmoid()[near, lab.to(near.device)[:, None]]  # (G, 5)
             top, k = score.topk(min(self.config.top_k, near.shape[1]), dim=1)
             boxes = out["boxes"][i][near.gather(1, k)]  # (G, k, 5)
-            res.append((boxes * top[..., None]).sum(1) / top.sum(1, keepdim=True).clamp_min(1e-12))
+            coarse = (boxes * top[..., None]).sum(1) / top.sum(1, keepdim=True).clamp_min(1e-12)
+            if self.config.centre_at_point:
+                coarse = torch.cat([p.to(coarse), coarse[:, 2:]], 1)
+            res.append(coarse)
         return res
 
     def loss(self, images: torch.Tensor, points: list[torch.Tensor], labels: list[torch.Tensor]) -> dict:
