@@ -132,3 +132,16 @@ def test_metric_adapter_gives_ap_one_for_perfect_detections_and_zero_for_misses(
     miss = plugin.AITODRMetric(num_classes=2)
     miss.process(None, [shifted])
     assert miss.compute_metrics(miss.results)["AP"] == pytest.approx(0.0)
+
+
+@pytest.mark.skipif(
+    not HAVE_MMROTATE, reason="mmrotate 1.x is not installed (mim install mmrotate); stand-ins cover it"
+)
+def test_real_mmrotate_builds_the_plugin_classes_from_config_dicts():
+    importlib.import_module("tinydet.mmrotate_plugin")
+    from mmrotate.registry import METRICS, MODELS, TASK_UTILS
+
+    assert type(METRICS.build(dict(type="AITODRMetric", num_classes=2))).__name__ == "AITODRMetric"
+    assert type(TASK_UTILS.build(dict(type="TinyDetCoarse2FineAssigner"))).__name__ == "TinyDetCoarse2FineAssigner"
+    head = MODELS.build(dict(type="TinyDetDCFLHead", num_classes=2, in_channels=8, feat_channels=8, stacked_convs=2))
+    assert len(head([torch.randn(1, 8, 8, 8)])[0]) == 1
