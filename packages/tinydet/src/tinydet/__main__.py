@@ -65,10 +65,11 @@ def cmd_train(args) -> None:
     ds = _dataset(args.data, args.classes, args.num_images, args.size)
     if args.head == "point-teacher":  # trains from box centres only (the boxes stay unused)
         from tinydet.data import PointLabels
-        from tinydet.point_teacher import PointTeacher, PointTeacherConfig
+        from tinydet.point_teacher import SYNTHETIC_SHAPES, PointTeacher, PointTeacherConfig
 
+        shapes = SYNTHETIC_SHAPES if args.data == "synthetic" else None  # per-class priors known for these
         detector = PointTeacher(
-            PointTeacherConfig(list(classes), backbone=args.backbone, burn_in_steps=args.steps // 2)
+            PointTeacherConfig(list(classes), backbone=args.backbone, burn_in_steps=args.steps // 2, shape_list=shapes)
         )
         ds = PointLabels(ds)
     else:
