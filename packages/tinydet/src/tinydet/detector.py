@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
-from labcore.checkpoint import load_state_dict_checked
 from labcore.rotated import batched_rotated_nms, check_boxes, regularize_boxes, rotated_iou_loss
 from tinydet.assign import coarse_to_fine_assign, max_iou_assign
 from tinydet.coder import DeltaXYWHACoder, grid_anchors
 from tinydet.data import AITOD_CLASSES
 from tinydet.model import FPN, DCFLHead, RetinaHead, build_backbone
-
-CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+from tinydet.pretrained import DataclassPretrained
 
 
 @dataclass
@@ -90,9 +83,14 @@ class DetectorConfig:
             raise ValueError("classes must name at least one class")
 
 
-class RotatedDetector(nn.Module):
+class RotatedDetector(DataclassPretrained, nn.Module):
     """Single-stage oriented detector. ``head='retina'`` is Rotated RetinaNet (max-IoU assignment);
-    ``head='dcfl'`` adds the dilated/deformable head, dynamic prior and coarse-to-fine assigner."""
+    ``head='dcfl'`` adds the dilated/deformable head, dynamic prior and coarse-to-fine assigner.
+
+    ``save_pretrained`` writes keys ``backbone.*``, ``neck.*``, ``bbox_head.*``."""
+
+    config_class = DetectorConfig
+    tuple_fields = ("pixel_mean", "pixel_std")
 
     def __init__(self, config: DetectorConfig):
         super().__init__()
@@ -234,33 +232,3 @@ class RotatedDetector(nn.Module):
                 }
             )
         return out
-
-    # ---- save / load ---------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` (keys ``backbone.*``, ``neck.*``, ``bbox_head.*``)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=1))
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
-            str(directory / WEIGHTS_NAME),
-            metadata={"format": "pt"},
-        )
-        return directory
-
-    @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike, map_location: str = "cpu") -> RotatedDetector:
-        directory = Path(directory)
-        if not (directory / CONFIG_NAME).exists() or not (directory / WEIGHTS_NAME).exists():
-            raise FileNotFoundError(f"{directory} needs {CONFIG_NAME} and {WEIGHTS_NAME} (written by save_pretrained)")
-        raw = json.loads((directory / CONFIG_NAME).read_text())
-        known = {f.name for f in dataclasses.fields(DetectorConfig)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ValueError(f"{directory / CONFIG_NAME} has unknown fields {sorted(unknown)}")
-        for key in ("pixel_mean", "pixel_std"):
-            if key in raw:
-                raw[key] = tuple(raw[key])
-        model = cls(DetectorConfig(**raw))
-        load_state_dict_checked(model, load_file(str(directory / WEIGHTS_NAME), device=map_location))
-        return model

@@ -17,19 +17,13 @@ No ground-truth box is ever used for training; ``boxes`` in the batch are only r
 from __future__ import annotations
 
 import copy
-import dataclasses
-import json
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
-from labcore.checkpoint import load_state_dict_checked
 from labcore.rotated import (
     batched_rotated_nms,
     obb_to_poly,
@@ -40,8 +34,8 @@ from labcore.rotated import (
 )
 from tinydet.data import _SYNTH_SHAPES, SYNTHETIC_CLASSES, _paint
 from tinydet.fcos import RotatedFCOS, bag_iou_loss, centerness_target, nearest_points, obb_to_distance
+from tinydet.pretrained import DataclassPretrained
 
-CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 # the reference's shape_list (w, h, dw, dr; pixels for 1200-px SODA-A images) halved for 128-px tiny scenes
 TINY_SHAPES = (
     (10.0, 10.0, 0.5, 0.5),
@@ -229,8 +223,11 @@ def ema_update(teacher: nn.Module, student: nn.Module, alpha: float) -> None:
         t.copy_(s)
 
 
-class PointTeacher(nn.Module):
+class PointTeacher(DataclassPretrained, nn.Module):
     """Student :class:`RotatedFCOS` + EMA teacher trained from points; see the module docstring."""
+
+    config_class = PointTeacherConfig
+    tuple_fields = ("shape_list", "syn_scale_range", "bag_ratios", "pixel_mean", "pixel_std")
 
     def __init__(self, config: PointTeacherConfig):
         super().__init__()
@@ -472,31 +469,3 @@ class PointTeacher(nn.Module):
                 {"boxes": regularize_boxes(boxes[keep], cfg.angle_version), "scores": s[keep], "labels": lab[keep]}
             )
         return res
-
-    # ---- save / load ---------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=1))
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
-            str(directory / WEIGHTS_NAME),
-            metadata={"format": "pt"},
-        )
-        return directory
-
-    @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike, map_location: str = "cpu") -> PointTeacher:
-        directory = Path(directory)
-        if not (directory / CONFIG_NAME).exists() or not (directory / WEIGHTS_NAME).exists():
-            raise FileNotFoundError(f"{directory} needs {CONFIG_NAME} and {WEIGHTS_NAME} (written by save_pretrained)")
-        raw = json.loads((directory / CONFIG_NAME).read_text())
-        known = {f.name for f in dataclasses.fields(PointTeacherConfig)}
-        if set(raw) - known:
-            raise ValueError(f"{directory / CONFIG_NAME} has unknown fields {sorted(set(raw) - known)}")
-        for key in ("shape_list", "syn_scale_range", "bag_ratios", "pixel_mean", "pixel_std"):
-            if raw[key] is not None:
-                raw[key] = tuple(tuple(v) if isinstance(v, list) else v for v in raw[key])
-        model = cls(PointTeacherConfig(**raw))
-        load_state_dict_checked(model, load_file(str(directory / WEIGHTS_NAME), device=map_location))
-        return model

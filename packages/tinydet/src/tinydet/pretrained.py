@@ -1,0 +1,53 @@
+"""``save_pretrained``/``from_pretrained`` for detectors built from a dataclass config."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import ClassVar
+
+from safetensors.torch import load_file, save_file
+
+from labcore.checkpoint import load_state_dict_checked
+
+CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+
+
+def _as_tuple(value):
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, list) else value
+
+
+class DataclassPretrained:
+    """Mixin for an ``nn.Module`` whose ``__init__`` takes one dataclass ``config``.
+
+    Writes ``config.json`` + ``model.safetensors``; loading rejects unknown config fields and reports
+    missing/unexpected keys and shape mismatches. Fields named in ``tuple_fields`` come back as
+    (nested) tuples, as JSON stores them as lists.
+    """
+
+    config_class: ClassVar[type]
+    tuple_fields: ClassVar[tuple[str, ...]] = ()
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=1))
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, map_location: str = "cpu"):
+        directory = Path(directory)
+        if not (directory / CONFIG_NAME).exists() or not (directory / WEIGHTS_NAME).exists():
+            raise FileNotFoundError(f"{directory} needs {CONFIG_NAME} and {WEIGHTS_NAME} (written by save_pretrained)")
+        raw = json.loads((directory / CONFIG_NAME).read_text())
+        unknown = set(raw) - {f.name for f in dataclasses.fields(cls.config_class)}
+        if unknown:
+            raise ValueError(f"{directory / CONFIG_NAME} has unknown fields {sorted(unknown)}")
+        raw.update({k: _as_tuple(raw[k]) for k in cls.tuple_fields if k in raw})
+        model = cls(cls.config_class(**raw))
+        load_state_dict_checked(model, load_file(str(directory / WEIGHTS_NAME), device=map_location))
+        return model
