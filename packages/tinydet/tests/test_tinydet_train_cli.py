@@ -99,3 +99,15 @@ def test_point_teacher_cli_and_demo_at_a_tiny_budget(tmp_path, capsys):
     out = run_point_teacher(tmp_path / "demo", train_images=2, val_images=2, steps=2, burn_in_steps=1, size=64)
     assert 0 <= out["PointTeacher pseudo IoU refined"] <= 1 and 0 < out["point-only 8x8 box IoU"] <= 1
     assert (tmp_path / "demo" / "point_teacher_pseudo_boxes.png").exists()
+
+
+def test_cli_trains_and_evaluates_the_two_stage_detector(tmp_path, capsys):
+    from tinydet.two_stage import TwoStageDetector
+
+    args = ["--num-images", "2", "--size", "64", "--steps", "1", "--batch-size", "2", "--out", str(tmp_path)]
+    cli(["train", "--head", "dcfl-rcnn", *args])
+    model = TwoStageDetector.from_pretrained(tmp_path / "model")
+    assert model.config.head == "dcfl" and model.config.roi_size == 7
+    capsys.readouterr()
+    cli(["evaluate", "--model", str(tmp_path / "model"), "--num-images", "2", "--size", "64"])
+    assert {"AP", "AP50", "mAP50"} <= set(json.loads(capsys.readouterr().out))

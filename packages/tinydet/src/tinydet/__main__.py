@@ -41,13 +41,18 @@ def cmd_demo(args) -> None:
 
 
 def _load_model(path):
-    """A saved :class:`RotatedDetector` or :class:`PointTeacher`, told apart by their config."""
+    """A saved :class:`RotatedDetector`, :class:`TwoStageDetector` or :class:`PointTeacher`, told apart
+    by their config."""
     from tinydet.detector import RotatedDetector
     from tinydet.point_teacher import PointTeacher
+    from tinydet.two_stage import TwoStageDetector
 
     config = Path(path) / "config.json"
-    if config.exists() and "burn_in_steps" in json.loads(config.read_text()):
+    fields = json.loads(config.read_text()) if config.exists() else {}
+    if "burn_in_steps" in fields:
         return PointTeacher.from_pretrained(path)
+    if "roi_size" in fields:
+        return TwoStageDetector.from_pretrained(path)
     return RotatedDetector.from_pretrained(path)
 
 
@@ -55,12 +60,16 @@ def cmd_train(args) -> None:
     from tinydet import data
     from tinydet.detector import DetectorConfig, RotatedDetector
     from tinydet.train import fit
+    from tinydet.two_stage import TwoStageConfig, TwoStageDetector
 
     classes = getattr(data, CLASS_SETS["synthetic" if args.data == "synthetic" else args.classes])
+    two_stage = args.head.endswith("-rcnn")  # the single-stage head as the RPN of a rotated RoI head
+    config_class = TwoStageConfig if two_stage else DetectorConfig
+    head = args.head.removesuffix("-rcnn")
     cfg = (
-        DetectorConfig.tiny(classes, head=args.head)
+        config_class.tiny(classes, head=head)
         if args.backbone == "tiny"
-        else DetectorConfig(classes=list(classes), head=args.head, backbone=args.backbone)
+        else config_class(classes=list(classes), head=head, backbone=args.backbone)
     )
     ds = _dataset(args.data, args.classes, args.num_images, args.size)
     if args.head == "point-teacher":  # trains from box centres only (the boxes stay unused)
@@ -73,7 +82,7 @@ def cmd_train(args) -> None:
         )
         ds = PointLabels(ds)
     else:
-        detector = RotatedDetector(cfg)
+        detector = TwoStageDetector(cfg) if two_stage else RotatedDetector(cfg)
     fit(
         detector,
         ds,
@@ -144,7 +153,12 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--size", type=int, default=128, help="synthetic image size")
         s.set_defaults(fn=fn)
         if name == "train":
-            s.add_argument("--head", choices=["dcfl", "retina", "point-teacher"], default="dcfl")
+            s.add_argument(
+                "--head",
+                choices=["dcfl", "retina", "dcfl-rcnn", "retina-rcnn", "point-teacher"],
+                default="dcfl",
+                help="*-rcnn: that head as the oriented RPN of a rotated RoIAlign box head",
+            )
             s.add_argument("--backbone", default="tiny", help="'tiny' or resnet18/34/50/101")
             s.add_argument("--steps", type=int, default=200)
             s.add_argument("--batch-size", type=int, default=8)

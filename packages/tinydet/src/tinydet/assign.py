@@ -24,9 +24,10 @@ def max_iou_assign(
     pos_iou_thr: float = 0.5,
     neg_iou_thr: float = 0.4,
     min_pos_iou: float = 0.0,
+    match_low_quality: bool = True,
 ) -> torch.Tensor:
-    """mmdet's ``MaxIoUAssigner`` with rotated IoU, including low-quality matches: every gt also gets
-    the anchors that overlap it most (a gt overlapping no anchor gets none)."""
+    """mmdet's ``MaxIoUAssigner`` with rotated IoU. With ``match_low_quality`` every gt also gets the
+    anchors that overlap it most, if that IoU reaches ``min_pos_iou`` (a gt overlapping none gets none)."""
     assigned = torch.full((anchors.shape[0],), -1, dtype=torch.long, device=anchors.device)
     if gt.shape[0] == 0:
         return assigned.zero_()
@@ -35,6 +36,8 @@ def max_iou_assign(
     assigned[best < neg_iou_thr] = 0
     pos = best >= pos_iou_thr
     assigned[pos] = arg[pos] + 1
+    if not match_low_quality:
+        return assigned
     gt_best = iou.max(1).values[:, None]
     low = (iou == gt_best) & (gt_best > 0) & (gt_best >= min_pos_iou)
     extra = _later_gt_wins(low)

@@ -31,10 +31,24 @@ def grid_anchors(
 
 class DeltaXYWHACoder:
     """Deltas ``(dx, dy, dw, dh, da)``: centre offset in the anchor's frame over its size, log size
-    ratio, and angle difference wrapped to the angle version and divided by π (``norm_factor=1``)."""
+    ratio, and angle difference wrapped to the angle version, divided by ``norm_factor·π``
+    (``norm_factor=1``: RetinaNet/DCFL heads; ``None``: radians, Oriented R-CNN's RoI head).
 
-    def __init__(self, version: str = "le135", means=(0.0,) * 5, stds=(1.0,) * 5, wh_ratio_clip: float = 16 / 1000):
-        self.version = version
+    ``edge_swap=True`` (Oriented R-CNN's RoI head) encodes each target as whichever of its two
+    equivalent forms, ``(w, h, a)`` or ``(h, w, a + π/2)``, turns least from the proposal, and decodes
+    to the long-side-first form.
+    """
+
+    def __init__(
+        self,
+        version: str = "le135",
+        means=(0.0,) * 5,
+        stds=(1.0,) * 5,
+        wh_ratio_clip: float = 16 / 1000,
+        norm_factor: float | None = 1.0,
+        edge_swap: bool = False,
+    ):
+        self.version, self.norm_factor, self.edge_swap = version, norm_factor, edge_swap
         self.means, self.stds = torch.tensor(means), torch.tensor(stds)
         self.max_ratio = abs(math.log(wh_ratio_clip))
 
@@ -44,7 +58,13 @@ class DeltaXYWHACoder:
         c, s = torch.cos(pa), torch.sin(pa)
         dx = (c * (gx - px) + s * (gy - py)) / pw
         dy = (-s * (gx - px) + c * (gy - py)) / ph
-        da = norm_angle(ga - pa, self.version) / math.pi
+        da = norm_angle(ga - pa, self.version)
+        if self.edge_swap:  # the swapped form (h, w, a + π/2) when it needs the smaller turn
+            da2 = norm_angle(ga - pa + math.pi / 2, self.version)
+            swap = da2.abs() < da.abs()
+            gw, gh, da = torch.where(swap, gh, gw), torch.where(swap, gw, gh), torch.where(swap, da2, da)
+        if self.norm_factor is not None:
+            da = da / (self.norm_factor * math.pi)
         deltas = torch.stack([dx, dy, torch.log(gw / pw), torch.log(gh / ph), da], -1)
         return (deltas - self.means.to(deltas)) / self.stds.to(deltas)
 
@@ -56,5 +76,9 @@ class DeltaXYWHACoder:
         c, s = torch.cos(pa), torch.sin(pa)
         gx = px + pw * dx * c - ph * dy * s
         gy = py + pw * dx * s + ph * dy * c
-        ga = norm_angle(pa + da * math.pi, self.version)
-        return torch.stack([gx, gy, pw * dw.exp(), ph * dh.exp(), ga], -1)
+        gw, gh = pw * dw.exp(), ph * dh.exp()
+        ga = pa + da * (1.0 if self.norm_factor is None else self.norm_factor * math.pi)
+        if self.edge_swap:  # long side first
+            long = gw >= gh
+            gw, gh, ga = torch.where(long, gw, gh), torch.where(long, gh, gw), torch.where(long, ga, ga + math.pi / 2)
+        return torch.stack([gx, gy, gw, gh, norm_angle(ga, self.version)], -1)

@@ -16,6 +16,18 @@ from tinydet.model import FPN, DCFLHead, RetinaHead, build_backbone
 from tinydet.pretrained import DataclassPretrained
 
 
+def clean_targets(boxes: torch.Tensor, labels: torch.Tensor, i: int, num_classes: int, device) -> tuple:
+    """Checked gt boxes/labels of image ``i`` on ``device``; zero-size boxes (unmatchable) are dropped."""
+    boxes = check_boxes(boxes.to(device=device, dtype=torch.float32), f"gt boxes of image {i}")
+    labels = labels.to(device).long()
+    if labels.shape != boxes.shape[:1]:
+        raise ValueError(f"image {i} has {boxes.shape[0]} boxes but labels of shape {tuple(labels.shape)}")
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels of image {i} must lie in [0, {num_classes}), got {labels.tolist()}")
+    sized = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    return boxes[sized], labels[sized]
+
+
 @dataclass
 class DetectorConfig:
     """Defaults follow the DCFL AI-TOD-R config (R-50 FPN P3–P7, one anchor of 4·stride, le135 deltas,
@@ -128,10 +140,14 @@ class RotatedDetector(DataclassPretrained, nn.Module):
             )
         return images
 
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The FPN maps (strides ``config.strides``) of normalised ``images``."""
+        x = (self._check_images(images).float() - self.pixel_mean) / self.pixel_std
+        return self.neck(self.backbone(x))
+
     def forward(self, images: torch.Tensor):
         """Per-level ``(cls logits (B,C,H,W), deltas (B,5,H,W), DCN offsets (B,18,H,W) or None)``."""
-        x = (self._check_images(images).float() - self.pixel_mean) / self.pixel_std
-        return self.bbox_head(self.neck(self.backbone(x)))
+        return self.bbox_head(self.features(images))
 
     def _flatten(self, cls, reg, offsets):
         b = cls[0].shape[0]
@@ -154,18 +170,15 @@ class RotatedDetector(DataclassPretrained, nn.Module):
         averaged over the number of positives in the batch."""
         if len(gt_boxes) != images.shape[0] or len(gt_labels) != images.shape[0]:
             raise ValueError("give one boxes tensor and one labels tensor per image")
-        anchors, cls, reg, shift = self._flatten(*self(images))
+        return self.head_loss(self(images), gt_boxes, gt_labels)
+
+    def head_loss(self, outputs, gt_boxes: list[torch.Tensor], gt_labels: list[torch.Tensor]) -> dict:
+        """:meth:`loss` from the head's ``outputs`` (``self(images)``)."""
+        anchors, cls, reg, shift = self._flatten(*outputs)
         decoded = self.coder.decode(anchors[None], reg)
         targets, weights, pos_pred, pos_gt = [], [], [], []
         for i, (boxes, labels) in enumerate(zip(gt_boxes, gt_labels)):
-            boxes = check_boxes(boxes.to(anchors), f"gt boxes of image {i}")
-            labels = labels.to(anchors.device).long()
-            if labels.numel() and (labels.min() < 0 or labels.max() >= self.config.num_classes):
-                raise ValueError(
-                    f"labels of image {i} must lie in [0, {self.config.num_classes}), got {labels.tolist()}"
-                )
-            sized = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)  # zero-size boxes cannot be matched: dropped
-            boxes, labels = boxes[sized], labels[sized]
+            boxes, labels = clean_targets(boxes, labels, i, self.config.num_classes, anchors.device)
             if self.config.head == "dcfl":
                 priors = anchors.clone()
                 priors[:, :2] += shift[i]
@@ -200,15 +213,22 @@ class RotatedDetector(DataclassPretrained, nn.Module):
     def predict(self, images: torch.Tensor, score_thr: float | None = None) -> list[dict]:
         """Detections per image: ``{"boxes": (N,5) xywha in the angle version, "scores", "labels"}``."""
         cfg = self.config
-        score_thr = cfg.score_thr if score_thr is None else score_thr
         was_training = self.training
         self.eval()
-        cls, reg, _ = self(images)
+        outputs = self(images)
         self.train(was_training)
+        return self.decode(outputs, cfg.score_thr if score_thr is None else score_thr, cfg.nms_iou_thr, cfg.max_per_img)
+
+    def decode(self, outputs, score_thr: float, nms_iou_thr: float, max_per_img: int) -> list[dict]:
+        """Per level the ``nms_pre`` best locations, scores above ``score_thr``, decoded boxes,
+        class-aware rotated NMS, at most ``max_per_img`` per image (also the proposals of
+        :class:`~tinydet.two_stage.TwoStageDetector`)."""
+        cfg = self.config
+        cls, reg = outputs[0], outputs[1]
         sizes = [tuple(c.shape[-2:]) for c in cls]
-        level_anchors = grid_anchors(sizes, cfg.strides, cfg.octave_base_scale, images.device)
+        level_anchors = grid_anchors(sizes, cfg.strides, cfg.octave_base_scale, cls[0].device)
         out = []
-        for i in range(images.shape[0]):
+        for i in range(cls[0].shape[0]):
             boxes, scores, labels = [], [], []
             for c, r, a in zip(cls, reg, level_anchors):
                 s = c[i].permute(1, 2, 0).reshape(-1, cfg.num_classes).sigmoid()
@@ -223,7 +243,7 @@ class RotatedDetector(DataclassPretrained, nn.Module):
             boxes, scores, labels = torch.cat(boxes), torch.cat(scores), torch.cat(labels)
             ok = torch.isfinite(boxes).all(1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
             boxes, scores, labels = boxes[ok], scores[ok], labels[ok]
-            keep = batched_rotated_nms(boxes, scores, labels, cfg.nms_iou_thr)[: cfg.max_per_img]
+            keep = batched_rotated_nms(boxes, scores, labels, nms_iou_thr)[:max_per_img]
             out.append(
                 {
                     "boxes": regularize_boxes(boxes[keep], cfg.angle_version),

@@ -14,6 +14,7 @@ from torch import nn
 from labcore.rotated import rotated_iou_aligned
 from tinydet.coder import DeltaXYWHACoder
 from tinydet.model import FPN, ConvModule, _init_head, build_backbone
+from tinydet.roi import rotated_roi_align
 
 
 def grid_points(h: int, w: int, stride: int, device=None) -> torch.Tensor:
@@ -132,32 +133,6 @@ class RotatedFCOS(nn.Module):
         }
         flat["boxes"] = distance_to_obb(points[None], flat["dist"], flat["angle"])
         return {"feature": feat, "points": points, **flat}
-
-
-def rotated_roi_align(
-    feature: torch.Tensor, boxes: list[torch.Tensor], out_size: int, stride: int, samples: int = 2
-) -> torch.Tensor:
-    """Rotated RoIAlign (mmcv ``RoIAlignRotated``, ``sample_num=2``) by bilinear ``grid_sample``:
-    ``(K, C, out, out)`` features, each bin the mean of ``samples²`` points, for per-image box lists."""
-    n = out_size * samples
-    t = (torch.arange(n, device=feature.device, dtype=feature.dtype) + 0.5) / n - 0.5  # bin-sample offsets
-    out = []
-    for img, bx in enumerate(boxes):
-        if bx.shape[0] == 0:
-            continue
-        bx = bx.to(feature.dtype)
-        u, v = t[None, None, :] * bx[:, 2, None, None], t[None, :, None] * bx[:, 3, None, None]  # (K, n, n)
-        c, s = torch.cos(bx[:, 4])[:, None, None], torch.sin(bx[:, 4])[:, None, None]
-        x = bx[:, 0, None, None] + c * u - s * v
-        y = bx[:, 1, None, None] + s * u + c * v
-        h, w = feature.shape[-2:]
-        grid = torch.stack([2 * x / (stride * w) - 1, 2 * y / (stride * h) - 1], -1)  # align_corners=False
-        sampled = F.grid_sample(feature[img : img + 1], grid.reshape(1, -1, n, 2), align_corners=False)
-        sampled = sampled.reshape(feature.shape[1], -1, n, n).transpose(0, 1)
-        out.append(F.avg_pool2d(sampled, samples))
-    if not out:
-        return feature.new_zeros(0, feature.shape[1], out_size, out_size)
-    return torch.cat(out)
 
 
 class MILHead(nn.Module):

@@ -1,0 +1,58 @@
+"""Rotated RoI feature extraction shared by Point Teacher's MIL head and the two-stage detector."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def rotated_roi_align(
+    feature: torch.Tensor, boxes: list[torch.Tensor], out_size: int, stride: int, samples: int = 2
+) -> torch.Tensor:
+    """Rotated RoIAlign (mmcv ``RoIAlignRotated``, ``sample_num=2``) by bilinear ``grid_sample``:
+    ``(K, C, out, out)`` features, each bin the mean of ``samples²`` points, for per-image box lists."""
+    n = out_size * samples
+    t = (torch.arange(n, device=feature.device, dtype=feature.dtype) + 0.5) / n - 0.5  # bin-sample offsets
+    out = []
+    for img, bx in enumerate(boxes):
+        if bx.shape[0] == 0:
+            continue
+        bx = bx.to(feature.dtype)
+        u, v = t[None, None, :] * bx[:, 2, None, None], t[None, :, None] * bx[:, 3, None, None]  # (K, n, n)
+        c, s = torch.cos(bx[:, 4])[:, None, None], torch.sin(bx[:, 4])[:, None, None]
+        x = bx[:, 0, None, None] + c * u - s * v
+        y = bx[:, 1, None, None] + s * u + c * v
+        h, w = feature.shape[-2:]
+        grid = torch.stack([2 * x / (stride * w) - 1, 2 * y / (stride * h) - 1], -1)  # align_corners=False
+        sampled = F.grid_sample(feature[img : img + 1], grid.reshape(1, -1, n, 2), align_corners=False)
+        sampled = sampled.reshape(feature.shape[1], -1, n, n).transpose(0, 1)
+        out.append(F.avg_pool2d(sampled, samples))
+    if not out:
+        return feature.new_zeros(0, feature.shape[1], out_size, out_size)
+    return torch.cat(out)
+
+
+def map_roi_levels(boxes: torch.Tensor, num_levels: int, finest_scale: float = 56.0) -> torch.Tensor:
+    """mmdet ``SingleRoIExtractor.map_roi_levels``: level ``⌊log2(√(wh) / finest_scale)⌋`` clamped to
+    ``[0, num_levels)`` (boxes under 112 px go to the finest level, so all tiny objects do)."""
+    scale = (boxes[:, 2] * boxes[:, 3]).clamp_min(0).sqrt()
+    return torch.floor(torch.log2(scale / finest_scale + 1e-6)).clamp(0, num_levels - 1).long()
+
+
+def multilevel_roi_align(
+    features: list[torch.Tensor], strides: list[int], boxes: list[torch.Tensor], out_size: int = 7
+) -> torch.Tensor:
+    """mmrotate ``RotatedSingleRoIExtractor``: each RoI is pooled from the level :func:`map_roi_levels`
+    picks; ``(K, C, out, out)`` in the order of the concatenated per-image ``boxes``."""
+    flat = torch.cat(boxes) if boxes else features[0].new_zeros(0, 5)
+    image = torch.cat([torch.full((b.shape[0],), i, device=flat.device) for i, b in enumerate(boxes)])
+    levels = map_roi_levels(flat, len(features))
+    out = features[0].new_zeros(flat.shape[0], features[0].shape[1], out_size, out_size)
+    for lvl, (feat, stride) in enumerate(zip(features, strides)):
+        at = levels == lvl
+        if at.any():
+            idx = at.nonzero().squeeze(1)
+            per_image = [flat[idx[image[idx] == i]] for i in range(len(boxes))]
+            order = torch.cat([idx[image[idx] == i] for i in range(len(boxes))])
+            out[order] = rotated_roi_align(feat, per_image, out_size, stride)
+    return out
