@@ -15,6 +15,7 @@ from r2l_lm import (
     reverse_padded,
 )
 from r2l_lm.model import DIRECTION_KEY
+from r2l_lm.reversal import pad_right
 
 QUESTIONS = ["Which animal is lazy?", "Where does water boil?", "The capital of France is"]
 OPTIONS = [["the dog", "the quick brown fox", "a cat"], ["at one hundred degrees", "Paris"], ["Paris", "water", "dog"]]
@@ -56,9 +57,10 @@ def test_reverse_padded_matches_reverse_ids():
     ]
     seqs = [s for s in seqs if s]
     lengths = torch.tensor([len(s) for s in seqs])
-    ids = torch.zeros(len(seqs), int(lengths.max()), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s)
+    ids = pad_right(seqs, 0)
+    assert ids.shape == (len(seqs), int(lengths.max()))
+    assert [row[:n].tolist() for row, n in zip(ids, lengths)] == seqs
+    assert pad_right([[5]], 7, length=3).tolist() == [[5, 7, 7]]
     out = reverse_padded(ids, lengths, 1, 2)
     for i, s in enumerate(seqs):
         assert out[i, : len(s)].tolist() == reverse_ids(s, 1, 2)

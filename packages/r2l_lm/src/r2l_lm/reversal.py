@@ -40,6 +40,16 @@ def pad_id_of(tokenizer: Any, fallback: int) -> int:
     return int(pad) if pad is not None else int(fallback)
 
 
+def pad_right(seqs: Sequence[Sequence[int]], pad_id: int, length: int | None = None) -> torch.Tensor:
+    """Right-padded ``(B, max(length, longest))`` long tensor of token lists."""
+    ids = torch.nn.utils.rnn.pad_sequence(
+        [torch.as_tensor(q, dtype=torch.long) for q in seqs], batch_first=True, padding_value=pad_id
+    )
+    if length is not None and length > ids.shape[1]:
+        ids = torch.nn.functional.pad(ids, (0, length - ids.shape[1]), value=pad_id)
+    return ids
+
+
 def reverse_ids(ids: Sequence[int], bos_token_id: int | None = None, eos_token_id: int | None = None) -> list[int]:
     """Reverse a token list, keeping a leading BOS first and a trailing EOS last (an involution)."""
     ids = list(ids)
@@ -170,9 +180,7 @@ class R2LDataCollator:
         t = int(lengths.max())
         if self.multiple:
             t = -(-t // self.multiple) * self.multiple
-        ids = torch.full((len(seqs), t), self.pad_id, dtype=torch.long)
-        for i, s in enumerate(seqs):
-            ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        ids = pad_right(seqs, self.pad_id, t)
         if self.reverse:
             ids = reverse_padded(ids, lengths, self.bos, self.eos)
         mask = torch.arange(t).expand(len(seqs), t) < lengths[:, None]

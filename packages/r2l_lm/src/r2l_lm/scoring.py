@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from r2l_lm.reversal import Direction, check_direction, encode_pair, pad_id_of, require_bos, tokenize
+from r2l_lm.reversal import Direction, check_direction, encode_pair, pad_id_of, pad_right, require_bos, tokenize
 
 PARADIGMS: tuple[str, ...] = ("l2r", "r2l-1", "r2l-2", "r2l-3")
 NORMALIZATIONS: tuple[str, ...] = ("tokens", "chars", "none")
@@ -80,9 +80,7 @@ def continuation_logprobs(
         plen = torch.tensor([len(prefixes[i]) for i in idx])
         tlen = torch.tensor([len(q) for q in seqs])
         t = int(tlen.max())
-        ids = torch.full((len(idx), t), pad_id, dtype=torch.long)
-        for j, q in enumerate(seqs):
-            ids[j, : len(q)] = torch.tensor(q, dtype=torch.long)
+        ids = pad_right(seqs, pad_id)
         # logits at position k predict token k + 1; continuation tokens sit at [plen, tlen), so only the
         # positions [min(plen) - 1, max(tlen) - 1) of this length-sorted batch need the LM head
         lo, hi = int(plen.min()) - 1, t - 1
