@@ -240,3 +240,10 @@ def test_coupled_grpo_increases_a_simple_reward(tmp_path):
     trainer.train()
     rewards = [log["reward"] for log in trainer.state.log_history if "reward" in log]
     assert sum(rewards[:3]) / 3 < 0.65 and sum(rewards[-3:]) / 3 > 0.8
+
+
+def test_completions_cut_after_first_stop_token():
+    from diffucoder.coupled_grpo import cut_at_stop
+
+    tokens = torch.tensor([[5, 7, 2, 9, 2], [1, 1, 1, 1, 1], [3, 8, 4, 4, 4], [2, 0, 0, 0, 0]])
+    assert cut_at_stop(tokens, {2, 3}) == [[5, 7, 2], [1, 1, 1, 1, 1], [3], [2]]

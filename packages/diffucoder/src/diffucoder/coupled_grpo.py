@@ -90,6 +90,13 @@ def coupled_per_token_logps(
     return estimate.permute(1, 0, 2)
 
 
+def cut_at_stop(tokens: torch.Tensor, stop_ids) -> list[list[int]]:
+    """Rows of ``tokens`` (B, L) up to and including their first stop token (whole row if none)."""
+    is_stop = torch.isin(tokens, torch.tensor(sorted(stop_ids), dtype=tokens.dtype, device=tokens.device))
+    lengths = torch.where(is_stop.any(1), is_stop.int().argmax(1) + 1, tokens.shape[1])
+    return [row[:n] for row, n in zip(tokens.tolist(), lengths.tolist())]
+
+
 def leave_one_out_advantages(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
     """``r_i − mean_{j≠i} r_j`` within consecutive groups of ``group_size`` completions of the same prompt."""
     if group_size < 2 or rewards.numel() % group_size:
@@ -179,11 +186,7 @@ def _make_trainer_class():
             stops = set(self.eos_token_ids)  # and <|im_end|>, where the reference cuts instruct completions
             vocab = self.processing_class.get_vocab()
             stops |= {vocab[IM_END]} if IM_END in vocab else set()
-            completions = []
-            for row in out.tolist():  # keep tokens up to and including the first end-of-sequence token
-                cut = next((i + 1 for i, tok in enumerate(row) if tok in stops), len(row))
-                completions.append(row[:cut])
-            return completions, None
+            return cut_at_stop(out, stops), None
 
         def _generate_and_score_completions(self, inputs):
             if self.model.training and self.random_masking:
