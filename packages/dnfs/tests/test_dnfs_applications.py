@@ -4,7 +4,7 @@ import networkx as nx
 import pytest
 import torch
 
-from dnfs.baselines import ais_gibbs, gibbs_sweep
+from dnfs.baselines import ais_gibbs, gibbs_sweep, site_groups
 from dnfs.combinatorial import (
     MaxCut,
     MaxIndependentSet,
@@ -24,7 +24,7 @@ from dnfs.graph import LEGraphConfig, LocallyEquivariantGraphTransformer
 from dnfs.kolmogorov import GeometricPath
 from dnfs.metrics import effective_sample_size, log_partition
 from dnfs.mlp import LEMLPConfig, LocallyEquivariantMLP
-from dnfs.targets import DiscreteTarget, LatticeIsing
+from dnfs.targets import CallableTarget, DiscreteTarget, LatticeIsing
 from dnfs.train import DNFSTrainer, TrainConfig
 
 
@@ -103,6 +103,39 @@ def test_gibbs_sweep_preserves_the_target_and_ais_estimates_log_z(ising3):
     res = ais_gibbs(path, 2000, torch.linspace(0, 1, 21), generator=g)
     assert 0.2 < effective_sample_size(res.log_weights) <= 1
     assert log_partition(res.log_weights)["log_mean_exp"] == pytest.approx(exact_log_z(ising3), abs=0.08)
+
+
+@pytest.mark.parametrize("side", [3, 4])
+def test_gibbs_site_groups_are_independent_sets_covering_every_site(side):
+    target = LatticeIsing(side)
+    groups = site_groups(target)
+    assert len(groups) == (2 if side % 2 == 0 else 3)  # an even torus is bipartite, an odd one needs 3 colours
+    assert sorted(torch.cat(groups).tolist()) == list(range(side * side))
+    for g in groups:
+        assert target.adjacency[g][:, g].sum() == 0
+    # a coupling outside the lattice edges joins its sites into one interaction; a generic target: one site each
+    target.coupling.data[0, 2] = 0.3
+    assert not any({0, 2} <= set(g.tolist()) for g in site_groups(target))
+    assert [g.tolist() for g in site_groups(CallableTarget(lambda x: x.sum(-1).float(), 4, 3))] == [[0], [1], [2], [3]]
+
+
+def test_gibbs_sweep_on_a_generic_target_keeps_and_reaches_p_t(random_target):
+    """Sequential fallback (no interaction graph) on {0,1,2}^3: p_t is invariant and reached from uniform."""
+    path = GeometricPath(random_target)
+    p_t = torch.softmax(0.7 * exact_log_prob_table(random_target), 0)  # the sweep targets p_t ∝ ρ^0.7
+
+    def tv(x):
+        hist = torch.bincount((x * torch.tensor([9, 3, 1])).sum(-1), minlength=27).double() / x.shape[0]
+        return float(0.5 * (hist - p_t).abs().sum())
+
+    g = torch.Generator().manual_seed(0)
+    x = enumerate_states(3, 3)[torch.multinomial(p_t.float(), 20000, replacement=True, generator=g)]
+    assert tv(gibbs_sweep(path, x, 0.7, g)) < 0.03
+    y = path.sample_initial(20000, generator=g)
+    assert tv(y) > 0.2
+    for _ in range(8):
+        y = gibbs_sweep(path, y, 0.7, g)
+    assert tv(y) < 0.03
 
 
 def test_ebm_training_recovers_ising_couplings():

@@ -23,11 +23,8 @@ def graph_adjacency(graph: nx.Graph) -> torch.Tensor:
     n = graph.number_of_nodes()
     if n == 0:
         raise ValueError("the graph has no nodes")
-    index = {v: k for k, v in enumerate(sorted(graph.nodes))}
-    adj = torch.zeros(n, n)
-    for u, v in graph.edges:
-        adj[index[u], index[v]] = adj[index[v], index[u]] = 1.0
-    return adj
+    adj = nx.to_numpy_array(graph, nodelist=sorted(graph.nodes), weight=None)  # 1 per edge, symmetric
+    return torch.from_numpy(adj).float()
 
 
 def random_graph(kind: str, num_nodes: int, seed: int = 0, p: float = 0.15, m: int = 4) -> nx.Graph:
