@@ -37,7 +37,7 @@ def cmd_demo(args) -> None:
         steps = args.steps or 200
         print(json.dumps(run_point_teacher(Path(args.out), steps=steps, burn_in_steps=steps // 2), indent=1))
     else:
-        print(json.dumps(run(Path(args.out), steps=args.steps or 300), indent=1))
+        print(json.dumps(run(Path(args.out), steps=args.steps or 300, heads=tuple(args.heads)), indent=1))
 
 
 def _load_model(path):
@@ -144,6 +144,13 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--out", default="runs/tinydet-demo")
     d.add_argument("--steps", type=int, default=None, help="default 300 (detectors) / 200 (Point Teacher)")
     d.add_argument("--point-teacher", action="store_true", help="the Point Teacher demo (points only)")
+    d.add_argument(
+        "--heads",
+        nargs="+",
+        choices=["retina", "dcfl", "dcfl-rcnn", "retina-rcnn"],
+        default=["retina", "dcfl"],
+        help="detectors to train and compare (*-rcnn: two-stage, that head as the RPN)",
+    )
     d.set_defaults(fn=cmd_demo)
     for name, fn in (("train", cmd_train), ("evaluate", cmd_evaluate)):
         s = sub.add_parser(name)
