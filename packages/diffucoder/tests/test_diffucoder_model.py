@@ -2,7 +2,7 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel
 
 from diffucoder import DreamConfig, DreamModel, shift_logits
@@ -66,6 +66,16 @@ def test_incompatible_checkpoint_is_reported(tmp_path, model):
     model.save_pretrained(tmp_path)
     with pytest.raises(Exception, match="size|shape|mismatch"):
         DreamModel.from_pretrained(tmp_path, hidden_size=32, intermediate_size=64)
+    # a checkpoint lacking a weight (e.g. tied embeddings without lm_head) is refused, not randomly completed
+    weights = load_file(tmp_path / "model.safetensors")
+    weights["model.extra.weight"] = weights.pop("lm_head.weight")
+    save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ValueError, match="missing_keys: lm_head.weight; unexpected_keys: model.extra.weight"):
+        DreamModel.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="Dream layout"):
+        AutoModel.from_pretrained(tmp_path)
+    loose, info = DreamModel.from_pretrained(tmp_path, strict=False, output_loading_info=True)
+    assert info["missing_keys"] and isinstance(loose, DreamModel)
 
 
 def test_attention_is_bidirectional(model):

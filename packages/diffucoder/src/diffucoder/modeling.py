@@ -241,6 +241,28 @@ class DreamModel(DreamPreTrainedModel):
             ids = {k: getattr(config, k, None) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
             self.generation_config = GenerationConfig(**ids)
 
+    @classmethod
+    def from_pretrained(cls, *args, strict: bool = True, **kwargs):
+        """``PreTrainedModel.from_pretrained`` that refuses a checkpoint with missing or unexpected weights.
+
+        transformers only warns and leaves missing weights randomly initialised; a checkpoint that is not a
+        Dream/DiffuCoder one (other layout, tied embeddings, truncated shards) is an error here unless
+        ``strict=False``.
+        """
+        want_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        bad = {k: sorted(info.get(k) or ()) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+        bad = {k: v for k, v in bad.items() if v}
+        if strict and bad:
+            detail = "; ".join(
+                f"{k}: {', '.join(map(str, v[:5]))}{' ...' if len(v) > 5 else ''}" for k, v in bad.items()
+            )
+            raise ValueError(
+                f"checkpoint does not match the Dream layout ({detail}); is it a Dream/DiffuCoder checkpoint? "
+                "Pass strict=False to load it anyway with those weights freshly initialised"
+            )
+        return (model, info) if want_info else model
+
     def get_input_embeddings(self):
         return self.model.embed_tokens
 
