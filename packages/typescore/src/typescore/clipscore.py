@@ -46,7 +46,7 @@ def load_clip_score(model_dir: str | os.PathLike):
         from torchmetrics.multimodal.clip_score import CLIPScore
         from transformers import CLIPModel, CLIPProcessor
     except ImportError as err:
-        raise ImportError("CLIPScore needs `pip install torchmetrics transformers`") from err
+        raise ImportError('CLIPScore needs torchmetrics and transformers: `pip install "typescore-pt[clip]"`') from err
 
     def load():
         return TensorFeatureCLIP(CLIPModel.from_pretrained(model_dir).eval()), CLIPProcessor.from_pretrained(model_dir)

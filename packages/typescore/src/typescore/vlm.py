@@ -43,9 +43,12 @@ class VLMExtractor:
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
             raise FileNotFoundError(f"{model_dir} holds no saved VLM (config.json missing)")
-        import transformers
-        from packaging.version import Version
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        try:
+            import transformers
+            from packaging.version import Version
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+        except ImportError as err:
+            raise ImportError('the VLM backend needs transformers: `pip install "typescore-pt[vlm]"`') from err
 
         self.processor = AutoProcessor.from_pretrained(model_dir, local_files_only=True)
         if getattr(self.processor, "chat_template", None) is None:
