@@ -53,6 +53,30 @@ def test_graph_neighbour_ratios_match_brute_force(cls):
     assert torch.allclose(target.neighbour_log_ratio(x), DiscreteTarget.neighbour_log_ratio(target, x), atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["er", "ba"])
+def test_ground_states_are_maximum_independent_sets_and_maximum_cuts(kind):
+    """By enumeration of all 2^10 states: the MIS energy (penalty > 1) is minimised exactly by the maximum
+    independent sets and the max-cut energy by the maximum cuts, so annealing β → ∞ targets the optimum."""
+    graph = random_graph(kind, 10, seed=1, p=0.3, m=2)
+    adj = graph_adjacency(graph)
+    xs = enumerate_states(10, 2)
+    independent = is_independent(xs, adj)
+    best_is = int(xs[independent].sum(-1).max())
+    assert best_is == max(len(c) for c in nx.find_cliques(nx.complement(graph)))  # independent set = clique of G^c
+    e_mis = MaxIndependentSet(adj).energy(xs)
+    ground = e_mis == e_mis.min()
+    assert torch.all(independent[ground]) and torch.all(xs[ground].sum(-1) == best_is)
+    assert int(ground.sum()) == int((independent & (xs.sum(-1) == best_is)).sum())
+    e_cut = MaxCut(adj).energy(xs)
+    cuts = cut_size(xs, adj)
+    assert torch.equal(e_cut == e_cut.min(), cuts == cuts.max())
+    # the annealed max-cut target p_β concentrates on the optimum as β grows (integer energy gaps); for MIS the
+    # penalty 1.0001 leaves near-degenerate infeasible states, which is why samples get the greedy repair
+    top = cuts == cuts.max()
+    mass = [float(torch.softmax(MaxCut(adj, beta=b).log_prob(xs), 0)[top].sum()) for b in (1, 4, 16)]
+    assert mass[0] < mass[1] < mass[2] and mass[2] > 0.99
+
+
 def test_greedy_fix_and_baselines(triangle_plus_tail):
     adj = triangle_plus_tail
     x = torch.ones(3, 5, dtype=torch.long)
