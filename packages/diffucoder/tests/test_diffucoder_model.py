@@ -68,6 +68,9 @@ def test_incompatible_checkpoint_is_reported(tmp_path, model):
         DreamModel.from_pretrained(tmp_path, hidden_size=32, intermediate_size=64)
     # a checkpoint lacking a weight (e.g. tied embeddings without lm_head) is refused, not randomly completed
     weights = load_file(tmp_path / "model.safetensors")
+    weights["model.layers.0.self_attn.rotary_emb.inv_freq"] = torch.ones(2)  # derived buffer: ignored
+    save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    DreamModel.from_pretrained(tmp_path)
     weights["model.extra.weight"] = weights.pop("lm_head.weight")
     save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(ValueError, match="missing_keys: lm_head.weight; unexpected_keys: model.extra.weight"):

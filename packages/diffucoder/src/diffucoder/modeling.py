@@ -149,6 +149,7 @@ class DreamPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["DreamDecoderLayer"]
     _supports_sdpa = True
+    _keys_to_ignore_on_load_unexpected = [r"rotary_emb\.inv_freq"]  # a derived buffer some exports include
 
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
