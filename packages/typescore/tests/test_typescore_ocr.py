@@ -82,9 +82,13 @@ def test_cli_evaluate_image_folder(tmp_path, capsys):
 
     (tmp_path / "imgs").mkdir()
     render_text("OPEN NOW", 320, 64, 28).save(tmp_path / "imgs" / "a.png")
-    render_text("CLOSXD", 320, 64, 28).save(tmp_path / "imgs" / "b.png")
+    render_text("CLOSXD", 320, 64, 28).save(tmp_path / "imgs" / "b.png")  # a corrupted rendering of "CLOSED"
+    render_text("CLOSED", 320, 64, 28).save(tmp_path / "imgs" / "c.png")
     prompts = tmp_path / "p.jsonl"
-    prompts.write_text('{"id": "a", "prompt": "a sign \\"OPEN NOW\\""}\n{"id": "b", "prompt": "\\"CLOSED\\""}\n')
+    prompts.write_text(
+        '{"id": "a", "prompt": "a sign \\"OPEN NOW\\""}\n{"id": "b", "prompt": "\\"CLOSED\\""}\n'
+        '{"id": "c", "prompt": "\\"CLOSED\\""}\n'
+    )
     main(
         [
             "evaluate",
@@ -100,9 +104,10 @@ def test_cli_evaluate_image_folder(tmp_path, capsys):
     )
     summary = json.loads(capsys.readouterr().out)
     saved = json.loads((tmp_path / "out" / "scores.json").read_text())
-    assert saved["summary"] == summary and summary["n"] == 2
-    a, b = saved["samples"]
-    assert " " not in a["extracted_norm"] and a["ensemble"] > 0.85 and a["ensemble"] > b["ensemble"]
+    assert saved["summary"] == summary and summary["n"] == 3
+    a, b, c = saved["samples"]
+    assert " " not in a["extracted_norm"] and a["ensemble"] > 0.85 and c["ensemble"] > 0.85
+    assert c["ensemble"] > b["ensemble"]  # RapidOCR + TypeScore rank the correct rendering above the corrupted one
     assert (tmp_path / "out" / "report.png").is_file() and (tmp_path / "out" / "scores.csv").is_file()
 
 
