@@ -88,6 +88,20 @@ def test_greedy_fix_and_baselines(triangle_plus_tail):
     assert float(cut_size(cut[None], adj)) == 3.0  # a triangle + pendant edge: max cut is 3
 
 
+@pytest.mark.parametrize("kind", ["er", "ba"])
+def test_parallel_greedy_fix_equals_the_sequential_visit(kind):
+    adj = graph_adjacency(random_graph(kind, 30, seed=3, p=0.2, m=3))
+    x = torch.randint(0, 2, (64, 30), generator=torch.Generator().manual_seed(0))
+    x[0] = 1  # every node selected
+    expected = torch.zeros_like(x)
+    for b in range(x.shape[0]):  # the definition: selected nodes by ascending degree, skip those with a kept neighbour
+        for i in torch.argsort(adj.sum(1), stable=True).tolist():
+            if x[b, i] and not (expected[b].float() @ adj[:, i]) > 0:
+                expected[b, i] = 1
+    assert torch.equal(greedy_fix_mis(x, adj), expected)
+    assert is_independent(expected, adj).all() and torch.equal(greedy_fix_mis(expected, adj), expected)
+
+
 def test_graph_validation():
     g = nx.Graph([(0, 1), (1, 1)])
     with pytest.raises(ValueError, match="self-loops"):

@@ -24,7 +24,7 @@ def graph_adjacency(graph: nx.Graph) -> torch.Tensor:
     if n == 0:
         raise ValueError("the graph has no nodes")
     adj = nx.to_numpy_array(graph, nodelist=sorted(graph.nodes), weight=None)  # 1 per edge, symmetric
-    return torch.from_numpy(adj).float()
+    return torch.from_numpy(adj > 0).float()
 
 
 def random_graph(kind: str, num_nodes: int, seed: int = 0, p: float = 0.15, m: int = 4) -> nx.Graph:
@@ -100,13 +100,22 @@ def is_independent(x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def greedy_fix_mis(x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
     """Make every sample an independent set: visit selected nodes by ascending degree, drop those with a kept
-    neighbour."""
-    order = torch.argsort(adjacency.sum(1), stable=True)
-    kept = torch.zeros_like(x)
-    for i in order.tolist():
-        conflict = (kept.float() @ adjacency[:, i]) > 0
-        kept[:, i] = x[:, i] * (~conflict)
-    return kept
+    neighbour.
+
+    Computed in parallel rounds with the same result as the sequential visit: a selected node is decided once
+    its earlier selected neighbours are: dropped if one of them is kept, kept if none is. Each round decides at
+    least the earliest undecided node of every sample, usually many more.
+    """
+    adj = adjacency > 0
+    rank = torch.empty(adj.shape[0], dtype=torch.long, device=adj.device)
+    rank[torch.argsort(adj.sum(1), stable=True)] = torch.arange(adj.shape[0], device=adj.device)
+    earlier = (adj & (rank[None, :] < rank[:, None])).to(torch.float32).T  # earlier[j, i]: j precedes neighbour i
+    undecided, kept = x.bool().clone(), torch.zeros_like(x, dtype=torch.bool)
+    while undecided.any():
+        blocked = ((undecided | kept).to(torch.float32) @ earlier) > 0  # an earlier neighbour is open or kept
+        kept |= undecided & ~blocked
+        undecided &= blocked & ~((kept.to(torch.float32) @ earlier) > 0)
+    return kept.to(x.dtype)
 
 
 @torch.no_grad()
