@@ -107,13 +107,17 @@ def bench_nms(n: int, device: str) -> list[tuple[str, str, float]]:
 def bench_detector(backbone: str, head: str, device: str, size: int) -> tuple[str, str, float]:
     from tinydet.data import AITOD_CLASSES
     from tinydet.detector import DetectorConfig, RotatedDetector
+    from tinydet.two_stage import TwoStageConfig, TwoStageDetector
 
+    two_stage = head.endswith("-rcnn")  # that head as the RPN of the two-stage detector
+    config_class, model_class = (TwoStageConfig, TwoStageDetector) if two_stage else (DetectorConfig, RotatedDetector)
+    rpn = head.removesuffix("-rcnn")
     cfg = (
-        DetectorConfig.tiny(AITOD_CLASSES, head=head)
+        config_class.tiny(AITOD_CLASSES, head=rpn)
         if backbone == "tiny"
-        else DetectorConfig(classes=list(AITOD_CLASSES), head=head, backbone=backbone)
+        else config_class(classes=list(AITOD_CLASSES), head=rpn, backbone=backbone)
     )
-    model = RotatedDetector(cfg).to(device).eval()
+    model = model_class(cfg).to(device).eval()
     images = torch.rand(1, 3, size, size, device=device)
     return (f"{head} {backbone} predict {size}²", device, 1 / _time(lambda: model.predict(images), repeat=2))
 
@@ -129,7 +133,14 @@ def main() -> None:
     for op, impl, v in rows:
         pairwise = op.startswith("pairwise")
         print(f"| {op} (n={n_iou if pairwise else n_nms}) | {impl} | {v:,.0f} {'pairs/s' if pairwise else 'boxes/s'} |")
-    for backbone, head in (("tiny", "retina"), ("tiny", "dcfl"), ("resnet50", "retina"), ("resnet50", "dcfl")):
+    for backbone, head in (
+        ("tiny", "retina"),
+        ("tiny", "dcfl"),
+        ("tiny", "dcfl-rcnn"),
+        ("resnet50", "retina"),
+        ("resnet50", "dcfl"),
+        ("resnet50", "dcfl-rcnn"),
+    ):
         if args.quick and backbone != "tiny":
             continue
         op, dev, v = bench_detector(backbone, head, args.device, 800)
