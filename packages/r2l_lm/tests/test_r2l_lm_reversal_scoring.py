@@ -205,6 +205,12 @@ def test_r2l_model_generates_backwards_and_roundtrips(bpe_model, bpe_tokenizer, 
         nxt = int(bpe_model(input_ids=torch.tensor([ids + new])).logits[0, -1].argmax())
         new.append(nxt)
     assert text == bpe_tokenizer.decode(new[::-1], skip_special_tokens=True)
+    # a batch of suffixes of different lengths (left-padded) gives each one's own greedy text
+    suffixes = [suffix, " Paris.", " the lazy dog is the answer."]
+    batched = r2l.generate(suffixes, max_new_tokens=5, do_sample=False)
+    assert batched == [r2l.generate(s, max_new_tokens=5, do_sample=False) for s in suffixes] and batched[0] == text
+    with pytest.raises(ValueError, match="non-empty list"):
+        r2l.generate([])
     # log_prob(text | suffix) is paradigm 3 of the scorer
     s3 = r2l.mcq_scorer(delimiter="").score(["The capital"], [[" of France"]])[0]
     assert r2l.log_prob("The capital", " of France") == pytest.approx(float(s3[0]), abs=1e-6)

@@ -101,8 +101,8 @@ def cmd_generate(a) -> None:
     model, tok = _load(a.model)
     r2l = R2LModel(model, tok)
     sampling = {"do_sample": True, "top_p": a.top_p} if a.sample else {"do_sample": False}
-    for _ in range(a.num):
-        print(r2l.generate(a.suffix, max_new_tokens=a.max_new_tokens, **sampling) + a.suffix)
+    for text in r2l.generate([a.suffix] * a.num, max_new_tokens=a.max_new_tokens, **sampling):  # one batch
+        print(text + a.suffix)
 
 
 def cmd_evaluate(a) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,18 +66,26 @@ class R2LModel(torch.nn.Module):
         return float(continuation_logprobs(self.model, [prefix], [scored], pad_id=self.bos).logprob[0])
 
     @torch.inference_mode()
-    def generate(self, suffix: str = "", max_new_tokens: int = 32, **generate_kwargs) -> str:
+    def generate(
+        self, suffix: str | Sequence[str] = "", max_new_tokens: int = 32, **generate_kwargs
+    ) -> str | list[str]:
         """Natural-order text generated *before* ``suffix`` (e.g. a question from its answer).
 
-        Extra keyword arguments go to ``model.generate`` (``do_sample``, ``top_p``, ...).
+        A list of suffixes is generated as one left-padded batch and gives a list of texts. Extra keyword
+        arguments go to ``model.generate`` (``do_sample``, ``top_p``, ...).
         """
-        prefix = [self.bos, *tokenize(self.tokenizer, suffix)[::-1]]
-        ids = torch.tensor([prefix], device=self.device)
-        generate_kwargs.setdefault("pad_token_id", pad_id_of(self.tokenizer, self.bos))
-        out = self.model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, **generate_kwargs
-        )
-        return self.tokenizer.decode(out[0, len(prefix) :].tolist()[::-1], skip_special_tokens=True)
+        suffixes = [suffix] if isinstance(suffix, str) else list(suffix)
+        if not suffixes:
+            raise ValueError("pass a suffix or a non-empty list of suffixes")
+        prompts = [[self.bos, *tokenize(self.tokenizer, s)[::-1]] for s in suffixes]
+        pad = pad_id_of(self.tokenizer, self.bos)
+        width = max(map(len, prompts))
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
+        generate_kwargs.setdefault("pad_token_id", pad)
+        out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, **generate_kwargs)
+        texts = [self.tokenizer.decode(row.tolist()[::-1], skip_special_tokens=True) for row in out[:, width:]]
+        return texts[0] if isinstance(suffix, str) else texts
 
     def mcq_scorer(self, batch_size: int = 64, delimiter: str = " ") -> MCQScorer:
         return MCQScorer(self.model, self.tokenizer, "r2l", batch_size, self.bos, delimiter)
