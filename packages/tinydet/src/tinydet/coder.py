@@ -61,7 +61,7 @@ class DeltaXYWHACoder:
         da = norm_angle(ga - pa, self.version)
         if self.edge_swap:  # the swapped form (h, w, a + π/2) when it needs the smaller turn
             da2 = norm_angle(ga - pa + math.pi / 2, self.version)
-            swap = da2.abs() < da.abs()
+            swap = da2.abs() <= da.abs()  # ties take the swapped form, as mmrotate
             gw, gh, da = torch.where(swap, gh, gw), torch.where(swap, gw, gh), torch.where(swap, da2, da)
         if self.norm_factor is not None:
             da = da / (self.norm_factor * math.pi)
