@@ -61,6 +61,11 @@ def test_bad_states_and_nan_targets_raise_clear_errors():
     nan = CallableTarget(lambda x: torch.full((x.shape[0],), float("nan")), dim=2, num_states=2)
     with pytest.raises(FloatingPointError, match="NaN"):
         nan.log_prob(torch.zeros(1, 2, dtype=torch.long))
+    posinf = CallableTarget(lambda x: torch.where(x[:, 0] == 1, float("inf"), 0.0), dim=2, num_states=2)
+    with pytest.raises(FloatingPointError, match=r"\+inf"):
+        posinf.neighbour_log_ratio(torch.zeros(1, 2, dtype=torch.long))  # the neighbour x_0 = 1 is +inf
+    forbidden = CallableTarget(lambda x: torch.where(x[:, 0] == 1, float("-inf"), 0.0), dim=2, num_states=2)
+    assert torch.isneginf(forbidden.neighbour_log_ratio(torch.zeros(1, 2, dtype=torch.long))[0, 0, 1])
     wrong = CallableTarget(lambda x: x.float(), dim=2, num_states=2)
     with pytest.raises(ValueError, match="shape"):
         wrong.log_prob(torch.zeros(3, 2, dtype=torch.long))

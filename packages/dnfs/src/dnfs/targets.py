@@ -30,10 +30,11 @@ def validate_states(x: torch.Tensor, num_states: int, dim: int | None = None) ->
 
 
 def check_finite(values: torch.Tensor, what: str) -> torch.Tensor:
-    """Raise a clear error when a target returns NaN (``+inf``/``-inf`` are allowed: hard constraints)."""
-    if torch.isnan(values).any():
+    """Raise a clear error when a target returns NaN or ``+inf`` (``-inf`` is allowed: a forbidden state)."""
+    bad = torch.isnan(values) | torch.isposinf(values)
+    if bad.any():
         raise FloatingPointError(
-            f"{what} returned NaN for {int(torch.isnan(values).sum())} entries; "
+            f"{what} returned NaN or +inf for {int(bad.sum())} entries; "
             "the unnormalised log-density must be a number (use -inf for forbidden states)"
         )
     return values
