@@ -126,3 +126,16 @@ def test_two_stage_save_load_round_trip_and_bad_input(tmp_path):
         model.loss(img, [torch.tensor([[10.0, 10, 4, 2, float("nan")]])], [torch.tensor([0])])
     empty = model.loss(img, [torch.zeros(0, 5)], [torch.zeros(0, dtype=torch.long)])  # background-only image
     assert all(torch.isfinite(v) for v in empty.values())
+
+
+@pytest.mark.gpu
+def test_two_stage_runs_on_cuda_like_on_cpu():
+    torch.manual_seed(0)
+    model = TwoStageDetector(TwoStageConfig.tiny(SYNTHETIC_CLASSES))
+    scene = synthetic_scene(0, 64)
+    cpu = model.predict(scene["image"][None], score_thr=0.0)[0]
+    gpu_model = model.cuda()
+    gpu = gpu_model.predict(scene["image"][None].cuda(), score_thr=0.0)[0]
+    assert torch.allclose(gpu["scores"].cpu()[:20], cpu["scores"][:20], atol=1e-4)
+    losses = gpu_model.loss(scene["image"][None].cuda(), [scene["boxes"].cuda()], [scene["labels"].cuda()])
+    assert all(torch.isfinite(v) for v in losses.values())
