@@ -65,7 +65,7 @@ def ais_gibbs(
     """Annealed importance sampling from ``η`` to ``ρ`` with Gibbs transitions; ``E[w] = Z_1``."""
     x = path.sample_initial(num_samples, times.device, generator)
     log_w = torch.zeros(num_samples, device=times.device, dtype=torch.float64)
-    groups = site_groups(path.target)
+    groups = [g.to(times.device) for g in site_groups(path.target)]
     for t0, t1 in zip(times[:-1].tolist(), times[1:].tolist()):
         log_w += (t1 - t0) * path.dt_log_unnormalised(x).double()
         for _ in range(sweeps_per_step):
