@@ -17,6 +17,7 @@ import lightning as L
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel
 
+from labcore.lightning import AtomicCheckpointIO
 from r2l_lm.model import DIRECTION_KEY
 from r2l_lm.reversal import Direction, R2LDataCollator, ReversedTextDataset, check_direction
 
@@ -156,6 +157,7 @@ def train_causal_lm(
         strategy=strategy,
         precision=precision,
         callbacks=[ckpt, history],
+        plugins=[AtomicCheckpointIO()],  # a crash mid-save never leaves a half-written last.ckpt
         logger=False,
         enable_progress_bar=progress,
         enable_model_summary=False,
