@@ -12,9 +12,8 @@ import argparse
 
 import torch
 
-from energy_diffusion.experiment import at_sigma_min, compare, learn, toy_pair
+from energy_diffusion.experiment import compare, composition_tasks, learn, toy_pair
 from energy_diffusion.metrics import mmd_rbf, sliced_wasserstein
-from energy_diffusion.smc import FeynmanKac
 
 
 def table(title: str, rows: list[tuple[str, str, dict]]) -> None:
@@ -24,21 +23,13 @@ def table(title: str, rows: list[tuple[str, str, dict]]) -> None:
 
 
 def run(models: list, args, weight_min_sigma: float) -> list[tuple[str, str, dict]]:
-    a, b = toy_pair()
-    product, _ = at_sigma_min(a).product(at_sigma_min(b))
-    cold, _ = at_sigma_min(a).power(2)
     rows = []
-    for task, fk, exact in (("A·B", FeynmanKac(models), product), ("A²", FeynmanKac(models[:1], betas=[2.0]), cold)):
-        res = compare(fk, exact, n=args.particles, steps=args.steps, weight_min_sigma=weight_min_sigma)
-        rows += [(task, name, r) for name, r in res.items() if name != "exact"]
-        fresh, ref = exact.sample(args.particles, torch.Generator().manual_seed(99)), res["exact"]["samples"]
-        rows.append(
-            (
-                task,
-                "noise floor: fresh exact samples",
-                {"mmd": mmd_rbf(fresh, ref), "sw": sliced_wasserstein(fresh, ref), "seconds": 0.0},
-            )
-        )
+    for task, fk, exact in composition_tasks(models):
+        res, ref = compare(fk, exact, n=args.particles, steps=args.steps, weight_min_sigma=weight_min_sigma)
+        rows += [(task, name, r) for name, r in res.items()]
+        fresh = exact.sample(args.particles, torch.Generator().manual_seed(99))
+        floor = {"mmd": mmd_rbf(fresh, ref), "sw": sliced_wasserstein(fresh, ref), "seconds": 0.0}
+        rows.append((task, "noise floor: fresh exact samples", floor))
     return rows
 
 

@@ -4,15 +4,11 @@ import pytest
 import torch
 
 from energy_diffusion import EDMConfig, FeynmanKac, GaussianMixture, box_log_potential, mala, smc_sample
+from energy_diffusion.experiment import at_sigma_min
 from energy_diffusion.metrics import mmd_rbf
 from energy_diffusion.smc import RESAMPLERS, reverse_diffusion, systematic_resample
 
 CFG = EDMConfig(sigma_max=10.0)
-SIGMA_MIN = CFG.sigma_min
-
-
-def _at_sigma_min(gm: GaussianMixture) -> GaussianMixture:
-    return GaussianMixture(gm.means, (gm.stds**2 + SIGMA_MIN**2).sqrt(), gm.weights)
 
 
 def _pair():
@@ -58,7 +54,7 @@ def test_exact_energies_at_beta_one_keep_weights_uniform():
 
 def test_product_composition_matches_exact_target_and_z_is_unbiased():
     a, b = _pair()
-    exact, log_z = _at_sigma_min(a).product(_at_sigma_min(b))
+    exact, log_z = at_sigma_min(a).product(at_sigma_min(b))
     fk = FeynmanKac([a, b])
     z_hats, samples = [], []
     for seed in range(30):  # resampling at every step (threshold 1) keeps the estimator of Z unbiased
@@ -81,7 +77,7 @@ def test_low_temperature_smc_beats_score_scaling():
         torch.tensor([0.4, 0.6, 0.5]),
         torch.tensor([0.2, 0.5, 0.3]),
     )
-    exact, _ = _at_sigma_min(gm).power(2)
+    exact, _ = at_sigma_min(gm).power(2)
     fk = FeynmanKac([gm], betas=[2.0])
     gen = torch.Generator().manual_seed(0)
     smc = smc_sample(fk, 3000, (2,), steps=100, cfg=CFG, generator=gen).resampled(gen)
@@ -161,7 +157,7 @@ def test_weights_switched_off_below_weight_min_sigma_reduce_to_reverse_diffusion
     assert res.ess == [] and res.resampled_at == []
     torch.testing.assert_close(res.samples, ref)
     # Switching weights off only below a small σ keeps the product target (exact energies).
-    exact, _ = _at_sigma_min(a).product(_at_sigma_min(b))
+    exact, _ = at_sigma_min(a).product(at_sigma_min(b))
     part = smc_sample(
         fk, 2000, (2,), steps=100, cfg=CFG, weight_min_sigma=0.05, generator=torch.Generator().manual_seed(4)
     ).resampled(torch.Generator().manual_seed(5))

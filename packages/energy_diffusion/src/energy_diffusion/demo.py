@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from energy_diffusion.experiment import at_sigma_min, compare, learn, toy_pair
+from energy_diffusion.experiment import compare, composition_tasks, learn, toy_pair
 from energy_diffusion.plots import scatter_panels
-from energy_diffusion.smc import FeynmanKac
 from labcore.figures import save_line_plot
 from labcore.rng import seed_everything
 
@@ -16,16 +15,23 @@ def main(out_dir: Path, teacher_steps: int = 1500, distill_steps: int = 1000, n:
     out_dir = Path(out_dir)
     a, b = toy_pair()
     learned = learn([a, b], teacher_steps, distill_steps)
-    product, _ = at_sigma_min(a).product(at_sigma_min(b))
-    cold, _ = at_sigma_min(a).power(2)
-    comp = compare(FeynmanKac(learned.energies), product, n=n, steps=steps)
-    temp = compare(FeynmanKac(learned.energies[:1], betas=[2.0]), cold, n=n, steps=steps)
+    results = {task: compare(fk, exact, n=n, steps=steps) for task, fk, exact in composition_tasks(learned.energies)}
+    (comp, comp_ref), (temp, temp_ref) = results["A·B"], results["A^2"]
     scatter_panels(
-        {"A (data)": a.sample(n), "B (data)": b.sample(n), **{f"A·B: {k}": v["samples"] for k, v in comp.items()}},
+        {
+            "A (data)": a.sample(n),
+            "B (data)": b.sample(n),
+            **{f"A·B: {k}": v["samples"] for k, v in comp.items()},
+            "A·B: exact": comp_ref,
+        },
         out_dir / "composition.png",
         ncols=3,
     )
-    scatter_panels({f"A^2: {k}": v["samples"] for k, v in temp.items()}, out_dir / "low_temperature.png", ncols=4)
+    scatter_panels(
+        {**{f"A^2: {k}": v["samples"] for k, v in temp.items()}, "A^2: exact": temp_ref},
+        out_dir / "low_temperature.png",
+        ncols=4,
+    )
     save_line_plot(
         {"teacher A": learned.losses[0][0], "energy A": learned.losses[0][1]},
         out_dir / "training_losses.png",
@@ -36,8 +42,7 @@ def main(out_dir: Path, teacher_steps: int = 1500, distill_steps: int = 1000, n:
         "distillation error A (eps-MSE)": learned.parity[0],
         "distillation error B (eps-MSE)": learned.parity[1],
     }
-    for task, res in (("A·B", comp), ("A^2", temp)):
-        for name, r in res.items():
-            if name != "exact":
-                metrics[f"{task} MMD² {name}"] = r["mmd"]
+    for task, (runs, _) in results.items():
+        for name, r in runs.items():
+            metrics[f"{task} MMD² {name}"] = r["mmd"]
     return metrics
