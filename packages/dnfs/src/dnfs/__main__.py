@@ -46,7 +46,7 @@ def _load(model_dir: str, device: torch.device):
 
 
 def cmd_train(a) -> None:
-    from labcore.checkpoint import latest_checkpoint
+    from labcore.checkpoint import atomic_write_text, latest_checkpoint
     from labcore.logging import get_logger
     from labcore.rng import seed_everything
 
@@ -97,7 +97,7 @@ def cmd_train(a) -> None:
         checkpoint_every=a.checkpoint_every,
     )
     save_rate_model(model, out / "model")
-    (out / TARGET_FILE).write_text(json.dumps(spec, indent=1))
+    atomic_write_text(out / TARGET_FILE, json.dumps(spec, indent=1))
     log.info("saved %s", out)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from dnfs.graph import LEGraphConfig, LocallyEquivariantGraphTransformer
@@ -37,13 +37,14 @@ def build_rate_model(kind: str, config: dict, adjacency: torch.Tensor | None = N
 
 
 def save_rate_model(model: nn.Module, directory: str | Path) -> Path:
-    """Write ``config.json`` (with the class name) and ``model.safetensors``."""
+    """Write ``config.json`` (with the class name) and ``model.safetensors``, each atomically."""
+    from labcore.checkpoint import atomic_write, atomic_write_text
+
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(directory / MODEL_FILE))
+    atomic_write(directory / MODEL_FILE, lambda f: f.write(save(state)))
     config = {"class": type(model).__name__, **asdict(model.config)}
-    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=1))
+    atomic_write_text(directory / CONFIG_FILE, json.dumps(config, indent=1))
     return directory
 
 
