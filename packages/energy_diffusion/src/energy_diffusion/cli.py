@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
+import safetensors.torch
 import torch
-from safetensors.torch import load_file, save_file
 
 from energy_diffusion.distill import distill
 from energy_diffusion.edm import TOY_EDM, EDMConfig, MLPDenoiser, train_denoiser
@@ -21,7 +21,7 @@ from energy_diffusion.energy import MLPEnergy
 from energy_diffusion.experiment import toy_pair
 from energy_diffusion.smc import FeynmanKac, reverse_diffusion, smc_sample
 from energy_diffusion.targets import grid, ring
-from labcore.checkpoint import CheckpointError, atomic_write_text, load_state_dict_checked
+from labcore.checkpoint import CheckpointError, atomic_write, atomic_write_text, load_state_dict_checked
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
 
@@ -51,8 +51,8 @@ def load_data(target: str, n: int, seed: int) -> torch.Tensor:
 
 
 def save_energy(energy: MLPEnergy, out: Path, meta: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in energy.state_dict().items()}, out / "model.safetensors")
+    weights = safetensors.torch.save({k: v.contiguous() for k, v in energy.state_dict().items()})
+    atomic_write(out / "model.safetensors", lambda f: f.write(weights))
     atomic_write_text(out / "config.json", json.dumps(meta, indent=2))
 
 
@@ -65,7 +65,7 @@ def load_energy(path: str | os.PathLike) -> MLPEnergy:
     meta = json.loads((path / "config.json").read_text())
     energy = MLPEnergy(meta["dim"], hidden=meta["hidden"], depth=meta["depth"], sigma_data=meta["sigma_data"])
     try:
-        load_state_dict_checked(energy, load_file(path / "model.safetensors"))
+        load_state_dict_checked(energy, safetensors.torch.load_file(path / "model.safetensors"))
     except CheckpointError as err:
         raise SystemExit(f"{path}: {err}") from err
     return energy.eval()
