@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from diffucoder.losses import masked_diffusion_loss
+from labcore.lightning import AtomicCheckpointIO
 
 
 class MaskedDiffusionLM(L.LightningModule):
@@ -64,6 +65,7 @@ def fit(
         devices=1,
         logger=False,
         callbacks=[ckpt],
+        plugins=[AtomicCheckpointIO()],
         default_root_dir=out,
         enable_progress_bar=progress,
         enable_model_summary=False,
