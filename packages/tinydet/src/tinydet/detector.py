@@ -16,6 +16,17 @@ from tinydet.model import FPN, DCFLHead, RetinaHead, build_backbone
 from tinydet.pretrained import DataclassPretrained
 
 
+def select_detections(
+    boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, nms_iou_thr: float, max_per_img: int, version: str
+) -> dict:
+    """One image's detections from scored candidate boxes: non-finite or empty boxes dropped, class-aware
+    rotated NMS, the ``max_per_img`` best, angles regularised to ``version``."""
+    ok = torch.isfinite(boxes).all(1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    boxes, scores, labels = boxes[ok], scores[ok], labels[ok]
+    keep = batched_rotated_nms(boxes, scores, labels, nms_iou_thr)[:max_per_img]
+    return {"boxes": regularize_boxes(boxes[keep], version), "scores": scores[keep], "labels": labels[keep]}
+
+
 def clean_targets(boxes: torch.Tensor, labels: torch.Tensor, i: int, num_classes: int, device) -> tuple:
     """Checked gt boxes/labels of image ``i`` on ``device``; zero-size boxes (unmatchable) are dropped."""
     boxes = check_boxes(boxes.to(device=device, dtype=torch.float32), f"gt boxes of image {i}")
@@ -240,15 +251,9 @@ class RotatedDetector(DataclassPretrained, nn.Module):
                 boxes.append(self.coder.decode(a[anchor_idx], d[anchor_idx]))
                 scores.append(s[anchor_idx, label])
                 labels.append(label)
-            boxes, scores, labels = torch.cat(boxes), torch.cat(scores), torch.cat(labels)
-            ok = torch.isfinite(boxes).all(1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
-            boxes, scores, labels = boxes[ok], scores[ok], labels[ok]
-            keep = batched_rotated_nms(boxes, scores, labels, nms_iou_thr)[:max_per_img]
             out.append(
-                {
-                    "boxes": regularize_boxes(boxes[keep], cfg.angle_version),
-                    "scores": scores[keep],
-                    "labels": labels[keep],
-                }
+                select_detections(
+                    torch.cat(boxes), torch.cat(scores), torch.cat(labels), nms_iou_thr, max_per_img, cfg.angle_version
+                )
             )
         return out

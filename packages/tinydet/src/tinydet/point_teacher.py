@@ -25,7 +25,6 @@ from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
 from labcore.rotated import (
-    batched_rotated_nms,
     obb_to_poly,
     regularize_boxes,
     rotated_iou,
@@ -33,6 +32,7 @@ from labcore.rotated import (
     rotated_nms,
 )
 from tinydet.data import _SYNTH_SHAPES, SYNTHETIC_CLASSES, _paint
+from tinydet.detector import select_detections
 from tinydet.fcos import RotatedFCOS, bag_iou_loss, centerness_target, nearest_points, obb_to_distance
 from tinydet.pretrained import DataclassPretrained
 
@@ -461,11 +461,9 @@ class PointTeacher(DataclassPretrained, nn.Module):
         for i in range(images.shape[0]):
             scores = out["cls"][i].sigmoid() * out["centerness"][i].sigmoid()[:, None]
             idx, lab = torch.nonzero(scores > thr, as_tuple=True)
-            boxes, s = out["boxes"][i][idx], scores[idx, lab]
-            ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
-            boxes, s, lab = boxes[ok], s[ok], lab[ok]
-            keep = batched_rotated_nms(boxes, s, lab, cfg.nms_iou_thr)[: cfg.max_per_img]
             res.append(
-                {"boxes": regularize_boxes(boxes[keep], cfg.angle_version), "scores": s[keep], "labels": lab[keep]}
+                select_detections(
+                    out["boxes"][i][idx], scores[idx, lab], lab, cfg.nms_iou_thr, cfg.max_per_img, cfg.angle_version
+                )
             )
         return res

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labcore.rotated import batched_rotated_nms, regularize_boxes
+from labcore.rotated import regularize_boxes
 from tinydet.assign import max_iou_assign
 from tinydet.coder import DeltaXYWHACoder
-from tinydet.detector import DetectorConfig, RotatedDetector, clean_targets
+from tinydet.detector import DetectorConfig, RotatedDetector, clean_targets, select_detections
 from tinydet.pretrained import DataclassPretrained
 from tinydet.roi import multilevel_roi_align
 
@@ -206,20 +206,13 @@ class TwoStageDetector(DataclassPretrained, nn.Module):
         self.train(was_training)
         scores_all = cls.softmax(-1)[:, :-1]
         boxes_all = self.coder.decode(torch.cat(proposals), deltas) if deltas.numel() else deltas.new_zeros(0, 5)
-        out, start = [], 0
-        for p in proposals:
-            s, b = scores_all[start : start + p.shape[0]], boxes_all[start : start + p.shape[0]]
-            start += p.shape[0]
+        out = []
+        counts = [p.shape[0] for p in proposals]
+        for s, b in zip(scores_all.split(counts), boxes_all.split(counts)):
             idx, labels = torch.nonzero(s > score_thr, as_tuple=True)  # one box per class above threshold
-            boxes, scores = b[idx], s[idx, labels]
-            ok = torch.isfinite(boxes).all(1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
-            boxes, scores, labels = boxes[ok], scores[ok], labels[ok]
-            keep = batched_rotated_nms(boxes, scores, labels, cfg.rcnn_nms_iou_thr)[: cfg.max_per_img]
             out.append(
-                {
-                    "boxes": regularize_boxes(boxes[keep], cfg.angle_version),
-                    "scores": scores[keep],
-                    "labels": labels[keep],
-                }
+                select_detections(
+                    b[idx], s[idx, labels], labels, cfg.rcnn_nms_iou_thr, cfg.max_per_img, cfg.angle_version
+                )
             )
         return out
