@@ -193,10 +193,9 @@ def parser() -> argparse.ArgumentParser:
     _target_flags(e)
     d = sub.add_parser("demo", help="the 5x5 Ising quick start")
     d.add_argument("--out", default="runs/dnfs_demo")
-    for p in (t, *sub.choices.values()):
-        if "--seed" not in p._option_string_actions:
-            p.add_argument("--seed", type=int, default=0)
-            p.add_argument("--device", default="auto")
+    for p in sub.choices.values():
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", default="auto")
     return ap
 
 
