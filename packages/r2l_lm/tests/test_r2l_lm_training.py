@@ -72,6 +72,9 @@ def test_demo_and_cli_run_end_to_end(tmp_path, capsys):
         "reverse/l2r-n",
     }
     assert all(0 <= v <= 100 for v in out["test accuracy (%)"].values())
+    saved = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert {k: round(100 * v["test acc"], 1) for k, v in saved.items()} == out["test accuracy (%)"]
+    assert all(f"| {name} |" in (tmp_path / "demo" / "results.md").read_text() for name in saved)
     model_dir = tmp_path / "demo" / "runs" / "forward-r2l" / "model"
     mcq = tmp_path / "mcq.jsonl"
     mcq.write_text(json.dumps({"question": "3 * 4 =", "choices": ["1 2", "1 3"], "gold": 0}) + "\n")

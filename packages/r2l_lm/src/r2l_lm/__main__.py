@@ -119,7 +119,7 @@ def cmd_evaluate(a) -> None:
 
 
 def cmd_simulate(a) -> None:
-    from r2l_lm.simulation import SimulationConfig, format_table, run_simulation
+    from r2l_lm.simulation import SimulationConfig, run_simulation, write_results
 
     cfg = SimulationConfig(
         m=a.m,
@@ -138,10 +138,7 @@ def cmd_simulate(a) -> None:
         precision=a.precision,
     )
     results = run_simulation(cfg, a.out, tuple(a.formats.split(",")))
-    table = format_table(results, cfg)
-    Path(a.out).mkdir(parents=True, exist_ok=True)
-    (Path(a.out) / "results.json").write_text(json.dumps(results, indent=2))
-    print(table)
+    print(write_results(results, a.out, cfg))
 
 
 def cmd_entropy(a) -> None:

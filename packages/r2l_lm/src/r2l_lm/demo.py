@@ -3,15 +3,14 @@
 Four tiny Llamas (forward/reverse data x L2R/R2L reading, identical settings) are trained for a few
 hundred steps, then every variant is scored on held-out multiple-choice items with one-digit-changed
 distractors. Paper's direction of the asymmetry (4x4 digits, 2B models): on Forward X, L2R beats
-R2L(m,n); on Reverse X, R2L beats L2R(m,n). Writes ``accuracy.png`` and ``results.md``.
+R2L(m,n); on Reverse X, R2L beats L2R(m,n). Writes ``accuracy.png``, ``results.md`` and ``results.json``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from r2l_lm.simulation import PAPER_ANCHORS, SimulationConfig, format_table, run_simulation
+from r2l_lm.simulation import PAPER_ANCHORS, SimulationConfig, run_simulation, write_results
 
 DEMO_CONFIG = SimulationConfig(
     m=2,
@@ -56,8 +55,7 @@ def main(out_dir: Path, cfg: SimulationConfig = DEMO_CONFIG) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     results = run_simulation(cfg, out_dir / "runs")
     plot_accuracy(results, out_dir / "accuracy.png")
-    (out_dir / "results.md").write_text(format_table(results, cfg) + "\n")
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
+    write_results(results, out_dir, cfg)
     acc = {k: round(100 * v["test acc"], 1) for k, v in results.items()}
     return {
         "test accuracy (%)": acc,

@@ -7,6 +7,7 @@ Four models (forward/reverse data x L2R/R2L reading) with identical settings; ea
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from labcore.checkpoint import atomic_write_text
 from labcore.logging import get_logger
 from r2l_lm.arithmetic import (
     FORMATS,
@@ -146,3 +148,11 @@ def format_table(results: dict[str, dict[str, float]], cfg: SimulationConfig | N
         lines.append("")
         lines.append("config: " + ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
     return "\n".join(lines)
+
+
+def write_results(results: dict[str, dict[str, float]], out_dir: str | os.PathLike, cfg: SimulationConfig) -> str:
+    """Write ``results.json`` and the Markdown ``results.md`` table into ``out_dir``; returns the table."""
+    table = format_table(results, cfg)
+    atomic_write_text(Path(out_dir) / "results.json", json.dumps(results, indent=2))
+    atomic_write_text(Path(out_dir) / "results.md", table + "\n")
+    return table
