@@ -180,3 +180,9 @@ def test_cli_class_folder_with_cached_latents(tmp_path):
         ]
     )
     assert (out / "latents.safetensors").exists() and (out / "model" / "model.safetensors").exists()
+    from safetensors.torch import load_file
+
+    cached = load_file(str(out / "latents.safetensors"))  # one latent per image, labels in class-folder order
+    assert cached["labels"].tolist() == [0, 0, 1, 1]
+    assert cached["latents"].shape == (4, 4, 4, 4) and torch.isfinite(cached["latents"]).all()
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".latents.safetensors.*"))  # no temporary files left
