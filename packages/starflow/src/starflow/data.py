@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch.utils.data import Dataset, TensorDataset
+
+from labcore.checkpoint import atomic_write
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
@@ -87,8 +89,5 @@ def cache_latents(dataset: Dataset, autoencoder, path: str | Path, batch_size: i
         latents.append(autoencoder.encode(x))
         labels.append(torch.as_tensor(y))
     t = {"latents": torch.cat(latents).contiguous(), "labels": torch.cat(labels).contiguous()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file(t, str(tmp))
-    tmp.replace(path)
+    atomic_write(path, lambda f: f.write(save(t)))
     return TensorDataset(t["latents"], t["labels"])
