@@ -66,9 +66,8 @@ def cached_generate(
                     if dual_cache:
                         future = tuple((k[:, :, end:], v[:, :, end:]) for k, v in out.past_key_values)
             else:
+                # without padding the model numbers the slice from the past length, i.e. start − 1 .. stop − 1
                 sub_pos = None if pos is None else pos[:, start - 1 : stop]
-                if sub_pos is None and dual_cache:
-                    sub_pos = torch.arange(start - 1, stop, device=x.device).expand(x.shape[0], -1)
                 out = model(x[:, start - 1 : stop], attn, sub_pos, past_key_values=past, future_key_values=future)
                 logits = out.logits[:, : end - start]  # raw logit j predicts token start + j
             nfe += 1
