@@ -25,10 +25,9 @@ from dnfs.train import DNFSTrainer, TrainConfig
 
 
 def thermo_row(name, sigma, seconds, res, target, exact, epochs="-"):
-    th = ising_thermodynamics(res.log_weights, target.log_prob(res.samples), target.beta, target.dim)
-    th_lme = ising_thermodynamics(
-        res.log_weights, target.log_prob(res.samples), target.beta, target.dim, estimator="log_mean_exp"
-    )
+    log_rho = target.log_prob(res.samples)
+    th = ising_thermodynamics(res.log_weights, log_rho, target.beta, target.dim)
+    th_lme = ising_thermodynamics(res.log_weights, log_rho, target.beta, target.dim, estimator="log_mean_exp")
     return {
         "method": name,
         "sigma": sigma,
