@@ -106,9 +106,9 @@ class StarFlow(PreTrainedModel):
         loss_z = 0.5 * out.z.float().square().flatten(1).mean(1).mean()
         loss_logdet = -(out.logdet / dims).mean()
         # the reference's train.py sums mean(h²) over the patchified input and every shallow block's output
-        # (the input term is constant; it keeps the reported loss equal to the reference's)
-        inputs = [self.tokens(x), *out.intermediates]
-        penalty = sum((h.float().square().mean() for h in inputs), torch.zeros((), device=x.device))
+        # (the input term is constant; it keeps the reported loss equal to the reference's). Patchifying only
+        # reorders elements, so the input term is mean(x²) without patchifying x a second time.
+        penalty = sum((h.float().square().mean() for h in out.intermediates), x.float().square().mean())
         loss = loss_z + loss_logdet + self.config.latent_norm_regularization * penalty
         return {"loss": loss, "loss_z": loss_z.detach(), "loss_logdet": loss_logdet.detach()}
 
