@@ -96,15 +96,17 @@ class MetaBlock(nn.Module):
         return mu, F.softplus(raw_sigma + SOFTPLUS_OFFSET)
 
     def check_condition(self, y: torch.Tensor | None, batch: int) -> None:
-        if self.txt_dim and y is None:
+        if not self.txt_dim:  # unconditional block: y is ignored
+            return
+        if y is None:
             raise ValueError(
                 "this block is conditional: pass y (encoded text or one-hot labels, see starflow.conditioning)"
             )
-        if self.txt_dim and (y.ndim != 3 or y.shape[0] != batch or y.shape[-1] != self.txt_dim):
+        if y.ndim != 3 or y.shape[0] != batch or y.shape[-1] != self.txt_dim:
             raise ValueError(
                 f"condition must have shape ({batch}, L, {self.txt_dim}) for a batch of {batch}, got {tuple(y.shape)}"
             )
-        if self.txt_dim and not y.dtype.is_floating_point:
+        if not y.dtype.is_floating_point:
             raise ValueError(
                 f"condition must be float hidden states or one-hot labels, got {y.dtype}; "
                 "encode labels with starflow.conditioning.ClassEmbedder"
@@ -157,8 +159,7 @@ class MetaBlock(nn.Module):
         uses the closed-form guided Gaussian.
         """
         guidance = guidance if self.txt_dim else 0.0
-        if self.txt_dim:
-            self.check_condition(y, z.shape[0])
+        self.check_condition(y, z.shape[0])
         cond = y
         if guidance > 0:
             if y_null is None:
