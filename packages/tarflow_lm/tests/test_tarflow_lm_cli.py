@@ -40,8 +40,15 @@ def test_cli_train_evaluate_sample(tmp_path, capsys):
         "--progressive",
     ]
     cli(args)
-    assert json.loads((tmp_path / "metrics.json").read_text())["elbo_bpc"] > 0
-    cli(["evaluate", "--model", str(tmp_path / "model"), "--max-chars", "20000", "--eval-windows", "4"])
+    trained = json.loads((tmp_path / "metrics.json").read_text())
+    assert trained["elbo_bpc"] > 0
+    capsys.readouterr()
+    cli(
+        ["evaluate", "--model", str(tmp_path / "model"), "--max-chars", "20000", "--eval-windows", "4"]
+        + ["--num-samples", "2"]
+    )
+    reloaded = json.loads(capsys.readouterr().out)  # the saved model, same windows and seed: same bounds
+    assert reloaded == pytest.approx({k: v for k, v in trained.items() if k != "final_train_bpc"}, rel=1e-6)
     cli(["sample", "--model", str(tmp_path / "model"), "--num", "1", "--passes"])
     assert "pass 2:" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no model"):
