@@ -16,6 +16,19 @@ from tinydet.model import FPN, DCFLHead, RetinaHead, build_backbone
 from tinydet.pretrained import DataclassPretrained
 
 
+def check_images(images: torch.Tensor, min_side: int, stride_name: str, remedy: str = "") -> torch.Tensor:
+    """Raise a clear error unless ``images`` is a ``(B, 3, H, W)`` tensor with both sides ≥ ``min_side``."""
+    if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3:
+        shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
+        raise ValueError(f"images must be a (B, 3, H, W) float tensor in [0, 1], got {shape}")
+    if min(images.shape[-2:]) < min_side:
+        raise ValueError(
+            f"images of {tuple(images.shape[-2:])} are smaller than the {stride_name} {min_side}; "
+            f"pad or resize them to at least {min_side}×{min_side}{remedy}"
+        )
+    return images
+
+
 def select_detections(
     boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, nms_iou_thr: float, max_per_img: int, version: str
 ) -> dict:
@@ -139,21 +152,11 @@ class RotatedDetector(DataclassPretrained, nn.Module):
         self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 3, 1, 1), persistent=False)
 
     # ---- forward -------------------------------------------------------------------------------
-    def _check_images(self, images: torch.Tensor) -> torch.Tensor:
-        if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3:
-            shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
-            raise ValueError(f"images must be a (B, 3, H, W) float tensor in [0, 1], got {shape}")
-        largest = self.config.strides[-1]
-        if min(images.shape[-2:]) < largest:
-            raise ValueError(
-                f"images of {tuple(images.shape[-2:])} are smaller than the largest stride {largest}; "
-                f"pad or resize them to at least {largest}×{largest}, or use fewer FPN levels (num_outs)"
-            )
-        return images
-
     def features(self, images: torch.Tensor) -> list[torch.Tensor]:
         """The FPN maps (strides ``config.strides``) of normalised ``images``."""
-        x = (self._check_images(images).float() - self.pixel_mean) / self.pixel_std
+        largest = self.config.strides[-1]
+        check_images(images, largest, "largest stride", ", or use fewer FPN levels (num_outs)")
+        x = (images.float() - self.pixel_mean) / self.pixel_std
         return self.neck(self.backbone(x))
 
     def forward(self, images: torch.Tensor):

@@ -32,7 +32,7 @@ from labcore.rotated import (
     rotated_nms,
 )
 from tinydet.data import _SYNTH_SHAPES, SYNTHETIC_CLASSES, _paint
-from tinydet.detector import select_detections
+from tinydet.detector import check_images, select_detections
 from tinydet.fcos import RotatedFCOS, bag_iou_loss, centerness_target, nearest_points, obb_to_distance
 from tinydet.pretrained import DataclassPretrained
 
@@ -255,16 +255,7 @@ class PointTeacher(DataclassPretrained, nn.Module):
         return self
 
     def _norm(self, images: torch.Tensor) -> torch.Tensor:
-        if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(
-                f"images must be a (B, 3, H, W) float tensor in [0, 1], got "
-                f"{tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}"
-            )
-        if min(images.shape[-2:]) < 32:
-            raise ValueError(
-                f"images of {tuple(images.shape[-2:])} are smaller than the backbone's stride 32; "
-                "pad or resize them to at least 32×32"
-            )
+        check_images(images, 32, "backbone's stride")
         return (images.float() - self.pixel_mean) / self.pixel_std
 
     def _check_points(self, points, labels, batch: int):
