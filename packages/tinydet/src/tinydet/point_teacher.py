@@ -375,6 +375,8 @@ class PointTeacher(DataclassPretrained, nn.Module):
         size = tuple(images.shape[-2:])
         x = self._norm(images)
         b = images.shape[0]
+        with torch.no_grad():  # both phases train the MIL head on bags around the teacher's coarse boxes
+            coarse = self.coarse_boxes(self.teacher(x), points, labels)
         if int(self.step) < cfg.burn_in_steps:  # phase 1: synthetic boxes teach regression
             syn = [
                 synthetic_boxes(
@@ -396,12 +398,8 @@ class PointTeacher(DataclassPretrained, nn.Module):
             # the MIL head learns to regress rescaled synthetic boxes back onto them ...
             mil_bbox, _, _ = self._mil(self.student, out_syn["feature"], syn, None, size, classify=False)
             # ... and to classify bags around the teacher's coarse boxes
-            with torch.no_grad():
-                coarse = self.coarse_boxes(self.teacher(x), points, labels)
             _, mil_bags_loss, _ = self._mil(self.student, out["feature"], coarse, labels, size)
         else:  # phase 2: teacher coarse boxes → MIL refinement → student regression
-            with torch.no_grad():
-                coarse = self.coarse_boxes(self.teacher(x), points, labels)
             out = self.student(x)
             mil_bbox, mil_bags_loss, pseudo = self._mil(self.student, out["feature"], coarse, labels, size)
             loss_cls = self._point_cls_loss(out, points, labels)
