@@ -16,7 +16,7 @@ import torch
 
 from dnfs.baselines import ais_gibbs
 from dnfs.exact import ferdinand_fisher
-from dnfs.io import build_rate_model
+from dnfs.io import lattice_rate_model
 from dnfs.kolmogorov import GeometricPath
 from dnfs.metrics import effective_sample_size, ising_thermodynamics
 from dnfs.sampler import default_times
@@ -44,20 +44,7 @@ def thermo_row(name, sigma, seconds, res, target, exact, epochs="-"):
 
 def run_dnfs(target, control, args, device):
     torch.manual_seed(args.seed)
-    if args.model == "transformer":
-        cfg = {
-            "data_dim": target.dim,
-            "vocab_size": 2,
-            "hidden_dim": args.hidden,
-            "head_dim": 16,
-            "num_blocks": args.blocks,
-            "layers_per_block": 1,
-        }
-        model = build_rate_model("LocallyEquivariantTransformer", cfg).to(device)
-    else:
-        model = build_rate_model(
-            "LocallyEquivariantMLP", {"data_dim": target.dim, "vocab_size": 2, "hidden_dim": args.hidden}
-        ).to(device)
+    model = lattice_rate_model(args.model, target.dim, 2, args.hidden, num_blocks=args.blocks).to(device)
     config = TrainConfig(
         num_times=args.num_times,
         num_trajectories=args.trajectories,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from dnfs.io import build_rate_model, load_rate_model, save_rate_model
+from dnfs.io import lattice_rate_model, load_rate_model, save_rate_model
 from dnfs.kolmogorov import GeometricPath
 from dnfs.metrics import effective_sample_size, ising_thermodynamics, log_partition, weighted_mean
 from dnfs.sampler import default_times, simulate
@@ -55,21 +55,9 @@ def cmd_train(a) -> None:
     device = _device(a.device)
     spec = {"target": a.target, "side": a.side, "sigma": a.sigma, "bias": a.bias, "states": a.states}
     target = build_target(spec).to(device)
-    if a.model == "transformer":
-        cfg = {
-            "data_dim": target.dim,
-            "vocab_size": target.num_states,
-            "hidden_dim": a.hidden,
-            "head_dim": a.head_dim,
-            "num_blocks": a.blocks,
-            "layers_per_block": a.layers_per_block,
-        }
-        model = build_rate_model("LocallyEquivariantTransformer", cfg)
-    else:
-        model = build_rate_model(
-            "LocallyEquivariantMLP", {"data_dim": target.dim, "vocab_size": target.num_states, "hidden_dim": a.hidden}
-        )
-    model.to(device)
+    model = lattice_rate_model(
+        a.model, target.dim, target.num_states, a.hidden, a.head_dim, a.blocks, a.layers_per_block
+    ).to(device)
     config = TrainConfig(
         num_times=a.num_times,
         num_trajectories=a.trajectories,

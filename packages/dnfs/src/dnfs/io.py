@@ -36,6 +36,34 @@ def build_rate_model(kind: str, config: dict, adjacency: torch.Tensor | None = N
     return cls(cfg)
 
 
+def lattice_rate_model(
+    kind: str,
+    dim: int,
+    num_states: int,
+    hidden_dim: int,
+    head_dim: int = 16,
+    num_blocks: int = 3,
+    layers_per_block: int = 1,
+) -> nn.Module:
+    """The rate network the CLI and the benchmarks train: ``"transformer"`` (LE Transformer) or ``"mlp"`` (LE MLP;
+    it ignores the Transformer's ``head_dim``/``num_blocks``/``layers_per_block``)."""
+    if kind == "transformer":
+        cfg = {
+            "data_dim": dim,
+            "vocab_size": num_states,
+            "hidden_dim": hidden_dim,
+            "head_dim": head_dim,
+            "num_blocks": num_blocks,
+            "layers_per_block": layers_per_block,
+        }
+        return build_rate_model("LocallyEquivariantTransformer", cfg)
+    if kind == "mlp":
+        return build_rate_model(
+            "LocallyEquivariantMLP", {"data_dim": dim, "vocab_size": num_states, "hidden_dim": hidden_dim}
+        )
+    raise ValueError(f"unknown rate model kind {kind!r}; use 'transformer' or 'mlp'")
+
+
 def save_rate_model(model: nn.Module, directory: str | Path) -> Path:
     """Write ``config.json`` (with the class name) and ``model.safetensors``, each atomically."""
     from labcore.checkpoint import atomic_write, atomic_write_text
