@@ -21,6 +21,7 @@ import torch
 from diffucoder import DreamConfig, DreamModel, diffusion_generate
 from diffucoder.cached import cached_generate
 from diffucoder.coupled_grpo import coupled_per_token_logps
+from diffucoder.generation import left_pad
 
 SHAPES = {
     "tiny": dict(
@@ -94,8 +95,7 @@ def main() -> None:
 
         tok = load_tokenizer(args.model)
         heads = [tok.encode(h, add_special_tokens=False)[-args.prompt :] for h, _ in function_snippets()[: args.batch]]
-        prompt = torch.tensor([[tok.pad_token_id] * (args.prompt - len(h)) + h for h in heads], device=device)
-        attn = torch.tensor([[0] * (args.prompt - len(h)) + [1] * len(h) for h in heads], device=device)
+        prompt, attn = left_pad(heads, tok.pad_token_id, args.prompt, device)
     new = args.new
     diffusion_generate(model, prompt, max_new_tokens=8, steps=8, alg="entropy")  # warm-up
 

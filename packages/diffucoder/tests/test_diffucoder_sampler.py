@@ -8,7 +8,7 @@ import torch
 
 from diffucoder import diffusion_generate
 from diffucoder.cached import cached_generate
-from diffucoder.generation import top_k_logits, top_p_logits
+from diffucoder.generation import left_pad, top_k_logits, top_p_logits
 
 ALGS = ["origin", "maskgit_plus", "topk_margin", "entropy"]
 
@@ -306,3 +306,13 @@ def test_infilling_masks_in_prompts_with_unequal_counts(model, mask_hook):
     )
     keep = ids != 15
     assert torch.equal(out[:, :6][keep], ids[keep]) and not (out == 15).any()
+
+
+def test_left_pad_layout():
+    ids, mask = left_pad([[5, 6], [7], [8, 9, 10]], pad_token_id=14)
+    assert ids.tolist() == [[14, 5, 6], [14, 14, 7], [8, 9, 10]]
+    assert mask.tolist() == [[0, 1, 1], [0, 0, 1], [1, 1, 1]]
+    ids, mask = left_pad([[5]], pad_token_id=14, width=3)
+    assert ids.tolist() == [[14, 14, 5]] and mask.tolist() == [[0, 0, 1]]
+    with pytest.raises(ValueError, match="shorter than the longest"):
+        left_pad([[1, 2, 3]], pad_token_id=14, width=2)

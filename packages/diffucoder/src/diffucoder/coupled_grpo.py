@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from diffucoder.generation import diffusion_generate, prepare_positions
+from diffucoder.generation import diffusion_generate, left_pad, prepare_positions
 from diffucoder.tokenizer import IM_END
 
 
@@ -164,11 +164,9 @@ def _make_trainer_class():
             self.mask_token_id = self.model.config.mask_token_id if tok.mask_token_id is None else tok.mask_token_id
 
         def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, **kwargs):
-            device = self.accelerator.device
-            width = max(len(p) for p in prompt_ids)
             pad = self.processing_class.pad_token_id
-            ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompt_ids], device=device)
-            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids], device=device)
+            ids, mask = left_pad(prompt_ids, pad, device=self.accelerator.device)
+            width = ids.shape[1]
             model = self.accelerator.unwrap_model(self.model)
             temperature = self.generation_temperature
             out = diffusion_generate(

@@ -8,12 +8,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import torch
-
 from diffucoder.arness import arness_vs_temperature
 from diffucoder.config import DreamConfig
 from diffucoder.data import function_snippets, sft_tensors
-from diffucoder.generation import diffusion_generate
+from diffucoder.generation import diffusion_generate, left_pad
 from diffucoder.modeling import DreamModel
 from diffucoder.tokenizer import dream_config_kwargs, train_tiny_tokenizer
 from diffucoder.train import fit
@@ -69,12 +67,8 @@ def main(out_dir: Path, train_seconds: float = 45.0, seed: int = 0) -> dict:
         samples.append(tok.decode(out[0], skip_special_tokens=True))
         log.info("sample %d:\n%s", i, samples[-1])
 
-    width = int(prompt_mask[:held_out].sum(-1).max())
-    batch = torch.full((held_out, width), tok.pad_token_id)
-    attn = torch.zeros(held_out, width, dtype=torch.long)
-    for i in range(held_out):
-        n = int(prompt_mask[i].sum())
-        batch[i, width - n :], attn[i, width - n :] = ids[i, :n], 1
+    prompts = [row[:n] for row, n in zip(ids[:held_out].tolist(), prompt_mask[:held_out].sum(-1).tolist())]
+    batch, attn = left_pad(prompts, tok.pad_token_id)
     temps = [0.2, 0.6, 1.0, 1.4]
     ar = arness_vs_temperature(model, batch, temps, max_new_tokens=24, attention_mask=attn, seed=seed)
     save_line_plot(

@@ -108,6 +108,19 @@ def _check(model, input_ids, attention_mask, steps, max_length, alg, mask_token_
         raise ValueError(f"attention_mask {tuple(attention_mask.shape)} must match inputs {tuple(input_ids.shape)}")
 
 
+def left_pad(
+    prompts: list[list[int]], pad_token_id: int, width: int | None = None, device=None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad token-id lists to ``width`` (default: the longest): ``(input_ids, attention_mask)``, 1 = token."""
+    longest = max(len(p) for p in prompts)
+    width = longest if width is None else width
+    if width < longest:
+        raise ValueError(f"width={width} is shorter than the longest prompt ({longest} tokens)")
+    ids = torch.tensor([[pad_token_id] * (width - len(p)) + list(p) for p in prompts], device=device)
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+    return ids, mask
+
+
 def prepare_positions(
     attention_mask: torch.Tensor | None, total: int
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
