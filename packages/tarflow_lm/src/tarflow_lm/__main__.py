@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from labcore.checkpoint import atomic_write_text
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
 from tarflow_lm.configuration import PRESETS
@@ -53,7 +54,7 @@ def cmd_train(a) -> None:
     model.save_pretrained(Path(a.out) / "model")
     metrics = evaluate(model, contiguous_windows(valid_ids, config.max_seq_len, a.eval_windows), a.num_samples)
     metrics["final_train_bpc"] = losses[-1] if losses else float("nan")
-    (Path(a.out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    atomic_write_text(Path(a.out) / "metrics.json", json.dumps(metrics, indent=2))
     log.info("validation: %s", metrics)
 
 
