@@ -42,6 +42,7 @@ def _prompts(a):
 
 
 def cmd_evaluate(a) -> None:
+    from labcore.checkpoint import atomic_write_text
     from typescore.generate import generate_images, load_pipeline, match_images
     from typescore.metric import TypeScore
     from typescore.report import save_report
@@ -71,7 +72,7 @@ def cmd_evaluate(a) -> None:
         clip = clip_scores(load_clip_score(a.clip), images, [it.prompt for it in items])
         summary.update(clipscore=float(clip.mean()), clipscore_ci=bootstrap_ci(clip, a.confidence))
         rows = [{"id": it.id, "clipscore": float(c)} for it, c in zip(items, clip)]
-        (out / "clipscore.json").write_text(json.dumps({"mean": summary["clipscore"], "samples": rows}, indent=2))
+        atomic_write_text(out / "clipscore.json", json.dumps({"mean": summary["clipscore"], "samples": rows}, indent=2))
     if a.style_vlm:
         from typescore.vlm import VLMExtractor, style_adherence
 
@@ -86,7 +87,7 @@ def cmd_evaluate(a) -> None:
             {"id": it.id, "style": it.meta["style"], "answer": ans, "verdict": v}
             for (_, it), ans, v in zip(styled, style.answers, style.verdicts)
         ]
-        (out / "style.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
+        atomic_write_text(out / "style.json", json.dumps(rows, indent=2, ensure_ascii=False))
     print(json.dumps(summary, indent=2))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -12,7 +13,7 @@ import numpy as np
 
 from typescore.extract import Extractor, ImageLike, extract_all
 from typescore.normalize import Normalizer
-from typescore.prompts import PromptItem, instructed_text
+from typescore.prompts import PromptItem
 from typescore.similarity import SIMILARITIES, similarities
 
 
@@ -93,16 +94,18 @@ class TypeScoreResult:
         }
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write ``scores.csv`` (per sample), ``scores.json`` (summary + samples); returns the paths."""
+        """Write ``scores.csv`` (per sample), ``scores.json`` (summary + samples) atomically; returns the paths."""
+        from labcore.checkpoint import atomic_write_text  # imports torch: keep it off `import typescore`
+
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         rows = [asdict(s) for s in self.samples]
-        with (out / "scores.csv").open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(out / "scores.csv", table.getvalue())
         payload = {"summary": self.summary(), "samples": rows}
-        (out / "scores.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+        atomic_write_text(out / "scores.json", json.dumps(payload, indent=2, ensure_ascii=False))
         return {"csv": out / "scores.csv", "json": out / "scores.json"}
 
 
@@ -143,8 +146,6 @@ class TypeScore:
             raise ValueError("this TypeScore has no extractor; pass one (e.g. EasyOCRExtractor()) or use score_texts")
         if len(images) != len(prompts):
             raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
-        items = [
-            p if isinstance(p, PromptItem) else PromptItem(str(i), p, instructed_text(p)) for i, p in enumerate(prompts)
-        ]
+        items = [p if isinstance(p, PromptItem) else PromptItem.from_prompt(str(i), p) for i, p in enumerate(prompts)]
         extracted = extract_all(self.extractor, images)
         return self.score_texts([it.text for it in items], extracted, items)
