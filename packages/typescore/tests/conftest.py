@@ -12,22 +12,8 @@ def tiny_sd_pipeline(tmp_path) -> Path:
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tokenizer = _char_clip_tokenizer(tmp_path, 16)
-    vocab = tokenizer.get_vocab()
     torch.manual_seed(0)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(vocab),
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            max_position_embeddings=16,
-            projection_dim=16,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        )
-    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(**_char_clip_text_config(tokenizer), projection_dim=16))
     unet = diffusers.UNet2DConditionModel(
         sample_size=8,
         in_channels=4,
@@ -76,38 +62,41 @@ def _char_clip_tokenizer(folder: Path, max_length: int):
     return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=max_length)
 
 
+# One tiny transformer size for every tower, and the 32-pixel, 8-pixel-patch vision side that the CLIP and the
+# LLaVA fixtures share (their image processors must produce the vision tower's image size).
+_TINY_TOWER = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
+_TINY_VISION = dict(**_TINY_TOWER, image_size=32, patch_size=8)
+
+
+def _char_clip_text_config(tokenizer) -> dict:
+    """Tiny CLIP text-tower settings over the character tokenizer (its start/end ids; end doubles as padding)."""
+    return dict(
+        **_TINY_TOWER,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=tokenizer.model_max_length,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.eos_token_id,
+    )
+
+
+def _tiny_image_processor():
+    from transformers import CLIPImageProcessor
+
+    size = _TINY_VISION["image_size"]
+    return CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+
+
 @pytest.fixture
 def tiny_clip(tmp_path) -> Path:
     """A tiny random CLIP (model + processor, 32-pixel images) saved locally with save_pretrained."""
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+    from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
     tokenizer = _char_clip_tokenizer(tmp_path, 77)
     torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            max_position_embeddings=77,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        ),
-        vision_config=dict(
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            image_size=32,
-            patch_size=8,
-        ),
-        projection_dim=16,
-    )
-    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    config = CLIPConfig(text_config=_char_clip_text_config(tokenizer), vision_config=_TINY_VISION, projection_dim=16)
     CLIPModel(config).save_pretrained(tmp_path / "clip")
-    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(tmp_path / "clip")
+    CLIPProcessor(image_processor=_tiny_image_processor(), tokenizer=tokenizer).save_pretrained(tmp_path / "clip")
     return tmp_path / "clip"
 
 
@@ -116,7 +105,6 @@ def tiny_vlm(tmp_path_factory) -> Path:
     """A tiny random LLaVA (CLIP vision tower + Llama, byte-level tokenizer, chat template) saved locally."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import (
-        CLIPImageProcessor,
         CLIPVisionConfig,
         LlamaConfig,
         LlavaConfig,
@@ -143,11 +131,10 @@ def tiny_vlm(tmp_path_factory) -> Path:
         "{% else %}{{ c['text'] }}{% endif %}{% endfor %}\n{% endfor %}"
         "{% if add_generation_prompt %}assistant: {% endif %}"
     )
-    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     processor = LlavaProcessor(
-        image_processor=image_processor,
+        image_processor=_tiny_image_processor(),
         tokenizer=tokenizer,
-        patch_size=8,
+        patch_size=_TINY_VISION["patch_size"],
         vision_feature_select_strategy="default",
         chat_template=template,
         num_additional_image_tokens=1,
@@ -155,20 +142,10 @@ def tiny_vlm(tmp_path_factory) -> Path:
     )
     torch.manual_seed(0)
     config = LlavaConfig(
-        vision_config=CLIPVisionConfig(
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            image_size=32,
-            patch_size=8,
-        ),
+        vision_config=CLIPVisionConfig(**_TINY_VISION),
         text_config=LlamaConfig(
+            **_TINY_TOWER,
             vocab_size=len(tokenizer),
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
             num_key_value_heads=2,
             max_position_embeddings=512,
             bos_token_id=tokenizer.bos_token_id,
