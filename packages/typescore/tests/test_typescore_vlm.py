@@ -82,5 +82,10 @@ def test_cli_vlm_backend_and_style(tiny_vlm, tmp_path, capsys):
     assert summary["n"] == 2 and "style_adherence" in summary
     rows = json.loads((out / "style.json").read_text())
     assert [r["id"] for r in rows] == ["a"] and rows[0]["style"] == "neon"
+    # the one styled image: its verdict is the parse of its answer, and the summary is that verdict (or unparsed)
+    assert rows[0]["verdict"] == parse_yes_no(rows[0]["answer"])
+    assert summary["style_unparsed"] == (rows[0]["verdict"] is None)
+    if rows[0]["verdict"] is not None:
+        assert summary["style_adherence"] == rows[0]["verdict"]
     with pytest.raises(SystemExit):
         main(["evaluate", str(tmp_path / "imgs"), "--prompts", str(prompts), "--backend", "vlm"])  # no --weights
