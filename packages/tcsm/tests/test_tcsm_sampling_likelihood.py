@@ -184,3 +184,14 @@ def test_uniform_elbo_is_tight_for_independent_data_and_bounds_a_flat_model():
     assert flat.mean() >= 3 * torch.log(torch.tensor(4.0)) - 0.05
     with pytest.raises(TypeError, match="MaskedProcess"):
         masked_nelbo(_exact_denoiser(joint, proc), proc, x[:2])
+
+
+def test_perplexity_bound_hand_computed():
+    """``exp(mean NELBO / L)``: NELBOs of ``L ln 3`` and ``L ln 5`` nats give ``exp((ln 3 + ln 5) / 2) = √15``."""
+    from tcsm import bits_per_char, perplexity_bound
+
+    nelbo = 8 * torch.log(torch.tensor([3.0, 5.0], dtype=torch.float64))
+    assert perplexity_bound(nelbo, 8) == pytest.approx(15**0.5, rel=1e-12)
+    assert bits_per_char(nelbo, 8) == pytest.approx(0.5 * (torch.log2(torch.tensor(15.0)).item()), rel=1e-6)
+    with pytest.raises(ValueError, match="positive"):
+        perplexity_bound(nelbo, 0)
