@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
-from labcore.checkpoint import load_state_dict_checked
+from labcore.checkpoint import atomic_write, atomic_write_text, load_state_dict_checked
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 
@@ -22,7 +22,7 @@ def _as_tuple(value):
 class DataclassPretrained:
     """Mixin for an ``nn.Module`` whose ``__init__`` takes one dataclass ``config``.
 
-    Writes ``config.json`` + ``model.safetensors``; loading rejects unknown config fields and reports
+    Writes ``config.json`` + ``model.safetensors`` (each atomically); loading rejects unknown config fields and reports
     missing/unexpected keys and shape mismatches. Fields named in ``tuple_fields`` come back as
     (nested) tuples, as JSON stores them as lists.
     """
@@ -33,9 +33,9 @@ class DataclassPretrained:
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=1))
+        atomic_write_text(directory / CONFIG_NAME, json.dumps(dataclasses.asdict(self.config), indent=1))
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        atomic_write(directory / WEIGHTS_NAME, lambda f: f.write(save(tensors, metadata={"format": "pt"})))
         return directory
 
     @classmethod
