@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from labcore.lightning import AtomicCheckpointIO
 from labcore.logging import get_logger
 from tinydet.data import collate
 
@@ -122,6 +123,7 @@ def fit(
         strategy="ddp" if ddp else "auto",
         default_root_dir=out_dir,
         callbacks=[ckpt],
+        plugins=[AtomicCheckpointIO()],  # an interrupted save never leaves a half-written last.ckpt to resume from
         gradient_clip_val=35.0,
         enable_progress_bar=progress,
         enable_model_summary=False,
