@@ -65,6 +65,10 @@ def test_humaneval_problems_and_pass_at_k():
     scores = evaluate(few, completions, ks=(1, 2))
     assert scores["pass@1"] == pytest.approx(1 / 3)
     assert scores["pass@2"] == pytest.approx(1 - 1 / 3)  # 1 − C(2,2)/C(3,2)
+    assert scores["per_problem"] == pytest.approx([1 / 3] * 3)
+    # unequal sample counts: outcomes are grouped back to their own problem
+    ragged = [[p["canonical_solution"]] + [wrong] * i for i, p in enumerate(few)]
+    assert evaluate(few, ragged)["per_problem"] == pytest.approx([1, 1 / 2, 1 / 3])
     assert truncate("    return 1\ndef other():\n    pass") == "    return 1"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 
 import torch
 
@@ -49,10 +50,8 @@ def evaluate(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         passed = list(pool.map(lambda job: check(job[0], job[1], timeout), jobs))
     n = [len(cs) for cs in completions]
-    correct, start = [], 0
-    for count in n:
-        correct.append(sum(passed[start : start + count]))
-        start += count
+    outcomes = iter(passed)  # problem-major, as the jobs
+    correct = [sum(islice(outcomes, count)) for count in n]
     scores = {f"pass@{k}": mean_pass_at_k(n, correct, k) for k in ks if k <= min(n)}
     scores["per_problem"] = [pass_at_k(a, b, 1) for a, b in zip(n, correct)]
     return scores
