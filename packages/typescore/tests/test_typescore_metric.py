@@ -70,6 +70,8 @@ def test_metric_bad_input():
         ts([render_text("a", 8, 8, 4)] * 2, ['"a"'])
     with pytest.raises(ValueError, match="empty after normalisation"):
         ts.score_texts(["!!!"], ["x"])
+    with pytest.raises(ValueError, match="1 prompt items for 2 texts"):  # not silently truncated to one sample
+        ts.score_texts(["a", "b"], ["a", "b"], [PromptItem("p", '"a"', "a")])
     with pytest.raises(ValueError, match="no quoted text"):
         ts([render_text("a", 8, 8, 4)], ["unquoted prompt"])
     with pytest.raises(ValueError, match="no extractor"):

@@ -135,6 +135,8 @@ class TypeScore:
         """TypeScore of already-extracted texts."""
         if len(instructed) != len(extracted):
             raise ValueError(f"{len(instructed)} instructed texts but {len(extracted)} extracted texts")
+        if items is not None and len(items) != len(instructed):
+            raise ValueError(f"{len(items)} prompt items for {len(instructed)} texts")
         ids = [it.id for it in items] if items else [str(i) for i in range(len(instructed))]
         prompts = [it.prompt for it in items] if items else [""] * len(instructed)
         samples = [self.score_sample(a, b, i, p) for a, b, i, p in zip(instructed, extracted, ids, prompts)]
