@@ -97,6 +97,15 @@ def test_head_adapter_gives_per_level_outputs(plugin):
     assert [c.shape for c in cls] == [(1, 3, 16, 16), (1, 3, 8, 8)]
     assert [r.shape for r in reg] == [(1, 5, 16, 16), (1, 5, 8, 8)]
     assert head.offsets[0].shape[-2:] == (16, 16)
+    # the pure head with the same weights (arguments passed in the right order) gives the same outputs
+    from tinydet.model import DCFLHead
+
+    pure = DCFLHead(3, 8, feat_channels=8, stacked_convs=2, dilation_rate=3)
+    pure.load_state_dict(head.head.state_dict())
+    ref_cls, ref_reg, ref_off = pure(feats)
+    assert all(torch.equal(a, b) for a, b in zip(cls, ref_cls)) and all(torch.equal(a, b) for a, b in zip(reg, ref_reg))
+    assert all(torch.equal(a, b) for a, b in zip(head.offsets, ref_off))
+    assert all(o.abs().max() == 0 for o in head.offsets)  # zero-initialised: the dynamic prior starts unshifted
 
 
 def test_assigner_adapter_matches_the_pure_assigner(plugin):
