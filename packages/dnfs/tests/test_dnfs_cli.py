@@ -8,6 +8,7 @@ import torch
 from dnfs.__main__ import main
 from dnfs.demo import run
 from dnfs.exact import exact_log_z
+from dnfs.metrics import effective_sample_size
 from dnfs.targets import LatticeIsing, LatticePotts
 
 TINY = [
@@ -63,6 +64,10 @@ def test_cli_train_resume_evaluate_sample(tmp_path, capsys):
     )
     saved = torch.load(tmp_path / "s.pt")
     assert saved["samples"].shape == (8, 9) and saved["log_weights"].shape == (8,)
+    # the reported ESS is that of the saved weights, and the samples are Ising spins {0, 1}
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["ess"] == pytest.approx(effective_sample_size(saved["log_weights"]), abs=1e-12)
+    assert set(saved["samples"].unique().tolist()) <= {0, 1} and torch.isfinite(saved["log_weights"]).all()
 
 
 def test_cli_errors_on_a_directory_without_a_model(tmp_path):
