@@ -173,6 +173,19 @@ def test_gold_nll_and_entropy_proxy(bpe_model, bpe_tokenizer):
         conditional_entropy_proxy(r2l, l2r, QUESTIONS, gold)
 
 
+@pytest.mark.parametrize("direction", ["l2r", "r2l"])
+def test_evaluate_equals_accuracy_and_gold_nll(bpe_model, bpe_tokenizer, direction):
+    """One scoring pass gives what ``accuracy`` and ``gold_nll`` compute with two."""
+    scorer = MCQScorer(bpe_model, bpe_tokenizer, direction)
+    gold = [1, 0, 2]
+    res = scorer.evaluate(QUESTIONS, OPTIONS, gold)
+    assert res["accuracy"] == scorer.accuracy(QUESTIONS, OPTIONS, gold)
+    nll = scorer.gold_nll(QUESTIONS, [o[g] for o, g in zip(OPTIONS, gold)])
+    assert res["gold_nll"] == pytest.approx(float(nll.mean()), rel=1e-6)
+    with pytest.raises(ValueError, match="gold label must index"):
+        scorer.evaluate(QUESTIONS, OPTIONS, [1, 2, 0])
+
+
 def test_bad_input_gives_clear_errors(bpe_model, bpe_tokenizer):
     from transformers import PreTrainedTokenizerFast
 

@@ -90,9 +90,8 @@ def cmd_score(a) -> None:
     model, tok = _load(a.model)
     scorer = MCQScorer(model, tok, _direction(model, a.direction), batch_size=a.batch_size, delimiter=a.delimiter)
     qs, opts, gold = _read_mcq(a.mcq)
-    acc = scorer.accuracy(qs, opts, gold, paradigm=a.paradigm)
-    nll = scorer.gold_nll(qs, [o[g] for o, g in zip(opts, gold)])
-    print(json.dumps({"accuracy": acc, "gold_nll_nats": float(nll.mean()), "questions": len(qs)}))
+    res = scorer.evaluate(qs, opts, gold, paradigm=a.paradigm)
+    print(json.dumps({"accuracy": res["accuracy"], "gold_nll_nats": res["gold_nll"], "questions": len(qs)}))
 
 
 def cmd_generate(a) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 import torch
@@ -175,6 +176,13 @@ class MCQScorer:
         ``normalize`` applies to ``l2r`` only: by answer ``tokens`` (the paper), by answer ``chars``
         (lm-eval's ``acc_norm``) or ``none`` (lm-eval's ``acc``).
         """
+        flat, _ = self._score_flat(questions, options, paradigm, normalize)
+        return list(flat.split([len(o) for o in options]))
+
+    def _score_flat(
+        self, questions: Sequence[str], options: Sequence[Sequence[str]], paradigm: str | None, normalize: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores of all options, flattened, and the conditional ``log p(scored part | given part)`` of each."""
         paradigm = paradigm or self.default_paradigm()
         if paradigm not in PARADIGMS:
             raise ValueError(f"paradigm must be one of {PARADIGMS}, got {paradigm!r}")
@@ -198,7 +206,7 @@ class MCQScorer:
             lengths = [len(self.delimiter + a) for opts in options for a in opts]
             count = torch.tensor(lengths, dtype=torch.float64) if normalize == "chars" else torch.ones(n).double()
         flat = combine_paradigm(paradigm, cond, count, res.logprob[n:] if len(res.logprob) > n else None)
-        return list(flat.split([len(o) for o in options]))
+        return flat, cond
 
     def predict(self, questions: Sequence[str], options: Sequence[Sequence[str]], **kwargs) -> list[int]:
         return [int(s.argmax()) for s in self.score(questions, options, **kwargs)]
@@ -210,6 +218,29 @@ class MCQScorer:
             raise ValueError(f"{len(questions)} questions but {len(gold)} gold labels")
         pred = self.predict(questions, options, **kwargs)
         return sum(int(p == g) for p, g in zip(pred, gold)) / max(len(gold), 1)
+
+    def evaluate(
+        self,
+        questions: Sequence[str],
+        options: Sequence[Sequence[str]],
+        gold: Sequence[int],
+        paradigm: str | None = None,
+        normalize: str = "tokens",
+    ) -> dict[str, float]:
+        """``accuracy`` and mean ``gold_nll`` (nats, as :meth:`gold_nll`) from one scoring pass: the gold
+        option's conditional log-probability is among those :meth:`score` computes anyway."""
+        if len(gold) != len(questions):
+            raise ValueError(f"{len(questions)} questions but {len(gold)} gold labels")
+        sizes = [len(o) for o in options]
+        if any(not 0 <= g < k for g, k in zip(gold, sizes)):
+            raise ValueError("every gold label must index one of its question's options")
+        flat, cond = self._score_flat(questions, options, paradigm, normalize)
+        pred = [int(s.argmax()) for s in flat.split(sizes)]
+        gold_cond = cond[[start + g for start, g in zip(accumulate([0, *sizes[:-1]]), gold)]]
+        return {
+            "accuracy": sum(int(p == g) for p, g in zip(pred, gold)) / max(len(gold), 1),
+            "gold_nll": float(-gold_cond.mean()),
+        }
 
     def gold_nll(self, questions: Sequence[str], answers: Sequence[str], per_token: bool = False) -> torch.Tensor:
         """Per question, ``-log p_L2R(a*|q)`` or ``-log p_R2L(q|a*)`` in nats (summed over tokens, or

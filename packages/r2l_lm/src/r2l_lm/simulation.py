@@ -20,7 +20,6 @@ from labcore.logging import get_logger
 from r2l_lm.arithmetic import (
     FORMATS,
     VARIANTS,
-    accuracy,
     equation,
     make_digit_tokenizer,
     make_mcqs,
@@ -111,9 +110,10 @@ def evaluate_variants(
         }
         for split, pairs in (("test", test), ("train", train[: len(test)])):
             items = make_mcqs(pairs, cfg.m, cfg.n, variant, fmt, seed=cfg.seed + 1, num_choices=cfg.num_choices)
-            qs, opts = [it.question for it in items], [it.options for it in items]
-            row[f"{split} acc"] = accuracy(scorer.predict(qs, opts), items)
-            row[f"{split} cond. ent."] = float(scorer.gold_nll(qs, [it.answer for it in items]).mean())
+            res = scorer.evaluate(
+                [it.question for it in items], [it.options for it in items], [it.gold for it in items]
+            )
+            row[f"{split} acc"], row[f"{split} cond. ent."] = res["accuracy"], res["gold_nll"]
         rows[f"{fmt}/{variant}"] = row
         log.info("%s/%s: %s", fmt, variant, {k: round(v, 4) for k, v in row.items()})
     return rows
