@@ -195,25 +195,23 @@ def _make_trainer_class():
                 output["advantages"] = output["advantages"] * g / (g - 1)
             return output
 
-        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, **kwargs):
-            prompt_len = input_ids.shape[1] - logits_to_keep
+        def _coupled_logps(self, model, input_ids, attention_mask, logits_to_keep, seeds):
             prompt_mask = attention_mask.clone()
-            prompt_mask[:, prompt_len:] = 1  # completions are attended in full, as in the reference
-            logps = coupled_per_token_logps(
-                model, input_ids, logits_to_keep, self._mask_seeds, self.mask_token_id, prompt_mask, self.t_range
+            prompt_mask[:, input_ids.shape[1] - logits_to_keep :] = 1  # completions attended in full, as the reference
+            return coupled_per_token_logps(
+                model, input_ids, logits_to_keep, seeds, self.mask_token_id, prompt_mask, self.t_range
             )
-            return logps, None, None
+
+        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, **kwargs):
+            """Old/reference log-probs: one coupled estimate per GRPO iteration's mask seed."""
+            return self._coupled_logps(model, input_ids, attention_mask, logits_to_keep, self._mask_seeds), None, None
 
         def _compute_loss(self, model, inputs):
             input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
             attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
             k = inputs["completion_ids"].shape[1]
             it = (self._step // self.args.steps_per_generation) % self.num_iterations
-            seeds, self._mask_seeds = self._mask_seeds, [self._mask_seeds[it]]
-            try:
-                logps = self._get_per_token_logps_and_entropies(model, input_ids, attention_mask, k)[0][:, 0]
-            finally:
-                self._mask_seeds = seeds
+            logps = self._coupled_logps(model, input_ids, attention_mask, k, [self._mask_seeds[it]])[:, 0]
             old = inputs.get("old_per_token_logps")
             old = logps.detach() if old is None else old[:, it]
             ref = inputs.get("ref_per_token_logps")
