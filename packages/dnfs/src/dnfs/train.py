@@ -52,13 +52,16 @@ class ReplayBuffer:
         self.capacity = capacity
         self.chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
-    def push(self, trajectory: torch.Tensor, times: torch.Tensor) -> None:
-        """Add a ``(T, N, D)`` trajectory simulated on ``times`` (T,), dropping the oldest beyond capacity."""
+    def push(self, trajectory: torch.Tensor, times: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Add a ``(T, N, D)`` trajectory simulated on ``times`` (T,), dropping the oldest beyond capacity;
+        return it flattened to (states, times, time indices)."""
         t_len, n, _ = trajectory.shape
         idx = torch.arange(t_len, device=trajectory.device)[:, None].expand(t_len, n)
-        self.chunks.append((trajectory.reshape(t_len * n, -1), times[idx].reshape(-1), idx.reshape(-1)))
+        chunk = (trajectory.reshape(t_len * n, -1), times[idx].reshape(-1), idx.reshape(-1))
+        self.chunks.append(chunk)
         while sum(c[0].shape[0] for c in self.chunks) // t_len > self.capacity and len(self.chunks) > 1:
             self.chunks.pop(0)
+        return chunk
 
     def __len__(self) -> int:
         return sum(c[0].shape[0] for c in self.chunks)
@@ -132,15 +135,11 @@ class DNFSTrainer:
             keep_trajectory=True,
             generator=self.generator,
         )
-        t_len, n, d = res.trajectory.shape
-        flat = res.trajectory.reshape(-1, d)
-        tt = self.times[:, None].expand(t_len, n).reshape(-1)
+        flat, tt, idx = self.buffer.push(res.trajectory, self.times)
         vals = torch.cat(
             [self._xi(xc, tc) for xc, tc in zip(flat.split(self.config.chunk), tt.split(self.config.chunk))]
         )
-        idx = torch.arange(t_len, device=self.device)[:, None].expand(t_len, n).reshape(-1)
-        self.c_t = control_variate(torch.nan_to_num(vals, nan=0.0, posinf=0.0, neginf=0.0), idx, t_len)
-        self.buffer.push(res.trajectory, self.times)
+        self.c_t = control_variate(torch.nan_to_num(vals, nan=0.0, posinf=0.0, neginf=0.0), idx, len(self.times))
 
     def loss(self, x: torch.Tensor, t: torch.Tensor, time_index: torch.Tensor) -> torch.Tensor:
         """``E(ξ_t(x) − c_t)²`` on a mini-batch (non-finite residuals zeroed as in the authors' code)."""
