@@ -21,6 +21,7 @@ import torch
 from labcore.metrics import bits_per_dim
 from tarflow import TarFlow, preset
 from tarflow.baseline import baseline_forward, baseline_inverse
+from tarflow.model import BIN_WIDTH
 
 
 def _sync(device: str) -> None:
@@ -95,12 +96,7 @@ def main() -> None:
     with torch.no_grad(), amp:
         bpd_ours = model.bits_per_dim(x, y).float().mean().item()
         z_ref, ld_ref = baseline_forward(model, x, y)
-        nll_ref = (
-            0.5 * z_ref.float().pow(2).flatten(1).sum(1)
-            + 0.5 * c.num_dims * torch.log(torch.tensor(2 * torch.pi))
-            - ld_ref
-        )
-        bpd_ref = bits_per_dim(nll_ref, c.num_dims, bin_width=2 / 256).mean().item()
+        bpd_ref = bits_per_dim(model.latent_nll(z_ref, ld_ref), c.num_dims, bin_width=BIN_WIDTH).mean().item()
 
     noise = torch.randn(sample_batch, c.num_patches, c.token_dim, device=args.device)
     ys = torch.randint(max(c.num_classes, 1), (sample_batch,), device=args.device) if c.num_classes else None

@@ -125,6 +125,10 @@ class TarFlow(nn.Module, PyTorchModelHubMixin, library_name="tarflow", repo_url=
     def nll(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """``−log p(x)`` in nats per example under the standard normal prior (the reference's evaluation)."""
         z, logdet, _ = self(x, y)
+        return self.latent_nll(z, logdet)
+
+    def latent_nll(self, z: torch.Tensor, logdet: torch.Tensor) -> torch.Tensor:
+        """``−log N(z; 0, I) − logdet`` per example: the NLL of images that a forward pass mapped to ``(z, logdet)``."""
         d = self.config.num_dims
         return 0.5 * z.float().pow(2).flatten(1).sum(1) + 0.5 * d * math.log(2 * math.pi) - logdet
 
