@@ -48,8 +48,8 @@ def rotated_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float)
     src, dst = _suppression_edges(boxes[order].detach(), iou_threshold)
     keep = torch.ones(boxes.shape[0], dtype=torch.bool, device=boxes.device)
     while src.numel():
-        suppressed = torch.zeros_like(keep).index_put_((dst,), keep[src], accumulate=True)
-        new = ~suppressed
+        new = torch.ones_like(keep)
+        new[dst[keep[src]]] = False  # suppressed by some kept earlier box
         if torch.equal(new, keep):
             break
         keep = new
