@@ -92,16 +92,15 @@ class StarFlowConfig(PretrainedConfig):
         return self.txt_dim > 0
 
 
-def _preset(**kw) -> StarFlowConfig:
-    return StarFlowConfig(**kw)
-
+# the paper's and the release's 256-px models live in the SD-VAE latent space (32×32×4, patch 1)
+SD_VAE_256 = dict(channel_size=4, img_size=32, vae="stabilityai/sd-vae-ft-ema")
 
 PRESETS = {
     # tiny configs for tests and the CPU demo
-    "tiny": lambda: _preset(
+    "tiny": lambda: StarFlowConfig(
         channel_size=4, img_size=4, channels=48, head_dim=24, layers_per_block=[1, 2], txt_size=3, txt_dim=8
     ),
-    "digits": lambda: _preset(
+    "digits": lambda: StarFlowConfig(
         channel_size=1,
         img_size=8,
         patch_size=2,
@@ -112,32 +111,16 @@ PRESETS = {
         noise_std=0.05,
     ),
     # paper presets (Table 1/§4): 1.4B XL = 2(5)-18, 3.8B XXL = 2(5)-24, class-conditional 256 px on SD-VAE latents
-    "XL": lambda: _preset(
-        channel_size=4,
-        img_size=32,
-        channels=2048,
-        layers_per_block=[2, 2, 2, 2, 2, 18],
-        num_classes=1000,
-        vae="stabilityai/sd-vae-ft-ema",
-    ),
-    "XXL": lambda: _preset(
-        channel_size=4,
-        img_size=32,
-        channels=3072,
-        layers_per_block=[2, 2, 2, 2, 2, 24],
-        num_classes=1000,
-        vae="stabilityai/sd-vae-ft-ema",
-    ),
+    "XL": lambda: StarFlowConfig(**SD_VAE_256, channels=2048, layers_per_block=[2, 2, 2, 2, 2, 18], num_classes=1000),
+    "XXL": lambda: StarFlowConfig(**SD_VAE_256, channels=3072, layers_per_block=[2, 2, 2, 2, 2, 24], num_classes=1000),
     # configs/starflow_3B_t2i_256x256.yaml of the reference release
-    "3B-t2i-256": lambda: _preset(
-        channel_size=4,
-        img_size=32,
+    "3B-t2i-256": lambda: StarFlowConfig(
+        **SD_VAE_256,
         channels=3072,
         layers_per_block=[2, 2, 2, 2, 2, 24],
         txt_size=128,
         txt_dim=2048,
         text_encoder="google/flan-t5-xl",
-        vae="stabilityai/sd-vae-ft-ema",
     ),
 }
 
