@@ -4,9 +4,10 @@ import random
 
 import torch
 
+from labcore.lightning import AtomicCheckpointIO
 from starflow import StarFlow, StarFlowConfig
 from starflow.conditioning import drop_captions, drop_labels
-from starflow.training import AtomicCheckpointIO, StarFlowModule, make_trainer, train_loop
+from starflow.training import StarFlowModule, make_trainer, train_loop
 
 
 def class_config(layers_per_block=(1, 1)) -> StarFlowConfig:
