@@ -7,7 +7,7 @@ import torch
 
 from dnfs.exact import ExactRates, enumerate_states, exact_log_prob_table, exact_log_z, exact_marginals, state_index
 from dnfs.kolmogorov import GeometricPath, control_variate, kolmogorov_residual, stein_term, xi
-from dnfs.metrics import effective_sample_size, log_partition, weighted_mean
+from dnfs.metrics import effective_sample_size, log_partition, magnetisation, weighted_mean
 from dnfs.mlp import LEMLPConfig, LocallyEquivariantMLP
 from dnfs.sampler import default_times, euler_step_probs, simulate
 from dnfs.targets import LatticeIsing
@@ -128,3 +128,6 @@ def test_ess_and_log_z_by_hand():
     assert est["mean_log"] == pytest.approx(math.log(2) / 3)
     with pytest.raises(FloatingPointError):
         effective_sample_size(torch.tensor([0.0, float("nan")]))
+    # weights 1/4, 3/4 on mean spins +1 (all up) and 0 (one up, one down): 1/4
+    spins = torch.tensor([[1, 1], [0, 1]])
+    assert magnetisation(spins, torch.log(torch.tensor([1.0, 3.0]))) == pytest.approx(0.25)

@@ -14,7 +14,7 @@ import torch
 
 from dnfs.io import lattice_rate_model, load_rate_model, save_rate_model
 from dnfs.kolmogorov import GeometricPath
-from dnfs.metrics import effective_sample_size, ising_thermodynamics, log_partition, weighted_mean
+from dnfs.metrics import effective_sample_size, ising_thermodynamics, log_partition, magnetisation
 from dnfs.sampler import default_times, simulate
 from dnfs.targets import LatticeIsing, LatticePotts
 from dnfs.train import DNFSTrainer, TrainConfig
@@ -114,7 +114,7 @@ def cmd_evaluate(a) -> None:
         target = path.target
         log_rho = target.log_prob(res.samples)
         out.update(ising_thermodynamics(res.log_weights, log_rho, target.beta, target.dim))
-        out["magnetisation"] = float(weighted_mean(2.0 * res.samples.double() - 1, res.log_weights).mean())
+        out["magnetisation"] = magnetisation(res.samples, res.log_weights)
         if spec["side"] <= 12:
             out["exact"] = transfer_matrix_ising(spec["sigma"], spec["bias"], spec["side"])
         if spec["bias"] == 0:

@@ -13,7 +13,7 @@ import torch
 
 from dnfs.exact import transfer_matrix_ising
 from dnfs.kolmogorov import GeometricPath
-from dnfs.metrics import weighted_mean
+from dnfs.metrics import magnetisation
 from dnfs.targets import LatticeIsing
 from dnfs.train import DNFSTrainer, TrainConfig
 from dnfs.transformer import LETransformerConfig, LocallyEquivariantTransformer
@@ -63,7 +63,7 @@ def run(
         log.info("epoch %d  loss %.3f  ESS %.3f  log Z %.3f", epoch, loss, ev["ess"], ev["log_mean_exp"])
     exact = transfer_matrix_ising(sigma, bias, side)
     res = ev["result"]
-    mag = float(weighted_mean(2.0 * res.samples.double() - 1, res.log_weights).mean())
+    mag = magnetisation(res.samples, res.log_weights)
     ess_x, ess_y = zip(*trainer.history.ess)
     save_line_plot(
         {"ESS": (list(ess_x), list(ess_y))},

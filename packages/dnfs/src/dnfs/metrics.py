@@ -33,6 +33,11 @@ def weighted_mean(values: torch.Tensor, log_weights: torch.Tensor) -> torch.Tens
     return torch.tensordot(w, values, dims=([0], [0]))
 
 
+def magnetisation(samples: torch.Tensor, log_weights: torch.Tensor) -> float:
+    """Weighted mean spin per site ``E_w[mean_i s_i]`` with ``s = 2x − 1`` (binary samples ``(N, D)``)."""
+    return float(weighted_mean(2.0 * samples.double() - 1, log_weights).mean())
+
+
 def ising_thermodynamics(
     log_weights: torch.Tensor, log_rho: torch.Tensor, beta: float, num_sites: int, estimator: str = "mean_log"
 ) -> dict[str, float]:
