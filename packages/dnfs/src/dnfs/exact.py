@@ -107,14 +107,11 @@ def _ff_log_z(beta: torch.Tensor, side: int) -> torch.Tensor:
         return mag, torch.prod(torch.sign(h))
 
     # 2cosh(h) = e^{|h|}(1 + e^{-2|h|}); 2sinh(h) = sign(h) e^{|h|}(1 − e^{-2|h|})
-    terms = [
-        (log_prod_cosh(odd), 1.0),
-        (*signed_log_prod_sinh(odd),),
-        (log_prod_cosh(even), 1.0),
-        (*signed_log_prod_sinh(even),),
-    ]
-    logs = torch.stack([t[0] for t in terms])
-    signs = torch.stack([torch.as_tensor(t[1], dtype=torch.float64) for t in terms])
+    log_sinh_odd, sign_odd = signed_log_prod_sinh(odd)
+    log_sinh_even, sign_even = signed_log_prod_sinh(even)
+    logs = torch.stack([log_prod_cosh(odd), log_sinh_odd, log_prod_cosh(even), log_sinh_even])
+    one = torch.ones((), dtype=torch.float64)
+    signs = torch.stack([one, sign_odd, one, sign_even])
     m = logs.max()
     total = (signs * torch.exp(logs - m)).sum()
     return math.log(0.5) + (L * L / 2) * torch.log(2 * torch.sinh(2 * beta)) + m + torch.log(total)
