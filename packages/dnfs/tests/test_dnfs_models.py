@@ -125,3 +125,16 @@ def test_bad_inputs_to_models():
         model(torch.zeros(2, D, dtype=torch.long), torch.rand(3))
     with pytest.raises(ValueError, match="self-loops"):
         LocallyEquivariantGraphTransformer(LEGraphConfig(3), torch.eye(3))
+
+
+def test_set_graph_gives_the_model_built_on_that_graph():
+    model = make("graph")
+    other = random_graph(D, seed=5)
+    fresh = LocallyEquivariantGraphTransformer(model.config, other)
+    fresh.load_state_dict(model.state_dict())
+    x = torch.randint(0, S, (4, D), generator=torch.Generator().manual_seed(1))
+    t = torch.rand(4, generator=torch.Generator().manual_seed(2))
+    before = model(x, t)
+    model.set_graph(other)
+    torch.testing.assert_close(model(x, t), fresh(x, t), rtol=0, atol=0)
+    assert (model(x, t) - before).abs().max() > 1e-4  # the graph (degrees, masks) really changed the rates

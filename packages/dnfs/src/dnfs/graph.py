@@ -76,19 +76,21 @@ class LocallyEquivariantGraphTransformer(nn.Module):
             raise ValueError(f"adjacency must be ({self.data_dim}, {self.data_dim}), got {tuple(adjacency.shape)}")
         if torch.diagonal(adjacency).any():
             raise ValueError("the graph has self-loops; remove them (nx.selfloop_edges) before building the model")
-        self.register_buffer("adjacency", (adjacency > 0).float(), persistent=False)
+        adjacency = (adjacency > 0).float()
+        self.register_buffer("adjacency", adjacency, persistent=False)
+        # graph-only inputs of the structural stream, computed once per graph rather than in every forward
+        degree = adjacency.sum(1).long().clamp(max=self.config.max_degree)
+        self.register_buffer("degree", degree, persistent=False)
+        self.register_buffer("graph_mask", (adjacency + torch.eye(self.data_dim)) > 0, persistent=False)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         validate_states(x, self.vocab_size, self.data_dim)
-        adj = self.adjacency
-        degree = adj.sum(1).long().clamp(max=self.config.max_degree)
         cond = self.time_embedder(t)[:, None]
-        s = self.degree_embed(degree)[None] + cond
-        graph_mask = (adj + torch.eye(self.data_dim, device=adj.device)) > 0
+        s = self.degree_embed(self.degree)[None] + cond
         for block in self.structural:
-            s = block(s, graph_mask)
+            s = block(s, self.graph_mask)
         kv = s + self.vocab_embedder(x)  # node j's key/value sees x_j only
         h = s
         for layer in self.hollow:
-            h = layer(h, kv, adj)
+            h = layer(h, kv, self.adjacency)
         return self.output_layer(x, h, cond)
