@@ -21,6 +21,28 @@ log = get_logger("tinydet.demo")
 HEAD_NAMES = {"retina": "RetinaNet", "dcfl": "DCFL", "dcfl-rcnn": "DCFL-RCNN", "retina-rcnn": "RetinaNet-RCNN"}
 
 
+def _val_scenes(num: int, size: int) -> list[dict]:
+    """Held-out synthetic scenes (seeds from 10⁶ on, never among the training seeds)."""
+    return [synthetic_scene(10**6 + i, size) for i in range(num)]
+
+
+def _fit_fresh(model, data, ckpt_dir: Path, steps: int, batch_size: int, lr: float, warmup: int):
+    """Train with the demos' AdamW settings as a fresh run: old checkpoints in ``ckpt_dir`` are removed, not resumed."""
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return fit(
+        model,
+        data,
+        ckpt_dir,
+        max_steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer="adamw",
+        warmup=warmup,
+        resume=False,
+        progress=False,
+    )
+
+
 def run(
     out_dir: Path,
     train_images: int = 48,
@@ -43,12 +65,11 @@ def run(
     out_dir = Path(out_dir)
     seed_everything(0)
     train = [synthetic_scene(i, size) for i in range(train_images)]
-    val = [synthetic_scene(10**6 + i, size) for i in range(val_images)]
+    val = _val_scenes(val_images, size)
     images = torch.stack([v["image"] for v in val])
     results, curves, drawn = {}, {}, []
     for head in heads:
         seed_everything(0)
-        shutil.rmtree(out_dir / f"checkpoints_{head}", ignore_errors=True)  # a fresh run, not a resume
         if head.endswith("-rcnn"):
             cfg = TwoStageConfig.tiny(
                 SYNTHETIC_CLASSES, head=head.removesuffix("-rcnn"), octave_base_scale=anchor_scale
@@ -58,18 +79,7 @@ def run(
             detector = RotatedDetector(
                 DetectorConfig.tiny(SYNTHETIC_CLASSES, head=head, octave_base_scale=anchor_scale)
             )
-        module = fit(
-            detector,
-            train,
-            out_dir / f"checkpoints_{head}",
-            max_steps=steps,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer="adamw",
-            warmup=steps // 6,
-            resume=False,
-            progress=False,
-        )
+        module = _fit_fresh(detector, train, out_dir / f"checkpoints_{head}", steps, batch_size, lr, steps // 6)
         curves[f"{head} loss"] = [sum(v for k, v in h.items() if k.startswith("loss_")) for h in module.history]
         dets = detector.predict(images)
         results[head] = {
@@ -115,7 +125,7 @@ def run_point_teacher(
     out_dir = Path(out_dir)
     seed_everything(0)
     train = PointLabels([synthetic_scene(i, size) for i in range(train_images)])
-    val = [synthetic_scene(10**6 + i, size) for i in range(val_images)]
+    val = _val_scenes(val_images, size)
     config = PointTeacherConfig(
         list(SYNTHETIC_CLASSES), burn_in_steps=burn_in_steps, ema_alpha=0.99, shape_list=SYNTHETIC_SHAPES, **overrides
     )
@@ -124,21 +134,10 @@ def run_point_teacher(
     points, labels = [v["boxes"][:, :2] for v in val], [v["labels"] for v in val]
     truth = torch.cat([v["boxes"] for v in val])
     untrained = torch.cat(model.pseudo_boxes(images, points, labels, refine=False))
-    shutil.rmtree(out_dir / "checkpoints_point_teacher", ignore_errors=True)
-    module = fit(
-        model,
-        train,
-        out_dir / "checkpoints_point_teacher",
-        max_steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer="adamw",
-        warmup=steps // 10,
-        resume=False,
-        progress=False,
-    )
+    module = _fit_fresh(model, train, out_dir / "checkpoints_point_teacher", steps, batch_size, lr, steps // 10)
     coarse = torch.cat(model.pseudo_boxes(images, points, labels, refine=False))
-    refined = torch.cat(model.pseudo_boxes(images, points, labels))
+    refined_per_image = model.pseudo_boxes(images, points, labels)
+    refined = torch.cat(refined_per_image)
     trained_with = model.config.centre_at_point
     model.config.centre_at_point = True  # the same network's boxes moved onto the (centre) points
     at_point = torch.cat(model.pseudo_boxes(images, points, labels))
@@ -164,8 +163,7 @@ def run_point_teacher(
         title="Point Teacher training loss",
     )
     drawn = [
-        draw_boxes(v["image"], b, v["labels"], gt_boxes=v["boxes"])
-        for v, b in zip(val[:4], model.pseudo_boxes(images[:4], points[:4], labels[:4]))
+        draw_boxes(v["image"], b, v["labels"], gt_boxes=v["boxes"]) for v, b in zip(val[:4], refined_per_image[:4])
     ]
     save_image_grid(torch.stack(drawn), out_dir / "point_teacher_pseudo_boxes.png", nrow=4, value_range=(0, 1))
     log.info("point teacher: %s", {k: round(v, 4) for k, v in result.items()})
