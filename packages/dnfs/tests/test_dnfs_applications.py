@@ -113,7 +113,8 @@ def test_graph_validation():
 
 
 def test_annealed_mis_training_runs_and_repairs_samples():
-    adj = graph_adjacency(random_graph("er", 10, seed=0, p=0.3))
+    graph = random_graph("er", 10, seed=0, p=0.3)
+    adj = graph_adjacency(graph)
     torch.manual_seed(0)
     model = LocallyEquivariantGraphTransformer(
         LEGraphConfig(10, hidden_dim=16, head_dim=8, structural_layers=1, hollow_layers=1), adj
@@ -127,6 +128,9 @@ def test_annealed_mis_training_runs_and_repairs_samples():
     assert trainer.path.target.beta == 2.0
     out = best_solution(trainer, 32)
     assert is_independent(out["solution"][None], adj).all() and out["best"] >= 1
+    # the reported best is the repaired solution's size, no larger than the independence number
+    assert out["best"] == float(out["solution"].sum()) and out["mean"] <= out["best"]
+    assert out["best"] <= max(len(c) for c in nx.find_cliques(nx.complement(graph)))
 
 
 def test_gibbs_sweep_preserves_the_target_and_ais_estimates_log_z(ising3):

@@ -7,7 +7,7 @@ import torch
 
 from dnfs.__main__ import main
 from dnfs.demo import run
-from dnfs.exact import exact_log_z
+from dnfs.exact import exact_log_z, exact_marginals
 from dnfs.metrics import effective_sample_size
 from dnfs.targets import LatticeIsing, LatticePotts
 
@@ -90,6 +90,9 @@ def test_demo_runs_on_tiny_settings(tmp_path):
     assert (tmp_path / "ess.png").exists() and (tmp_path / "loss.png").exists()
     assert out["log_z_exact"] == pytest.approx(exact_log_z(LatticeIsing(3, 0.1, 0.2, dtype=torch.float64)), abs=1e-9)
     assert 0 < out["ess"] <= 1
+    # the reference magnetisation is the exact mean spin (enumeration of the 512 states)
+    p_up = exact_marginals(LatticeIsing(3, 0.1, 0.2, dtype=torch.float64))[:, 1]
+    assert out["magnetisation_exact"] == pytest.approx(float((2 * p_up - 1).mean()), abs=1e-9)
 
 
 def test_cli_potts_reports_the_enumerated_log_z(tmp_path, capsys):
