@@ -80,7 +80,7 @@ def run(
                 DetectorConfig.tiny(SYNTHETIC_CLASSES, head=head, octave_base_scale=anchor_scale)
             )
         module = _fit_fresh(detector, train, out_dir / f"checkpoints_{head}", steps, batch_size, lr, steps // 6)
-        curves[f"{head} loss"] = [sum(v for k, v in h.items() if k.startswith("loss_")) for h in module.history]
+        curves[f"{head} loss"] = [h["loss"] for h in module.history]
         dets = detector.predict(images)
         results[head] = {
             **coco_rotated_ap(dets, val, len(SYNTHETIC_CLASSES)),
@@ -157,7 +157,7 @@ def run_point_teacher(
         },
     }
     save_line_plot(
-        {"point teacher loss": [sum(v for k, v in h.items() if k.startswith("loss_")) for h in module.history]},
+        {"point teacher loss": [h["loss"] for h in module.history]},
         out_dir / "point_teacher_loss.png",
         ylabel="total loss",
         title="Point Teacher training loss",

@@ -40,13 +40,13 @@ class DetectorModule(L.LightningModule):
         self.detector = detector
         self.lr, self.optimizer_name, self.warmup, self.max_steps = lr, optimizer, warmup, max_steps
         self.offset_lr_mult = offset_lr_mult if offset_lr_mult is not None else 1.0 if optimizer == "sgd" else 0.1
-        self.history: list[dict] = []
+        self.history: list[dict] = []  # per step: the total "loss" and each term the detector returns
 
     def training_step(self, batch, batch_idx):
         losses = self.detector.training_loss(batch)
         loss = sum(v for k, v in losses.items() if k.startswith("loss_"))
         self.log_dict({k: v.detach() for k, v in losses.items()}, prog_bar=True, batch_size=len(batch["labels"]))
-        self.history.append({k: float(v.detach()) for k, v in losses.items()})
+        self.history.append({"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in losses.items()}})
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
