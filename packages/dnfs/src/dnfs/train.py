@@ -59,7 +59,7 @@ class ReplayBuffer:
         idx = torch.arange(t_len, device=trajectory.device)[:, None].expand(t_len, n)
         chunk = (trajectory.reshape(t_len * n, -1), times[idx].reshape(-1), idx.reshape(-1))
         self.chunks.append(chunk)
-        while sum(c[0].shape[0] for c in self.chunks) // t_len > self.capacity and len(self.chunks) > 1:
+        while len(self) // t_len > self.capacity and len(self.chunks) > 1:
             self.chunks.pop(0)
         return chunk
 
