@@ -3,7 +3,7 @@ import torch
 
 from r2l_lm import R2LModel, model_direction
 from r2l_lm.arithmetic import equation
-from r2l_lm.training import tiny_llama, train_causal_lm, warmup_cosine
+from r2l_lm.training import tiny_llama, train_causal_lm
 
 TEXTS = [equation(a, b, 1, 1) for a, b in [(3, 4), (7, 8), (2, 9), (5, 5), (9, 1), (6, 0), (4, 4), (8, 3)]]
 
@@ -11,13 +11,6 @@ TEXTS = [equation(a, b, 1, 1) for a, b in [(3, 4), (7, 8), (2, 9), (5, 5), (9, 1
 def fresh(tok, seed=0):
     torch.manual_seed(seed)
     return tiny_llama(len(tok), hidden=16, layers=1, heads=2, max_len=16, bos_token_id=tok.bos_token_id)
-
-
-def test_warmup_cosine_schedule():
-    f = warmup_cosine(4, 20, floor=0.1)
-    assert [f(s) for s in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
-    assert f(12) == pytest.approx(0.55)  # halfway through the decay
-    assert f(20) == pytest.approx(0.1) and f(99) == pytest.approx(0.1)
 
 
 def test_resumed_training_equals_uninterrupted_training(digit_tokenizer, tmp_path):

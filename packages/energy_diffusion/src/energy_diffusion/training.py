@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from torch import nn
 
 from labcore.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from labcore.logging import get_logger, progress
+from labcore.schedules import warmup_cosine
 
 log = get_logger("energy_diffusion")
 
@@ -46,9 +46,10 @@ def fit(
         start, losses = state["step"], state["extra"]["losses"]
         gen.set_state(state["extra_tensors"]["generator"])
         log.info("resumed %s from %s at step %d", desc, found, start)
+    schedule = warmup_cosine(0, steps)
     for step in progress(range(start, steps), desc=desc, total=steps - start):
         for group in opt.param_groups:  # cosine schedule in closed form: resumes at any step
-            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+            group["lr"] = lr * schedule(step)
         idx = torch.randint(len(data), (batch_size,), generator=gen, device=data.device)
         loss = loss_fn(data[idx], gen)
         if not torch.isfinite(loss):

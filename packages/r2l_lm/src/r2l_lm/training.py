@@ -6,7 +6,6 @@ optimiser, schedule, seed and batches.
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel
 
 from labcore.lightning import AtomicCheckpointIO
+from labcore.schedules import warmup_cosine
 from r2l_lm.model import DIRECTION_KEY
 from r2l_lm.reversal import Direction, R2LDataCollator, ReversedTextDataset, check_direction
 
@@ -50,18 +50,6 @@ def tiny_llama(
     return LlamaForCausalLM(cfg)
 
 
-def warmup_cosine(warmup: int, total: int, floor: float = 0.1):
-    """LR multiplier: linear warm-up over ``warmup`` steps, then cosine decay to ``floor`` at ``total``."""
-
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        t = min(1.0, (step - warmup) / max(1, total - warmup))
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
-
-    return schedule
-
-
 class CausalLMModule(L.LightningModule):
     """Next-token cross-entropy on model-order ids; identical for both directions (only the data differs)."""
 
@@ -84,7 +72,7 @@ class CausalLMModule(L.LightningModule):
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay, betas=(0.9, 0.95))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(self.warmup, self.max_steps))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(self.warmup, self.max_steps, floor=0.1))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 

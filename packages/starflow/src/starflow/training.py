@@ -8,7 +8,6 @@ as in the reference ``train.py`` (which uses no EMA; neither do we).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import lightning as L
 import torch
 
 from labcore.lightning import AtomicCheckpointIO
+from labcore.schedules import warmup_cosine
 from starflow.conditioning import ClassEmbedder, TextEncoder, drop_captions, drop_labels
 from starflow.config import StarFlowConfig
 from starflow.model import StarFlow
@@ -51,13 +51,7 @@ def training_loss(
 def make_optimizer(model: torch.nn.Module, lr: float, warmup: int, total: int, min_lr: float = 1e-6):
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=1e-4)
 
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return (min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))) / lr
-
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(warmup, total, floor=min_lr / lr))
 
 
 class StarFlowModule(L.LightningModule):

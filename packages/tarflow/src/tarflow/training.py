@@ -3,7 +3,6 @@ label dropout for CFG, EMA prior for ``nvp=False``, atomic resumable checkpoints
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import lightning as L
@@ -14,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from labcore.figures import save_image_grid
 from labcore.lightning import AtomicCheckpointIO
 from labcore.logging import get_logger
+from labcore.schedules import warmup_cosine
 from tarflow.config import TarFlowConfig
 from tarflow.data import augment, dequantize_uniform, drop_labels
 from tarflow.model import TarFlow
@@ -83,14 +83,8 @@ class TarFlowModule(L.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         opt = torch.optim.AdamW(self.model.parameters(), lr=hp.lr, betas=(0.9, 0.95), weight_decay=hp.weight_decay)
-        ratio = hp.min_lr / hp.lr
-
-        def schedule(step: int) -> float:  # reference CosineLRSchedule: linear warm-up from min_lr, cosine decay
-            if step < hp.warmup_steps:
-                return ratio + (step + 1) / hp.warmup_steps * (1 - ratio)
-            t = min(1.0, (step - hp.warmup_steps) / max(1, hp.total_steps - hp.warmup_steps))
-            return ratio + 0.5 * (1 + math.cos(math.pi * t)) * (1 - ratio)
-
+        ratio = hp.min_lr / hp.lr  # reference CosineLRSchedule: linear warm-up from min_lr, cosine decay to it
+        schedule = warmup_cosine(hp.warmup_steps, hp.total_steps, floor=ratio, warmup_from=ratio)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
