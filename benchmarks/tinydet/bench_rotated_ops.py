@@ -27,14 +27,19 @@ def _boxes(n: int, extent: float, seed: int) -> torch.Tensor:
     )
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _time(fn, repeat: int = 3) -> float:
     fn()
+    _sync()  # the warm-up's queued CUDA work must not count in the first timed run
     best = math.inf
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        _sync()
         best = min(best, time.perf_counter() - t)
     return best
 
