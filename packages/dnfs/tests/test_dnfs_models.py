@@ -138,3 +138,5 @@ def test_set_graph_gives_the_model_built_on_that_graph():
     model.set_graph(other)
     torch.testing.assert_close(model(x, t), fresh(x, t), rtol=0, atol=0)
     assert (model(x, t) - before).abs().max() > 1e-4  # the graph (degrees, masks) really changed the rates
+    model.to("meta").set_graph(random_graph(D, seed=6))  # a new graph lands on the model's device
+    assert {b.device.type for b in model.buffers()} == {"meta"}

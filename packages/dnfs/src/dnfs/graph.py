@@ -76,12 +76,13 @@ class LocallyEquivariantGraphTransformer(nn.Module):
             raise ValueError(f"adjacency must be ({self.data_dim}, {self.data_dim}), got {tuple(adjacency.shape)}")
         if torch.diagonal(adjacency).any():
             raise ValueError("the graph has self-loops; remove them (nx.selfloop_edges) before building the model")
-        adjacency = (adjacency > 0).float()
+        device = next(self.parameters(), adjacency).device  # the model's device once it has parameters
+        adjacency = (adjacency > 0).float().to(device)
         self.register_buffer("adjacency", adjacency, persistent=False)
         # graph-only inputs of the structural stream, computed once per graph rather than in every forward
         degree = adjacency.sum(1).long().clamp(max=self.config.max_degree)
         self.register_buffer("degree", degree, persistent=False)
-        self.register_buffer("graph_mask", (adjacency + torch.eye(self.data_dim)) > 0, persistent=False)
+        self.register_buffer("graph_mask", (adjacency + torch.eye(self.data_dim, device=device)) > 0, persistent=False)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         validate_states(x, self.vocab_size, self.data_dim)
