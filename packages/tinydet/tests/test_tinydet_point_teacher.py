@@ -198,6 +198,7 @@ def test_point_teacher_losses_phases_and_bad_input():
     assert int(model.step) == 2
     boxes = model.pseudo_boxes(batch["image"], batch["points"], batch["labels"])
     assert [b.shape for b in boxes] == [(len(p), 5) for p in batch["points"]]
+    assert all(torch.isfinite(b).all() and (b[:, 2:4] >= 0).all() for b in boxes)  # usable boxes, one per point
     no_points = model.loss(batch["image"], [torch.zeros(0, 2)] * 2, [torch.zeros(0, dtype=torch.long)] * 2)
     assert all(torch.isfinite(v) for v in no_points.values())  # background-only images train
     assert [b.shape for b in model.pseudo_boxes(batch["image"], [torch.zeros(0, 2)] * 2, [torch.zeros(0)] * 2)] == [
