@@ -223,3 +223,24 @@ def test_adamw_slows_down_the_dcn_offset_layers_only():
     assert groups[0]["initial_lr"] == pytest.approx(1e-3)
     sgd = DetectorModule(model, lr=1e-3, optimizer="sgd").configure_optimizers()["optimizer"].param_groups
     assert sgd[1]["initial_lr"] == pytest.approx(1e-3)  # the paper's SGD schedule: no multiplier
+
+
+def test_select_detections_drops_invalid_boxes_and_runs_class_aware_nms():
+    from tinydet.detector import select_detections
+
+    boxes = torch.tensor(
+        [
+            [10.0, 10, 8, 4, 0.0],  # best
+            [10.2, 10, 8, 4, 0.0],  # same class, IoU ≈ 0.95 with the best → suppressed
+            [10.2, 10, 8, 4, 0.0],  # other class → kept
+            [30.0, 30, 0, 4, 0.0],  # zero width → dropped
+            [float("nan"), 30, 4, 4, 0.0],  # non-finite → dropped, not an NMS error
+            [50.0, 50, 4, 8, 0.0],  # kept; le90 turns it to (8, 4, -π/2)
+        ]
+    )
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.95, 0.99, 0.6])
+    labels = torch.tensor([0, 0, 1, 0, 0, 0])
+    out = select_detections(boxes, scores, labels, 0.5, 10, "le90")
+    assert out["scores"].tolist() == pytest.approx([0.9, 0.7, 0.6]) and out["labels"].tolist() == [0, 1, 0]
+    assert torch.allclose(out["boxes"][2], torch.tensor([50.0, 50, 8, 4, -math.pi / 2]))
+    assert select_detections(boxes, scores, labels, 0.5, 2, "le90")["scores"].tolist() == pytest.approx([0.9, 0.7])
