@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 import torch
@@ -87,6 +88,12 @@ def test_mismatched_checkpoint_is_reported(tmp_path, seeded):
             "2",
         ]
     )
+    other = tmp_path / "other"
+    shutil.copytree(tmp_path / "energy", other)
+    meta = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**meta, "sigma_max": meta["sigma_max"] / 2}))
+    with pytest.raises(SystemExit, match="different .sigma_max, sigma_data"):
+        main(["sample", str(tmp_path / "energy"), str(other), "--num", "4", "--out", str(tmp_path / "x.pt")])
     cfg = tmp_path / "energy" / "config.json"
     cfg.write_text(cfg.read_text().replace('"hidden": 8', '"hidden": 12'))
     with pytest.raises(SystemExit, match="shape"):

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from starflow.__main__ import main
@@ -47,6 +48,18 @@ def test_cli_train_sample_evaluate(tmp_path, capsys):
         ]
     )
     assert (tmp_path / "grid.png").stat().st_size > 0
+    with pytest.raises(SystemExit, match="--vae"):
+        main(
+            [
+                "sample",
+                "--model",
+                str(out / "model"),
+                "--finetuned-decoder",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
     capsys.readouterr()
     main(["evaluate", "--model", str(out / "model"), "--data", "digits", "--batch-size", "900"])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -119,7 +119,14 @@ def cmd_sample(a) -> None:
     betas = a.betas or [1.0] * len(energies)
     if len(betas) != len(energies):
         raise SystemExit(f"--betas needs one value per energy ({len(energies)}), got {len(betas)}")
-    meta = json.loads((Path(a.energies[0]) / "config.json").read_text())
+    metas = [json.loads((Path(p) / "config.json").read_text()) for p in a.energies]
+    schedules = {(m["sigma_max"], m["sigma_data"]) for m in metas}
+    if len(schedules) != 1:
+        raise SystemExit(
+            f"energies were trained with different (sigma_max, sigma_data) {sorted(schedules)}; the product is only "
+            "defined on one noise schedule: retrain them with the same --sigma-max and --sigma-data"
+        )
+    meta = metas[0]
     cfg = EDMConfig(sigma_min=TOY_EDM.sigma_min, sigma_max=meta["sigma_max"], sigma_data=meta["sigma_data"])
     fk, shape, gen = FeynmanKac(energies, betas=betas), (dims.pop(),), torch.Generator().manual_seed(a.seed)
     if a.method == "smc":

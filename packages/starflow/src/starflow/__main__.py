@@ -96,6 +96,8 @@ def sample(args) -> None:
     seed_everything(args.seed)
     if bool(args.model) == bool(args.official_checkpoint):
         raise SystemExit("pass exactly one of --model (a save_pretrained directory) or --official-checkpoint (.pth)")
+    if args.finetuned_decoder and not args.vae:
+        raise SystemExit("--finetuned-decoder replaces the decoder of a VAE: pass the VAE with --vae too")
     if args.official_checkpoint:
         model = StarFlow.from_official_checkpoint(args.official_checkpoint, _config(args) if args.config else None)
         pipe = StarFlowPipeline(model)
