@@ -30,9 +30,9 @@ class ConvModule(nn.Module):
 
 
 class TinyBackbone(nn.Module):
-    """A small plain conv net (stride 32) for CPU tests and demos; returns C3, C4, C5."""
+    """A small plain conv net (stride 32) for CPU tests and demos; returns C``start_level``…C5."""
 
-    def __init__(self, widths=(16, 24, 32, 48, 64)):
+    def __init__(self, widths=(16, 24, 32, 48, 64), start_level: int = 3):
         super().__init__()
         layers, cin = [], 3
         for w in widths:
@@ -48,32 +48,40 @@ class TinyBackbone(nn.Module):
             )
             cin = w
         self.stages = nn.ModuleList(layers)
-        self.out_channels = list(widths[2:])
+        self.first = start_level - 1
+        self.out_channels = list(widths[self.first :])
 
     def forward(self, x):
         feats = []
         for stage in self.stages:
             x = stage(x)
             feats.append(x)
-        return feats[2:]
+        return feats[self.first :]
 
 
 class ResNetBackbone(nn.Module):
-    """torchvision ResNet (random init; load ImageNet weights yourself) returning C3, C4, C5.
+    """torchvision ResNet (random init; load ImageNet weights yourself) returning C``start_level``…C5.
 
-    Parameter names (``conv1``, ``bn1``, ``layer1``…) match mmdet's ResNet, hence mmrotate checkpoints.
-    BatchNorm is frozen (``norm_eval``) as in mmrotate's configs.
+    Parameter names (``conv1``, ``bn1``, ``layer1.0.conv1``, ``layer1.0.downsample.0``…) are those of
+    mmdet's ``ResNet`` (style ``pytorch``), hence mmrotate checkpoints. BatchNorm is frozen
+    (``norm_eval``) as in mmrotate's configs; ``frozen_stages=1`` also freezes the stem and ``layer1``.
     """
 
-    def __init__(self, depth: int = 50):
+    def __init__(self, depth: int = 50, start_level: int = 3, frozen_stages: int = -1):
         super().__init__()
         import torchvision
 
+        if start_level not in (2, 3):
+            raise ValueError(f"start_level must be 2 (C2–C5) or 3 (C3–C5), got {start_level}")
         net = getattr(torchvision.models, f"resnet{depth}")(weights=None)
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         expansion = 4 if depth >= 50 else 1
-        self.out_channels = [128 * expansion, 256 * expansion, 512 * expansion]
+        self.first = start_level - 2
+        self.out_channels = [64 * expansion, 128 * expansion, 256 * expansion, 512 * expansion][self.first :]
+        if frozen_stages >= 0:  # mmdet: the stem, then layer1…layer{frozen_stages}
+            for m in [self.conv1, self.bn1, *(getattr(self, f"layer{i}") for i in range(1, frozen_stages + 1))]:
+                m.requires_grad_(False)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -84,35 +92,40 @@ class ResNetBackbone(nn.Module):
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        c2 = self.layer1(x)
-        c3 = self.layer2(c2)
-        c4 = self.layer3(c3)
-        return [c3, c4, self.layer4(c4)]
+        feats = [self.layer1(x)]
+        for layer in (self.layer2, self.layer3, self.layer4):
+            feats.append(layer(feats[-1]))
+        return feats[self.first :]
 
 
-def build_backbone(name: str) -> nn.Module:
+def build_backbone(name: str, start_level: int = 3, frozen_stages: int = -1) -> nn.Module:
+    """``'tiny'`` or ``'resnet18/34/50/101'`` returning the maps from C``start_level`` (2 or 3) to C5."""
     if name == "tiny":
-        return TinyBackbone()
+        return TinyBackbone(start_level=start_level)
     if name.startswith("resnet") and name[6:].isdigit():
-        return ResNetBackbone(int(name[6:]))
+        return ResNetBackbone(int(name[6:]), start_level, frozen_stages)
     raise ValueError(f"unknown backbone {name!r}; use 'tiny' or 'resnet18/34/50/101'")
 
 
 class FPN(nn.Module):
-    """Feature pyramid P3–P(2+num_outs): top-down sum of 1×1 laterals, 3×3 outputs, extra levels by
-    stride-2 convs on C5 then on the previous extra level (mmdet ``add_extra_convs='on_input'``)."""
+    """mmdet ``FPN``: top-down sum of 1×1 laterals, 3×3 outputs, then ``num_outs − len(in_channels)``
+    extra levels: ``extra='on_input'`` (RetinaNet/DCFL) adds stride-2 3×3 convs on the last input then
+    on the previous extra level; ``extra='max_pool'`` (``add_extra_convs=False``, Oriented R-CNN)
+    subsamples the last output by a stride-2 1×1 max-pool, without parameters."""
 
-    def __init__(self, in_channels: list[int], out_channels: int, num_outs: int = 5):
+    def __init__(self, in_channels: list[int], out_channels: int, num_outs: int = 5, extra: str = "on_input"):
         super().__init__()
         if num_outs < len(in_channels):
             raise ValueError(f"num_outs ({num_outs}) must be ≥ the number of backbone levels ({len(in_channels)})")
+        if extra not in ("on_input", "max_pool"):
+            raise ValueError(f"unknown extra {extra!r}; use 'on_input' or 'max_pool'")
         self.lateral_convs = nn.ModuleList(ConvModule(c, out_channels, 1, act=False) for c in in_channels)
         convs = [ConvModule(out_channels, out_channels, 3, act=False) for _ in in_channels]
-        for i in range(num_outs - len(in_channels)):
+        for i in range(num_outs - len(in_channels) if extra == "on_input" else 0):
             cin = in_channels[-1] if i == 0 else out_channels
             convs.append(ConvModule(cin, out_channels, 3, stride=2, act=False))
         self.fpn_convs = nn.ModuleList(convs)
-        self.num_ins = len(in_channels)
+        self.num_ins, self.num_outs, self.extra = len(in_channels), num_outs, extra
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_uniform_(m.weight)
@@ -127,6 +140,8 @@ class FPN(nn.Module):
         for conv in self.fpn_convs[self.num_ins :]:
             x = conv(x)
             outs.append(x)
+        while len(outs) < self.num_outs:  # extra == "max_pool"
+            outs.append(F.max_pool2d(outs[-1], 1, stride=2))
         return outs
 
 
