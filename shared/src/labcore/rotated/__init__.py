@@ -17,10 +17,11 @@ from labcore.rotated.boxes import (
 from labcore.rotated.gaussian import gaussian_bhattacharyya, gaussian_gjsd, gaussian_kld, obb_to_gaussian
 from labcore.rotated.iou import overlap_candidates, rotated_iou, rotated_iou_aligned, rotated_iou_loss
 from labcore.rotated.nms import batched_rotated_nms, rotated_nms
+from labcore.rotated.triton_iou import triton_rotated_iou_aligned  # registers the CUDA fast path
 
 __all__ = [
     "ANGLE_VERSIONS", "box_area", "check_boxes", "norm_angle", "obb_to_poly", "poly_to_obb", "regularize_boxes",
     "obb_to_gaussian", "gaussian_kld", "gaussian_gjsd", "gaussian_bhattacharyya",
     "overlap_candidates", "rotated_iou", "rotated_iou_aligned", "rotated_iou_loss",
-    "rotated_nms", "batched_rotated_nms",
+    "rotated_nms", "batched_rotated_nms", "triton_rotated_iou_aligned",
 ]

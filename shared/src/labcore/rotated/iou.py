@@ -68,13 +68,20 @@ def _intersection_area(b1: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
     return torch.where(count >= 3, area, torch.zeros_like(area))
 
 
-@kernel
-def rotated_iou_aligned(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
-    """IoU of ``boxes1[i]`` with ``boxes2[i]`` for ``(N, 5)`` inputs; 0 where both areas are 0. Differentiable."""
+def _check_pair(boxes1: torch.Tensor, boxes2: torch.Tensor) -> None:
     check_boxes(boxes1, "boxes1")
     check_boxes(boxes2, "boxes2")
     if boxes1.shape != boxes2.shape or boxes1.ndim != 2:
         raise ValueError(f"aligned IoU needs two (N, 5) tensors, got {tuple(boxes1.shape)} and {tuple(boxes2.shape)}")
+
+
+@kernel
+def rotated_iou_aligned(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    """IoU of ``boxes1[i]`` with ``boxes2[i]`` for ``(N, 5)`` inputs; 0 where both areas are 0. Differentiable.
+
+    On CUDA without autograd a fused Triton kernel runs instead (:mod:`labcore.rotated.triton_iou`).
+    """
+    _check_pair(boxes1, boxes2)
     dtype = boxes1.dtype
     b1, b2 = boxes1.double(), boxes2.double()
     outs = []

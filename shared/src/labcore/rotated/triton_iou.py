@@ -1,0 +1,132 @@
+"""CUDA fast path of :func:`labcore.rotated.rotated_iou_aligned`: one fused Triton kernel, forward only.
+
+Each lane takes one box pair and works in the frame of the second box, where that box is the
+axis-aligned rectangle ``[-w/2, w/2] × [-h/2, h/2]`` and the first is a quadrilateral ``P``. By
+Green's theorem the area of ``P ∩ rectangle`` is the sum over the 4 edges of ``P`` of the signed
+integral of ``clamp(y(x), -h/2, h/2) + h/2`` over the part of the edge's x range inside
+``[-w/2, w/2]`` (exact for any simple polygon). Along an edge, ``clamp(y(x))`` is piecewise linear
+with breaks where ``y`` crosses ``±h/2``, so the midpoint rule on the three pieces is exact.
+This is the same exact intersection as the reference's vertex clipping, with no vertex list to
+sort, and it stays well conditioned for (nearly) coincident edges: identical, nested, touching
+and perpendicular boxes need no special case.
+
+Precision: float32 arithmetic for float16/bfloat16/float32 boxes, float64 for float64 boxes;
+the result has the input dtype, as the reference's. No autograd: the dispatch uses this path
+only when no gradient is needed, so the rotated IoU loss keeps the differentiable reference.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from labcore.rotated.iou import _check_pair, rotated_iou_aligned
+
+_BLOCK = 128
+
+try:  # Triton ships with CUDA builds of torch; without it the reference runs.
+    import triton
+    import triton.language as tl
+except ImportError:  # pragma: no cover - depends on the install
+    triton = None
+
+
+def fast_path_available(boxes1: torch.Tensor, boxes2: torch.Tensor) -> bool:
+    """The Triton kernel serves these inputs: Triton importable, one float dtype, no gradient needed."""
+    needs_grad = torch.is_grad_enabled() and (boxes1.requires_grad or boxes2.requires_grad)
+    return triton is not None and not needs_grad and boxes1.dtype == boxes2.dtype and boxes1.is_floating_point()
+
+
+def triton_rotated_iou_aligned(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    """IoU of ``boxes1[i]`` with ``boxes2[i]`` (``(N, 5)`` each) by the Triton kernel; no autograd."""
+    if triton is None:
+        raise ImportError("the rotated IoU fast path needs triton (pip install triton); the reference runs without it")
+    _check_pair(boxes1, boxes2)
+    out = torch.empty(boxes1.shape[0], dtype=boxes1.dtype, device=boxes1.device)
+    if out.numel():
+        grid = (triton.cdiv(out.numel(), _BLOCK),)
+        _iou_kernel[grid](
+            boxes1.contiguous(), boxes2.contiguous(), out, out.numel(), F64=boxes1.dtype == torch.float64, BLOCK=_BLOCK
+        )
+    return out
+
+
+if triton is not None:
+
+    @triton.jit
+    def _clamped_height(x, x0, y0, dx_safe, dy, hh):
+        """``clamp(y(x), -hh, hh) + hh`` on the edge's line, ``x`` kept within the edge."""
+        t = tl.minimum(tl.maximum((x - x0) / dx_safe, 0.0), 1.0)
+        return tl.minimum(tl.maximum(y0 + t * dy, -hh), hh) + hh
+
+    @triton.jit
+    def _edge_term(x0, y0, x1, y1, hw, hh):
+        """Signed ``∫ clamp(y(x)) + hh dx`` from ``x0`` to ``x1`` over ``x ∈ [-hw, hw]`` (Green's theorem)."""
+        dx = x1 - x0
+        dy = y1 - y0
+        lo = tl.maximum(tl.minimum(x0, x1), -hw)
+        hi = tl.maximum(tl.minimum(tl.maximum(x0, x1), hw), lo)
+        # x where the edge's line crosses y = ±hh: the clamp switches there (no switch on flat edges,
+        # where the midpoint rule's error is at most |dy|·length)
+        flat = tl.abs(dy) <= 1e-20 * tl.abs(dx)
+        slope_inv = dx / tl.where(flat, 1.0, dy)
+        b1 = x0 + (-hh - y0) * slope_inv
+        b2 = x0 + (hh - y0) * slope_inv
+        p = tl.where(flat, lo, tl.minimum(tl.maximum(tl.minimum(b1, b2), lo), hi))
+        q = tl.where(flat, lo, tl.minimum(tl.maximum(tl.maximum(b1, b2), lo), hi))
+        dx_safe = tl.where(dx == 0.0, 1.0, dx)
+        area = (p - lo) * _clamped_height((lo + p) * 0.5, x0, y0, dx_safe, dy, hh)
+        area += (q - p) * _clamped_height((p + q) * 0.5, x0, y0, dx_safe, dy, hh)
+        area += (hi - q) * _clamped_height((q + hi) * 0.5, x0, y0, dx_safe, dy, hh)
+        sign = tl.where(dx > 0.0, 1.0, tl.where(dx < 0.0, -1.0, 0.0))
+        return sign * area
+
+    @triton.jit
+    def _iou_kernel(b1_ptr, b2_ptr, out_ptr, n, F64: tl.constexpr, BLOCK: tl.constexpr):
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < n
+        row = offs.to(tl.int64) * 5
+        ty = tl.float64 if F64 else tl.float32
+        x1 = tl.load(b1_ptr + row, mask=mask, other=0.0).to(ty)
+        y1 = tl.load(b1_ptr + row + 1, mask=mask, other=0.0).to(ty)
+        w1 = tl.load(b1_ptr + row + 2, mask=mask, other=0.0).to(ty)
+        h1 = tl.load(b1_ptr + row + 3, mask=mask, other=0.0).to(ty)
+        a1 = tl.load(b1_ptr + row + 4, mask=mask, other=0.0).to(ty)
+        x2 = tl.load(b2_ptr + row, mask=mask, other=0.0).to(ty)
+        y2 = tl.load(b2_ptr + row + 1, mask=mask, other=0.0).to(ty)
+        w2 = tl.load(b2_ptr + row + 2, mask=mask, other=0.0).to(ty)
+        h2 = tl.load(b2_ptr + row + 3, mask=mask, other=0.0).to(ty)
+        a2 = tl.load(b2_ptr + row + 4, mask=mask, other=0.0).to(ty)
+        # box 1 in the frame of box 2: centre (cx, cy), width axis (c, s)
+        c2 = tl.cos(a2)
+        s2 = tl.sin(a2)
+        cx = (x1 - x2) * c2 + (y1 - y2) * s2
+        cy = (y1 - y2) * c2 - (x1 - x2) * s2
+        c = tl.cos(a1 - a2)
+        s = tl.sin(a1 - a2)
+        ux = 0.5 * w1 * c
+        uy = 0.5 * w1 * s
+        vx = -0.5 * h1 * s
+        vy = 0.5 * h1 * c
+        # corners in obb_to_poly's order: (+u+v), (−u+v), (−u−v), (+u−v)
+        px0 = cx + ux + vx
+        py0 = cy + uy + vy
+        px1 = cx - ux + vx
+        py1 = cy - uy + vy
+        px2 = cx - ux - vx
+        py2 = cy - uy - vy
+        px3 = cx + ux - vx
+        py3 = cy + uy - vy
+        hw = 0.5 * w2
+        hh = 0.5 * h2
+        inter = _edge_term(px0, py0, px1, py1, hw, hh)
+        inter += _edge_term(px1, py1, px2, py2, hw, hh)
+        inter += _edge_term(px2, py2, px3, py3, hw, hh)
+        inter += _edge_term(px3, py3, px0, py0, hw, hh)
+        inter = tl.abs(inter)
+        union = w1 * h1 + w2 * h2 - inter
+        ok = union > 0.0
+        iou = tl.where(ok, inter / tl.where(ok, union, 1.0), 0.0)
+        iou = tl.minimum(tl.maximum(iou, 0.0), 1.0)
+        tl.store(out_ptr + offs, iou.to(out_ptr.dtype.element_ty), mask=mask)
+
+    rotated_iou_aligned.register("cuda", triton_rotated_iou_aligned, fast_path_available)
