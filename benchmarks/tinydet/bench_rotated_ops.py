@@ -1,18 +1,25 @@
-"""Throughput of labcore.rotated (pairwise IoU, NMS) against shapely (and mmcv when installed),
-plus detector images/s at 800×800. Prints a markdown table. Usage:
+"""Throughput of labcore.rotated (aligned and pairwise IoU, NMS) against shapely (and mmcv when
+installed), plus detector images/s at 800×800. Prints a markdown table. Usage:
 
     python benchmarks/tinydet/bench_rotated_ops.py [--device cpu|cuda] [--quick]
+
+On CUDA the IoU/NMS rows run twice: with the Triton fast path of ``rotated_iou_aligned`` (what the
+dispatch picks) and with ``LABCORE_DISABLE_FAST_KERNELS=1`` (the PyTorch reference). Triton's
+CPU interpreter is for tests only; its timings say nothing about speed, so it is never timed here.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
-from labcore.rotated import obb_to_poly, rotated_iou, rotated_nms
+from labcore.rotated import obb_to_poly, rotated_iou, rotated_iou_aligned, rotated_nms
 
 
 def _boxes(n: int, extent: float, seed: int) -> torch.Tensor:
@@ -44,9 +51,54 @@ def _time(fn, repeat: int = 3) -> float:
     return best
 
 
+@contextmanager
+def _fast_kernels(enabled: bool) -> Iterator[None]:
+    old = os.environ.get("LABCORE_DISABLE_FAST_KERNELS")
+    os.environ["LABCORE_DISABLE_FAST_KERNELS"] = "0" if enabled else "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["LABCORE_DISABLE_FAST_KERNELS"]
+        else:
+            os.environ["LABCORE_DISABLE_FAST_KERNELS"] = old
+
+
+def _labcore_paths(device: str, *example: torch.Tensor) -> list[tuple[str, bool]]:
+    """(label, fast kernels on) for each labcore path worth timing on ``device``."""
+    with torch.no_grad(), _fast_kernels(True):
+        fast = rotated_iou_aligned.select(*example) is not rotated_iou_aligned.reference
+    reference = [(f"labcore {device}, PyTorch reference", False)]
+    return [(f"labcore {device}, Triton", True), *reference] if fast else reference
+
+
+def bench_aligned_iou(n: int, device: str) -> list[tuple[str, str, float]]:
+    a, b = _boxes(n, 200, 5).to(device), _boxes(n, 200, 6).to(device)
+    rows = []
+    for label, fast in _labcore_paths(device, a, b):
+        with torch.no_grad(), _fast_kernels(fast):
+            rows.append(("aligned IoU", label, n / _time(lambda: rotated_iou_aligned(a, b))))
+    try:
+        from shapely import area, intersection, polygons
+
+        pa, pb = (polygons(obb_to_poly(x.cpu().double()).numpy()) for x in (a, b))
+
+        def shp():
+            inter = area(intersection(pa, pb))
+            return inter / (area(pa) + area(pb) - inter)
+
+        rows.append(("aligned IoU", "shapely 2 (vectorised clip, CPU)", n / _time(shp)))
+    except ImportError:
+        pass
+    return rows
+
+
 def bench_iou(n: int, device: str) -> list[tuple[str, str, float]]:
     a, b = _boxes(n, 200, 0).to(device), _boxes(n, 200, 1).to(device)
-    rows = [("pairwise IoU", f"labcore {device}", n * n / _time(lambda: rotated_iou(a, b)))]
+    rows = []
+    for label, fast in _labcore_paths(device, a, b):
+        with torch.no_grad(), _fast_kernels(fast):
+            rows.append(("pairwise IoU", label, n * n / _time(lambda: rotated_iou(a, b))))
     try:
         from shapely import STRtree, area, intersection, polygons
 
@@ -99,7 +151,9 @@ def bench_nms(n: int, device: str) -> list[tuple[str, str, float]]:
         boxes = boxes.to(device)
         scores = torch.rand(n, generator=torch.Generator().manual_seed(3)).to(device)
         op = f"NMS IoU 0.4, {name}"
-        rows.append((op, f"labcore {device}", n / _time(lambda b=boxes, s=scores: rotated_nms(b, s, 0.4))))
+        for label, fast in _labcore_paths(device, boxes, boxes):
+            with _fast_kernels(fast):
+                rows.append((op, label, n / _time(lambda b=boxes, s=scores: rotated_nms(b, s, 0.4))))
         try:
             from mmcv.ops import nms_rotated
 
@@ -133,11 +187,13 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="smaller sizes (CI smoke run)")
     args = p.parse_args()
     n_iou, n_nms = (300, 500) if args.quick else (2000, 3000)
-    rows = bench_iou(n_iou, args.device) + bench_nms(n_nms, args.device)
+    n_aligned = (10**4 if args.quick else 10**5) * (10 if args.device == "cuda" else 1)
+    sizes = {"aligned IoU": n_aligned, "pairwise IoU": n_iou}
+    rows = bench_aligned_iou(n_aligned, args.device) + bench_iou(n_iou, args.device) + bench_nms(n_nms, args.device)
     print("| op | implementation | throughput |\n|---|---|---|")
     for op, impl, v in rows:
-        pairwise = op.startswith("pairwise")
-        print(f"| {op} (n={n_iou if pairwise else n_nms}) | {impl} | {v:,.0f} {'pairs/s' if pairwise else 'boxes/s'} |")
+        unit = "boxes/s" if op.startswith("NMS") else "pairs/s"
+        print(f"| {op} (n={sizes.get(op, n_nms)}) | {impl} | {v:,.0f} {unit} |")
     for backbone, head in (
         ("tiny", "retina"),
         ("tiny", "dcfl"),
