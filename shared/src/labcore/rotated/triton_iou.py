@@ -45,7 +45,12 @@ def triton_rotated_iou_aligned(boxes1: torch.Tensor, boxes2: torch.Tensor) -> to
     if out.numel():
         grid = (triton.cdiv(out.numel(), _BLOCK),)
         _iou_kernel[grid](
-            boxes1.contiguous(), boxes2.contiguous(), out, out.numel(), F64=boxes1.dtype == torch.float64, BLOCK=_BLOCK
+            boxes1.contiguous(),
+            boxes2.contiguous(),
+            out,
+            out.numel(),
+            COMPUTE=tl.float64 if boxes1.dtype == torch.float64 else tl.float32,
+            BLOCK=_BLOCK,
         )
     return out
 
@@ -81,21 +86,20 @@ if triton is not None:
         return sign * area
 
     @triton.jit
-    def _iou_kernel(b1_ptr, b2_ptr, out_ptr, n, F64: tl.constexpr, BLOCK: tl.constexpr):
+    def _iou_kernel(b1_ptr, b2_ptr, out_ptr, n, COMPUTE: tl.constexpr, BLOCK: tl.constexpr):
         offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < n
         row = offs.to(tl.int64) * 5
-        ty = tl.float64 if F64 else tl.float32
-        x1 = tl.load(b1_ptr + row, mask=mask, other=0.0).to(ty)
-        y1 = tl.load(b1_ptr + row + 1, mask=mask, other=0.0).to(ty)
-        w1 = tl.load(b1_ptr + row + 2, mask=mask, other=0.0).to(ty)
-        h1 = tl.load(b1_ptr + row + 3, mask=mask, other=0.0).to(ty)
-        a1 = tl.load(b1_ptr + row + 4, mask=mask, other=0.0).to(ty)
-        x2 = tl.load(b2_ptr + row, mask=mask, other=0.0).to(ty)
-        y2 = tl.load(b2_ptr + row + 1, mask=mask, other=0.0).to(ty)
-        w2 = tl.load(b2_ptr + row + 2, mask=mask, other=0.0).to(ty)
-        h2 = tl.load(b2_ptr + row + 3, mask=mask, other=0.0).to(ty)
-        a2 = tl.load(b2_ptr + row + 4, mask=mask, other=0.0).to(ty)
+        x1 = tl.load(b1_ptr + row, mask=mask, other=0.0).to(COMPUTE)
+        y1 = tl.load(b1_ptr + row + 1, mask=mask, other=0.0).to(COMPUTE)
+        w1 = tl.load(b1_ptr + row + 2, mask=mask, other=0.0).to(COMPUTE)
+        h1 = tl.load(b1_ptr + row + 3, mask=mask, other=0.0).to(COMPUTE)
+        a1 = tl.load(b1_ptr + row + 4, mask=mask, other=0.0).to(COMPUTE)
+        x2 = tl.load(b2_ptr + row, mask=mask, other=0.0).to(COMPUTE)
+        y2 = tl.load(b2_ptr + row + 1, mask=mask, other=0.0).to(COMPUTE)
+        w2 = tl.load(b2_ptr + row + 2, mask=mask, other=0.0).to(COMPUTE)
+        h2 = tl.load(b2_ptr + row + 3, mask=mask, other=0.0).to(COMPUTE)
+        a2 = tl.load(b2_ptr + row + 4, mask=mask, other=0.0).to(COMPUTE)
         # box 1 in the frame of box 2: centre (cx, cy), width axis (c, s)
         c2 = tl.cos(a2)
         s2 = tl.sin(a2)
