@@ -96,13 +96,81 @@ def test_coarse_to_fine_assigner_properties():
     for i in range(3):
         pos = torch.nonzero(assigned == i + 1).flatten()
         assert 1 <= pos.numel() <= topq
-        assert set(pos.tolist()) <= set(sim[i].topk(topk).indices.tolist())  # fine ⊂ coarse candidates
+        coarse = torch.nonzero(sim[i] >= sim[i].topk(topk).values[-1]).flatten()  # top-k values, ties included
+        assert set(pos.tolist()) <= set(coarse.tolist())  # fine ⊂ coarse candidates
     # a tight Gaussian-mixture threshold only removes positives, never adds
     strict = coarse_to_fine_assign(anchors, preds, logits, gt, topk=topk, topq=topq, gauss_thr=0.05)
     assert set(torch.nonzero(strict > 0).flatten().tolist()) <= set(torch.nonzero(assigned > 0).flatten().tolist())
     assert (coarse_to_fine_assign(anchors, preds, logits, gt[:0]) == 0).all()
     # similarity is 1 / (1 + GJSD)
     assert torch.allclose(sim[0, :5], 1 / (1 + gaussian_gjsd(gt[:1].expand(5, 5), anchors[:5])), atol=1e-6)
+
+
+def _c2f_by_loops(priors, pred, logits, gt, topk, topq, gauss_thr):
+    """A direct, loop-by-loop reading of the reference ``C2FAssigner.assign`` (constraint 'dgmm'),
+    for cases where every gt keeps at least ``topq`` of its own candidates."""
+    sim = gjsd_similarity(gt, priors).tolist()
+    num_gt, num_priors = len(sim), len(sim[0])
+    labels = [0 if 0 <= max(sim[i][a] for i in range(num_gt)) < 0.8 else -1 for a in range(num_priors)]
+    for i in range(num_gt):  # every prior equal to one of the gt's top-k values; a later gt wins
+        for value in sorted(sim[i], reverse=True)[:topk]:
+            for a in range(num_priors):
+                if sim[i][a] == value:
+                    labels[a] = i + 1
+    cands = [a for a in range(num_priors) if labels[a] > 0]
+    q = min(topq, len(cands))
+    iou = rotated_iou(gt, pred).tolist()
+    quality = {a: iou[labels[a] - 1][a] + torch.sigmoid(logits[a].max()).item() for a in cands}
+    kept, pos_mean = [0 if a in cands else labels[a] for a in range(num_priors)], []
+    for i in range(num_gt):
+        own = sorted((a for a in cands if labels[a] == i + 1), key=lambda a: -quality[a])
+        assert len(own) >= q, "case outside this reading: the reference would pad with other gts' candidates"
+        for a in own[:q]:
+            kept[a] = i + 1
+        pos_mean.append(priors[own[:q], :2].double().mean(0))
+    out = []
+    for a in range(num_priors):
+        g = max(kept[a] - 1, 0)  # the reference multiplies every label by the flag of gt max(label − 1, 0)
+        x, y, w, h, t = gt[g].double().tolist()
+        rot = torch.tensor([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]], dtype=torch.float64)
+        inv = torch.linalg.inv(rot @ torch.diag(torch.tensor([w * w / 4, h * h / 4], dtype=torch.float64)) @ rot.T)
+        d_gt = priors[a, :2].double() - torch.tensor([x, y], dtype=torch.float64)
+        d_pos = priors[a, :2].double() - pos_mean[g]
+        mix = 0.7 * math.exp(-0.5 * float(d_gt @ inv @ d_gt)) + 0.3 * math.exp(-0.5 * float(d_pos @ inv @ d_pos))
+        out.append(kept[a] * int(mix >= math.exp(-gauss_thr)))
+    return out
+
+
+def test_coarse_to_fine_assigner_ties_take_every_tied_prior():
+    # an axis-aligned gt halfway between grid columns: mirror-image priors have identical similarities
+    priors = torch.cat(grid_anchors([(6, 6)], [8], 2.0))
+    gt = torch.tensor([[20.0, 16.0, 8.0, 8.0, 0.0]])
+    sim = gjsd_similarity(gt, priors)[0]
+    kth = sim.topk(3).values[-1]
+    assert (sim > kth).sum() == 2 and (sim == kth).sum() == 4  # 2 nearest, then 4 tied at the 3rd value
+    assigned = coarse_to_fine_assign(priors, priors, torch.zeros(36, 1), gt, topk=3, topq=10, gauss_thr=100.0)
+    assert (assigned == 1).sum() == 6  # all tied priors are candidates (top-k indices would keep 3)
+
+
+def test_coarse_to_fine_assigner_matches_a_loop_reading_of_the_reference():
+    g = torch.Generator().manual_seed(1)
+    # a dense 2-px grid of 8-px priors: many priors similar enough (≥ 0.8) to be ignored
+    priors = torch.cat(grid_anchors([(12, 12)], [2], 4.0))
+    cases = [
+        torch.tensor([[6.0, 8.0, 8.0, 8.0, 0.0], [16.0, 16.0, 8.0, 8.0, 0.0]]),  # exact ties, ignored priors
+        torch.tensor([[7.0, 9.0, 9.0, 6.0, 0.4], [15.0, 14.0, 7.0, 5.0, 1.2], [18.0, 8.0, 6.0, 8.0, 2.0]]),
+    ]
+    for gt in cases:
+        pred = priors + torch.randn(priors.shape, generator=g) * torch.tensor([1.0, 1.0, 1.0, 1.0, 0.3])
+        logits = torch.randn(priors.shape[0], 2, generator=g)
+        for topk, topq, thr in [(9, 4, 0.8), (16, 12, 0.8), (6, 3, 2.0)]:
+            fast = coarse_to_fine_assign(priors, pred, logits, gt, topk=topk, topq=topq, gauss_thr=thr)
+            assert fast.tolist() == _c2f_by_loops(priors, pred, logits, gt, topk, topq, thr), (gt, topk, topq)
+    # the reference's filter turns an ignored prior outside gt 0's mixture into a negative
+    gt = cases[0]
+    assigned = coarse_to_fine_assign(priors, priors, torch.zeros(144, 1), gt, topk=4, topq=4, gauss_thr=0.8)
+    ignored_sim = gjsd_similarity(gt, priors).max(0).values >= 0.8
+    assert (assigned == -1).any() and (ignored_sim & (assigned == 0)).any()
 
 
 @pytest.mark.parametrize("head", ["dcfl", "retina"])

@@ -60,24 +60,26 @@ def coarse_to_fine_assign(
     ignore_thr: float = 0.8,
     mixture=(0.7, 0.3),
 ) -> torch.Tensor:
-    """DCFL's coarse-to-fine assignment (journal version, §4.3), vectorised.
+    """DCFL's coarse-to-fine assignment (journal version, §4.3; the reference's ``C2FAssigner``), vectorised.
 
-    1. Coarse: each gt takes its ``topk`` priors by GJSD similarity as candidates (a later gt wins a
-       shared prior); the rest are negatives, except priors with similarity ≥ ``ignore_thr`` (ignored).
+    1. Coarse: each gt takes as candidates every prior whose GJSD similarity equals one of its
+       ``topk`` largest (ties included, so possibly more than ``topk``); a later gt wins a shared
+       prior. Other priors are negatives, or ignored if their best similarity is ≥ ``ignore_thr``.
     2. Fine: candidates are ranked by quality ``IoU(pred, gt) + σ(max class logit)``; each gt keeps
-       its ``topq`` best, the other candidates become negatives.
+       its ``topq`` best (``topq`` capped by the number of all candidates), the rest become negatives.
     3. Gaussian-mixture filter: a positive survives only if the mixture of the gt Gaussian (weight
        0.7) and a Gaussian of gt covariance at the mean of the gt's positive priors (0.3),
-       evaluated at the prior centre, is ≥ ``exp(−gauss_thr)``.
-    ``priors`` are the (dynamically shifted) anchors, ``pred_boxes`` the decoded predictions.
+       evaluated at the prior centre, is ≥ ``exp(−gauss_thr)``. As in the reference, the filter
+       multiplies every label by its inside flag for gt ``max(label − 1, 0)``, so an ignored prior
+       (``−1``) stays ignored only inside gt 0's mixture and is a negative elsewhere.
+    ``priors`` are the (dynamically shifted) anchors, ``pred_boxes`` the predictions to score.
     """
     num_priors = priors.shape[0]
     if gt.shape[0] == 0:
         return torch.zeros(num_priors, dtype=torch.long, device=priors.device)
     sim = gjsd_similarity(gt, priors)  # (G, A)
-    k = min(topk, num_priors)
-    cand = torch.zeros_like(sim, dtype=torch.bool).scatter_(1, sim.topk(k, dim=1).indices, True)
-    cand_gt = _later_gt_wins(cand)  # (A,)
+    kth = sim.topk(min(topk, num_priors), dim=1).values[:, -1:]
+    cand_gt = _later_gt_wins(sim >= kth)  # (A,)
     assigned = torch.where(sim.max(0).values >= ignore_thr, -1, 0)
     idx = torch.nonzero(cand_gt > 0).flatten()
     owner = cand_gt[idx] - 1
@@ -85,24 +87,24 @@ def coarse_to_fine_assign(
     quality = iou + cls_logits[idx].detach().max(1).values.sigmoid()
     table = torch.full_like(sim, -math.inf)
     table[owner, idx] = quality.to(table.dtype)
-    q = min(topq, idx.numel())
-    best = table.topk(q, dim=1)
+    best = table.topk(min(topq, idx.numel()), dim=1)
     chosen = torch.isfinite(best.values)
     pos_gt = torch.arange(gt.shape[0], device=gt.device)[:, None].expand_as(best.indices)[chosen]
     pos_idx = best.indices[chosen]
     assigned[idx] = 0
-    # Gaussian-mixture filter
+    assigned[pos_idx] = pos_gt + 1
+    # Gaussian-mixture filter, for every prior against gt max(label − 1, 0)
     mu_t, sigma_t = obb_to_gaussian(gt.double())
-    centres = priors[pos_idx, :2].double()
-    mean_pos = torch.zeros_like(mu_t).index_add_(0, pos_gt, centres)
-    mean_pos = mean_pos / torch.bincount(pos_gt, minlength=gt.shape[0]).clamp_min(1)[:, None]
-    inv = torch.linalg.inv(sigma_t)[pos_gt]
+    count = torch.bincount(pos_gt, minlength=gt.shape[0])[:, None]
+    mean_pos = torch.zeros_like(mu_t).index_add_(0, pos_gt, priors[pos_idx, :2].double())
+    mean_pos = torch.where(count > 0, mean_pos / count.clamp_min(1), mu_t)
+    which = (assigned - 1).clamp_min(0)
+    inv = torch.linalg.inv(sigma_t)[which]
+    centres = priors[:, :2].double()
 
     def density(mu):
         d = (centres - mu)[:, :, None]
         return torch.exp(-0.5 * (d.transpose(1, 2) @ inv @ d)[:, 0, 0])
 
-    mix = mixture[0] * density(mu_t[pos_gt]) + mixture[1] * density(mean_pos[pos_gt])
-    keep = mix >= math.exp(-gauss_thr)
-    assigned[pos_idx[keep]] = pos_gt[keep] + 1
-    return assigned
+    mix = mixture[0] * density(mu_t[which]) + mixture[1] * density(mean_pos[which])
+    return torch.where(mix >= math.exp(-gauss_thr), assigned, 0)
