@@ -173,6 +173,35 @@ def test_coarse_to_fine_assigner_matches_a_loop_reading_of_the_reference():
     assert (assigned == -1).any() and (ignored_sim & (assigned == 0)).any()
 
 
+def test_dcfl_assigner_scores_boxes_decoded_as_the_reference_head_does():
+    """r_dcfl_head hands C2FAssigner the shifted priors, which decodes the deltas from them with its
+    default coder (angle delta in radians, not ×π); the loss decodes from the plain anchors."""
+    g = torch.Generator().manual_seed(0)
+    model = _tiny("dcfl")
+    anchors = torch.cat(grid_anchors([(8, 8)], [8], 2.0))
+    gt = torch.tensor([[20.0, 30.0, 14.0, 5.0, 0.5], [44.0, 40.0, 14.0, 6.0, 1.0]])
+    labels = torch.tensor([0, 1])
+    priors = anchors + torch.tensor([3.0, -2.0, 0, 0, 0])
+    # from each shifted prior, a 16×6 box on its nearest gt's centre with a random angle delta
+    nearest = gt[torch.cdist(priors[:, :2], gt[:, :2]).argmin(1)]
+    reg = torch.zeros(1, 64, 5)
+    reg[0, :, :2] = (nearest[:, :2] - priors[:, :2]) / 16
+    reg[..., 3], reg[..., 4] = -1.0, torch.rand(1, 64, generator=g) * 1.6 - 0.3
+    cls = torch.zeros(1, 64, 3)  # the fine stage then ranks by IoU alone
+    shift = torch.tensor([3.0, -2.0]).expand(1, 64, 2)
+    flat = (anchors, cls, reg, model.coder.decode(anchors[None], reg), shift)
+    dx, dy, dw, dh, da = reg[0].unbind(-1)  # by hand: angle-0 priors of side 16
+    by_hand = torch.stack([priors[:, 0] + 16 * dx, priors[:, 1] + 16 * dy, 16 * dw.exp(), 16 * dh.exp(), da], -1)
+    cfg = model.config
+    cfg.gauss_thr, cfg.topq = 10.0, 2  # keep every fine-stage positive
+    expected = coarse_to_fine_assign(priors, by_hand, cls[0], gt, cfg.topk, cfg.topq, cfg.gauss_thr)
+    assert torch.equal(model.assign_targets(flat, [gt], [labels])[0][0], expected)
+    cfg.assigner_boxes = "loss"  # the loss's boxes: another assignment here
+    loss_boxes = coarse_to_fine_assign(priors, flat[3][0], cls[0], gt, cfg.topk, cfg.topq, cfg.gauss_thr)
+    assert torch.equal(model.assign_targets(flat, [gt], [labels])[0][0], loss_boxes)
+    assert not torch.equal(loss_boxes, expected)
+
+
 @pytest.mark.parametrize("head", ["dcfl", "retina"])
 def test_losses_are_finite_and_training_reduces_them(head):
     model = _tiny(head)

@@ -73,6 +73,9 @@ class DetectorConfig:
     topq: int = 12
     gauss_thr: float = 0.8
     prior_offset_scale: float = 0.5  # anchor shift = mean DCN offset × stride × this (spec: stride/2)
+    # boxes whose IoU the C2F fine stage scores: "reference" = r_dcfl_head/C2FAssigner's (deltas decoded
+    # from the shifted priors, angle delta in radians); "loss" = the boxes the loss and inference use
+    assigner_boxes: str = "reference"
     pos_iou_thr: float = 0.5
     neg_iou_thr: float = 0.4
     # losses
@@ -117,6 +120,8 @@ class DetectorConfig:
             raise ValueError(f"unknown head {self.head!r}; use 'dcfl' or 'retina'")
         if not self.classes:
             raise ValueError("classes must name at least one class")
+        if self.assigner_boxes not in ("reference", "loss"):
+            raise ValueError(f"unknown assigner_boxes {self.assigner_boxes!r}; use 'reference' or 'loss'")
 
 
 class RotatedDetector(DataclassPretrained, nn.Module):
@@ -148,6 +153,7 @@ class RotatedDetector(DataclassPretrained, nn.Module):
                 config.num_classes, config.fpn_channels, config.feat_channels, config.stacked_convs, config.head_norm
             )
         self.coder = DeltaXYWHACoder(config.angle_version)
+        self.assigner_coder = DeltaXYWHACoder(config.angle_version, norm_factor=None)
         self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 3, 1, 1), persistent=False)
 
@@ -188,19 +194,10 @@ class RotatedDetector(DataclassPretrained, nn.Module):
 
     def head_loss(self, outputs, gt_boxes: list[torch.Tensor], gt_labels: list[torch.Tensor]) -> dict:
         """:meth:`loss` from the head's ``outputs`` (``self(images)``)."""
-        anchors, cls, reg, shift = self._flatten(*outputs)
-        decoded = self.coder.decode(anchors[None], reg)
+        flat = self.flat_outputs(outputs)
+        cls, decoded = flat[1], flat[3]
         targets, weights, pos_pred, pos_gt = [], [], [], []
-        for i, (boxes, labels) in enumerate(zip(gt_boxes, gt_labels)):
-            boxes, labels = clean_targets(boxes, labels, i, self.config.num_classes, anchors.device)
-            if self.config.head == "dcfl":
-                priors = anchors.clone()
-                priors[:, :2] += shift[i]
-                assigned = coarse_to_fine_assign(
-                    priors, decoded[i], cls[i], boxes, self.config.topk, self.config.topq, self.config.gauss_thr
-                )
-            else:
-                assigned = max_iou_assign(anchors, boxes, self.config.pos_iou_thr, self.config.neg_iou_thr)
+        for i, (assigned, boxes, labels) in enumerate(self.assign_targets(flat, gt_boxes, gt_labels)):
             pos = assigned > 0
             onehot = torch.zeros_like(cls[i])
             onehot[pos, labels[assigned[pos] - 1]] = 1
@@ -215,9 +212,42 @@ class RotatedDetector(DataclassPretrained, nn.Module):
         loss_cls = (focal * torch.stack(weights)[..., None]).sum() / num_pos
         pred, tgt = torch.cat(pos_pred), torch.cat(pos_gt)
         loss_bbox = (
-            rotated_iou_loss(pred, tgt, self.config.iou_loss_mode).sum() / num_pos if pred.numel() else reg.sum() * 0
+            rotated_iou_loss(pred, tgt, self.config.iou_loss_mode).sum() / num_pos
+            if pred.numel()
+            else flat[2].sum() * 0
         )
         return {"loss_cls": loss_cls, "loss_bbox": loss_bbox, "num_pos": torch.tensor(float(num_pos))}
+
+    def flat_outputs(self, outputs) -> tuple:
+        """The head's ``outputs`` over all levels: anchors ``(A, 5)``, class logits ``(B, A, C)``, deltas
+        ``(B, A, 5)``, boxes decoded from the anchors ``(B, A, 5)`` (those the loss and inference use) and
+        DCFL's dynamic-prior shift ``(B, A, 2)`` (``None`` for RetinaNet)."""
+        anchors, cls, reg, shift = self._flatten(*outputs)
+        return anchors, cls, reg, self.coder.decode(anchors[None], reg), shift
+
+    def assign_targets(self, flat, gt_boxes: list[torch.Tensor], gt_labels: list[torch.Tensor]) -> list[tuple]:
+        """Per image ``(assigned (A,), gt boxes, gt labels)`` (``assign.py`` codes; gts cleaned by
+        :func:`clean_targets`) for :meth:`flat_outputs` ``flat``."""
+        anchors, cls, reg, decoded, shift = flat
+        out = []
+        for i, (boxes, labels) in enumerate(zip(gt_boxes, gt_labels)):
+            boxes, labels = clean_targets(boxes, labels, i, self.config.num_classes, anchors.device)
+            if self.config.head == "dcfl":
+                priors = anchors.clone()
+                priors[:, :2] += shift[i]  # dynamic prior (§4.2)
+                if self.config.assigner_boxes == "reference":
+                    # r_dcfl_head passes the shifted priors to C2FAssigner, which decodes the deltas from
+                    # them with its default coder: angle delta read in radians (norm_factor=None), not ×π
+                    pred = self.assigner_coder.decode(priors, reg[i].detach())
+                else:
+                    pred = decoded[i].detach()
+                assigned = coarse_to_fine_assign(
+                    priors, pred, cls[i], boxes, self.config.topk, self.config.topq, self.config.gauss_thr
+                )
+            else:
+                assigned = max_iou_assign(anchors, boxes, self.config.pos_iou_thr, self.config.neg_iou_thr)
+            out.append((assigned, boxes, labels))
+        return out
 
     def training_loss(self, batch: dict) -> dict:
         return self.loss(batch["image"], batch["boxes"], batch["labels"])
