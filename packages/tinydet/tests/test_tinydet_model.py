@@ -203,6 +203,20 @@ def test_dcfl_assigner_scores_boxes_decoded_as_the_reference_head_does():
 
 
 @pytest.mark.parametrize("head", ["dcfl", "retina"])
+def test_loss_normaliser_counts_at_least_one_positive_per_image(head):
+    """mmdet's num_total_pos: Σ_images max(#positives, 1), so an image without objects adds 1."""
+    model = _tiny(head).eval()  # eval: BatchNorm statistics do not mix the images
+    scene = synthetic_scene(0, 64, max_objects=6)
+    empty = (torch.zeros(0, 5), torch.zeros(0, dtype=torch.long))
+    one = model.loss(scene["image"][None], [scene["boxes"]], [scene["labels"]])
+    two = model.loss(
+        torch.stack([scene["image"], scene["image"]]), [scene["boxes"], empty[0]], [scene["labels"], empty[1]]
+    )
+    assert one["num_pos"] >= 1 and two["num_pos"] == one["num_pos"] + 1
+    assert torch.allclose(two["loss_bbox"] * two["num_pos"], one["loss_bbox"] * one["num_pos"], rtol=1e-4)
+
+
+@pytest.mark.parametrize("head", ["dcfl", "retina"])
 def test_losses_are_finite_and_training_reduces_them(head):
     model = _tiny(head)
     batch = collate([synthetic_scene(i, 64, max_objects=6) for i in range(2)])

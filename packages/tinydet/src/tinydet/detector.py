@@ -193,7 +193,8 @@ class RotatedDetector(DataclassPretrained, nn.Module):
         return self.head_loss(self(images), gt_boxes, gt_labels)
 
     def head_loss(self, outputs, gt_boxes: list[torch.Tensor], gt_labels: list[torch.Tensor]) -> dict:
-        """:meth:`loss` from the head's ``outputs`` (``self(images)``)."""
+        """:meth:`loss` from the head's ``outputs`` (``self(images)``). As mmdet's ``num_total_pos``, the
+        normaliser counts every image's positives but at least one per image."""
         flat = self.flat_outputs(outputs)
         cls, decoded = flat[1], flat[3]
         targets, weights, pos_pred, pos_gt = [], [], [], []
@@ -205,7 +206,7 @@ class RotatedDetector(DataclassPretrained, nn.Module):
             weights.append((assigned >= 0).float())
             pos_pred.append(decoded[i][pos])
             pos_gt.append(boxes[assigned[pos] - 1])
-        num_pos = max(sum(p.shape[0] for p in pos_pred), 1)
+        num_pos = sum(max(p.shape[0], 1) for p in pos_pred)
         focal = sigmoid_focal_loss(
             cls, torch.stack(targets), self.config.focal_alpha, self.config.focal_gamma, reduction="none"
         )
