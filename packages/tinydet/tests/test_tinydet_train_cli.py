@@ -109,7 +109,7 @@ def test_cli_trains_and_evaluates_the_two_stage_detector(tmp_path, capsys):
     args = ["--num-images", "2", "--size", "64", "--steps", "1", "--batch-size", "2", "--out", str(tmp_path)]
     cli(["train", "--head", "dcfl-rcnn", *args])
     model = TwoStageDetector.from_pretrained(tmp_path / "model")
-    assert model.config.head == "dcfl" and model.config.roi_size == 7
+    assert model.config.rpn == "dcfl" and model.config.roi_size == 7
     capsys.readouterr()
     cli(["evaluate", "--model", str(tmp_path / "model"), "--num-images", "2", "--size", "64"])
     assert {"AP", "AP50", "mAP50"} <= set(json.loads(capsys.readouterr().out))

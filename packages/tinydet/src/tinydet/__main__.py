@@ -63,14 +63,17 @@ def cmd_train(args) -> None:
     from tinydet.two_stage import TwoStageConfig, TwoStageDetector
 
     classes = getattr(data, CLASS_SETS["synthetic" if args.data == "synthetic" else args.classes])
-    two_stage = args.head.endswith("-rcnn")  # the single-stage head as the RPN of a rotated RoI head
-    config_class = TwoStageConfig if two_stage else DetectorConfig
-    head = args.head.removesuffix("-rcnn")
-    cfg = (
-        config_class.tiny(classes, head=head)
-        if args.backbone == "tiny"
-        else config_class(classes=list(classes), head=head, backbone=args.backbone)
-    )
+    if args.head.endswith("-rcnn"):  # Oriented R-CNN with the DCFL or the plain oriented RPN
+        rpn = args.head.removesuffix("-rcnn")
+        if args.backbone == "tiny":
+            cfg = TwoStageConfig.tiny(classes, rpn=rpn)
+        else:
+            preset = TwoStageConfig.oriented_rcnn if rpn == "oriented" else TwoStageConfig
+            cfg = preset(classes=list(classes), backbone=args.backbone)
+    elif args.backbone == "tiny":
+        cfg = DetectorConfig.tiny(classes, head=args.head)
+    else:
+        cfg = DetectorConfig(classes=list(classes), head=args.head, backbone=args.backbone)
     ds = _dataset(args.data, args.classes, args.num_images, args.size)
     if args.head == "point-teacher":  # trains from box centres only (the boxes stay unused)
         from tinydet.data import PointLabels
@@ -82,7 +85,7 @@ def cmd_train(args) -> None:
         )
         ds = PointLabels(ds)
     else:
-        detector = TwoStageDetector(cfg) if two_stage else RotatedDetector(cfg)
+        detector = TwoStageDetector(cfg) if isinstance(cfg, TwoStageConfig) else RotatedDetector(cfg)
     fit(
         detector,
         ds,
@@ -147,9 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument(
         "--heads",
         nargs="+",
-        choices=["retina", "dcfl", "dcfl-rcnn", "retina-rcnn"],
+        choices=["retina", "dcfl", "dcfl-rcnn", "oriented-rcnn"],
         default=["retina", "dcfl"],
-        help="detectors to train and compare (*-rcnn: two-stage, that head as the RPN)",
+        help="detectors to train and compare (dcfl-rcnn: Oriented R-CNN with the DCFL RPN; oriented-rcnn: plain)",
     )
     d.set_defaults(fn=cmd_demo)
     for name, fn in (("train", cmd_train), ("evaluate", cmd_evaluate)):
@@ -162,9 +165,9 @@ def main(argv: list[str] | None = None) -> None:
         if name == "train":
             s.add_argument(
                 "--head",
-                choices=["dcfl", "retina", "dcfl-rcnn", "retina-rcnn", "point-teacher"],
+                choices=["dcfl", "retina", "dcfl-rcnn", "oriented-rcnn", "point-teacher"],
                 default="dcfl",
-                help="*-rcnn: that head as the oriented RPN of a rotated RoIAlign box head",
+                help="dcfl-rcnn: Oriented R-CNN with the DCFL RPN (the paper's 15.7 AP model); oriented-rcnn: plain",
             )
             s.add_argument("--backbone", default="tiny", help="'tiny' or resnet18/34/50/101")
             s.add_argument("--steps", type=int, default=200)

@@ -18,7 +18,7 @@ from tinydet.two_stage import TwoStageConfig, TwoStageDetector
 from tinydet.visualize import draw_boxes
 
 log = get_logger("tinydet.demo")
-HEAD_NAMES = {"retina": "RetinaNet", "dcfl": "DCFL", "dcfl-rcnn": "DCFL-RCNN", "retina-rcnn": "RetinaNet-RCNN"}
+HEAD_NAMES = {"retina": "RetinaNet", "dcfl": "DCFL", "dcfl-rcnn": "DCFL-RCNN", "oriented-rcnn": "OrientedRCNN"}
 
 
 def _val_scenes(num: int, size: int) -> list[dict]:
@@ -55,7 +55,8 @@ def run(
     heads: tuple[str, ...] = ("retina", "dcfl"),
 ) -> dict:
     """Train Rotated RetinaNet and DCFL the same way (AdamW, DCN offsets at 0.1× lr) and evaluate both;
-    ``heads`` may add ``"dcfl-rcnn"``/``"retina-rcnn"`` (that head as the RPN of the two-stage detector).
+    ``heads`` may add ``"dcfl-rcnn"``/``"oriented-rcnn"`` (Oriented R-CNN with the DCFL / plain RPN; their
+    P2 anchors get ``2·anchor_scale``·stride, the same pixel size as the single-stage P3 anchors).
 
     ``anchor_scale`` is the anchor side over the stride: the paper's 4 gives 32-px anchors on P3, where
     max-IoU RetinaNet barely learns the 3–14 px synthetic objects at this budget; 2 (16 px) lets both
@@ -72,7 +73,7 @@ def run(
         seed_everything(0)
         if head.endswith("-rcnn"):
             cfg = TwoStageConfig.tiny(
-                SYNTHETIC_CLASSES, head=head.removesuffix("-rcnn"), octave_base_scale=anchor_scale
+                SYNTHETIC_CLASSES, rpn=head.removesuffix("-rcnn"), rpn_anchor_scale=2 * anchor_scale
             )
             detector = TwoStageDetector(cfg)
         else:

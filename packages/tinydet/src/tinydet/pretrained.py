@@ -51,3 +51,24 @@ class DataclassPretrained:
         model = cls(cls.config_class(**raw))
         load_state_dict_checked(model, load_file(str(directory / WEIGHTS_NAME), device=map_location))
         return model
+
+
+def read_mmcv_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> tuple[dict, dict]:
+    """``(state_dict, meta)`` of an mmcv/mmdet/mmrotate ``.pth`` (``{"state_dict": …, "meta": …}`` or a bare
+    state dict); a DDP ``module.`` prefix is stripped. Loads with ``weights_only=True`` (no code runs)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    try:
+        raw = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # corrupt file or objects outside the safe unpickler's allow-list
+        raise ValueError(f"could not read {path} as a PyTorch checkpoint ({e})") from e
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path} holds a {type(raw).__name__}, not a state dict or a dict with 'state_dict'")
+    state = raw.get("state_dict", raw)
+    if not state or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise ValueError(f"{path}: 'state_dict' must map parameter names to tensors")
+    meta = raw.get("meta") if isinstance(raw.get("meta"), dict) else {}
+    return {k.removeprefix("module."): v for k, v in state.items()}, meta

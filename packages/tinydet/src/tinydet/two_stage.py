@@ -1,58 +1,111 @@
-"""``TwoStageDetector``: DCFL (or RetinaNet) as the oriented RPN + a rotated-RoIAlign box head.
+"""``TwoStageDetector``: Oriented R-CNN with the DCFL oriented RPN, "DCFL on Oriented R-CNN" (arXiv 2412.11582).
 
-The paper's headline entry (AI-TOD-R, arXiv 2412.11582) is DCFL on Oriented R-CNN: the RPN's label
-assignment is the coarse-to-fine assigner, the second stage is mmrotate's ``OrientedStandardRoIHead``
-with a ``RotatedShared2FCBBoxHead``. Here the RPN is the single-stage head of
-:class:`~tinydet.detector.RotatedDetector` with one class ("object"), its decoded top boxes after NMS
-are the proposals, and the RoI head follows the reference config (``aitodr_oriented_rcnn_r50.py``).
+The reference (Chasel-Tsui/AI-TOD-R ``configs/dcfl/aitodr_oriented_rcnn_r50.py``, 15.7 AP on AI-TOD-R)
+is mmrotate's ``OrientedRCNN``: ResNet → FPN P2–P6 (max-pool P6) → ``OrientedRPN_DCFLHead`` (see
+:mod:`tinydet.oriented_rpn`) → ``OrientedStandardRoIHead`` (rotated RoIAlign 7×7 from P2–P5,
+``RotatedShared2FCBBoxHead``). Module names follow mmrotate's, so its checkpoints load
+(:meth:`TwoStageDetector.from_mmrotate_checkpoint`); ``rpn="oriented"`` is the plain Oriented R-CNN.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from labcore.checkpoint import load_state_dict_checked
 from labcore.rotated import regularize_boxes
 from tinydet.assign import max_iou_assign
 from tinydet.coder import DeltaXYWHACoder
-from tinydet.detector import DetectorConfig, RotatedDetector, clean_targets, select_detections
-from tinydet.pretrained import DataclassPretrained
+from tinydet.data import AITOD_CLASSES, DOTA_CLASSES
+from tinydet.detector import check_images, clean_targets, select_detections
+from tinydet.model import FPN, build_backbone
+from tinydet.oriented_rpn import OrientedRPNHead, random_sample
+from tinydet.pretrained import DataclassPretrained, read_mmcv_checkpoint
 from tinydet.roi import multilevel_roi_align
 
 
 @dataclass
-class TwoStageConfig(DetectorConfig):
-    """RPN fields as :class:`DetectorConfig` (``head`` picks DCFL or RetinaNet); RoI-head defaults from
-    the reference: proposals nms_pre 3000 / NMS 0.8 / 3000 per image; MaxIoU 0.5/0.5, no low-quality
-    matches; 512 RoIs, 25 % positives, gts added as proposals; Shared2FC 1024; class-agnostic deltas
-    (stds 0.1, 0.1, 0.2, 0.2, 0.1, radians, edge swap); CE + smooth-L1 (β 1); test NMS 0.1."""
+class TwoStageConfig:
+    """Defaults: the AI-TOD-R DCFL Oriented R-CNN config. Backbone (R-50, frozen stem + layer1, frozen
+    BN) and FPN (256 channels, P2–P6); RPN: one 8·stride anchor per location, DCFL assigner topk 16 /
+    topq 12 / gauss_thr 1.0, 256 samples with ≤ 50 % positives, smooth-L1 β 1/9; proposals nms_pre 3000
+    per level, NMS 0.8, 3000 per image; RoI head: MaxIoU 0.5/0.5 without low-quality matches, 512 RoIs
+    with 25 % positives and the gts added; Shared2FC 1024; class-agnostic deltas (stds 0.1, 0.1, 0.2, 0.2,
+    0.1, radians, edge swap); CE + smooth-L1 β 1; test score 0.05, class-aware NMS 0.1, 3000 per image."""
 
-    rpn_max_per_img: int = 3000
+    classes: list[str] = field(default_factory=lambda: list(AITOD_CLASSES))
+    backbone: str = "resnet50"
+    frozen_stages: int = 1
+    fpn_channels: int = 256
+    num_outs: int = 5  # P2–P6
+    angle_version: str = "le135"
+    # RPN
+    rpn: str = "dcfl"  # "dcfl" (OrientedRPN_DCFLHead) or "oriented" (OrientedRPNHead)
+    rpn_feat_channels: int = 256
+    rpn_anchor_scale: float = 8.0
+    rpn_ratios: tuple[float, ...] = (1.0,)
+    rpn_topk: int = 16
+    rpn_topq: int = 12
+    rpn_gauss_thr: float = 1.0
+    rpn_pos_iou_thr: float = 0.7  # max-IoU assigner of the plain RPN
+    rpn_neg_iou_thr: float = 0.3
+    rpn_min_pos_iou: float = 0.3
+    rpn_num_samples: int = 256
+    rpn_pos_fraction: float = 0.5
+    rpn_smooth_l1_beta: float = 1 / 9
+    rpn_nms_pre: int = 3000
     rpn_nms_iou_thr: float = 0.8
+    rpn_max_per_img: int = 3000
+    rpn_min_bbox_size: float = 0.0
+    # RoI head
     roi_size: int = 7
-    roi_levels: int = 4  # pooled from the first ≤ 4 FPN levels (the reference's featmap_strides)
+    roi_levels: int = 4  # pooled from P2–P5 (the reference's featmap_strides 4, 8, 16, 32)
     fc_channels: int = 1024
     rcnn_pos_iou_thr: float = 0.5
     rcnn_neg_iou_thr: float = 0.5
     rcnn_num_samples: int = 512
     rcnn_pos_fraction: float = 0.25
     rcnn_stds: tuple[float, float, float, float, float] = (0.1, 0.1, 0.2, 0.2, 0.1)
-    rcnn_nms_iou_thr: float = 0.1
     smooth_l1_beta: float = 1.0
+    score_thr: float = 0.05
+    rcnn_nms_iou_thr: float = 0.1
+    max_per_img: int = 3000
+    pixel_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    pixel_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
     @classmethod
-    def tiny(cls, classes, head: str = "dcfl", **kw) -> TwoStageConfig:
-        """The CPU configuration of :meth:`DetectorConfig.tiny` with 128-wide FCs and 128 RoIs per image."""
-        return super().tiny(classes, head=head, **{"fc_channels": 128, "rcnn_num_samples": 128, **kw})
+    def oriented_rcnn(cls, classes, **kw) -> TwoStageConfig:
+        """mmrotate's plain ``oriented_rcnn_r50_fpn_1x_dota_le90``: 3 anchors (ratios 0.5, 1, 2), max-IoU
+        RPN, proposals nms_pre 2000 / 2000 per image, le90, 2000 detections per image."""
+        base = dict(rpn="oriented", rpn_ratios=(0.5, 1.0, 2.0), rpn_nms_pre=2000, rpn_max_per_img=2000)
+        return cls(**{"classes": list(classes), "angle_version": "le90", "max_per_img": 2000, **base, **kw})
 
-    def rpn_config(self) -> DetectorConfig:
-        """The RPN: the single-stage detector's fields with one class."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(DetectorConfig)}
-        return DetectorConfig(**{**fields, "classes": ["object"]})
+    @classmethod
+    def tiny(cls, classes, rpn: str = "dcfl", **kw) -> TwoStageConfig:
+        """A CPU configuration: tiny conv backbone, 32-channel FPN P2–P6, 128-wide FCs, 128 RoIs per image."""
+        preset = cls.oriented_rcnn if rpn == "oriented" else cls
+        base = dict(backbone="tiny", fpn_channels=32, rpn_feat_channels=32, fc_channels=128, rcnn_num_samples=128)
+        return preset(**{"classes": list(classes), "rpn": rpn, **base, **kw})
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def strides(self) -> list[int]:
+        return [4 * 2**i for i in range(self.num_outs)]
+
+    def validate(self) -> None:
+        if self.rpn not in ("dcfl", "oriented"):
+            raise ValueError(f"unknown rpn {self.rpn!r}; use 'dcfl' or 'oriented'")
+        if not self.classes:
+            raise ValueError("classes must name at least one class")
+        if self.num_outs < 4:
+            raise ValueError(f"num_outs must be ≥ 4 (P2–P5 from C2–C5), got {self.num_outs}")
 
 
 def sample_proposals(
@@ -73,12 +126,9 @@ def sample_proposals(
     (the gt boxes of negatives are the RoIs themselves, unused)."""
     rois = torch.cat([gt_boxes, proposals.to(gt_boxes)])
     assigned = max_iou_assign(rois, gt_boxes, pos_iou_thr, neg_iou_thr, match_low_quality=False)
-    pos, neg = (assigned > 0).nonzero().squeeze(1), (assigned == 0).nonzero().squeeze(1)
-    device = rois.device
-    pos = pos[torch.randperm(pos.numel(), generator=generator).to(device)[: int(num * pos_fraction)]]
-    neg = neg[torch.randperm(neg.numel(), generator=generator).to(device)[: num - pos.numel()]]
+    pos, neg = random_sample(assigned, num, pos_fraction, generator)
     keep = torch.cat([pos, neg])
-    labels = torch.full((keep.numel(),), num_classes, dtype=torch.long, device=device)
+    labels = torch.full((keep.numel(),), num_classes, dtype=torch.long, device=rois.device)
     labels[: pos.numel()] = gt_labels[assigned[pos] - 1]
     matched = rois[keep].clone()
     matched[: pos.numel()] = gt_boxes[assigned[pos] - 1]
@@ -126,41 +176,46 @@ class RoIHead(nn.Module):
 
 
 class TwoStageDetector(DataclassPretrained, nn.Module):
-    """DCFL-RPN + rotated RoI head. ``predict`` returns what :meth:`RotatedDetector.predict` does.
+    """Oriented R-CNN (DCFL or plain RPN). ``predict`` returns what :meth:`RotatedDetector.predict` does.
 
-    Keys: ``rpn.{backbone,neck,bbox_head}.*`` (the single-stage detector) and ``roi_head.bbox_head.*``."""
+    Keys as mmrotate's: ``backbone.*`` (mmdet ResNet), ``neck.{lateral,fpn}_convs.i.conv.*``,
+    ``rpn_head.{rpn_conv,rpn_cls,rpn_reg}.*``, ``roi_head.bbox_head.{shared_fcs.0,shared_fcs.1,fc_cls,fc_reg}.*``."""
 
     config_class = TwoStageConfig
-    tuple_fields = ("pixel_mean", "pixel_std", "rcnn_stds")
+    tuple_fields = ("pixel_mean", "pixel_std", "rcnn_stds", "rpn_ratios")
 
     def __init__(self, config: TwoStageConfig):
         super().__init__()
         config.validate()
         self.config = config
-        self.rpn = RotatedDetector(config.rpn_config())
+        self.backbone = build_backbone(config.backbone, start_level=2, frozen_stages=config.frozen_stages)
+        self.neck = FPN(self.backbone.out_channels, config.fpn_channels, config.num_outs, extra="max_pool")
+        self.rpn_head = OrientedRPNHead(config)
         self.roi_head = RoIHead(config)
         self.coder = DeltaXYWHACoder(config.angle_version, stds=config.rcnn_stds, norm_factor=None, edge_swap=True)
+        self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 3, 1, 1), persistent=False)
 
-    @torch.no_grad()
-    def _proposals(self, outputs) -> list[torch.Tensor]:
-        cfg = self.config
-        dets = self.rpn.decode(outputs, 0.0, cfg.rpn_nms_iou_thr, cfg.rpn_max_per_img)
-        return [d["boxes"] for d in dets]
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The FPN maps P2–P6 of normalised ``images``."""
+        largest = self.config.strides[-1]
+        check_images(images, largest, "largest stride", ", or use fewer FPN levels (num_outs)")
+        return self.neck(self.backbone((images.float() - self.pixel_mean) / self.pixel_std))
 
     def loss(self, images: torch.Tensor, gt_boxes: list[torch.Tensor], gt_labels: list[torch.Tensor]) -> dict:
-        """RPN losses (the single-stage head's, class-agnostic) + RoI head cross-entropy over the sampled
-        RoIs and smooth-L1 on the positives' deltas, both averaged over the sampled RoIs (mmdet)."""
+        """RPN losses (:meth:`OrientedRPNHead.loss`) + RoI head cross-entropy over the sampled RoIs and
+        smooth-L1 on the positives' deltas, both averaged over the sampled RoIs (mmdet). Proposals come
+        from the detached RPN outputs."""
         if len(gt_boxes) != images.shape[0] or len(gt_labels) != images.shape[0]:
             raise ValueError("give one boxes tensor and one labels tensor per image")
         cfg = self.config
-        features = self.rpn.features(images)
-        outputs = self.rpn.bbox_head(features)
+        features = self.features(images)
+        outputs = self.rpn_head(features)
         cleaned = [
             clean_targets(b, lab, i, cfg.num_classes, images.device)
             for i, (b, lab) in enumerate(zip(gt_boxes, gt_labels))
         ]
-        rpn = self.rpn.head_loss(outputs, [b for b, _ in cleaned], [torch.zeros_like(lab) for _, lab in cleaned])
-        proposals = self._proposals(outputs)
+        losses = self.rpn_head.loss(outputs, [b for b, _ in cleaned], tuple(images.shape[-2:]))
         samples = [
             sample_proposals(
                 p,
@@ -172,21 +227,18 @@ class TwoStageDetector(DataclassPretrained, nn.Module):
                 cfg.rcnn_pos_iou_thr,
                 cfg.rcnn_neg_iou_thr,
             )
-            for p, (b, lab) in zip(proposals, cleaned)
+            for (p, _), (b, lab) in zip(self.rpn_head.proposals(outputs), cleaned)
         ]
         rois = [s[0] for s in samples]
         labels, matched = torch.cat([s[1] for s in samples]), torch.cat([s[2] for s in samples])
         cls, deltas = self.roi_head(features, rois)
         num = max(labels.numel(), 1)
-        loss_cls = F.cross_entropy(cls, labels, reduction="sum") / num
         pos = labels < cfg.num_classes
         target = self.coder.encode(torch.cat(rois)[pos], matched[pos])
-        loss_bbox = F.smooth_l1_loss(deltas[pos], target, beta=cfg.smooth_l1_beta, reduction="sum") / num
         return {
-            "loss_rpn_cls": rpn["loss_cls"],
-            "loss_rpn_bbox": rpn["loss_bbox"],
-            "loss_cls": loss_cls,
-            "loss_bbox": loss_bbox,
+            **losses,
+            "loss_cls": F.cross_entropy(cls, labels, reduction="sum") / num,
+            "loss_bbox": F.smooth_l1_loss(deltas[pos], target, beta=cfg.smooth_l1_beta, reduction="sum") / num,
             "num_pos": pos.sum().float(),
         }
 
@@ -200,8 +252,8 @@ class TwoStageDetector(DataclassPretrained, nn.Module):
         score_thr = cfg.score_thr if score_thr is None else score_thr
         was_training = self.training
         self.eval()
-        features = self.rpn.features(images)
-        proposals = self._proposals(self.rpn.bbox_head(features))
+        features = self.features(images)
+        proposals = [p for p, _ in self.rpn_head.proposals(self.rpn_head(features))]
         cls, deltas = self.roi_head(features, proposals)
         self.train(was_training)
         scores_all = cls.softmax(-1)[:, :-1]
@@ -216,3 +268,64 @@ class TwoStageDetector(DataclassPretrained, nn.Module):
                 )
             )
         return out
+
+    @classmethod
+    def from_mmrotate_checkpoint(
+        cls, path, config: TwoStageConfig | None = None, map_location: str = "cpu"
+    ) -> TwoStageDetector:
+        """Load an mmrotate Oriented R-CNN ``.pth`` (AI-TOD-R's DCFL one or mmrotate's plain one).
+
+        Without ``config`` it is read off the checkpoint (:func:`config_from_mmrotate`). Keys must match
+        exactly: missing or unexpected keys and shape mismatches raise a ``CheckpointError`` listing
+        them (old checkpoints without BatchNorm ``num_batches_tracked`` counters are accepted)."""
+        state, meta = read_mmcv_checkpoint(path, map_location)
+        model = cls(config or config_from_mmrotate(state, meta))
+        own = model.state_dict()
+        for k in own:
+            if k.endswith("num_batches_tracked") and k not in state:
+                state[k] = own[k]
+        load_state_dict_checked(model, state)
+        return model
+
+
+def config_from_mmrotate(state: dict[str, torch.Tensor], meta: dict | None = None) -> TwoStageConfig:
+    """The :class:`TwoStageConfig` an mmrotate Oriented R-CNN state dict was trained with, from its shapes
+    (RPN kind, anchors per location, classes, widths, ResNet depth) and ``meta`` (``CLASSES``, the
+    config text's ``angle_version``); thresholds are the reference's for that RPN kind."""
+    meta = meta or {}
+
+    def shape(key: str) -> torch.Size:
+        if key not in state:
+            raise KeyError(f"{key} is missing: not an mmrotate Oriented R-CNN checkpoint (pass config= to check)")
+        return state[key].shape
+
+    num_classes = shape("roi_head.bbox_head.fc_cls.weight")[0] - 1
+    named = meta.get("CLASSES")
+    if named is not None and len(named) == num_classes:
+        classes = list(named)
+    else:
+        known = {len(AITOD_CLASSES): AITOD_CLASSES, len(DOTA_CLASSES): DOTA_CLASSES}
+        classes = list(known.get(num_classes, [f"class_{i}" for i in range(num_classes)]))
+    ratios = {1: (1.0,), 3: (0.5, 1.0, 2.0)}.get(shape("rpn_head.rpn_cls.weight")[0])
+    if ratios is None:
+        raise ValueError(f"{shape('rpn_head.rpn_cls.weight')[0]} anchors per location: pass config= with rpn_ratios")
+    blocks = len({k.split(".")[2] for k in state if k.startswith("backbone.layer3.")})
+    bottleneck = "backbone.layer1.0.conv3.weight" in state
+    depth = {(2, False): 18, (6, False): 34, (6, True): 50, (23, True): 101}.get((blocks, bottleneck))
+    if depth is None:
+        raise ValueError(f"unknown ResNet with {blocks} blocks in layer3; pass config=")
+    fpn = shape("neck.lateral_convs.0.conv.weight")[0]
+    kw = dict(
+        backbone=f"resnet{depth}",
+        fpn_channels=fpn,
+        rpn_feat_channels=shape("rpn_head.rpn_cls.weight")[1],
+        roi_size=round((shape("roi_head.bbox_head.shared_fcs.0.weight")[1] / fpn) ** 0.5),
+        fc_channels=shape("roi_head.bbox_head.shared_fcs.0.weight")[0],
+        rpn_ratios=ratios,
+    )
+    version = re.search(r"angle_version\s*=\s*['\"](\w+)['\"]", str(meta.get("config", "")))
+    if version:
+        kw["angle_version"] = version.group(1)
+    if "rpn_head.rpn_conv.conv_offset.weight" in state:
+        return TwoStageConfig(classes=classes, rpn="dcfl", **kw)
+    return TwoStageConfig.oriented_rcnn(classes, **kw)
