@@ -1,14 +1,10 @@
 """CUDA fast path of :func:`labcore.rotated.rotated_iou_aligned`: one fused Triton kernel, forward only.
 
-Each lane takes one box pair and works in the frame of the second box, where that box is the
-axis-aligned rectangle ``[-w/2, w/2] × [-h/2, h/2]`` and the first is a quadrilateral ``P``. By
-Green's theorem the area of ``P ∩ rectangle`` is the sum over the 4 edges of ``P`` of the signed
-integral of ``clamp(y(x), -h/2, h/2) + h/2`` over the part of the edge's x range inside
-``[-w/2, w/2]`` (exact for any simple polygon). Along an edge, ``clamp(y(x))`` is piecewise linear
-with breaks where ``y`` crosses ``±h/2``, so the midpoint rule on the three pieces is exact.
-This is the same exact intersection as the reference's vertex clipping, with no vertex list to
-sort, and it stays well conditioned for (nearly) coincident edges: identical, nested, touching
-and perpendicular boxes need no special case.
+Each lane takes one box pair and evaluates the reference's exact formula (see
+:mod:`labcore.rotated.iou`): in the frame of the second box, the intersection area is the sum
+over the first box's 4 edges of the integral of ``clamp(y(x), -h/2, h/2) + h/2`` over the edge's
+x range inside ``[-w/2, w/2]`` (Green's theorem), each integral exact by the midpoint rule on
+the ≤ 3 pieces between the crossings of ``y = ±h/2``; no vertex list, no sorting.
 
 Precision: float32 arithmetic for float16/bfloat16/float32 boxes, float64 for float64 boxes;
 the result has the input dtype, as the reference's. No autograd: the dispatch uses this path
