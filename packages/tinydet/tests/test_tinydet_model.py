@@ -62,10 +62,13 @@ def test_grid_sample_deform_conv_matches_torchvision():
     )
 
 
-def test_dcfl_head_starts_from_the_regular_grid_and_dilated_conv_is_fixed_offset_dcn():
-    model = _tiny("dcfl")
-    cls, reg, offsets = model(torch.rand(1, 3, 64, 64))
-    assert all(o.abs().max() == 0 for o in offsets)  # zero-initialised offsets: no prior shift at start
+def test_dcfl_head_init_as_the_reference_and_dilated_conv_is_fixed_offset_dcn():
+    model = RotatedDetector(DetectorConfig(list(SYNTHETIC_CLASSES), backbone="tiny", fpn_channels=64, feat_channels=64))
+    offset_conv = model.bbox_head.reg_convs[-1].conv_offset
+    # N(0, 0.01) weights, zero bias (the head's Normal init_cfg wins over ModulatedDeformConvG's zeros)
+    assert abs(offset_conv.weight.std().item() - 0.01) < 1e-3 and (offset_conv.bias == 0).all()
+    offsets = model(torch.rand(1, 3, 128, 128))[2]
+    assert all(0 < o.abs().mean() < 0.5 for o in offsets)  # small, non-zero offsets at the start
     dil = model.bbox_head.reg_convs[-2]
     x = torch.randn(1, dil.weight.shape[1], 9, 9)
     d = dil.dilation

@@ -274,13 +274,13 @@ class DCFLHead(RetinaHead):
         self.retina_cls = nn.Conv2d(feat_channels, num_classes, 3, padding=1)
         self.retina_reg = nn.Conv2d(feat_channels, 5, 3, padding=1)
         _init_head(self, self.retina_cls)
+        # ``conv_offset`` keeps the N(0, 0.01) of every Conv2d: the reference's head init_cfg overrides the
+        # zeros that mmcv's ModulatedDeformConvG sets (its own init_weights is not called again inside
+        # the heads' nn.ModuleList), so offsets, hence the dynamic prior, start small but not zero
         for m in self.modules():
             if isinstance(m, (DilatedConv, ModulatedDeformConv)):  # mmcv's DeformConv2d init
                 bound = 1 / math.sqrt(m.weight[0].numel())
                 nn.init.uniform_(m.weight, -bound, bound)
-            if isinstance(m, ModulatedDeformConv) and hasattr(m, "conv_offset"):
-                nn.init.zeros_(m.conv_offset.weight)  # start from the regular grid (mmcv's init)
-                nn.init.zeros_(m.conv_offset.bias)
 
     def forward_single(self, x):
         r = x
