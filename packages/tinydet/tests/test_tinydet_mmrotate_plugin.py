@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
+from labcore.rotated import rotated_iou_aligned
 from tinydet.assign import coarse_to_fine_assign
 from tinydet.model import DCFLHead
 
@@ -105,9 +106,8 @@ def test_head_from_config_gives_the_pure_dcfl_head_outputs(mm):
     assert [r.shape for r in reg] == [(1, 5, 16, 16), (1, 5, 8, 8)]
     pure = DCFLHead(3, 8, feat_channels=8, stacked_convs=2, dilation_rate=3)
     pure.load_state_dict(head.head.state_dict())
-    ref_cls, ref_reg, ref_off = pure(feats)
+    ref_cls, ref_reg, _ = pure(feats)
     assert all(torch.equal(a, b) for a, b in zip(cls, ref_cls)) and all(torch.equal(a, b) for a, b in zip(reg, ref_reg))
-    assert all(o.abs().max() == 0 for o in ref_off)  # zero-initialised: the dynamic prior starts unshifted
     with pytest.raises(ValueError, match="one anchor per location"):
         MODELS.build(
             dict(
@@ -142,6 +142,22 @@ def test_assigner_from_config_matches_the_pure_assigner_and_feeds_mmdet_sampler(
     assert torch.equal(sampling.neg_inds, torch.nonzero(expect == 0).flatten())
     with pytest.raises(ValueError, match="bboxes/scores"):  # what a plain anchor head passes
         TASK_UTILS.build(dict(type="TinyDetCoarse2FineAssigner")).assign(_instances(priors=_boxes(priors)), gts)
+
+
+def test_iou_loss_is_minus_log_iou_on_weighted_rows_only(mm):
+    from mmrotate.registry import MODELS
+
+    loss = MODELS.build(dict(type="TinyDetRotatedIoULoss", loss_weight=2.0))
+    pred = torch.tensor([[10.0, 10.0, 8.0, 4.0, 0.0], [10.0, 10.0, 4.0, 4.0, 0.0], [0.0, 0.0, math.inf, 1.0, 0.0]])
+    target = torch.tensor([[10.0, 10.0, 8.0, 4.0, 0.0], [12.0, 10.0, 4.0, 4.0, 0.0], [5.0, 5.0, 2.0, 2.0, 0.0]])
+    weight = torch.tensor([1.0, 1.0, 0.0])[:, None].expand(3, 5)  # mmdet passes (N, 5) box weights
+    pred.requires_grad_(True)
+    value = loss(pred, target, weight, avg_factor=4.0)
+    assert value.item() == pytest.approx(2.0 * (0.0 + math.log(3.0)) / 4.0, rel=1e-5)  # IoU 1 and 2/6
+    value.backward()
+    assert torch.isfinite(pred.grad).all() and (pred.grad[2] == 0).all()  # the inf box never reaches the IoU
+    per_row = loss(pred[:2], target[:2], reduction_override="none")
+    assert per_row.tolist() == pytest.approx([0.0, 2.0 * math.log(3.0)], abs=1e-5)
 
 
 def _detector(mm, **head):
@@ -187,11 +203,12 @@ def test_detector_loss_equals_the_hand_computed_dcfl_loss_with_dynamic_priors(mm
     from mmdet.structures import DetDataSample
 
     torch.manual_seed(0)
-    det, strides = _detector(mm, loss_bbox=dict(type="mmdet.L1Loss", loss_weight=1.0))
+    det, strides = _detector(mm)  # the reference's losses: focal + -log IoU on decoded boxes
     head = det.bbox_head
     conv_offset = head.head.reg_convs[-1].conv_offset
     dy, dx = 0.4, -0.6  # every tap moves by (dy, dx): the dynamic prior shifts centres by (dx, dy)·stride/2
     with torch.no_grad():
+        conv_offset.weight.zero_()
         conv_offset.bias[:18:2], conv_offset.bias[1:18:2] = dy, dx
     seen = []
     assign = head.assigner.assign
@@ -220,7 +237,7 @@ def test_detector_loss_equals_the_hand_computed_dcfl_loss_with_dynamic_priors(mm
     focal = sigmoid_focal_loss(flat_cls, target, alpha=0.25, gamma=2.0, reduction="none")
     expect_cls = (focal * (assigned >= 0).float()[:, None]).sum() / num_pos
     decoded = head.bbox_coder.decode(anchors[pos], flat_reg[pos]).tensor  # reg_decoded_bbox (reference default)
-    expect_bbox = (decoded - DET_GT[assigned[pos] - 1]).abs().sum() / num_pos
+    expect_bbox = -rotated_iou_aligned(decoded, DET_GT[assigned[pos] - 1]).clamp_min(1e-6).log().sum() / num_pos
     assert losses["loss_cls"].item() == pytest.approx(expect_cls.item(), rel=1e-4)
     assert losses["loss_bbox"].item() == pytest.approx(expect_bbox.item(), rel=1e-4)
     sum(losses.values()).backward()

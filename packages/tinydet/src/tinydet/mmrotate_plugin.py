@@ -1,5 +1,5 @@
 """Optional OpenMMLab plugin: registers tinydet's DCFL head, coarse-to-fine assigner and AI-TOD-R metric
-in mmrotate 1.x's registries.
+in mmrotate 1.x's registries, plus a pure-PyTorch rotated IoU loss (mmrotate's is CUDA-only).
 
 Needs mmrotate 1.x with mmengine, mmdet 3.x and a *full* mmcv 2.x build (mmrotate's models import the
 compiled ``mmcv.ops``; ``mmcv-lite`` is not enough). On Python >= 3.10 the PyPI ``mmrotate==1.0.0rc1``
@@ -23,6 +23,7 @@ Use from an mmrotate config (``default_scope = "mmrotate"``, as mmrotate's own c
 from __future__ import annotations
 
 try:
+    from mmdet.models.losses.utils import weight_reduce_loss
     from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
     from mmdet.models.utils import unpack_gt_instances
     from mmdet.structures.bbox import get_box_tensor
@@ -43,7 +44,7 @@ except ImportError as err:  # pragma: no cover - exercised by a test that hides 
 
 import torch
 
-from labcore.rotated import rotated_iou_aligned
+from labcore.rotated import rotated_iou_aligned, rotated_iou_loss
 from tinydet.assign import coarse_to_fine_assign
 from tinydet.evaluate import coco_rotated_ap
 from tinydet.model import DCFLHead
@@ -108,9 +109,9 @@ class TinyDetDCFLHead(RotatedRetinaHead):
             bbox_coder=bbox_coder
             or dict(type="DeltaXYWHTRBBoxCoder", angle_version="le135", norm_factor=1, edge_swap=False, proj_xy=True),
             loss_cls=loss_cls or dict(type="mmdet.FocalLoss", use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
-            loss_bbox=loss_bbox or dict(type="RotatedIoULoss", loss_weight=1.0),
+            loss_bbox=loss_bbox or dict(type="TinyDetRotatedIoULoss", mode="log", loss_weight=1.0),
             reg_decoded_bbox=reg_decoded_bbox,
-            init_cfg=init_cfg,  # DCFLHead initialises itself (RetinaNet prior, zero DCN offsets)
+            init_cfg=init_cfg,  # None: DCFLHead's own init (RetinaNet prior, DCN convs) is kept
             **kwargs,
         )
         if self.num_base_priors != 1 or not self.use_sigmoid_cls or self.bbox_coder.encode_size != 5:
@@ -195,6 +196,26 @@ class TinyDetDCFLHead(RotatedRetinaHead):
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox)
 
 
+class TinyDetRotatedIoULoss(torch.nn.Module):
+    """The reference's ``RotatedIoULoss`` (``−log IoU``, or ``1 − IoU`` / ``1 − IoU²``) on
+    :func:`labcore.rotated.rotated_iou_loss` (exact polygon IoU, differentiable, CPU and GPU; mmrotate's
+    needs mmcv's CUDA-only ``diff_iou_rotated_2d``). Only rows with a positive weight are evaluated, so
+    the garbage boxes of negative anchors never reach the IoU. mmdet's weighting and reduction."""
+
+    def __init__(self, mode: str = "log", eps: float = 1e-6, reduction: str = "mean", loss_weight: float = 1.0):
+        super().__init__()
+        self.mode, self.eps, self.reduction, self.loss_weight = mode, eps, reduction, loss_weight
+
+    def forward(self, pred, target, weight=None, avg_factor=None, reduction_override=None):
+        reduction = reduction_override or self.reduction
+        if weight is not None and weight.dim() > 1:
+            weight = weight.mean(-1)
+        rows = torch.ones(len(pred), dtype=torch.bool, device=pred.device) if weight is None else weight > 0
+        loss = pred.new_zeros(len(pred))
+        loss[rows] = rotated_iou_loss(pred[rows], target[rows].to(pred), self.mode, self.eps).to(loss)
+        return self.loss_weight * weight_reduce_loss(loss, weight, reduction, avg_factor)
+
+
 class TinyDetCoarse2FineAssigner(BaseAssigner):
     """DCFL's coarse-to-fine assigner (§4.3, :func:`tinydet.assign.coarse_to_fine_assign`) as an mmdet
     assigner returning ``AssignResult`` (``gt_inds``: 0 negative, −1 ignored, i+1 gt i). Reads
@@ -275,5 +296,6 @@ class AITODRMetric(BaseMetric):
 
 # force=True: re-importing the module (reload, tests) re-registers instead of raising "already registered"
 MODELS.register_module(name="TinyDetDCFLHead", module=TinyDetDCFLHead, force=True)
+MODELS.register_module(name="TinyDetRotatedIoULoss", module=TinyDetRotatedIoULoss, force=True)
 TASK_UTILS.register_module(name="TinyDetCoarse2FineAssigner", module=TinyDetCoarse2FineAssigner, force=True)
 METRICS.register_module(name="AITODRMetric", module=AITODRMetric, force=True)
