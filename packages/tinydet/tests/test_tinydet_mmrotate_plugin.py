@@ -244,6 +244,16 @@ def test_detector_loss_equals_the_hand_computed_dcfl_loss_with_dynamic_priors(mm
     assert conv_offset.weight.grad.abs().sum() > 0  # the offsets learn through the cls branch
 
 
+def test_detector_loss_on_images_without_objects(mm):
+    from mmdet.structures import DetDataSample
+
+    det, _ = _detector(mm)
+    sample = DetDataSample(metainfo=dict(img_shape=(64, 64), pad_shape=(64, 64), batch_input_shape=(64, 64)))
+    sample.gt_instances = _instances(bboxes=_boxes(torch.zeros(0, 5)), labels=torch.zeros(0, dtype=torch.long))
+    losses = det.loss(torch.randn(2, 3, 64, 64), [sample, sample])
+    assert losses["loss_bbox"].item() == 0 and 0 < losses["loss_cls"].item() < math.inf  # all anchors negative
+
+
 def test_head_predictions_decode_through_mmrotate_predict_by_feat(mm):
     det, _ = _detector(mm)
     head = det.bbox_head.eval()
