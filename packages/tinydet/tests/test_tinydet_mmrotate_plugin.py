@@ -108,6 +108,9 @@ def test_head_from_config_gives_the_pure_dcfl_head_outputs(mm):
     pure.load_state_dict(head.head.state_dict())
     ref_cls, ref_reg, _ = pure(feats)
     assert all(torch.equal(a, b) for a, b in zip(cls, ref_cls)) and all(torch.equal(a, b) for a, b in zip(reg, ref_reg))
+    flat = MODELS.build(dict(type="TinyDetDCFLHead", num_classes=3, in_channels=8, feat_channels=8, stacked_convs=2))
+    flat.load_state_dict(pure.state_dict())  # the reference / tinydet layout (no ``head.``) loads too
+    assert all(torch.equal(a, b) for a, b in zip(flat(feats)[0], ref_cls))
     with pytest.raises(ValueError, match="one anchor per location"):
         MODELS.build(
             dict(

@@ -73,6 +73,8 @@ class TinyDetDCFLHead(RotatedRetinaHead):
     shifted priors, as ``r_dcfl_head``) and ``scores`` (class logits), as
     :class:`TinyDetCoarse2FineAssigner` needs; targets are encoded against the fixed anchors. Inference
     is ``RotatedRetinaHead``'s. Defaults follow the reference AI-TOD-R config (``aitodr_dcfl_r50.py``).
+    The layers live under ``head.``; state dicts in the reference's (and tinydet's) layout, without it,
+    load too.
     Differences from mmdet's ``AnchorHead.loss_by_feat``: every anchor takes part (``allowed_border`` and
     the padding valid-flags are not applied), and ``loss_bbox_type='kfiou'`` is not supported."""
 
@@ -126,6 +128,12 @@ class TinyDetDCFLHead(RotatedRetinaHead):
         self.head = DCFLHead(
             self.cls_out_channels, self.in_channels, self.feat_channels, self.stacked_convs, self.dilation_rate
         )
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # the reference's and tinydet's own layout keep the layers directly under ``bbox_head.``
+        for key in [k for k in state_dict if k.startswith(prefix) and not k.startswith(prefix + "head.")]:
+            state_dict[prefix + "head." + key[len(prefix) :]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Per level class logits ``(B, C, H, W)`` and deltas ``(B, 5, H, W)``."""
