@@ -70,7 +70,8 @@ class TinyDetDCFLHead(RotatedRetinaHead):
     """The DCFL head (§4.1, :class:`tinydet.model.DCFLHead`: dilated + modulated deformable convs, one
     anchor per location) as an mmrotate dense head. Training shifts the anchor centres by the DCN offsets
     (dynamic prior, §4.2) and gives the assigner ``priors`` (shifted), ``bboxes`` (deltas decoded from the
-    shifted priors, as ``r_dcfl_head``) and ``scores`` (class logits), as
+    shifted priors, as ``r_dcfl_head``, but with the head's coder: the reference assigner's own default
+    coder reads the angle delta without the ×π of ``norm_factor=1``) and ``scores`` (class logits), as
     :class:`TinyDetCoarse2FineAssigner` needs; targets are encoded against the fixed anchors. Inference
     is ``RotatedRetinaHead``'s. Defaults follow the reference AI-TOD-R config (``aitodr_dcfl_r50.py``).
     The layers live under ``head.``; state dicts in the reference's (and tinydet's) layout, without it,
