@@ -168,14 +168,16 @@ def bench_detector(backbone: str, head: str, device: str, size: int) -> tuple[st
     from tinydet.detector import DetectorConfig, RotatedDetector
     from tinydet.two_stage import TwoStageConfig, TwoStageDetector
 
-    two_stage = head.endswith("-rcnn")  # that head as the RPN of the two-stage detector
-    config_class, model_class = (TwoStageConfig, TwoStageDetector) if two_stage else (DetectorConfig, RotatedDetector)
-    rpn = head.removesuffix("-rcnn")
-    cfg = (
-        config_class.tiny(AITOD_CLASSES, head=rpn)
-        if backbone == "tiny"
-        else config_class(classes=list(AITOD_CLASSES), head=rpn, backbone=backbone)
-    )
+    if head.endswith("-rcnn"):  # Oriented R-CNN with the DCFL (dcfl-rcnn) or the plain RPN (oriented-rcnn)
+        model_class, preset = TwoStageDetector, TwoStageConfig.tiny if backbone == "tiny" else TwoStageConfig.reference
+        cfg = preset(AITOD_CLASSES, head.removesuffix("-rcnn"), backbone=backbone)
+    else:
+        model_class = RotatedDetector
+        cfg = (
+            DetectorConfig.tiny(AITOD_CLASSES, head=head)
+            if backbone == "tiny"
+            else DetectorConfig(classes=list(AITOD_CLASSES), head=head, backbone=backbone)
+        )
     model = model_class(cfg).to(device).eval()
     images = torch.rand(1, 3, size, size, device=device)
     return (f"{head} {backbone} predict {size}²", device, 1 / _time(lambda: model.predict(images), repeat=2))

@@ -326,9 +326,20 @@ def test_reference_r50_layout_matches_our_default_model():
     assert shapes["rpn_head.rpn_conv.conv_offset.weight"] == (27, 256, 3, 3)
     assert shapes["rpn_head.rpn_reg.weight"] == (6, 256, 1, 1)
     assert shapes["roi_head.bbox_head.shared_fcs.0.weight"] == (1024, 256 * 7 * 7)
-    assert shapes["roi_head.bbox_head.fc_cls.weight"] == (9, 1024) and shapes["roi_head.bbox_head.fc_reg.weight"] == (
-        5,
-        1024,
+    assert shapes["roi_head.bbox_head.fc_cls.weight"] == (9, 1024)
+    assert shapes["roi_head.bbox_head.fc_reg.weight"] == (5, 1024)
+    # frozen_stages=1 and BN requires_grad=False: the stem, layer1 and every BatchNorm's affine parameters
+
+    def frozen_in_reference(name):
+        parts = name.split(".")
+        is_bn = parts[-2].startswith("bn") or parts[-3:-1] == ["downsample", "1"]
+        return parts[0] == "backbone" and (parts[1] in ("conv1", "bn1", "layer1") or is_bn)
+
+    params = dict(model.named_parameters())
+    assert {n for n, p in params.items() if not p.requires_grad} == {n for n in params if frozen_in_reference(n)}
+    assert (
+        not params["backbone.layer1.2.conv3.weight"].requires_grad
+        and params["backbone.layer2.0.conv1.weight"].requires_grad
     )
 
 

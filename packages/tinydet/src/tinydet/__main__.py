@@ -65,11 +65,8 @@ def cmd_train(args) -> None:
     classes = getattr(data, CLASS_SETS["synthetic" if args.data == "synthetic" else args.classes])
     if args.head.endswith("-rcnn"):  # Oriented R-CNN with the DCFL or the plain oriented RPN
         rpn = args.head.removesuffix("-rcnn")
-        if args.backbone == "tiny":
-            cfg = TwoStageConfig.tiny(classes, rpn=rpn)
-        else:
-            preset = TwoStageConfig.oriented_rcnn if rpn == "oriented" else TwoStageConfig
-            cfg = preset(classes=list(classes), backbone=args.backbone)
+        preset = TwoStageConfig.tiny if args.backbone == "tiny" else TwoStageConfig.reference
+        cfg = preset(classes, rpn, backbone=args.backbone)
     elif args.backbone == "tiny":
         cfg = DetectorConfig.tiny(classes, head=args.head)
     else:

@@ -64,10 +64,11 @@ class ResNetBackbone(nn.Module):
 
     Parameter names (``conv1``, ``bn1``, ``layer1.0.conv1``, ``layer1.0.downsample.0``…) are those of
     mmdet's ``ResNet`` (style ``pytorch``), hence mmrotate checkpoints. BatchNorm is frozen
-    (``norm_eval``) as in mmrotate's configs; ``frozen_stages=1`` also freezes the stem and ``layer1``.
+    (``norm_eval``) as in mmrotate's configs; ``frozen_stages=1`` also freezes the stem and ``layer1``,
+    ``norm_requires_grad=False`` every BatchNorm's affine parameters (mmdet ``norm_cfg.requires_grad``).
     """
 
-    def __init__(self, depth: int = 50, start_level: int = 3, frozen_stages: int = -1):
+    def __init__(self, depth: int = 50, start_level: int = 3, frozen_stages: int = -1, norm_requires_grad: bool = True):
         super().__init__()
         import torchvision
 
@@ -79,6 +80,9 @@ class ResNetBackbone(nn.Module):
         expansion = 4 if depth >= 50 else 1
         self.first = start_level - 2
         self.out_channels = [64 * expansion, 128 * expansion, 256 * expansion, 512 * expansion][self.first :]
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.requires_grad_(norm_requires_grad)
         if frozen_stages >= 0:  # mmdet: the stem, then layer1…layer{frozen_stages}
             for m in [self.conv1, self.bn1, *(getattr(self, f"layer{i}") for i in range(1, frozen_stages + 1))]:
                 m.requires_grad_(False)
@@ -98,12 +102,15 @@ class ResNetBackbone(nn.Module):
         return feats[self.first :]
 
 
-def build_backbone(name: str, start_level: int = 3, frozen_stages: int = -1) -> nn.Module:
-    """``'tiny'`` or ``'resnet18/34/50/101'`` returning the maps from C``start_level`` (2 or 3) to C5."""
+def build_backbone(
+    name: str, start_level: int = 3, frozen_stages: int = -1, norm_requires_grad: bool = True
+) -> nn.Module:
+    """``'tiny'`` or ``'resnet18/34/50/101'`` returning the maps from C``start_level`` (2 or 3) to C5
+    (the ResNet options as :class:`ResNetBackbone`'s)."""
     if name == "tiny":
         return TinyBackbone(start_level=start_level)
     if name.startswith("resnet") and name[6:].isdigit():
-        return ResNetBackbone(int(name[6:]), start_level, frozen_stages)
+        return ResNetBackbone(int(name[6:]), start_level, frozen_stages, norm_requires_grad)
     raise ValueError(f"unknown backbone {name!r}; use 'tiny' or 'resnet18/34/50/101'")
 
 

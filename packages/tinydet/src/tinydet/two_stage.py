@@ -30,16 +30,18 @@ from tinydet.roi import multilevel_roi_align
 
 @dataclass
 class TwoStageConfig:
-    """Defaults: the AI-TOD-R DCFL Oriented R-CNN config. Backbone (R-50, frozen stem + layer1, frozen
-    BN) and FPN (256 channels, P2–P6); RPN: one 8·stride anchor per location, DCFL assigner topk 16 /
-    topq 12 / gauss_thr 1.0, 256 samples with ≤ 50 % positives, smooth-L1 β 1/9; proposals nms_pre 3000
-    per level, NMS 0.8, 3000 per image; RoI head: MaxIoU 0.5/0.5 without low-quality matches, 512 RoIs
-    with 25 % positives and the gts added; Shared2FC 1024; class-agnostic deltas (stds 0.1, 0.1, 0.2, 0.2,
-    0.1, radians, edge swap); CE + smooth-L1 β 1; test score 0.05, class-aware NMS 0.1, 3000 per image."""
+    """Defaults: the AI-TOD-R DCFL Oriented R-CNN config. Backbone R-50 (stem + layer1 frozen, BatchNorm
+    statistics and affine parameters frozen), FPN 256 channels P2–P6; RPN: one 8·stride anchor per
+    location, DCFL assigner topk 16 / topq 12 / gauss_thr 1.0, 256 samples with ≤ 50 % positives,
+    smooth-L1 β 1/9; proposals nms_pre 3000 per level, NMS 0.8, 3000 per image; RoI head: MaxIoU
+    0.5/0.5 without low-quality matches, 512 RoIs with 25 % positives and the gts added; Shared2FC 1024;
+    class-agnostic deltas (stds 0.1, 0.1, 0.2, 0.2, 0.1, radians, edge swap); CE + smooth-L1 β 1; test
+    score 0.05, class-aware NMS 0.1, 3000 per image."""
 
     classes: list[str] = field(default_factory=lambda: list(AITOD_CLASSES))
     backbone: str = "resnet50"
     frozen_stages: int = 1
+    norm_requires_grad: bool = False  # ResNet BatchNorm affine frozen too (AI-TOD-R; mmrotate's plain config: True)
     fpn_channels: int = 256
     num_outs: int = 5  # P2–P6
     angle_version: str = "le135"
@@ -78,18 +80,21 @@ class TwoStageConfig:
     pixel_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
     @classmethod
-    def oriented_rcnn(cls, classes, **kw) -> TwoStageConfig:
-        """mmrotate's plain ``oriented_rcnn_r50_fpn_1x_dota_le90``: 3 anchors (ratios 0.5, 1, 2), max-IoU
-        RPN, proposals nms_pre 2000 / 2000 per image, le90, 2000 detections per image."""
-        base = dict(rpn="oriented", rpn_ratios=(0.5, 1.0, 2.0), rpn_nms_pre=2000, rpn_max_per_img=2000)
-        return cls(**{"classes": list(classes), "angle_version": "le90", "max_per_img": 2000, **base, **kw})
+    def reference(cls, classes, rpn: str = "dcfl", **kw) -> TwoStageConfig:
+        """The reference configuration of each RPN: AI-TOD-R's DCFL Oriented R-CNN (``rpn='dcfl'``, the
+        defaults) or mmrotate's plain ``oriented_rcnn_r50_fpn_1x_dota_le90`` (``'oriented'``: 3 anchors of
+        ratios 0.5, 1, 2, max-IoU RPN, proposals nms_pre 2000 / 2000 per image, le90, 2000 detections)."""
+        base = {"classes": list(classes), "rpn": rpn}
+        if rpn == "oriented":
+            base |= dict(angle_version="le90", rpn_ratios=(0.5, 1.0, 2.0), rpn_nms_pre=2000, rpn_max_per_img=2000)
+            base |= dict(max_per_img=2000, norm_requires_grad=True)
+        return cls(**{**base, **kw})
 
     @classmethod
     def tiny(cls, classes, rpn: str = "dcfl", **kw) -> TwoStageConfig:
-        """A CPU configuration: tiny conv backbone, 32-channel FPN P2–P6, 128-wide FCs, 128 RoIs per image."""
-        preset = cls.oriented_rcnn if rpn == "oriented" else cls
+        """:meth:`reference` on the CPU: tiny conv backbone, 32-channel FPN P2–P6, 128-wide FCs, 128 RoIs per image."""
         base = dict(backbone="tiny", fpn_channels=32, rpn_feat_channels=32, fc_channels=128, rcnn_num_samples=128)
-        return preset(**{"classes": list(classes), "rpn": rpn, **base, **kw})
+        return cls.reference(classes, rpn, **{**base, **kw})
 
     @property
     def num_classes(self) -> int:
@@ -188,7 +193,7 @@ class TwoStageDetector(DataclassPretrained, nn.Module):
         super().__init__()
         config.validate()
         self.config = config
-        self.backbone = build_backbone(config.backbone, start_level=2, frozen_stages=config.frozen_stages)
+        self.backbone = build_backbone(config.backbone, 2, config.frozen_stages, config.norm_requires_grad)
         self.neck = FPN(self.backbone.out_channels, config.fpn_channels, config.num_outs, extra="max_pool")
         self.rpn_head = OrientedRPNHead(config)
         self.roi_head = RoIHead(config)
@@ -326,6 +331,5 @@ def config_from_mmrotate(state: dict[str, torch.Tensor], meta: dict | None = Non
     version = re.search(r"angle_version\s*=\s*['\"](\w+)['\"]", str(meta.get("config", "")))
     if version:
         kw["angle_version"] = version.group(1)
-    if "rpn_head.rpn_conv.conv_offset.weight" in state:
-        return TwoStageConfig(classes=classes, rpn="dcfl", **kw)
-    return TwoStageConfig.oriented_rcnn(classes, **kw)
+    rpn = "dcfl" if "rpn_head.rpn_conv.conv_offset.weight" in state else "oriented"
+    return TwoStageConfig.reference(classes, rpn, **kw)
