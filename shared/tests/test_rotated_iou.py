@@ -94,6 +94,17 @@ def test_iou_loss_gradients_match_finite_differences():
                                         eps=1e-6, atol=1e-5)
 
 
+def test_iou_gradients_with_edges_parallel_to_the_other_box():
+    # equal angles, a right angle, a sliver: edges parallel to an axis of the other box
+    target = torch.tensor([[1.0, 0.5, 2, 2, 0], [3, 1, 4, 2, 0.3], [0, 0, 4, 2, 0], [1, 1, 3, 1, 0.3]],
+                          dtype=torch.float64)
+    pred = torch.tensor([[0.0, 0, 2, 2, 0], [2, 1.5, 2, 3, 0.3], [0.5, 0.2, 2, 4, math.pi / 2], [1, 1, 1e-3, 1, 0.3]],
+                        dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda p: rotated_iou_aligned(p, target).sum(), (pred,), eps=1e-7, atol=1e-5)
+    assert torch.autograd.gradcheck(lambda t: rotated_iou_aligned(pred.detach(), t).sum(),
+                                    (target.clone().requires_grad_(),), eps=1e-7, atol=1e-5)
+
+
 def test_iou_loss_decreases_under_gradient_descent():
     target = torch.tensor([[10.0, 10.0, 8.0, 3.0, 0.5]])
     pred = torch.tensor([[11.5, 9.0, 5.0, 4.0, 0.1]], requires_grad=True)

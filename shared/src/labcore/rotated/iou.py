@@ -1,14 +1,14 @@
 """Exact rotated IoU, vectorised over box pairs, and the IoU loss.
 
 The intersection area is computed in the frame of the second box, where that box is the
-axis-aligned rectangle ``[-w/2, w/2] × [-h/2, h/2]`` and the first is a quadrilateral ``P``. By
-Green's theorem, area(P ∩ rectangle) is the sum over the 4 edges of ``P`` of the signed integral
-of ``clamp(y(x), -h/2, h/2) + h/2`` over the part of the edge's x range inside ``[-w/2, w/2]``
-(exact for any simple polygon). Along an edge ``clamp(y(x))`` is linear between the points where
-``y`` crosses ``±h/2``, so the midpoint rule on those ≤ 3 pieces is exact. No vertex list is built
-or sorted and no two lines are intersected, so identical, nested, touching and perpendicular
-boxes need no tolerance or special case. Work is done in float64; gradients flow through the
-corners and the clamp (the breakpoints' own derivatives cancel, the integrand being continuous).
+axis-aligned rectangle ``|x| ≤ w/2, |y| ≤ h/2`` and the first is a quadrilateral ``P``. By Green's
+theorem, area(P ∩ rectangle) is the sum over the 4 edges of ``P`` of the signed integral of
+``clamp(y, -h/2, h/2) + h/2 dx`` along the edge's part with ``|x| ≤ w/2`` (exact for any simple
+polygon). Along an edge that integrand is linear between the ends of that part and the crossings
+of ``y = ±h/2``, so the midpoint rule on those ≤ 3 pieces is exact. No vertex list is built or
+sorted and no two lines are intersected, so identical, nested, touching and perpendicular boxes
+need no tolerance or special case. Work is done in float64; gradients flow through the corners
+(the pieces' end points only move where the integrand is continuous, so their terms cancel).
 The Triton kernel of :mod:`labcore.rotated.triton_iou` evaluates the same formula on CUDA.
 """
 
@@ -20,6 +20,7 @@ from labcore.kernels import kernel
 from labcore.rotated.boxes import check_boxes
 
 _PAIR_CHUNK = 65536
+_PARALLEL = 1e-12  # edges within this slope of an axis of the other box count as parallel to it
 _SIGNS = ((0.5, 0.5), (-0.5, 0.5), (-0.5, -0.5), (0.5, -0.5))  # obb_to_poly's corner order
 
 
@@ -35,25 +36,35 @@ def _corners_in_frame_of(b1: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
 
 
 def _clamped_edge_integrals(p: torch.Tensor, q: torch.Tensor, hw: torch.Tensor, hh: torch.Tensor) -> torch.Tensor:
-    """Signed ``∫ clamp(y(x), -hh, hh) + hh dx`` along edges ``p → q`` over ``x ∈ [-hw, hw]``."""
-    x0, y0, dx, dy = p[..., 0], p[..., 1], q[..., 0] - p[..., 0], q[..., 1] - p[..., 1]
-    lo = torch.maximum(torch.minimum(x0, q[..., 0]), -hw)
-    hi = torch.maximum(torch.minimum(torch.maximum(x0, q[..., 0]), hw), lo)
-    # x where the edge's line crosses y = ±hh; flat edges get no break (midpoint error ≤ |dy|·length)
-    flat = dy.abs() <= 1e-20 * dx.abs()
-    slope_inv = dx / torch.where(flat, torch.ones_like(dy), dy)
-    b1, b2 = x0 + (-hh - y0) * slope_inv, x0 + (hh - y0) * slope_inv
-    first = torch.where(flat, lo, torch.minimum(torch.maximum(torch.minimum(b1, b2), lo), hi))
-    second = torch.where(flat, lo, torch.minimum(torch.maximum(torch.maximum(b1, b2), lo), hi))
-    dx_safe = torch.where(dx == 0, torch.ones_like(dx), dx)
+    """Signed ``∫ clamp(y, -hh, hh) + hh dx`` along edges ``p → q``, over their part with ``|x| ≤ hw``.
 
-    def height(x):
-        t = ((x - x0) / dx_safe).clamp(0, 1)
+    With the edge as ``p + t·(q − p)``, ``t ∈ [0, 1]``, this is ``dx · ∫ h(t) dt`` over the t window
+    where ``|x(t)| ≤ hw``; ``h`` is linear between the window's ends and the crossings of
+    ``y = ±hh``, so the midpoint rule on those ≤ 3 pieces is exact. The factor ``dx`` outside keeps
+    the derivative right for edges parallel to y (``dx = 0``).
+    """
+    x0, y0, dx, dy = p[..., 0], p[..., 1], q[..., 0] - p[..., 0], q[..., 1] - p[..., 1]
+    one = torch.ones_like(dx)
+    # t window inside |x| ≤ hw (all or nothing for edges parallel to y, up to |dx| ≤ 1e-12·|dy|)
+    vertical = dx.abs() <= _PARALLEL * dy.abs()
+    dx_safe = torch.where(vertical, one, dx)
+    ta, tb = (-hw - x0) / dx_safe, (hw - x0) / dx_safe
+    inside = ((x0 + dx / 2).abs() <= hw).to(dx.dtype)
+    lo = torch.where(vertical, 1 - inside, torch.minimum(ta, tb).clamp(0, 1))
+    hi = torch.where(vertical, one, torch.maximum(ta, tb).clamp(0, 1))
+    hi = torch.maximum(hi, lo)
+    # crossings of y = ±hh inside the window (none for edges parallel to x: error ≤ |dx·dy|)
+    flat = dy.abs() <= _PARALLEL * dx.abs()
+    dy_safe = torch.where(flat, one, dy)
+    s1, s2 = (-hh - y0) / dy_safe, (hh - y0) / dy_safe
+    first = torch.where(flat, lo, torch.minimum(torch.maximum(torch.minimum(s1, s2), lo), hi))
+    second = torch.where(flat, lo, torch.minimum(torch.maximum(torch.maximum(s1, s2), lo), hi))
+
+    def height(t):
         return torch.minimum(torch.maximum(y0 + t * dy, -hh), hh) + hh
 
-    area = (first - lo) * height((lo + first) / 2) + (second - first) * height((first + second) / 2)
-    area = area + (hi - second) * height((second + hi) / 2)
-    return torch.sign(dx) * area
+    pieces = (first - lo) * height((lo + first) / 2) + (second - first) * height((first + second) / 2)
+    return dx * (pieces + (hi - second) * height((second + hi) / 2))
 
 
 def _intersection_area(b1: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:

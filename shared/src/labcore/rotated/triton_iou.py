@@ -2,9 +2,9 @@
 
 Each lane takes one box pair and evaluates the reference's exact formula (see
 :mod:`labcore.rotated.iou`): in the frame of the second box, the intersection area is the sum
-over the first box's 4 edges of the integral of ``clamp(y(x), -h/2, h/2) + h/2`` over the edge's
-x range inside ``[-w/2, w/2]`` (Green's theorem), each integral exact by the midpoint rule on
-the ≤ 3 pieces between the crossings of ``y = ±h/2``; no vertex list, no sorting.
+over the first box's 4 edges of the integral of ``clamp(y, -h/2, h/2) + h/2 dx`` over the edge's
+part inside ``|x| ≤ w/2`` (Green's theorem), each integral exact by the midpoint rule on the
+≤ 3 pieces between the crossings of ``y = ±h/2``; no vertex list, no sorting.
 
 Precision: float32 arithmetic for float16/bfloat16/float32 boxes, float64 for float64 boxes;
 the result has the input dtype, as the reference's. No autograd: the dispatch uses this path
@@ -54,32 +54,34 @@ def triton_rotated_iou_aligned(boxes1: torch.Tensor, boxes2: torch.Tensor) -> to
 if triton is not None:
 
     @triton.jit
-    def _clamped_height(x, x0, y0, dx_safe, dy, hh):
-        """``clamp(y(x), -hh, hh) + hh`` on the edge's line, ``x`` kept within the edge."""
-        t = tl.minimum(tl.maximum((x - x0) / dx_safe, 0.0), 1.0)
+    def _height(t, y0, dy, hh):
         return tl.minimum(tl.maximum(y0 + t * dy, -hh), hh) + hh
 
     @triton.jit
     def _edge_term(x0, y0, x1, y1, hw, hh):
-        """Signed ``∫ clamp(y(x)) + hh dx`` from ``x0`` to ``x1`` over ``x ∈ [-hw, hw]`` (Green's theorem)."""
+        """Signed ``∫ clamp(y, -hh, hh) + hh dx`` along one edge over ``|x| ≤ hw`` (as the reference's)."""
         dx = x1 - x0
         dy = y1 - y0
-        lo = tl.maximum(tl.minimum(x0, x1), -hw)
-        hi = tl.maximum(tl.minimum(tl.maximum(x0, x1), hw), lo)
-        # x where the edge's line crosses y = ±hh: the clamp switches there (no switch on flat edges,
-        # where the midpoint rule's error is at most |dy|·length)
-        flat = tl.abs(dy) <= 1e-20 * tl.abs(dx)
-        slope_inv = dx / tl.where(flat, 1.0, dy)
-        b1 = x0 + (-hh - y0) * slope_inv
-        b2 = x0 + (hh - y0) * slope_inv
-        p = tl.where(flat, lo, tl.minimum(tl.maximum(tl.minimum(b1, b2), lo), hi))
-        q = tl.where(flat, lo, tl.minimum(tl.maximum(tl.maximum(b1, b2), lo), hi))
-        dx_safe = tl.where(dx == 0.0, 1.0, dx)
-        area = (p - lo) * _clamped_height((lo + p) * 0.5, x0, y0, dx_safe, dy, hh)
-        area += (q - p) * _clamped_height((p + q) * 0.5, x0, y0, dx_safe, dy, hh)
-        area += (hi - q) * _clamped_height((q + hi) * 0.5, x0, y0, dx_safe, dy, hh)
-        sign = tl.where(dx > 0.0, 1.0, tl.where(dx < 0.0, -1.0, 0.0))
-        return sign * area
+        # t window inside |x| ≤ hw; all or nothing for edges parallel to y
+        vertical = tl.abs(dx) <= 1e-12 * tl.abs(dy)
+        dx_safe = tl.where(vertical, 1.0, dx)
+        ta = (-hw - x0) / dx_safe
+        tb = (hw - x0) / dx_safe
+        inside = tl.abs(x0 + 0.5 * dx) <= hw
+        lo = tl.where(vertical, tl.where(inside, 0.0, 1.0), tl.minimum(tl.maximum(tl.minimum(ta, tb), 0.0), 1.0))
+        hi = tl.where(vertical, 1.0, tl.minimum(tl.maximum(tl.maximum(ta, tb), 0.0), 1.0))
+        hi = tl.maximum(hi, lo)
+        # crossings of y = ±hh inside the window; none for edges parallel to x
+        flat = tl.abs(dy) <= 1e-12 * tl.abs(dx)
+        dy_safe = tl.where(flat, 1.0, dy)
+        s1 = (-hh - y0) / dy_safe
+        s2 = (hh - y0) / dy_safe
+        first = tl.where(flat, lo, tl.minimum(tl.maximum(tl.minimum(s1, s2), lo), hi))
+        second = tl.where(flat, lo, tl.minimum(tl.maximum(tl.maximum(s1, s2), lo), hi))
+        pieces = (first - lo) * _height(0.5 * (lo + first), y0, dy, hh)
+        pieces += (second - first) * _height(0.5 * (first + second), y0, dy, hh)
+        pieces += (hi - second) * _height(0.5 * (second + hi), y0, dy, hh)
+        return dx * pieces
 
     @triton.jit
     def _iou_kernel(b1_ptr, b2_ptr, out_ptr, n, COMPUTE: tl.constexpr, BLOCK: tl.constexpr):
