@@ -7,8 +7,8 @@ theorem, area(P ∩ rectangle) is the sum over the 4 edges of ``P`` of the signe
 polygon). Along an edge that integrand is linear between the ends of that part and the crossings
 of ``y = ±h/2``, so the midpoint rule on those ≤ 3 pieces is exact. No vertex list is built or
 sorted and no two lines are intersected, so identical, nested, touching and perpendicular boxes
-need no tolerance or special case. Work is done in float64; gradients flow through the corners
-(the pieces' end points only move where the integrand is continuous, so their terms cancel).
+need no tolerance or special case. Work is done in float64 and is differentiable (the inner
+piece boundaries sit where the integrand is continuous, so moving them contributes nothing).
 The Triton kernel of :mod:`labcore.rotated.triton_iou` evaluates the same formula on CUDA.
 """
 
