@@ -237,6 +237,9 @@ def test_two_stage_save_load_round_trip_and_bad_input(tmp_path):
         TwoStageConfig.tiny(SYNTHETIC_CLASSES, rpn="retina").validate()
     empty = model.loss(img, [torch.zeros(0, 5)], [torch.zeros(0, dtype=torch.long)])  # background-only image
     assert all(torch.isfinite(v) for v in empty.values())
+    # 64-px anchors on P2 cross the border of a 64-px image everywhere: no RPN samples, zero RPN loss
+    huge = _tiny(rpn_anchor_scale=16).loss(img, [torch.tensor([[30.0, 30, 8, 4, 0.5]])], [torch.tensor([1])])
+    assert huge["loss_rpn_cls"] == 0 and huge["loss_rpn_bbox"] == 0 and torch.isfinite(huge["loss_cls"])
 
 
 def _bn(prefix):

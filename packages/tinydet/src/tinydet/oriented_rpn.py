@@ -136,9 +136,14 @@ class OrientedRPNHead(nn.Module):
         cls_terms, reg_terms, num_samples = [], [], 0
         for i, gt in enumerate(gt_boxes):
             assigned = torch.full((len(anchors),), -1, dtype=torch.long, device=anchors.device)
-            assigned[inside] = self._assign(
-                anchors[inside], logits[i, inside], deltas[i, inside], None if shift is None else shift[i, inside], gt
-            )
+            if inside.numel():  # else nothing is sampled (mmdet gives the batch no RPN loss)
+                assigned[inside] = self._assign(
+                    anchors[inside],
+                    logits[i, inside],
+                    deltas[i, inside],
+                    None if shift is None else shift[i, inside],
+                    gt,
+                )
             pos, neg = random_sample(assigned, cfg.rpn_num_samples, cfg.rpn_pos_fraction, generator)
             num_samples += max(pos.numel(), 1) + max(neg.numel(), 1)
             target = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]).float()
