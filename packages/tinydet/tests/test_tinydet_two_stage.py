@@ -176,6 +176,27 @@ def test_rpn_loss_hand_computed_at_zero_logits(rpn):
     assert 0 < losses["loss_rpn_bbox"] < 1
 
 
+def test_plain_rpn_assigns_by_horizontal_iou_with_the_gt_hulls():
+    """OrientedRPNHead matches anchors to ``obb2xyxy(gt)``: a 45° square whose hull is an anchor is a
+    positive of that anchor (hull IoU 1; its rotated IoU, 0.5, would make it only a low-quality match)."""
+    head = _tiny("oriented").rpn_head
+    anchors = torch.tensor([[0.0, 0, 32, 32], [8.0, 0, 40, 32], [100.0, 100, 132, 132]])
+    gt = torch.tensor([[16.0, 16, 32 / math.sqrt(2), 32 / math.sqrt(2), math.pi / 4]])
+    assigned = head._assign(anchors, torch.zeros(3), torch.zeros(3, 6), None, gt)
+    assert assigned.tolist() == [1, -1, 0]  # hull IoU 1 → positive; 0.6 → ignored (between 0.3 and 0.7); 0 → negative
+
+
+def test_dcfl_rpn_assigns_at_the_shifted_anchors():
+    """The coarse step and the Gaussian filter see the dynamic priors: an anchor shifted onto a tiny gt
+    becomes its positive, while unshifted the nearest anchor is too far for the filter (no positive)."""
+    head = _tiny("dcfl", rpn_topk=1, rpn_topq=1).rpn_head
+    anchors = torch.tensor([[0.0, 0, 32, 32], [100.0, 100, 132, 132]])
+    gt = torch.tensor([[50.0, 50, 8, 8, 0]])
+    still = head._assign(anchors, torch.zeros(2), torch.zeros(2, 6), torch.zeros(2, 2), gt)
+    moved = head._assign(anchors, torch.zeros(2), torch.zeros(2, 6), torch.tensor([[0.0, 0], [-66, -66]]), gt)
+    assert still.tolist() == [0, 0] and moved.tolist() == [0, 1]
+
+
 def test_dcfl_rpn_dynamic_prior_shifts_anchors_by_offset_times_stride():
     head = _tiny("dcfl").rpn_head
     sizes = [(4, 4), (2, 2)]
