@@ -89,16 +89,11 @@ class OrientedRPNHead(nn.Module):
         flat_cls = torch.cat([c.permute(0, 2, 3, 1).reshape(b, -1) for c in cls], 1)
         flat_reg = torch.cat([r.permute(0, 2, 3, 1).reshape(b, -1, 6) for r in reg], 1)
         shift = None
-        if offsets[0] is not None:
-            num_anchors = len(self.config.rpn_ratios)
-            shift = torch.cat(
-                [
-                    o.detach().reshape(b, 9, 2, -1).mean(1).permute(0, 2, 1).flip(-1).repeat_interleave(num_anchors, 1)
-                    * s
-                    for o, s in zip(offsets, strides)
-                ],
-                1,
-            )  # (B, N, (dx, dy))
+        if offsets[0] is not None:  # mean (dy, dx) over the 9 taps → (dx, dy) in pixels, per anchor
+            parts = [
+                o.detach().reshape(b, 9, 2, -1).mean(1).flip(1).transpose(1, 2) * s for o, s in zip(offsets, strides)
+            ]
+            shift = torch.cat(parts, 1).repeat_interleave(len(self.config.rpn_ratios), 1)
         return torch.cat(anchors), flat_cls, flat_reg, shift, levels
 
     def _assign(self, anchors, logits, deltas, shift, gt):
