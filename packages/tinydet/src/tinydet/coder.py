@@ -56,6 +56,12 @@ def obb_to_hbb(boxes: torch.Tensor) -> torch.Tensor:
     return torch.cat([corners.amin(-2), corners.amax(-2)], -1)
 
 
+def hbb_to_obb(boxes: torch.Tensor) -> torch.Tensor:
+    """``(..., 4)`` ``(x1, y1, x2, y2)`` → ``(..., 5)`` ``(cx, cy, w, h, 0)``."""
+    centre, size = (boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]
+    return torch.cat([centre, size, torch.zeros_like(size[..., :1])], -1)
+
+
 class DeltaXYWHACoder:
     """Deltas ``(dx, dy, dw, dh, da)``: centre offset in the anchor's frame over its size, log size
     ratio, and angle difference wrapped to the angle version, divided by ``norm_factor·π``

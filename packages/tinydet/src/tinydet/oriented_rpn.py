@@ -15,15 +15,8 @@ from torch import nn
 from torchvision.ops import batched_nms
 
 from tinydet.assign import coarse_to_fine_assign, max_iou_assign
-from tinydet.coder import MidpointOffsetCoder, horizontal_anchors, obb_to_hbb
+from tinydet.coder import MidpointOffsetCoder, hbb_to_obb, horizontal_anchors, obb_to_hbb
 from tinydet.model import ModulatedDeformConv
-
-
-def hbb_to_obb(boxes: torch.Tensor) -> torch.Tensor:
-    """``(x1, y1, x2, y2)`` → ``(cx, cy, w, h, 0)``."""
-    return torch.cat(
-        [(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2], boxes.new_zeros(len(boxes), 1)], 1
-    )
 
 
 def random_sample(
