@@ -335,6 +335,9 @@ def test_mmrotate_checkpoint_loads_strictly(tmp_path, rpn):
         CheckpointError, match=r"missing keys \(1\): rpn_head.rpn_reg.weight[\s\S]*rpn_head.rpn_conv.extra"
     ):
         TwoStageDetector.from_mmrotate_checkpoint(tmp_path / "broken.pth", config)
+    torch.save({"state_dict": {"bbox_head.retina_cls.weight": torch.zeros(1)}}, tmp_path / "retina.pth")
+    with pytest.raises(ValueError, match="not an mmrotate Oriented R-CNN checkpoint"):
+        TwoStageDetector.from_mmrotate_checkpoint(tmp_path / "retina.pth")
     with pytest.raises(ValueError, match="could not read"):
         (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
         TwoStageDetector.from_mmrotate_checkpoint(tmp_path / "junk.pth")

@@ -301,7 +301,7 @@ def config_from_mmrotate(state: dict[str, torch.Tensor], meta: dict | None = Non
 
     def shape(key: str) -> torch.Size:
         if key not in state:
-            raise KeyError(f"{key} is missing: not an mmrotate Oriented R-CNN checkpoint (pass config= to check)")
+            raise ValueError(f"{key} is missing: not an mmrotate Oriented R-CNN checkpoint (pass config= to check)")
         return state[key].shape
 
     num_classes = shape("roi_head.bbox_head.fc_cls.weight")[0] - 1
