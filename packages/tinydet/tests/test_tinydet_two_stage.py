@@ -310,7 +310,8 @@ def test_mmrotate_checkpoint_loads_strictly(tmp_path, rpn):
     for k in state:
         if k.endswith("running_var"):
             state[k] = state[k].abs() + 1
-    meta = {"CLASSES": SYNTHETIC_CLASSES, "config": f"angle_version = '{config.angle_version}'\nmodel = dict(...)"}
+    version = "le90" if config.angle_version == "le135" else "le135"  # not the preset's: read from the config text
+    meta = {"CLASSES": SYNTHETIC_CLASSES, "config": f"angle_version = '{version}'\nmodel = dict(...)"}
     torch.save({"meta": meta, "state_dict": {f"module.{k}": v for k, v in state.items()}}, tmp_path / "ckpt.pth")
     model = TwoStageDetector.from_mmrotate_checkpoint(tmp_path / "ckpt.pth")
     assert (
@@ -318,7 +319,7 @@ def test_mmrotate_checkpoint_loads_strictly(tmp_path, rpn):
         and model.config.backbone == "resnet18"
         and model.config.classes == list(SYNTHETIC_CLASSES)
     )
-    assert model.config.rpn_ratios == config.rpn_ratios and model.config.angle_version == config.angle_version
+    assert model.config.rpn_ratios == config.rpn_ratios and model.config.angle_version == version
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
     images = torch.stack([synthetic_scene(i, 64)["image"] for i in range(2)])
     first, second = model.predict(images, score_thr=0.0), model.predict(images, score_thr=0.0)
