@@ -200,6 +200,7 @@ def main() -> None:
         ("tiny", "retina"),
         ("tiny", "dcfl"),
         ("tiny", "dcfl-rcnn"),
+        ("tiny", "oriented-rcnn"),
         ("resnet50", "retina"),
         ("resnet50", "dcfl"),
         ("resnet50", "dcfl-rcnn"),
