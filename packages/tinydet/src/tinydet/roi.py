@@ -7,12 +7,21 @@ import torch.nn.functional as F
 
 
 def rotated_roi_align(
-    feature: torch.Tensor, boxes: list[torch.Tensor], out_size: int, stride: int, samples: int = 2
+    feature: torch.Tensor,
+    boxes: list[torch.Tensor],
+    out_size: int,
+    stride: int,
+    samples: int = 2,
+    mmcv_border: bool = False,
 ) -> torch.Tensor:
-    """Rotated RoIAlign (mmcv ``RoIAlignRotated``, ``sample_num=2``) by bilinear ``grid_sample``:
-    ``(K, C, out, out)`` features, each bin the mean of ``samples²`` points, for per-image box lists."""
+    """Rotated RoIAlign (mmcv ``RoIAlignRotated``, ``aligned=True``, ``clockwise=True``, ``sample_num=2``):
+    ``(K, C, out, out)`` features, each bin the mean of ``samples²`` bilinear samples, for per-image box
+    lists. Outside the map: with ``mmcv_border`` as mmcv's (and torchvision's) kernel, a sample up to one
+    pixel out reads the border pixel and one further out reads 0; without, the map is zero-padded
+    (``grid_sample``'s default, what Point Teacher's MIL head was tuned with)."""
     n = out_size * samples
     t = (torch.arange(n, device=feature.device, dtype=feature.dtype) + 0.5) / n - 0.5  # bin-sample offsets
+    h, w = feature.shape[-2:]
     out = []
     for img, bx in enumerate(boxes):
         if bx.shape[0] == 0:
@@ -20,12 +29,16 @@ def rotated_roi_align(
         bx = bx.to(feature.dtype)
         u, v = t[None, None, :] * bx[:, 2, None, None], t[None, :, None] * bx[:, 3, None, None]  # (K, n, n)
         c, s = torch.cos(bx[:, 4])[:, None, None], torch.sin(bx[:, 4])[:, None, None]
-        x = bx[:, 0, None, None] + c * u - s * v
-        y = bx[:, 1, None, None] + s * u + c * v
-        h, w = feature.shape[-2:]
-        grid = torch.stack([2 * x / (stride * w) - 1, 2 * y / (stride * h) - 1], -1)  # align_corners=False
-        sampled = F.grid_sample(feature[img : img + 1], grid.reshape(1, -1, n, 2), align_corners=False)
+        x = (bx[:, 0, None, None] + c * u - s * v) / stride - 0.5  # feature-pixel coordinates (aligned)
+        y = (bx[:, 1, None, None] + s * u + c * v) / stride - 0.5
+        grid = torch.stack([(2 * x + 1) / w - 1, (2 * y + 1) / h - 1], -1)  # align_corners=False
+        padding = "border" if mmcv_border else "zeros"
+        sampled = F.grid_sample(
+            feature[img : img + 1], grid.reshape(1, -1, n, 2), padding_mode=padding, align_corners=False
+        )
         sampled = sampled.reshape(feature.shape[1], -1, n, n).transpose(0, 1)
+        if mmcv_border:
+            sampled = sampled * ((x >= -1) & (x <= w) & (y >= -1) & (y <= h))[:, None].to(sampled)
         out.append(F.avg_pool2d(sampled, samples))
     if not out:
         return feature.new_zeros(0, feature.shape[1], out_size, out_size)
@@ -42,8 +55,8 @@ def map_roi_levels(boxes: torch.Tensor, num_levels: int, finest_scale: float = 5
 def multilevel_roi_align(
     features: list[torch.Tensor], strides: list[int], boxes: list[torch.Tensor], out_size: int = 7
 ) -> torch.Tensor:
-    """mmrotate ``RotatedSingleRoIExtractor``: each RoI is pooled from the level :func:`map_roi_levels`
-    picks; ``(K, C, out, out)`` in the order of the concatenated per-image ``boxes``."""
+    """mmrotate ``RotatedSingleRoIExtractor``: each RoI is pooled (mmcv's border rule) from the level
+    :func:`map_roi_levels` picks; ``(K, C, out, out)`` in the order of the concatenated per-image ``boxes``."""
     flat = torch.cat(boxes) if boxes else features[0].new_zeros(0, 5)
     image = torch.cat([torch.full((b.shape[0],), i, device=flat.device) for i, b in enumerate(boxes)])
     levels = map_roi_levels(flat, len(features))
@@ -54,5 +67,5 @@ def multilevel_roi_align(
             idx = at.nonzero().squeeze(1)
             per_image = [flat[idx[image[idx] == i]] for i in range(len(boxes))]
             order = torch.cat([idx[image[idx] == i] for i in range(len(boxes))])
-            out[order] = rotated_roi_align(feat, per_image, out_size, stride)
+            out[order] = rotated_roi_align(feat, per_image, out_size, stride, mmcv_border=True)
     return out
