@@ -43,13 +43,22 @@ def assignment_stats(detector: RotatedDetector, scenes: list[dict]) -> dict:
         anchor_iou.append(rotated_iou_aligned(anchors[pos], gt))
         pred_iou.append(rotated_iou_aligned(decoded[i][pos], gt))
     counts = torch.cat(counts).float()
-    return {
+    tiny = torch.cat([b[:, 2:4].prod(1).sqrt() < 8 for _, b, _ in per_image])
+    stats = {
         "pos/gt": counts.mean().item(),
         "gts w/o pos": (counts == 0).float().mean().item(),
+        "w/o pos <8px": (counts[tiny] == 0).float().mean().item(),
         "IoU(anchor)": torch.cat(anchor_iou).mean().item(),
         "IoU(pred)": torch.cat(pred_iou).mean().item(),
         "shift px": 0.0 if shift is None else shift.norm(dim=-1).mean().item(),
     }
+    if detector.config.head == "dcfl":  # the same assignment without the Gaussian-mixture filter
+        thr, detector.config.gauss_thr = detector.config.gauss_thr, float("inf")
+        unfiltered = detector.assign_targets(flat, [s["boxes"] for s in scenes], [s["labels"] for s in scenes])
+        detector.config.gauss_thr = thr
+        kept = torch.cat([torch.bincount(a[a > 0] - 1, minlength=b.shape[0]) for a, b, _ in unfiltered])
+        stats["w/o pos, no filter"] = (kept == 0).float().mean().item()
+    return stats
 
 
 def main() -> None:
@@ -79,12 +88,12 @@ def main() -> None:
         rows.append(
             (head, {**{k: ap[k] for k in ("AP50", "AP", "AP_vt", "AP_t")}, **assignment_stats(detector, val)}, cpu)
         )
-    keys = list(rows[0][1])
+    keys = list(dict.fromkeys(k for _, r, _ in rows for k in r))
     print(f"steps {args.steps}, lr {args.lr}, anchors {args.anchor_scale}×stride, seed {args.seed}, {args.set}")
     print("| head | " + " | ".join(keys) + " | CPU s |")
     print("|---" * (len(keys) + 2) + "|")
     for head, r, cpu in rows:
-        print(f"| {head} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + f" | {cpu:.0f} |")
+        print(f"| {head} | " + " | ".join(f"{r[k]:.3f}" if k in r else "–" for k in keys) + f" | {cpu:.0f} |")
 
 
 if __name__ == "__main__":
