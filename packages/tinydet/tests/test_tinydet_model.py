@@ -176,6 +176,21 @@ def test_coarse_to_fine_assigner_matches_a_loop_reading_of_the_reference():
     assert (assigned == -1).any() and (ignored_sim & (assigned == 0)).any()
 
 
+def test_dynamic_prior_is_the_mean_tap_offset_times_half_the_stride():
+    """r_dcfl_head: dy, dx = the mean of offset channels 2i, 2i+1 over the 9 taps, × 4·2^level (= stride/2)."""
+    model = _tiny("dcfl")
+    conv = model.bbox_head.reg_convs[-1].conv_offset
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.zero_()
+        conv.bias[:18:2] = torch.linspace(0.0, 0.8, 9)  # dy of the 9 taps, mean 0.4
+        conv.bias[1:18:2] = -0.6  # dx
+    flat = model.flat_outputs(model(torch.rand(1, 3, 64, 64)))
+    anchors, shift = flat[0], flat[4]
+    stride = anchors[:, 2] / model.config.octave_base_scale
+    assert torch.allclose(shift[0], torch.stack([-0.6 * stride / 2, 0.4 * stride / 2], 1), atol=1e-5)
+
+
 def test_dcfl_assigner_scores_boxes_decoded_as_the_reference_head_does():
     """r_dcfl_head hands C2FAssigner the shifted priors, which decodes the deltas from them with its
     default coder (angle delta in radians, not ×π); the loss decodes from the plain anchors."""
