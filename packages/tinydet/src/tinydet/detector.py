@@ -12,7 +12,7 @@ from labcore.rotated import batched_rotated_nms, check_boxes, regularize_boxes, 
 from tinydet.assign import coarse_to_fine_assign, max_iou_assign
 from tinydet.coder import DeltaXYWHACoder, grid_anchors
 from tinydet.data import AITOD_CLASSES
-from tinydet.model import FPN, DCFLHead, RetinaHead, build_backbone
+from tinydet.model import FPN, DCFLHead, RetinaHead, build_backbone, dynamic_prior_shift
 from tinydet.pretrained import DataclassPretrained
 
 
@@ -176,12 +176,8 @@ class RotatedDetector(DataclassPretrained, nn.Module):
         flat_cls = torch.cat([c.permute(0, 2, 3, 1).reshape(b, -1, self.config.num_classes) for c in cls], 1)
         flat_reg = torch.cat([r.permute(0, 2, 3, 1).reshape(b, -1, 5) for r in reg], 1)
         shift = None
-        if offsets[0] is not None:  # dynamic prior (§4.2): mean (dy, dx) over the 9 taps, in pixels
-            parts = []
-            for o, s in zip(offsets, self.config.strides):
-                mean = o.detach().reshape(b, 9, 2, -1).mean(1).permute(0, 2, 1)  # (B, HW, (dy, dx))
-                parts.append(mean.flip(-1) * s * self.config.prior_offset_scale)
-            shift = torch.cat(parts, 1)
+        if offsets[0] is not None:
+            shift = dynamic_prior_shift(offsets, self.config.strides, self.config.prior_offset_scale)
         return anchors, flat_cls, flat_reg, shift
 
     # ---- training ------------------------------------------------------------------------------

@@ -47,23 +47,12 @@ import torch
 from labcore.rotated import rotated_iou_aligned, rotated_iou_loss
 from tinydet.assign import coarse_to_fine_assign
 from tinydet.evaluate import coco_rotated_ap
-from tinydet.model import DCFLHead
+from tinydet.model import DCFLHead, dynamic_prior_shift
 
 
 def _tensor(boxes) -> torch.Tensor:
     """mmrotate ``RotatedBoxes`` (``.tensor``) or a plain ``(N, 5)`` tensor."""
     return boxes.tensor if hasattr(boxes, "tensor") else torch.as_tensor(boxes)
-
-
-def dynamic_prior_shift(offsets: list[torch.Tensor], strides: list[int], scale: float) -> torch.Tensor:
-    """DCFL's dynamic prior (§4.2): per location the mean ``(dy, dx)`` DCN offset over the 9 taps, as an
-    ``(x, y)`` shift in pixels ``× stride × scale``; ``(B, A, 2)`` over all levels (level-major, row-major,
-    the order of ``grid_priors``)."""
-    parts = []
-    for off, stride in zip(offsets, strides):
-        mean = off.detach().reshape(off.shape[0], 9, 2, -1).mean(1).permute(0, 2, 1)  # (B, HW, (dy, dx))
-        parts.append(mean.flip(-1) * stride * scale)
-    return torch.cat(parts, 1)
 
 
 class TinyDetDCFLHead(RotatedRetinaHead):

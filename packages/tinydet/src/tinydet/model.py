@@ -243,6 +243,17 @@ class ModulatedDeformConv(nn.Module):
         return modulated_deform_conv3x3(x, offset, mask, self.weight), offset, mask
 
 
+def dynamic_prior_shift(offsets: list[torch.Tensor], strides: list[int], scale: float) -> torch.Tensor:
+    """DCFL's dynamic prior (§4.2): per location the mean ``(dy, dx)`` DCN offset over the 9 taps, as an
+    ``(x, y)`` shift in pixels ``× stride × scale``; ``(B, HW summed over levels, 2)``, level-major and
+    row-major like the anchor grids. Detached: the shift only moves priors for assignment."""
+    parts = []
+    for off, stride in zip(offsets, strides):
+        mean = off.detach().reshape(off.shape[0], 9, 2, -1).mean(1).permute(0, 2, 1)  # (B, HW, (dy, dx))
+        parts.append(mean.flip(-1) * stride * scale)
+    return torch.cat(parts, 1)
+
+
 class DCFLHead(RetinaHead):
     """DCFL head (paper §4.1): the last two convs of each branch are a dilated conv then a modulated
     deformable conv; the regression branch learns the offsets and the classification branch reuses

@@ -16,7 +16,7 @@ from torchvision.ops import batched_nms
 
 from tinydet.assign import coarse_to_fine_assign, max_iou_assign
 from tinydet.coder import MidpointOffsetCoder, hbb_to_obb, horizontal_anchors, obb_to_hbb
-from tinydet.model import ModulatedDeformConv
+from tinydet.model import ModulatedDeformConv, dynamic_prior_shift
 
 
 def random_sample(
@@ -82,11 +82,8 @@ class OrientedRPNHead(nn.Module):
         flat_cls = torch.cat([c.permute(0, 2, 3, 1).reshape(b, -1) for c in cls], 1)
         flat_reg = torch.cat([r.permute(0, 2, 3, 1).reshape(b, -1, 6) for r in reg], 1)
         shift = None
-        if offsets[0] is not None:  # mean (dy, dx) over the 9 taps → (dx, dy) in pixels, per anchor
-            parts = [
-                o.detach().reshape(b, 9, 2, -1).mean(1).flip(1).transpose(1, 2) * s for o, s in zip(offsets, strides)
-            ]
-            shift = torch.cat(parts, 1).repeat_interleave(len(self.config.rpn_ratios), 1)
+        if offsets[0] is not None:  # one shift per location, repeated for its anchors
+            shift = dynamic_prior_shift(offsets, strides, 1.0).repeat_interleave(len(self.config.rpn_ratios), 1)
         return torch.cat(anchors), flat_cls, flat_reg, shift, levels
 
     def _assign(self, anchors, logits, deltas, shift, gt):
