@@ -144,8 +144,7 @@ class MidpointOffsetCoder:
             raise ValueError(
                 f"encode takes (N, 4) xyxy anchors and (N, 5) boxes, got {tuple(anchors.shape)}, {tuple(gt.shape)}"
             )
-        px, py = (anchors[..., 0] + anchors[..., 2]) / 2, (anchors[..., 1] + anchors[..., 3]) / 2
-        pw, ph = anchors[..., 2] - anchors[..., 0], anchors[..., 3] - anchors[..., 1]
+        px, py, pw, ph = hbb_to_obb(anchors).unbind(-1)[:4]
         corners = obb_to_poly(gt)
         cx, cy = corners[..., 0], corners[..., 1]
         x1, y1 = cx.amin(-1), cy.amin(-1)
@@ -166,8 +165,7 @@ class MidpointOffsetCoder:
             )
         deltas = deltas * self.stds.to(deltas) + self.means.to(deltas)
         dx, dy, dw, dh, da, db = deltas.unbind(-1)
-        px, py = (anchors[..., 0] + anchors[..., 2]) / 2, (anchors[..., 1] + anchors[..., 3]) / 2
-        pw, ph = anchors[..., 2] - anchors[..., 0], anchors[..., 3] - anchors[..., 1]
+        px, py, pw, ph = hbb_to_obb(anchors).unbind(-1)[:4]
         gw = pw * dw.clamp(-self.max_ratio, self.max_ratio).exp()
         gh = ph * dh.clamp(-self.max_ratio, self.max_ratio).exp()
         gx, gy = px + pw * dx, py + ph * dy
