@@ -17,11 +17,10 @@ from __future__ import annotations
 import torch
 
 from labcore.kernels import kernel
-from labcore.rotated.boxes import check_boxes
+from labcore.rotated.boxes import check_boxes, obb_to_poly
 
 _PAIR_CHUNK = 65536
 _PARALLEL = 1e-12  # edges within this slope of an axis of the other box count as parallel to it
-_SIGNS = ((0.5, 0.5), (-0.5, 0.5), (-0.5, -0.5), (0.5, -0.5))  # obb_to_poly's corner order
 
 
 def _corners_in_frame_of(b1: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
@@ -29,10 +28,7 @@ def _corners_in_frame_of(b1: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
     c2, s2 = torch.cos(b2[:, 4]), torch.sin(b2[:, 4])
     d = b1[:, :2] - b2[:, :2]
     centre = torch.stack([d[:, 0] * c2 + d[:, 1] * s2, d[:, 1] * c2 - d[:, 0] * s2], -1)
-    c, s = torch.cos(b1[:, 4] - b2[:, 4]), torch.sin(b1[:, 4] - b2[:, 4])
-    signs = torch.tensor(_SIGNS, dtype=b1.dtype, device=b1.device)
-    u, v = b1[:, None, 2] * signs[:, 0], b1[:, None, 3] * signs[:, 1]  # (N, 4) offsets along the box's axes
-    return centre[:, None] + torch.stack([u * c[:, None] - v * s[:, None], u * s[:, None] + v * c[:, None]], -1)
+    return obb_to_poly(torch.cat([centre, b1[:, 2:4], b1[:, 4:] - b2[:, 4:]], 1))
 
 
 def _clamped_edge_integrals(p: torch.Tensor, q: torch.Tensor, hw: torch.Tensor, hh: torch.Tensor) -> torch.Tensor:
