@@ -169,17 +169,6 @@ class RotatedDetector(DataclassPretrained, nn.Module):
         """Per-level ``(cls logits (B,C,H,W), deltas (B,5,H,W), DCN offsets (B,18,H,W) or None)``."""
         return self.bbox_head(self.features(images))
 
-    def _flatten(self, cls, reg, offsets):
-        b = cls[0].shape[0]
-        sizes = [tuple(c.shape[-2:]) for c in cls]
-        anchors = torch.cat(grid_anchors(sizes, self.config.strides, self.config.octave_base_scale, cls[0].device))
-        flat_cls = torch.cat([c.permute(0, 2, 3, 1).reshape(b, -1, self.config.num_classes) for c in cls], 1)
-        flat_reg = torch.cat([r.permute(0, 2, 3, 1).reshape(b, -1, 5) for r in reg], 1)
-        shift = None
-        if offsets[0] is not None:
-            shift = dynamic_prior_shift(offsets, self.config.strides, self.config.prior_offset_scale)
-        return anchors, flat_cls, flat_reg, shift
-
     # ---- training ------------------------------------------------------------------------------
     def loss(self, images: torch.Tensor, gt_boxes: list[torch.Tensor], gt_labels: list[torch.Tensor]) -> dict:
         """Focal loss over non-ignored anchors + rotated IoU loss on positives (decoded boxes), both
@@ -192,7 +181,7 @@ class RotatedDetector(DataclassPretrained, nn.Module):
         """:meth:`loss` from the head's ``outputs`` (``self(images)``). As mmdet's ``num_total_pos``, the
         normaliser counts every image's positives but at least one per image."""
         flat = self.flat_outputs(outputs)
-        cls, decoded = flat[1], flat[3]
+        _, cls, reg, decoded, _ = flat
         targets, weights, pos_pred, pos_gt = [], [], [], []
         for i, (assigned, boxes, labels) in enumerate(self.assign_targets(flat, gt_boxes, gt_labels)):
             pos = assigned > 0
@@ -209,9 +198,7 @@ class RotatedDetector(DataclassPretrained, nn.Module):
         loss_cls = (focal * torch.stack(weights)[..., None]).sum() / num_pos
         pred, tgt = torch.cat(pos_pred), torch.cat(pos_gt)
         loss_bbox = (
-            rotated_iou_loss(pred, tgt, self.config.iou_loss_mode).sum() / num_pos
-            if pred.numel()
-            else flat[2].sum() * 0
+            rotated_iou_loss(pred, tgt, self.config.iou_loss_mode).sum() / num_pos if pred.numel() else reg.sum() * 0
         )
         return {"loss_cls": loss_cls, "loss_bbox": loss_bbox, "num_pos": torch.tensor(float(num_pos))}
 
@@ -219,8 +206,16 @@ class RotatedDetector(DataclassPretrained, nn.Module):
         """The head's ``outputs`` over all levels: anchors ``(A, 5)``, class logits ``(B, A, C)``, deltas
         ``(B, A, 5)``, boxes decoded from the anchors ``(B, A, 5)`` (those the loss and inference use) and
         DCFL's dynamic-prior shift ``(B, A, 2)`` (``None`` for RetinaNet)."""
-        anchors, cls, reg, shift = self._flatten(*outputs)
-        return anchors, cls, reg, self.coder.decode(anchors[None], reg), shift
+        cls, reg, offsets = outputs
+        b = cls[0].shape[0]
+        sizes = [tuple(c.shape[-2:]) for c in cls]
+        anchors = torch.cat(grid_anchors(sizes, self.config.strides, self.config.octave_base_scale, cls[0].device))
+        flat_cls = torch.cat([c.permute(0, 2, 3, 1).reshape(b, -1, self.config.num_classes) for c in cls], 1)
+        flat_reg = torch.cat([r.permute(0, 2, 3, 1).reshape(b, -1, 5) for r in reg], 1)
+        shift = None
+        if offsets[0] is not None:
+            shift = dynamic_prior_shift(offsets, self.config.strides, self.config.prior_offset_scale)
+        return anchors, flat_cls, flat_reg, self.coder.decode(anchors[None], flat_reg), shift
 
     def assign_targets(self, flat, gt_boxes: list[torch.Tensor], gt_labels: list[torch.Tensor]) -> list[tuple]:
         """Per image ``(assigned (A,), gt boxes, gt labels)`` (``assign.py`` codes; gts cleaned by
