@@ -70,21 +70,20 @@ class OrientedRPNHead(nn.Module):
         return cls, reg, offsets
 
     def _flatten(self, outputs):
-        """All levels' ``(anchors (N,4), logits (B,N), deltas (B,N,6), anchor shifts (B,N,2) or None, level ids)``;
-        the shift is the mean DCN offset over the 9 taps × stride (the reference's factor 4·2^level)."""
+        """All levels' ``(anchors (N,4), logits (B,N), deltas (B,N,6), anchor shifts (B,N,2) or None, anchors per
+        level)``; the shift is the mean DCN offset over the 9 taps × stride (the reference's factor 4·2^level)."""
         cls, reg, offsets = outputs
         b, strides = cls[0].shape[0], self.config.strides
         sizes = [tuple(c.shape[-2:]) for c in cls]
         anchors = horizontal_anchors(
             sizes, strides, self.config.rpn_anchor_scale, self.config.rpn_ratios, cls[0].device
         )
-        levels = torch.cat([torch.full((len(a),), i, device=cls[0].device) for i, a in enumerate(anchors)])
         flat_cls = torch.cat([c.permute(0, 2, 3, 1).reshape(b, -1) for c in cls], 1)
         flat_reg = torch.cat([r.permute(0, 2, 3, 1).reshape(b, -1, 6) for r in reg], 1)
         shift = None
         if offsets[0] is not None:  # one shift per location, repeated for its anchors
             shift = dynamic_prior_shift(offsets, strides, 1.0).repeat_interleave(len(self.config.rpn_ratios), 1)
-        return torch.cat(anchors), flat_cls, flat_reg, shift, levels
+        return torch.cat(anchors), flat_cls, flat_reg, shift, [len(a) for a in anchors]
 
     def _assign(self, anchors, logits, deltas, shift, gt):
         """Assignment of one image's ``anchors`` (inside the image): ``-1`` ignored, 0 negative, ``i+1`` gt i."""
@@ -146,17 +145,20 @@ class OrientedRPNHead(nn.Module):
         ``rpn_nms_iou_thr`` on the boxes' axis-aligned hulls, separately per level; the
         ``rpn_max_per_img`` best. Returns ``(boxes (K,5), scores (K,))`` per image."""
         cfg = self.config
-        anchors, logits, deltas, _, levels = self._flatten(outputs)
-        starts = torch.searchsorted(levels, torch.arange(int(levels[-1]) + 1, device=levels.device)).tolist()
-        ranges = list(zip(starts, starts[1:] + [len(levels)]))
+        anchors, logits, deltas, _, counts = self._flatten(outputs)
+        keep, levels, start = [], [], 0
+        for level, n in enumerate(counts):  # every image at once: (B, k) indices into the flat anchors
+            keep.append(start + logits[:, start : start + n].topk(min(cfg.rpn_nms_pre, n), dim=1).indices)
+            levels.append(torch.full((keep[-1].shape[1],), level, device=logits.device))
+            start += n
+        keep, levels = torch.cat(keep, 1), torch.cat(levels)
         out = []
-        for lg, dl in zip(logits, deltas):
-            keep = torch.cat([a + lg[a:b].topk(min(cfg.rpn_nms_pre, b - a)).indices for a, b in ranges])
-            boxes, scores, ids = self.coder.decode(anchors[keep], dl[keep]), lg[keep].sigmoid(), levels[keep]
+        for lg, dl, top in zip(logits, deltas, keep):
+            boxes, scores = self.coder.decode(anchors[top], dl[top]), lg[top].sigmoid()
             ok = torch.isfinite(boxes).all(1)
             if cfg.rpn_min_bbox_size > 0:
                 ok &= (boxes[:, 2:4] >= cfg.rpn_min_bbox_size).all(1)
-            boxes, scores, ids = boxes[ok], scores[ok], ids[ok]
+            boxes, scores, ids = boxes[ok], scores[ok], levels[ok]
             kept = batched_nms(obb_to_hbb(boxes), scores, ids, cfg.rpn_nms_iou_thr)[: cfg.rpn_max_per_img]
             out.append((boxes[kept], scores[kept]))
         return out
