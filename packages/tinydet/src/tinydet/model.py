@@ -132,7 +132,7 @@ class FPN(nn.Module):
             cin = in_channels[-1] if i == 0 else out_channels
             convs.append(ConvModule(cin, out_channels, 3, stride=2, act=False))
         self.fpn_convs = nn.ModuleList(convs)
-        self.num_ins, self.num_outs, self.extra = len(in_channels), num_outs, extra
+        self.num_ins, self.num_outs = len(in_channels), num_outs
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_uniform_(m.weight)
