@@ -214,15 +214,19 @@ def test_point_teacher_losses_phases_and_bad_input():
 
 
 def test_phase_one_learns_boxes_from_points_beyond_the_point_only_box():
-    """A short phase-1 run (40 steps on the points of one scene, synthetic boxes masked in) must turn points into boxes:
-    on fresh synthetic boxes, the pseudo boxes for their centres beat both the untrained network and
-    the point-only box the reference falls back to (an 8×8 square at the point)."""
+    """A short phase-1 run (80 steps on the points of one scene, synthetic boxes masked in) must turn points into boxes:
+    on fresh synthetic boxes, the teacher's pseudo boxes for their centres beat both the untrained network and
+    the point-only box the reference falls back to (an 8×8 square at the point).
+
+    Budget: the teacher is an EMA with α = 0.9 (it averages ~10 student steps; with α = 0.5 the IoU swung
+    by ±0.04 from step to step on one image) after 80 steps. Measured over seeds 0–3 (baseline 0.296,
+    needed 0.326): 0.385 / 0.386 / 0.368 / 0.359 (40 steps: 0.371 / 0.353 / 0.340 / 0.362)."""
     from labcore.rotated import rotated_iou_aligned
     from tinydet.data import synthetic_scene
 
     scene = synthetic_scene(3, 96, 16)
     torch.manual_seed(0)
-    model = PointTeacher(PointTeacherConfig(list(SYNTHETIC_CLASSES), ema_alpha=0.5, mil_neg_samples=20))
+    model = PointTeacher(PointTeacherConfig(list(SYNTHETIC_CLASSES), ema_alpha=0.9, mil_neg_samples=20))
     g = torch.Generator().manual_seed(123)
     held_out = []
     for _ in range(4):
@@ -241,7 +245,7 @@ def test_phase_one_learns_boxes_from_points_beyond_the_point_only_box():
     before = pseudo_iou()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     image, points, labels = scene["image"][None], [scene["boxes"][:, :2]], [scene["labels"]]
-    for _ in range(40):
+    for _ in range(80):
         losses = model.loss(image, points, labels)
         opt.zero_grad()
         sum(losses.values()).backward()

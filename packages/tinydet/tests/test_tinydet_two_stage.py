@@ -80,13 +80,12 @@ def test_rotated_roi_align_at_the_border_as_mmcv():
     boxes = torch.tensor([[2.0, 3, 20, 10, 0], [-3, 40, 16, 30, 0], [90, 75, 30, 12, 0], [40, 40, 100, 100, 0]])
     xyxy = torch.cat([boxes[:, :2] - boxes[:, 2:4] / 2, boxes[:, :2] + boxes[:, 2:4] / 2], 1)
     ref = roi_align(feat, [xyxy], 7, spatial_scale=1 / 8, sampling_ratio=2, aligned=True)
-    assert torch.allclose(rotated_roi_align(feat, [boxes], 7, 8, mmcv_border=True), ref, atol=1e-5)
+    assert torch.allclose(rotated_roi_align(feat, [boxes], 7, 8), ref, atol=1e-5)
     # ones, one bin of 2×2 samples at x = −1 and 1 (pixel units): the sample at −1 reads the border (1, not
     # 0.5 as zero padding would give); shifted by half a pixel the outer sample at −2 reads 0
     ones = torch.ones(1, 1, 4, 4)
     rois = [torch.tensor([[0.5, 2, 4, 2, 0.0], [-0.5, 2, 4, 2, 0.0]])]
-    assert torch.allclose(rotated_roi_align(ones, rois, 1, 1, mmcv_border=True).flatten(), torch.tensor([1.0, 0.5]))
-    assert torch.allclose(rotated_roi_align(ones, rois, 1, 1).flatten(), torch.tensor([0.5, 0.5]))  # zero padding
+    assert torch.allclose(rotated_roi_align(ones, rois, 1, 1).flatten(), torch.tensor([1.0, 0.5]))
 
 
 def test_multilevel_roi_align_routes_by_scale():
@@ -94,7 +93,7 @@ def test_multilevel_roi_align_routes_by_scale():
     boxes = [torch.tensor([[40.0, 40, 10, 6, 0.2], [64, 64, 150, 120, 0.1]]), torch.tensor([[30.0, 50, 20, 8, 1.0]])]
     assert map_roi_levels(torch.cat(boxes), 2).tolist() == [0, 1, 0]  # √(wh) ≥ 112 → level 1
     out = multilevel_roi_align(feats, [8, 16], boxes, 7)
-    one = partial(rotated_roi_align, out_size=7, mmcv_border=True)
+    one = partial(rotated_roi_align, out_size=7)
     assert torch.allclose(out[0], one(feats[0][:1], [boxes[0][:1]], stride=8)[0])
     assert torch.allclose(out[1], one(feats[1][:1], [boxes[0][1:]], stride=16)[0])
     assert torch.allclose(out[2], one(feats[0][1:], [boxes[1]], stride=8)[0])

@@ -12,13 +12,11 @@ def rotated_roi_align(
     out_size: int,
     stride: int,
     samples: int = 2,
-    mmcv_border: bool = False,
 ) -> torch.Tensor:
     """Rotated RoIAlign (mmcv ``RoIAlignRotated``, ``aligned=True``, ``clockwise=True``, ``sample_num=2``):
     ``(K, C, out, out)`` features, each bin the mean of ``samples²`` bilinear samples, for per-image box
-    lists. Outside the map: with ``mmcv_border`` as mmcv's (and torchvision's) kernel, a sample up to one
-    pixel out reads the border pixel and one further out reads 0; without, the map is zero-padded
-    (``grid_sample``'s default, what Point Teacher's MIL head was tuned with)."""
+    lists. Outside the map as mmcv's (and torchvision's) kernel: a sample up to one pixel out reads the
+    border pixel, one further out reads 0."""
     n = out_size * samples
     t = (torch.arange(n, device=feature.device, dtype=feature.dtype) + 0.5) / n - 0.5  # bin-sample offsets
     h, w = feature.shape[-2:]
@@ -32,13 +30,11 @@ def rotated_roi_align(
         x = (bx[:, 0, None, None] + c * u - s * v) / stride - 0.5  # feature-pixel coordinates (aligned)
         y = (bx[:, 1, None, None] + s * u + c * v) / stride - 0.5
         grid = torch.stack([(2 * x + 1) / w - 1, (2 * y + 1) / h - 1], -1)  # align_corners=False
-        padding = "border" if mmcv_border else "zeros"
         sampled = F.grid_sample(
-            feature[img : img + 1], grid.reshape(1, -1, n, 2), padding_mode=padding, align_corners=False
+            feature[img : img + 1], grid.reshape(1, -1, n, 2), padding_mode="border", align_corners=False
         )
         sampled = sampled.reshape(feature.shape[1], -1, n, n).transpose(0, 1)
-        if mmcv_border:
-            sampled = sampled * ((x >= -1) & (x <= w) & (y >= -1) & (y <= h))[:, None].to(sampled)
+        sampled = sampled * ((x >= -1) & (x <= w) & (y >= -1) & (y <= h))[:, None].to(sampled)
         out.append(F.avg_pool2d(sampled, samples))
     if not out:
         return feature.new_zeros(0, feature.shape[1], out_size, out_size)
@@ -67,5 +63,5 @@ def multilevel_roi_align(
             idx = at.nonzero().squeeze(1)
             per_image = [flat[idx[image[idx] == i]] for i in range(len(boxes))]
             order = torch.cat([idx[image[idx] == i] for i in range(len(boxes))])
-            out[order] = rotated_roi_align(feat, per_image, out_size, stride, mmcv_border=True)
+            out[order] = rotated_roi_align(feat, per_image, out_size, stride)
     return out
