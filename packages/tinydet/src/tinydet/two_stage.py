@@ -311,21 +311,23 @@ def config_from_mmrotate(state: dict[str, torch.Tensor], meta: dict | None = Non
     else:
         known = {len(AITOD_CLASSES): AITOD_CLASSES, len(DOTA_CLASSES): DOTA_CLASSES}
         classes = list(known.get(num_classes, [f"class_{i}" for i in range(num_classes)]))
-    ratios = {1: (1.0,), 3: (0.5, 1.0, 2.0)}.get(shape("rpn_head.rpn_cls.weight")[0])
+    rpn_cls = shape("rpn_head.rpn_cls.weight")  # (anchors per location, rpn_feat_channels, 1, 1)
+    ratios = {1: (1.0,), 3: (0.5, 1.0, 2.0)}.get(rpn_cls[0])
     if ratios is None:
-        raise ValueError(f"{shape('rpn_head.rpn_cls.weight')[0]} anchors per location: pass config= with rpn_ratios")
+        raise ValueError(f"{rpn_cls[0]} anchors per location: pass config= with rpn_ratios")
     blocks = len({k.split(".")[2] for k in state if k.startswith("backbone.layer3.")})
     bottleneck = "backbone.layer1.0.conv3.weight" in state
     depth = {(2, False): 18, (6, False): 34, (6, True): 50, (23, True): 101}.get((blocks, bottleneck))
     if depth is None:
         raise ValueError(f"unknown ResNet with {blocks} blocks in layer3; pass config=")
     fpn = shape("neck.lateral_convs.0.conv.weight")[0]
+    fc = shape("roi_head.bbox_head.shared_fcs.0.weight")  # (fc_channels, fpn_channels · roi_size²)
     kw = dict(
         backbone=f"resnet{depth}",
         fpn_channels=fpn,
-        rpn_feat_channels=shape("rpn_head.rpn_cls.weight")[1],
-        roi_size=round((shape("roi_head.bbox_head.shared_fcs.0.weight")[1] / fpn) ** 0.5),
-        fc_channels=shape("roi_head.bbox_head.shared_fcs.0.weight")[0],
+        rpn_feat_channels=rpn_cls[1],
+        roi_size=round((fc[1] / fpn) ** 0.5),
+        fc_channels=fc[0],
         rpn_ratios=ratios,
     )
     version = re.search(r"angle_version\s*=\s*['\"](\w+)['\"]", str(meta.get("config", "")))
