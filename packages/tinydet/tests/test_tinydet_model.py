@@ -11,7 +11,7 @@ from tinydet.assign import coarse_to_fine_assign, gjsd_similarity, max_iou_assig
 from tinydet.coder import DeltaXYWHACoder, grid_anchors
 from tinydet.data import SYNTHETIC_CLASSES, collate, synthetic_scene
 from tinydet.detector import DetectorConfig, RotatedDetector
-from tinydet.model import modulated_deform_conv3x3
+from tinydet.model import FPN, build_backbone, modulated_deform_conv3x3
 
 
 def _tiny(head):
@@ -49,6 +49,31 @@ def test_anchor_grid_layout():
     a = grid_anchors([(2, 3), (1, 2)], [8, 16], 4.0)
     assert a[0].shape == (6, 5) and a[1].shape == (2, 5)
     assert a[0][4].tolist() == [8.0, 8.0, 32.0, 32.0, 0.0]  # row 1, column 1 (row-major), centre offset 0
+
+
+def test_backbones_from_c2_and_fpn_extra_levels():
+    """start_level only chooses which maps come back; FPN extra levels: 'max_pool' subsamples the last
+    output (mmdet add_extra_convs=False, no parameters), 'on_input' convolves the last input."""
+    for name in ("tiny", "resnet18"):
+        torch.manual_seed(0)
+        c2 = build_backbone(name, start_level=2).eval()
+        torch.manual_seed(0)
+        c3 = build_backbone(name).eval()
+        x = torch.rand(1, 3, 64, 64)
+        feats = c2(x)
+        assert [f.shape[-1] for f in feats] == [16, 8, 4, 2] and [f.shape[1] for f in feats] == c2.out_channels
+        assert c3.out_channels == c2.out_channels[1:] and all(torch.equal(a, b) for a, b in zip(c3(x), feats[1:]))
+    with pytest.raises(ValueError, match="start_level"):
+        build_backbone("resnet18", start_level=4)
+    feats = [torch.randn(1, 8, 8, 8), torch.randn(1, 16, 4, 4)]
+    pooled = FPN([8, 16], 4, num_outs=4, extra="max_pool")
+    outs = pooled(feats)
+    assert len(pooled.fpn_convs) == 2 and [o.shape[-1] for o in outs] == [8, 4, 2, 1]
+    assert torch.equal(outs[2], outs[1][..., ::2, ::2]) and torch.equal(outs[3], outs[2][..., ::2, ::2])
+    convs = FPN([8, 16], 4, num_outs=4)
+    outs = convs(feats)
+    assert len(convs.fpn_convs) == 4 and torch.equal(outs[2], convs.fpn_convs[2](feats[1]))
+    assert torch.equal(outs[3], convs.fpn_convs[3](outs[2]))
 
 
 def test_grid_sample_deform_conv_matches_torchvision():
