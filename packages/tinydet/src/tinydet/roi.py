@@ -58,10 +58,8 @@ def multilevel_roi_align(
     levels = map_roi_levels(flat, len(features))
     out = features[0].new_zeros(flat.shape[0], features[0].shape[1], out_size, out_size)
     for lvl, (feat, stride) in enumerate(zip(features, strides)):
-        at = levels == lvl
-        if at.any():
-            idx = at.nonzero().squeeze(1)
-            per_image = [flat[idx[image[idx] == i]] for i in range(len(boxes))]
-            order = torch.cat([idx[image[idx] == i] for i in range(len(boxes))])
-            out[order] = rotated_roi_align(feat, per_image, out_size, stride)
+        idx = (levels == lvl).nonzero().squeeze(1)  # ascending: already grouped by image, as ``flat`` is
+        if idx.numel():
+            per_image = flat[idx].split(torch.bincount(image[idx], minlength=len(boxes)).tolist())
+            out[idx] = rotated_roi_align(feat, list(per_image), out_size, stride)
     return out
