@@ -14,8 +14,7 @@ import argparse
 import math
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from unittest import mock
 
 import torch
 
@@ -51,17 +50,9 @@ def _time(fn, repeat: int = 3) -> float:
     return best
 
 
-@contextmanager
-def _fast_kernels(enabled: bool) -> Iterator[None]:
-    old = os.environ.get("LABCORE_DISABLE_FAST_KERNELS")
-    os.environ["LABCORE_DISABLE_FAST_KERNELS"] = "0" if enabled else "1"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["LABCORE_DISABLE_FAST_KERNELS"]
-        else:
-            os.environ["LABCORE_DISABLE_FAST_KERNELS"] = old
+def _fast_kernels(enabled: bool):
+    """Context: the dispatch's fast kernels on or off (``LABCORE_DISABLE_FAST_KERNELS``), restored on exit."""
+    return mock.patch.dict(os.environ, {"LABCORE_DISABLE_FAST_KERNELS": "0" if enabled else "1"})
 
 
 def _labcore_paths(device: str, *example: torch.Tensor) -> list[tuple[str, bool]]:
