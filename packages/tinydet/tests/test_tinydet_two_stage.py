@@ -6,6 +6,7 @@ from functools import partial
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from labcore.rotated import regularize_boxes, rotated_iou
 from tinydet.coder import DeltaXYWHACoder, MidpointOffsetCoder, horizontal_anchors, obb_to_hbb
@@ -193,6 +194,18 @@ def test_rpn_loss_hand_computed_at_zero_logits(rpn):
     assert torch.allclose(losses["loss_rpn_cls"], torch.tensor(math.log(2.0)))
     # regression: smooth-L1 of the encoded targets of the positives (zero predictions), over the samples
     assert 0 < losses["loss_rpn_bbox"] < 1
+    # by hand: anchors inside the 64-px image, all positives taken (≤ 128), negatives filling 256
+    head, gt = model.rpn_head, scene["boxes"]
+    anchors, _, deltas, shift, _ = head._flatten(outputs)
+    inside = ((anchors >= 0) & (anchors < 64)).all(1)
+    zeros = torch.zeros(int(inside.sum()))
+    assigned = head._assign(anchors[inside], zeros, deltas[0, inside], None if shift is None else shift[0, inside], gt)
+    pos = assigned > 0
+    num_pos, num_neg = int(pos.sum()), int((assigned == 0).sum())
+    assert 0 < num_pos <= 128
+    target = head.coder.encode(anchors[inside][pos], gt[assigned[pos] - 1])
+    expect = F.smooth_l1_loss(torch.zeros_like(target), target, beta=1 / 9, reduction="sum")
+    assert torch.allclose(losses["loss_rpn_bbox"], expect / (num_pos + min(num_neg, 256 - num_pos)))
 
 
 def test_plain_rpn_assigns_by_horizontal_iou_with_the_gt_hulls():
