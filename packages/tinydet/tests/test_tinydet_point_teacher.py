@@ -16,6 +16,7 @@ from tinydet.point_teacher import (
     PointTeacherConfig,
     bag_scores,
     ema_update,
+    focal_cost,
     gfocal_loss,
     merge_bag,
     mil_bags,
@@ -266,3 +267,30 @@ def test_centre_at_point_puts_coarse_and_final_boxes_on_the_points():
     model.config.centre_at_point = False
     free = model.pseudo_boxes(scene["image"][None], points, labels, refine=False)[0]
     assert (free[:, :2] - points[0]).abs().max() > 0.1  # the flag, not the network, put them there
+
+
+def test_coarse_box_takes_the_lowest_focal_plus_inside_cost_among_the_five_nearest():
+    """``FUSETopkAssigner``: of the 5 grid points nearest the point, the 3 with the lowest focal cost + 1 for a
+    box that does not hold the point; the best-scored prediction, whose box misses the point, is left out."""
+    model = PointTeacher(PointTeacherConfig(["a", "b"]))
+    grid = torch.tensor([[x, y] for y in (4.0, 12, 20, 28) for x in (4.0, 12, 20, 28)])
+    point = torch.tensor([[12.0, 12.0]])
+    boxes = torch.cat([grid, torch.full((16, 2), 20.0), torch.zeros(16, 1)], 1)  # the 5 nearest hold the point
+    logits = torch.full((16, 2), -5.0)
+    nearest = {(12, 12): 0.5, (4, 12): 0.0, (20, 12): 1.0, (12, 4): -0.5, (12, 20): -2.0}
+    for (x, y), v in nearest.items():
+        idx = int(((grid - torch.tensor([x, y])).abs().sum(1) == 0).nonzero())
+        logits[idx, 1] = v
+        if (x, y) == (20, 12):
+            boxes[idx] = torch.tensor([22.0, 12, 4, 4, 0.3])  # misses the point (12, 12)
+    out = {"points": grid, "cls": logits[None], "boxes": boxes[None]}
+    coarse = model.coarse_boxes(out, [point], [torch.tensor([1])])[0]
+    pick = [(12, 12), (4, 12), (12, 4)]
+    w = torch.tensor([nearest[k] for k in pick]).sigmoid()
+    chosen = torch.stack(
+        [boxes[int(((grid - torch.tensor(k, dtype=torch.float)).abs().sum(1) == 0).nonzero())] for k in pick]
+    )
+    torch.testing.assert_close(coarse[0], (chosen * w[:, None]).sum(0) / w.sum())
+    # the focal cost falls with the score and is mmdet's FocalLossCost at p = 0.5: (0.25 − 0.75)·0.25·log 2
+    assert focal_cost(torch.tensor([-1.0, 0.0, 1.0])).diff().lt(0).all()
+    assert focal_cost(torch.tensor(0.0)).item() == pytest.approx(-0.125 * math.log(2), rel=1e-5)

@@ -7,7 +7,8 @@ A rotated FCOS student and its EMA teacher (``RotatedFCOS_TS`` in the reference)
   ``syn_images_generator_v2.generate_black_paper``) and classification from the points; the MIL head
   learns to refine proposal bags around synthetic boxes.
 * Phase 2 ("burn-in step 2"): the teacher turns each point into a coarse pseudo box (score-weighted
-  mean of its top-3 predictions near the point), the MIL head classifies a bag of rescaled boxes
+  mean of 3 of the 5 predictions nearest the point, chosen by class score and whether their box holds
+  the point), the MIL head classifies a bag of rescaled boxes
   around it, the top-3 bag members are averaged and blended with the coarse box
   (``(1−β)·merged + β·coarse``), and the student regresses those pseudo boxes.
 
@@ -213,6 +214,19 @@ def merge_bag(
     return (1 - beta) * merged + beta * coarse
 
 
+def focal_cost(logits: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0, eps: float = 1e-12) -> torch.Tensor:
+    """mmdet ``FocalLossCost`` (weight 1): ``−α(1−p)^γ log p + (1−α)p^γ log(1−p)`` with ``p = σ(logit)``;
+    lower for higher scores."""
+    p = logits.sigmoid()
+    return -(p + eps).log() * alpha * (1 - p) ** gamma + (1 - p + eps).log() * (1 - alpha) * p**gamma
+
+
+def point_outside(boxes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """The reference's ``InsiderCost`` (weight 1): 1 where the point lies outside ``cx ± w/2, cy ± h/2`` of
+    the box (its angle is ignored there), else 0."""
+    return ((points - boxes[..., :2]).abs() > boxes[..., 2:4] / 2).any(-1).to(boxes.dtype)
+
+
 @torch.no_grad()
 def ema_update(teacher: nn.Module, student: nn.Module, alpha: float) -> None:
     """``θ_t ← α·θ_t + (1−α)·θ_s`` for parameters (the reference's ``update_teacher_model``); buffers
@@ -350,19 +364,24 @@ class PointTeacher(DataclassPretrained, nn.Module):
 
     @torch.no_grad()
     def coarse_boxes(self, out: dict, points, labels) -> list[torch.Tensor]:
-        """The teacher's coarse pseudo boxes (``_gnerate_pseudo_single``): among the 5 grid points
-        nearest each labelled point, the top-3 by class score for the point's label; their decoded
-        boxes averaged with those scores as weights (centred on the points if ``centre_at_point``)."""
+        """The teacher's coarse pseudo boxes (``_gnerate_pseudo_single`` with ``FUSETopkAssigner``): the 5 grid
+        points nearest each labelled point (L1, ``num_pre``), of which the ``top_k`` with the lowest
+        :func:`focal_cost` for the point's label + :func:`point_outside` cost; their decoded boxes averaged with
+        their class scores as weights (centred on the points if ``centre_at_point``)."""
         res = []
         for i, (p, lab) in enumerate(zip(points, labels)):
             if p.shape[0] == 0:
                 res.append(out["boxes"].new_zeros(0, 5))
                 continue
-            near = nearest_points(out["points"], p.to(out["points"]), 5)  # (G, 5)
-            score = out["cls"][i].sigmoid()[near, lab.to(near.device)[:, None]]  # (G, 5)
-            top, k = score.topk(min(self.config.top_k, near.shape[1]), dim=1)
-            boxes = out["boxes"][i][near.gather(1, k)]  # (G, k, 5)
-            coarse = (boxes * top[..., None]).sum(1) / top.sum(1, keepdim=True).clamp_min(1e-12)
+            p = p.to(out["points"])
+            near = nearest_points(out["points"], p, 5)  # (G, 5)
+            logits = out["cls"][i][near, lab.to(near.device).long()[:, None]]  # (G, 5)
+            boxes = out["boxes"][i][near]  # (G, 5, 5)
+            cost = focal_cost(logits) + point_outside(boxes, p[:, None])
+            k = cost.topk(min(self.config.top_k, near.shape[1]), dim=1, largest=False).indices
+            score = logits.sigmoid().gather(1, k)
+            chosen = boxes.gather(1, k[..., None].expand(-1, -1, 5))
+            coarse = (chosen * score[..., None]).sum(1) / score.sum(1, keepdim=True).clamp_min(1e-12)
             if self.config.centre_at_point:
                 coarse = torch.cat([p.to(coarse), coarse[:, 2:]], 1)
             res.append(coarse)
