@@ -34,7 +34,8 @@ def assignment_stats(detector: RotatedDetector, scenes: list[dict]) -> dict:
     outputs = detector(images)
     flat = detector.flat_outputs(outputs)
     anchors, _, _, decoded, shift = flat
-    per_image = detector.assign_targets(flat, [s["boxes"] for s in scenes], [s["labels"] for s in scenes])
+    gt_boxes, gt_labels = [s["boxes"] for s in scenes], [s["labels"] for s in scenes]
+    per_image = detector.assign_targets(flat, gt_boxes, gt_labels)
     counts, anchor_iou, pred_iou = [], [], []
     for i, (assigned, boxes, _) in enumerate(per_image):
         pos = torch.nonzero(assigned > 0).flatten()
@@ -54,7 +55,7 @@ def assignment_stats(detector: RotatedDetector, scenes: list[dict]) -> dict:
     }
     if detector.config.head == "dcfl":  # the same assignment without the Gaussian-mixture filter
         thr, detector.config.gauss_thr = detector.config.gauss_thr, float("inf")
-        unfiltered = detector.assign_targets(flat, [s["boxes"] for s in scenes], [s["labels"] for s in scenes])
+        unfiltered = detector.assign_targets(flat, gt_boxes, gt_labels)
         detector.config.gauss_thr = thr
         kept = torch.cat([torch.bincount(a[a > 0] - 1, minlength=b.shape[0]) for a, b, _ in unfiltered])
         stats["w/o pos, no filter"] = (kept == 0).float().mean().item()
