@@ -132,12 +132,12 @@ def sample_proposals(
     rois = torch.cat([gt_boxes, proposals.to(gt_boxes)])
     assigned = max_iou_assign(rois, gt_boxes, pos_iou_thr, neg_iou_thr, match_low_quality=False)
     pos, neg = random_sample(assigned, num, pos_fraction, generator)
-    keep = torch.cat([pos, neg])
-    labels = torch.full((keep.numel(),), num_classes, dtype=torch.long, device=rois.device)
+    rois = rois[torch.cat([pos, neg])]
+    labels = torch.full((rois.shape[0],), num_classes, dtype=torch.long, device=rois.device)
     labels[: pos.numel()] = gt_labels[assigned[pos] - 1]
-    matched = rois[keep].clone()
+    matched = rois.clone()
     matched[: pos.numel()] = gt_boxes[assigned[pos] - 1]
-    return rois[keep], labels, matched
+    return rois, labels, matched
 
 
 class RotatedBBoxHead(nn.Module):
