@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
+import torch
 from safetensors.torch import load_file, save
 
 from labcore.checkpoint import atomic_write, atomic_write_text, load_state_dict_checked
@@ -56,8 +57,6 @@ class DataclassPretrained:
 def read_mmcv_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> tuple[dict, dict]:
     """``(state_dict, meta)`` of an mmcv/mmdet/mmrotate ``.pth`` (``{"state_dict": …, "meta": …}`` or a bare
     state dict); a DDP ``module.`` prefix is stripped. Loads with ``weights_only=True`` (no code runs)."""
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
