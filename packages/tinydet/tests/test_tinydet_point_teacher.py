@@ -165,7 +165,31 @@ def test_fcos_distance_coder_round_trip_and_centerness():
     torch.testing.assert_close(distance_to_obb(points, dist, boxes[:, 4]), boxes, atol=1e-4, rtol=1e-4)
     assert centerness_target(obb_to_distance(boxes[:, :2], boxes)).allclose(torch.ones(30))
     far = boxes[:, :2] + boxes[:, 2:4].norm(dim=1, keepdim=True)
-    assert (centerness_target(obb_to_distance(far, boxes)) == 0).all()
+    assert (centerness_target(obb_to_distance(far, boxes)) < 0.1).all()
+    # outside the box the smaller distance is negative and clamped at 0.01 (mmrotate's FCOS head):
+    # box (0, 0, 4, 2, 0), point (5, 0): l, r = 7, −3 → 0.01/7; t, b = 1, 1 → 1
+    out = centerness_target(obb_to_distance(torch.tensor([[5.0, 0]]), torch.tensor([[0.0, 0, 4, 2, 0]])))
+    assert out.item() == pytest.approx(math.sqrt(0.01 / 7), rel=1e-5)
+    inside = centerness_target(obb_to_distance(torch.tensor([[1.0, 0.5]]), torch.tensor([[0.0, 0, 4, 2, 0]])))
+    assert inside.item() == pytest.approx(math.sqrt(1 / 3 * 0.5 / 1.5), rel=1e-5)
+
+
+def test_box_loss_weights_the_iou_loss_by_centerness_targets():
+    """mmrotate's FCOS ``loss_bbox(weight=centerness_targets, avg_factor=Σ centerness_targets)``: a perfect box
+    at the grid point inside the target and a bad one outside give the centre-ness-weighted mean."""
+    from labcore.rotated import rotated_iou_loss
+
+    model = PointTeacher(PointTeacherConfig(["a"], top_k=2))
+    grid = torch.tensor([[4.0, 4.0], [12.0, 4.0], [36.0, 36.0]])
+    target = torch.tensor([[5.0, 4.0, 6.0, 4.0, 0.0]])  # holds (4, 4); (12, 4) lies outside
+    pred = torch.stack([target[0], torch.tensor([9.0, 4.0, 6.0, 4.0, 0.0]), target[0]])
+    out = {"points": grid, "boxes": pred[None], "centerness": torch.zeros(1, 3), "dist": torch.zeros(1, 3, 4)}
+    loss_bbox, loss_ctr = model._box_losses(out, [target])
+    c = torch.tensor([math.sqrt(2 / 4 * 2 / 2), math.sqrt(0.01 / 10 * 1)])  # (4, 4): l, r = 2, 4; (12, 4): 10, −4
+    bad = rotated_iou_loss(pred[1:2], target)[0]
+    assert loss_bbox.item() == pytest.approx((c[1] * bad / c.sum()).item(), rel=1e-5)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(torch.zeros(2), c)
+    assert loss_ctr.item() == pytest.approx(bce.item(), rel=1e-5)
 
 
 def test_rotated_roi_align_matches_torchvision_for_axis_aligned_boxes_and_rotates():

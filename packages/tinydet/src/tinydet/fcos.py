@@ -42,11 +42,10 @@ def obb_to_distance(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
 
 
 def centerness_target(dist: torch.Tensor) -> torch.Tensor:
-    """FCOS centre-ness ``sqrt(min(l,r)/max(l,r) · min(t,b)/max(t,b))``; 0 for points outside the box."""
-    d = dist.clamp_min(0)
-    lr = d[..., [0, 2]].amin(-1) / d[..., [0, 2]].amax(-1).clamp_min(1e-6)
-    tb = d[..., [1, 3]].amin(-1) / d[..., [1, 3]].amax(-1).clamp_min(1e-6)
-    return (lr * tb).sqrt()
+    """FCOS centre-ness ``sqrt(min(l,r)/max(l,r) · min(t,b)/max(t,b))`` with each ``min`` clamped at 0.01
+    (``TS_P2RBRotatedFCOSHead.centerness_target``): a point outside the box gets a small positive target."""
+    lr, tb = dist[..., [0, 2]], dist[..., [1, 3]]
+    return (lr.amin(-1).clamp_min(0.01) / lr.amax(-1) * tb.amin(-1).clamp_min(0.01) / tb.amax(-1)).sqrt()
 
 
 def nearest_points(points: torch.Tensor, centres: torch.Tensor, k: int) -> torch.Tensor:

@@ -297,7 +297,8 @@ class PointTeacher(DataclassPretrained, nn.Module):
         return sigmoid_focal_loss(out["cls"], target, 0.25, 2.0, reduction="sum") / num_pos
 
     def _box_losses(self, out: dict, boxes: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rotated IoU loss and centre-ness BCE at the 3 grid points nearest each box centre."""
+        """Centre-ness-weighted rotated IoU loss (``Σ c·(−log IoU) / Σ c`` with the centre-ness targets ``c``)
+        and centre-ness BCE at the 3 grid points nearest each box centre (``syn_assigner``/``pseudo_assigner``)."""
         preds, targets, ctr_pred, ctr_tgt = [], [], [], []
         for i, b in enumerate(boxes):
             if b.shape[0] == 0:
@@ -311,9 +312,9 @@ class PointTeacher(DataclassPretrained, nn.Module):
         if not preds:
             zero = out["dist"].sum() * 0
             return zero, zero
-        pred, tgt = torch.cat(preds), torch.cat(targets)
-        loss_bbox = rotated_iou_loss(pred, tgt, "log").mean()
-        loss_ctr = nn.functional.binary_cross_entropy_with_logits(torch.cat(ctr_pred), torch.cat(ctr_tgt))
+        pred, tgt, ctr = torch.cat(preds), torch.cat(targets), torch.cat(ctr_tgt)
+        loss_bbox = (rotated_iou_loss(pred, tgt, "log") * ctr).sum() / ctr.sum().clamp_min(1e-6)
+        loss_ctr = nn.functional.binary_cross_entropy_with_logits(torch.cat(ctr_pred), ctr)
         return loss_bbox, loss_ctr
 
     def _mil(
