@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from tinydet.__main__ import main as cli
@@ -103,13 +104,16 @@ def test_point_teacher_cli_and_demo_at_a_tiny_budget(tmp_path, capsys):
     assert (tmp_path / "demo" / "point_teacher_pseudo_boxes.png").exists()
 
 
-def test_cli_trains_and_evaluates_the_two_stage_detector(tmp_path, capsys):
-    from tinydet.two_stage import TwoStageDetector
+@pytest.mark.parametrize(("head", "rpn"), [("dcfl-rcnn", "dcfl"), ("oriented-rcnn", "oriented")])
+def test_cli_trains_and_evaluates_the_two_stage_detector(tmp_path, capsys, head, rpn):
+    from tinydet.two_stage import TwoStageConfig, TwoStageDetector
 
     args = ["--num-images", "2", "--size", "64", "--steps", "1", "--batch-size", "2", "--out", str(tmp_path)]
-    cli(["train", "--head", "dcfl-rcnn", *args])
+    cli(["train", "--head", head, *args])
     model = TwoStageDetector.from_pretrained(tmp_path / "model")
-    assert model.config.rpn == "dcfl" and model.config.roi_size == 7
+    assert model.config.rpn == rpn and model.config.roi_size == 7
+    assert model.config == TwoStageConfig.tiny(SYNTHETIC_CLASSES, rpn)  # that RPN's reference preset, on the CPU
     capsys.readouterr()
     cli(["evaluate", "--model", str(tmp_path / "model"), "--num-images", "2", "--size", "64"])
-    assert {"AP", "AP50", "mAP50"} <= set(json.loads(capsys.readouterr().out))
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"AP", "AP50", "mAP50"} <= set(metrics) and all(0 <= metrics[k] <= 1 for k in ("AP", "AP50", "mAP50"))
