@@ -8,7 +8,9 @@ import torch
 from labcore.rotated import (
     gaussian_bhattacharyya,
     gaussian_kld,
+    hbb_to_obb,
     norm_angle,
+    obb_to_hbb,
     obb_to_gaussian,
     obb_to_poly,
     poly_to_obb,
@@ -81,3 +83,14 @@ def test_divergences_vanish_on_identical_boxes_and_broadcast_pairwise():
     pair = gaussian_bhattacharyya(b[:, None], b[None])
     assert pair.shape == (20, 20) and torch.allclose(pair, pair.T, atol=1e-9)  # symmetric at α = ½
     assert (pair >= -1e-9).all()
+
+
+def test_hull_is_the_corners_extent_and_round_trips_axis_aligned_boxes():
+    boxes = _random_boxes(500, seed=3)
+    corners = obb_to_poly(boxes)
+    hull = obb_to_hbb(boxes)
+    torch.testing.assert_close(hull, torch.cat([corners.amin(1), corners.amax(1)], 1), atol=1e-9, rtol=0)
+    upright = torch.tensor([[10.0, 20.0, 8.0, 2.0, 0.0], [0.0, 0.0, 3.0, 5.0, 0.0]])
+    torch.testing.assert_close(hbb_to_obb(obb_to_hbb(upright)), upright)
+    turned = torch.tensor([[10.0, 20.0, 8.0, 2.0, math.pi / 2]])  # hull of a box turned by 90°: w and h swap
+    torch.testing.assert_close(obb_to_hbb(turned), torch.tensor([[9.0, 16.0, 11.0, 24.0]]))

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from labcore.rotated import regularize_boxes, rotated_iou
-from tinydet.coder import DeltaXYWHACoder, MidpointOffsetCoder, horizontal_anchors, obb_to_hbb
+from labcore.rotated import obb_to_hbb, regularize_boxes, rotated_iou
+from tinydet.coder import DeltaXYWHACoder, MidpointOffsetCoder, horizontal_anchors
 from tinydet.data import SYNTHETIC_CLASSES, synthetic_scene
 from tinydet.oriented_rpn import random_sample
 from tinydet.roi import map_roi_levels, multilevel_roi_align, rotated_roi_align

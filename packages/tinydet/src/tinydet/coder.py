@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from labcore.rotated import norm_angle, obb_to_poly, poly_to_obb
+from labcore.rotated import hbb_to_obb, norm_angle, obb_to_poly, poly_to_obb
 
 
 def grid_anchors(
@@ -48,18 +48,6 @@ def horizontal_anchors(
         centres = torch.stack([xs.reshape(-1), ys.reshape(-1)], 1).float()[:, None] * s  # (HW, 1, 2)
         out.append(torch.cat([centres - half, centres + half], -1).reshape(-1, 4))
     return out
-
-
-def obb_to_hbb(boxes: torch.Tensor) -> torch.Tensor:
-    """``(..., 5)`` rotated boxes → axis-aligned hulls ``(x1, y1, x2, y2)`` (mmrotate ``obb2xyxy``)."""
-    corners = obb_to_poly(boxes)
-    return torch.cat([corners.amin(-2), corners.amax(-2)], -1)
-
-
-def hbb_to_obb(boxes: torch.Tensor) -> torch.Tensor:
-    """``(..., 4)`` ``(x1, y1, x2, y2)`` → ``(..., 5)`` ``(cx, cy, w, h, 0)``."""
-    centre, size = (boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]
-    return torch.cat([centre, size, torch.zeros_like(size[..., :1])], -1)
 
 
 class DeltaXYWHACoder:

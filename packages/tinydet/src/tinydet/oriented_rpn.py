@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import batched_nms
 
+from labcore.rotated import hbb_to_obb, obb_to_hbb
 from tinydet.assign import coarse_to_fine_assign, max_iou_assign
-from tinydet.coder import MidpointOffsetCoder, hbb_to_obb, horizontal_anchors, obb_to_hbb
+from tinydet.coder import MidpointOffsetCoder, horizontal_anchors
 from tinydet.model import ModulatedDeformConv, dynamic_prior_shift
 
 

@@ -9,7 +9,9 @@ from labcore.rotated.boxes import (
     ANGLE_VERSIONS,
     box_area,
     check_boxes,
+    hbb_to_obb,
     norm_angle,
+    obb_to_hbb,
     obb_to_poly,
     poly_to_obb,
     regularize_boxes,
@@ -21,6 +23,7 @@ from labcore.rotated.triton_iou import triton_rotated_iou_aligned  # registers t
 
 __all__ = [
     "ANGLE_VERSIONS", "box_area", "check_boxes", "norm_angle", "obb_to_poly", "poly_to_obb", "regularize_boxes",
+    "obb_to_hbb", "hbb_to_obb",
     "obb_to_gaussian", "gaussian_kld", "gaussian_gjsd", "gaussian_bhattacharyya",
     "overlap_candidates", "rotated_iou", "rotated_iou_aligned", "rotated_iou_loss",
     "rotated_nms", "batched_rotated_nms", "triton_rotated_iou_aligned",

@@ -88,5 +88,24 @@ def poly_to_obb(polys: torch.Tensor, version: str = "le90") -> torch.Tensor:
     return regularize_boxes(torch.stack([centre[..., 0], centre[..., 1], w, h, a], -1), version)
 
 
+def _half_extents(boxes: torch.Tensor) -> torch.Tensor:
+    """Half side lengths ``(..., 2)`` of each rotated box's axis-aligned hull."""
+    c, s = torch.cos(boxes[..., 4]).abs(), torch.sin(boxes[..., 4]).abs()
+    w, h = boxes[..., 2] / 2, boxes[..., 3] / 2
+    return torch.stack([w * c + h * s, w * s + h * c], -1)
+
+
+def obb_to_hbb(boxes: torch.Tensor) -> torch.Tensor:
+    """``(..., 5)`` rotated boxes → axis-aligned hulls ``(x1, y1, x2, y2)`` (mmrotate ``obb2xyxy``)."""
+    half = _half_extents(boxes)
+    return torch.cat([boxes[..., :2] - half, boxes[..., :2] + half], -1)
+
+
+def hbb_to_obb(boxes: torch.Tensor) -> torch.Tensor:
+    """``(..., 4)`` ``(x1, y1, x2, y2)`` → ``(..., 5)`` ``(cx, cy, w, h, 0)``."""
+    centre, size = (boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]
+    return torch.cat([centre, size, torch.zeros_like(size[..., :1])], -1)
+
+
 def box_area(boxes: torch.Tensor) -> torch.Tensor:
     return boxes[..., 2] * boxes[..., 3]

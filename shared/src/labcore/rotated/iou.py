@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from labcore.kernels import kernel
-from labcore.rotated.boxes import check_boxes, obb_to_poly
+from labcore.rotated.boxes import _half_extents, check_boxes, obb_to_poly
 
 _PAIR_CHUNK = 65536
 _PARALLEL = 1e-12  # edges within this slope of an axis of the other box count as parallel to it
@@ -95,13 +95,6 @@ def rotated_iou_aligned(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Ten
     if not outs:
         return boxes1.new_zeros(0)
     return torch.cat(outs).clamp(0, 1).to(dtype)
-
-
-def _half_extents(boxes: torch.Tensor) -> torch.Tensor:
-    """Half side lengths ``(N, 2)`` of each rotated box's axis-aligned bounding box."""
-    c, s = torch.cos(boxes[:, 4]).abs(), torch.sin(boxes[:, 4]).abs()
-    w, h = boxes[:, 2] / 2, boxes[:, 3] / 2
-    return torch.stack([w * c + h * s, w * s + h * c], 1)
 
 
 def _expand_runs(start: torch.Tensor, stop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from labcore.rotated.boxes import check_boxes
-from labcore.rotated.iou import _half_extents, overlap_candidates, rotated_iou_aligned
+from labcore.rotated.boxes import _half_extents, check_boxes
+from labcore.rotated.iou import overlap_candidates, rotated_iou_aligned
 
 
 def _suppression_edges(boxes: torch.Tensor, iou_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
