@@ -69,7 +69,8 @@ def signed_distances(raw: torch.Tensor) -> torch.Tensor:
 class RotatedFCOSHead(nn.Module):
     """mmrotate ``RotatedFCOSHead`` on one level: GN conv towers, ``conv_cls``, ``conv_reg`` (distances
     × stride, ``norm_on_bbox``; signed, see :func:`signed_distances`), ``conv_angle`` scaled by a learnt
-    ``scale_angle``, and ``conv_centerness`` on the regression branch."""
+    ``scale_angle``, and ``conv_centerness`` on the classification tower (the reference leaves
+    ``centerness_on_reg`` at False)."""
 
     def __init__(self, num_classes: int, in_channels: int, feat_channels: int, stacked_convs: int, stride: int):
         super().__init__()
@@ -96,7 +97,7 @@ class RotatedFCOSHead(nn.Module):
             r = conv(r)
         # signed side distances: (offset, half-size) channels, half-sizes ≥ 0 (see `signed_distances`)
         dist = signed_distances(self.scale * self.conv_reg(r)) * self.stride
-        return self.conv_cls(c), dist, self.scale_angle * self.conv_angle(r), self.conv_centerness(r)
+        return self.conv_cls(c), dist, self.scale_angle * self.conv_angle(r), self.conv_centerness(c)
 
 
 class RotatedFCOS(nn.Module):
