@@ -192,7 +192,16 @@ class RetinaHead(nn.Module):
         return [list(t) for t in zip(*(self.forward_single(f) for f in feats))]
 
 
-class DilatedConv(nn.Module):
+class _DeformWeight(nn.Module):
+    """A bias-free 3×3 ``weight`` as mmcv's ``DeformConv2d`` stores it; the owning head calls
+    :meth:`reset_parameters` (mmcv's init) once its other layers are initialised."""
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.weight[0].numel())
+        nn.init.uniform_(self.weight, -bound, bound)
+
+
+class DilatedConv(_DeformWeight):
     """DCFL's deformable conv with fixed offsets ``(d−1)·k`` (kernel taps at ``d·k``): exactly a
     bias-free dilated 3×3 conv; the weight is stored as ``weight`` like mmcv's ``DeformConv2d``."""
 
@@ -224,7 +233,7 @@ def modulated_deform_conv3x3(
     return torch.einsum("bckhw,ock->bohw", taps, weight.reshape(weight.shape[0], c, 9))
 
 
-class ModulatedDeformConv(nn.Module):
+class ModulatedDeformConv(_DeformWeight):
     """Modulated deformable 3×3 conv (DCNv2, bias-free). With ``learn_offsets`` it predicts its own
     offsets (18 channels, ``(dy, dx)`` per tap) and mask from ``conv_offset`` and returns them."""
 
@@ -296,9 +305,8 @@ class DCFLHead(RetinaHead):
         # zeros that mmcv's ModulatedDeformConvG sets (its own init_weights is not called again inside
         # the heads' nn.ModuleList), so offsets, hence the dynamic prior, start small but not zero
         for m in self.modules():
-            if isinstance(m, (DilatedConv, ModulatedDeformConv)):  # mmcv's DeformConv2d init
-                bound = 1 / math.sqrt(m.weight[0].numel())
-                nn.init.uniform_(m.weight, -bound, bound)
+            if isinstance(m, _DeformWeight):
+                m.reset_parameters()
 
     def forward_single(self, x):
         r = x

@@ -54,7 +54,7 @@ class OrientedRPNHead(nn.Module):
                 nn.init.normal_(m.weight, std=0.01)
                 nn.init.zeros_(m.bias)
         if config.rpn == "dcfl":
-            nn.init.uniform_(self.rpn_conv.weight, -((feat * 9) ** -0.5), (feat * 9) ** -0.5)
+            self.rpn_conv.reset_parameters()
             nn.init.zeros_(self.rpn_conv.conv_offset.weight)
             nn.init.zeros_(self.rpn_conv.conv_offset.bias)
         self.coder = MidpointOffsetCoder(config.angle_version)
