@@ -12,7 +12,7 @@ from labcore.rotated import batched_rotated_nms, check_boxes, regularize_boxes, 
 from tinydet.assign import coarse_to_fine_assign, max_iou_assign
 from tinydet.coder import DeltaXYWHACoder, grid_anchors
 from tinydet.data import AITOD_CLASSES
-from tinydet.model import FPN, DCFLHead, RetinaHead, build_backbone, dynamic_prior_shift
+from tinydet.model import FPN, DCFLHead, PixelNormalize, RetinaHead, build_backbone, dynamic_prior_shift
 from tinydet.pretrained import DataclassPretrained
 
 
@@ -50,6 +50,13 @@ def clean_targets(boxes: torch.Tensor, labels: torch.Tensor, i: int, num_classes
         raise ValueError(f"labels of image {i} must lie in [0, {num_classes}), got {labels.tolist()}")
     sized = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
     return boxes[sized], labels[sized]
+
+
+def fpn_features(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """The FPN maps (strides ``model.config.strides``) of normalised ``images``: the ``features`` method
+    of both detectors."""
+    check_images(images, model.config.strides[-1], "largest stride", ", or use fewer FPN levels (num_outs)")
+    return model.neck(model.backbone(model.normalize(images)))
 
 
 @dataclass
@@ -154,16 +161,10 @@ class RotatedDetector(DataclassPretrained, nn.Module):
             )
         self.coder = DeltaXYWHACoder(config.angle_version)
         self.assigner_coder = DeltaXYWHACoder(config.angle_version, norm_factor=None)
-        self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 3, 1, 1), persistent=False)
+        self.normalize = PixelNormalize(config.pixel_mean, config.pixel_std)
 
     # ---- forward -------------------------------------------------------------------------------
-    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """The FPN maps (strides ``config.strides``) of normalised ``images``."""
-        largest = self.config.strides[-1]
-        check_images(images, largest, "largest stride", ", or use fewer FPN levels (num_outs)")
-        x = (images.float() - self.pixel_mean) / self.pixel_std
-        return self.neck(self.backbone(x))
+    features = fpn_features
 
     def forward(self, images: torch.Tensor):
         """Per-level ``(cls logits (B,C,H,W), deltas (B,5,H,W), DCN offsets (B,18,H,W) or None)``."""

@@ -10,6 +10,18 @@ from torch import nn
 from torchvision.ops import deform_conv2d
 
 
+class PixelNormalize(nn.Module):
+    """``(images − mean) / std`` per channel; the buffers are not saved in checkpoints."""
+
+    def __init__(self, mean: tuple[float, float, float], std: tuple[float, float, float]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (images.float() - self.mean) / self.std
+
+
 class ConvModule(nn.Module):
     """``conv`` (+ ReLU): named like mmcv's ConvModule so state-dict keys read ``….conv.weight``."""
 

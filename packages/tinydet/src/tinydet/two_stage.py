@@ -21,8 +21,8 @@ from labcore.rotated import regularize_boxes
 from tinydet.assign import max_iou_assign
 from tinydet.coder import DeltaXYWHACoder
 from tinydet.data import AITOD_CLASSES, DOTA_CLASSES
-from tinydet.detector import check_images, clean_targets, select_detections
-from tinydet.model import FPN, build_backbone
+from tinydet.detector import clean_targets, fpn_features, select_detections
+from tinydet.model import FPN, PixelNormalize, build_backbone
 from tinydet.oriented_rpn import OrientedRPNHead, random_sample
 from tinydet.pretrained import DataclassPretrained, read_mmcv_checkpoint
 from tinydet.roi import multilevel_roi_align
@@ -198,14 +198,9 @@ class TwoStageDetector(DataclassPretrained, nn.Module):
         self.rpn_head = OrientedRPNHead(config)
         self.roi_head = RoIHead(config)
         self.coder = DeltaXYWHACoder(config.angle_version, stds=config.rcnn_stds, norm_factor=None, edge_swap=True)
-        self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 3, 1, 1), persistent=False)
+        self.normalize = PixelNormalize(config.pixel_mean, config.pixel_std)
 
-    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """The FPN maps P2–P6 of normalised ``images``."""
-        largest = self.config.strides[-1]
-        check_images(images, largest, "largest stride", ", or use fewer FPN levels (num_outs)")
-        return self.neck(self.backbone((images.float() - self.pixel_mean) / self.pixel_std))
+    features = fpn_features  # the FPN maps P2–P6 of normalised images
 
     def loss(self, images: torch.Tensor, gt_boxes: list[torch.Tensor], gt_labels: list[torch.Tensor]) -> dict:
         """RPN losses (:meth:`OrientedRPNHead.loss`) + RoI head cross-entropy over the sampled RoIs and
