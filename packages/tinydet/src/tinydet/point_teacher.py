@@ -51,8 +51,8 @@ TINY_SHAPES = (
 
 
 def shape_priors(sizes, scale_range=(0.5, 2.5), dw: float = 0.5, dr: float = 0.5) -> tuple:
-    """Per-class ``(w, h, dw, dr)`` priors whose synthetic boxes average the given typical ``(w, h)``
-    object sizes (pixels): the generator multiplies a prior by a scale drawn uniformly from
+    """``(w, h, dw, dr)`` priors, one per typical ``(w, h)`` object size (pixels), whose synthetic boxes average that
+    size: the generator multiplies a prior by a scale drawn uniformly from
     ``scale_range``, so each prior is the typical size over the mean scale."""
     mean_scale = (scale_range[0] + scale_range[1]) / 2
     return tuple((float(w) / mean_scale, float(h) / mean_scale, dw, dr) for w, h in sizes)
@@ -79,7 +79,7 @@ class PointTeacherConfig:
     stacked_convs: int = 2
     burn_in_steps: int = 8000
     ema_alpha: float = 0.999
-    shape_list: tuple | None = None  # one (w, h, dw, dr) per class; None: a random TINY_SHAPES prior per point
+    shape_list: tuple | None = None  # (w, h, dw, dr) priors, one drawn per point (reference); None: TINY_SHAPES
     syn_scale_range: tuple[float, float] = (0.5, 2.5)  # reference: rand·2 + 0.5
     syn_nms_thr: float = 0.05
     top_k: int = 3  # MIL merge and pseudo-box top-k
@@ -111,12 +111,11 @@ def synthetic_boxes(
     scale_range=(0.5, 2.5),
     nms_thr: float = 0.05,
     generator: torch.Generator | None = None,
-    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Random rotated boxes, one candidate per labelled point, placed away from all labelled points.
 
-    As ``generate_black_paper``: each candidate takes the shape prior ``(w, h, dw, dr)`` of its
-    point's class (``prior_size[label]``; a random prior when ``labels`` is None), a scale in
+    As ``genrate_syn`` + ``generate_black_paper``: each candidate takes a random one of the shape priors
+    ``(w, h, dw, dr)`` (``genrate_syn`` draws the prior index uniformly, whatever the point's class), a scale in
     ``scale_range``, log-normal jitters clamped to ±1 and a uniform angle; the points occupy squares
     of side 0.7·w of their prior that win the NMS (IoU ``nms_thr``) over the candidates, which
     must also fit inside the image. Returns ``(N, 5)`` boxes.
@@ -126,13 +125,7 @@ def synthetic_boxes(
     if n == 0:
         return torch.zeros(0, 5)
     g = generator
-    if labels is None:
-        kind = torch.randint(0, shapes.shape[0], (n,), generator=g)
-    else:
-        kind = labels.long().cpu()
-        if kind.numel() and kind.max() >= shapes.shape[0]:
-            raise ValueError(f"label {int(kind.max())} has no shape prior: give one (w, h, dw, dr) per class")
-    prior = shapes[kind]
+    prior = shapes[torch.randint(0, shapes.shape[0], (n,), generator=g)]
     scale = torch.rand(n, generator=g) * (scale_range[1] - scale_range[0]) + scale_range[0]
     bw = scale * torch.exp((torch.randn(n, generator=g) * 0.4).clamp(-1, 1) * prior[:, 2])
     bh = bw * torch.exp((torch.randn(n, generator=g) * 0.4).clamp(-1, 1) * prior[:, 3])
@@ -255,13 +248,13 @@ class PointTeacher(DataclassPretrained, nn.Module):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 3, 1, 1), persistent=False)
-        if config.shape_list is not None and len(config.shape_list) != config.num_classes:
+        shapes = torch.tensor(TINY_SHAPES if config.shape_list is None else config.shape_list, dtype=torch.float32)
+        if shapes.ndim != 2 or shapes.shape[0] == 0 or shapes.shape[1] != 4:
             raise ValueError(
-                f"shape_list has {len(config.shape_list)} priors for {config.num_classes} classes: give one "
-                "(w, h, dw, dr) per class (tinydet.point_teacher.shape_priors builds them from typical sizes) or None"
+                f"shape_list must hold (w, h, dw, dr) rows, got shape {tuple(shapes.shape)} "
+                "(tinydet.point_teacher.shape_priors builds them from typical object sizes)"
             )
-        shapes = TINY_SHAPES if config.shape_list is None else config.shape_list
-        self.register_buffer("shapes", torch.tensor(shapes, dtype=torch.float32), persistent=False)
+        self.register_buffer("shapes", shapes, persistent=False)
 
     def train(self, mode: bool = True) -> PointTeacher:
         super().train(mode)
@@ -405,9 +398,8 @@ class PointTeacher(DataclassPretrained, nn.Module):
                     self.shapes.cpu(),
                     cfg.syn_scale_range,
                     cfg.syn_nms_thr,
-                    labels=None if cfg.shape_list is None else lab,
                 ).to(x)
-                for p, lab in zip(points, labels)
+                for p in points
             ]
             syn_images = torch.stack([paint_synthetic(im, s) for im, s in zip(images, syn)])
             both = self.student(torch.cat([self._norm(syn_images), x]))  # one pass, as the reference
