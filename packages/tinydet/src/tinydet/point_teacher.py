@@ -88,7 +88,7 @@ class PointTeacherConfig:
     bag_ratios: tuple = (1.0, 1.2, 1.3, 0.8, 0.6)
     bag_min_scale: float = 4.0
     bag_valid_iof: float = 0.7
-    mil_neg_samples: int = 200
+    mil_neg_samples: int = 200  # random negative boxes per image (`negative_boxes`)
     alpha_mil_bbox: float = 0.01
     alpha_mil_bags: float = 0.25
     score_thr: float = 0.05
@@ -179,6 +179,23 @@ def mil_bags(
     y1, y2 = (bags[..., 1] - bags[..., 3] / 2).clamp(0, h), (bags[..., 1] + bags[..., 3] / 2).clamp(0, h)
     iof = (x2 - x1) * (y2 - y1) / (bags[..., 2] * bags[..., 3]).clamp_min(1e-6)
     return bags, iof > valid_iof
+
+
+def negative_boxes(
+    coarse: torch.Tensor, size: tuple[int, int], num: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MIL negatives as ``gen_negative_proposals`` builds them: ``x1 = U·0.8W``, ``y1 = U·0.8H``,
+    ``x2 = x1 + U·200``, ``y2 = y1 + U·200`` and a uniform angle, read as ``(cx, cy, w, h, θ)`` (so centres
+    in the top-left 80 % and sides ``x1 + U·200`` px, far larger than tiny objects); weight 1 where the
+    IoU with every coarse box is < 0.3. Returns ``(num, 5)`` boxes and ``(num,)`` weights."""
+    h, w = size
+    x1, y1 = torch.rand(num, generator=generator) * w * 0.8, torch.rand(num, generator=generator) * h * 0.8
+    x2, y2 = x1 + torch.rand(num, generator=generator) * 200, y1 + torch.rand(num, generator=generator) * 200
+    theta = torch.rand(num, generator=generator) * math.pi - math.pi / 2
+    boxes = torch.stack([x1, y1, x2, y2, theta], 1).to(coarse.device)
+    if coarse.shape[0] == 0:
+        return boxes, torch.ones(num, dtype=torch.bool, device=coarse.device)
+    return boxes, (rotated_iou(boxes, coarse.detach().float()) < 0.3).all(1)
 
 
 def gfocal_loss(p: torch.Tensor, q: torch.Tensor, w: torch.Tensor | float = 1.0, eps: float = 1e-6) -> torch.Tensor:
@@ -334,7 +351,7 @@ class PointTeacher(DataclassPretrained, nn.Module):
         num_bags = max(float(has_valid.sum()), 1.0)
         loss_bags = 0.25 * gfocal_loss(bag, nn.functional.one_hot(lab, cfg.num_classes).to(bag), has_valid).sum()
         if negatives:
-            neg = [self._negatives(b.reshape(-1, 5), size) for b, _ in bags]
+            neg = [negative_boxes(c, size, cfg.mil_neg_samples) for c in coarse]
             neg_cls, _ = model.mil_head.classify(feature, [n for n, _ in neg])
             neg_w = torch.cat([w for _, w in neg]).float()[:, None].to(neg_cls)
             loss_bags = loss_bags + 0.75 * gfocal_loss(neg_cls.sigmoid(), torch.zeros_like(neg_cls), neg_w).sum()
@@ -343,18 +360,6 @@ class PointTeacher(DataclassPretrained, nn.Module):
             torch.cat(refined_lists).reshape(g, u, 5), pick, torch.cat(coarse).to(refined), cfg.top_k, cfg.beta, size
         )
         return loss_bbox, loss_bags / num_bags, list(torch.split(merged, [c.shape[0] for c in coarse]))
-
-    def _negatives(self, proposals: torch.Tensor, size) -> tuple[torch.Tensor, torch.Tensor]:
-        """``mil_neg_samples`` random rotated boxes; weight 1 where IoU < 0.3 with every bag proposal."""
-        h, w = size
-        n = self.config.mil_neg_samples
-        dev = proposals.device
-        xy = torch.rand(n, 2, device=dev) * torch.tensor([w, h], device=dev, dtype=torch.float32)
-        wh = 4 + torch.rand(n, 2, device=dev) * (min(h, w) / 4)
-        boxes = torch.cat([xy, wh, (torch.rand(n, 1, device=dev) - 0.5) * math.pi], 1)
-        if proposals.shape[0] == 0:
-            return boxes, torch.ones(n, dtype=torch.bool, device=dev)
-        return boxes, (rotated_iou(boxes, proposals.detach().float()) < 0.3).all(1)
 
     @torch.no_grad()
     def coarse_boxes(self, out: dict, points, labels) -> list[torch.Tensor]:
