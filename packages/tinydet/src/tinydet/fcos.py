@@ -53,6 +53,21 @@ def nearest_points(points: torch.Tensor, centres: torch.Tensor, k: int) -> torch
     return torch.cdist(centres.float(), points.float(), p=1).topk(min(k, points.shape[0]), dim=1, largest=False).indices
 
 
+def topk_assign(cost: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``TopkAssigner``: the ``k`` lowest-cost rows (grid points) of each column (target) of an ``(N, G)``
+    cost; a row chosen by several targets keeps only the one it costs least (first on exact ties), since the
+    reference writes one target index per grid point. Returns the kept ``(rows, cols)``."""
+    rows = cost.topk(min(k, cost.shape[0]), dim=0, largest=False).indices  # (k, G)
+    cols = torch.arange(cost.shape[1], device=cost.device).expand_as(rows)
+    rows, cols = rows.reshape(-1), cols.reshape(-1)
+    c, m = cost[rows, cols], torch.arange(rows.numel(), device=cost.device)
+    beaten = (rows[:, None] == rows[None]) & (
+        (c[None] < c[:, None]) | ((c[None] == c[:, None]) & (m[None] < m[:, None]))
+    )
+    keep = ~beaten.any(1)
+    return rows[keep], cols[keep]
+
+
 def signed_distances(raw: torch.Tensor) -> torch.Tensor:
     """``(B, 4, H, W)`` raw outputs ``(o_x, o_y, s_w, s_h)`` → side distances ``(l, t, r, b)`` with
     ``l, r = relu(s_w) ∓ o_x`` and ``t, b = relu(s_h) ∓ o_y``.

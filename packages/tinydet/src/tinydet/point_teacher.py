@@ -34,7 +34,14 @@ from labcore.rotated import (
 )
 from tinydet.data import _SYNTH_SHAPES, SYNTHETIC_CLASSES, _paint
 from tinydet.detector import check_images, select_detections
-from tinydet.fcos import RotatedFCOS, bag_iou_loss, centerness_target, nearest_points, obb_to_distance
+from tinydet.fcos import (
+    RotatedFCOS,
+    bag_iou_loss,
+    centerness_target,
+    nearest_points,
+    obb_to_distance,
+    topk_assign,
+)
 from tinydet.pretrained import DataclassPretrained
 
 # the reference's shape_list (w, h, dw, dr; pixels for 1200-px SODA-A images) halved for 128-px tiny scenes
@@ -82,7 +89,7 @@ class PointTeacherConfig:
     shape_list: tuple | None = None  # (w, h, dw, dr) priors, one drawn per point (reference); None: TINY_SHAPES
     syn_scale_range: tuple[float, float] = (0.5, 2.5)  # reference: rand·2 + 0.5
     syn_nms_thr: float = 0.05
-    top_k: int = 3  # MIL merge and pseudo-box top-k
+    top_k: int = 3  # MIL merge and coarse pseudo-box top-k
     beta: float = 0.25  # final blending weight of the coarse box
     centre_at_point: bool = False  # move coarse boxes onto their points (for centre-point labels; not in the reference)
     bag_ratios: tuple = (1.0, 1.2, 1.3, 0.8, 0.6)
@@ -297,28 +304,32 @@ class PointTeacher(DataclassPretrained, nn.Module):
 
     # ---- losses --------------------------------------------------------------------------------
     def _point_cls_loss(self, out: dict, points, labels) -> torch.Tensor:
-        """Focal loss with the nearest grid location of each point positive (``TopkAssigner``, topk 1)."""
+        """Focal loss with one grid location per point positive: the lowest focal cost for the point's label
+        + L1 distance (the reference's ``assigner``, ``TopkAssigner`` topk 1)."""
         target = torch.zeros_like(out["cls"])
         for i, (p, lab) in enumerate(zip(points, labels)):
             if p.shape[0]:
-                idx = nearest_points(out["points"], p.to(out["points"]), 1)[:, 0]
-                target[i, idx, lab.to(idx.device)] = 1
+                lab = lab.to(out["cls"].device).long()
+                cost = focal_cost(out["cls"][i].detach()[:, lab]) + torch.cdist(out["points"], p.to(out["points"]), p=1)
+                rows, cols = topk_assign(cost, 1)
+                target[i, rows, lab[cols]] = 1
         num_pos = max(float(target.sum()), 1.0)
         return sigmoid_focal_loss(out["cls"], target, 0.25, 2.0, reduction="sum") / num_pos
 
     def _box_losses(self, out: dict, boxes: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Centre-ness-weighted rotated IoU loss (``Σ c·(−log IoU) / Σ c`` with the centre-ness targets ``c``)
-        and centre-ness BCE at the 3 grid points nearest each box centre (``syn_assigner``/``pseudo_assigner``)."""
+        and centre-ness BCE at the 3 grid points nearest (L1) each box centre, each grid point regressing one
+        box (``syn_assigner``/``pseudo_assigner``: ``TopkAssigner`` topk 3, point cost only)."""
         preds, targets, ctr_pred, ctr_tgt = [], [], [], []
         for i, b in enumerate(boxes):
             if b.shape[0] == 0:
                 continue
             b = b.to(out["points"])
-            idx = nearest_points(out["points"], b[:, :2], self.config.top_k)  # (G, k)
-            preds.append(out["boxes"][i, idx.reshape(-1)])
-            targets.append(b.repeat_interleave(idx.shape[1], 0))
-            ctr_pred.append(out["centerness"][i, idx.reshape(-1)])
-            ctr_tgt.append(centerness_target(obb_to_distance(out["points"][idx.reshape(-1)], targets[-1])))
+            rows, cols = topk_assign(torch.cdist(out["points"], b[:, :2], p=1), 3)
+            preds.append(out["boxes"][i, rows])
+            targets.append(b[cols])
+            ctr_pred.append(out["centerness"][i, rows])
+            ctr_tgt.append(centerness_target(obb_to_distance(out["points"][rows], targets[-1])))
         if not preds:
             zero = out["dist"].sum() * 0
             return zero, zero
