@@ -350,6 +350,8 @@ def test_negative_boxes_are_the_references_corner_draws_read_as_centre_and_size(
     g = torch.Generator().manual_seed(0)
     coarse = torch.tensor([[40.0, 30.0, 60.0, 50.0, 0.2], [100.0, 20.0, 6.0, 3.0, 0.0]])
     boxes, weight = negative_boxes(coarse, (96, 128), 500, generator=g)
+    small, _ = negative_boxes(coarse, (96, 128), 500, extent=20.0)
+    assert ((small[:, 2] - small[:, 0]) < 20).all() and ((small[:, 2] - small[:, 0]) > 15).any()
     cx, cy, w, h, a = boxes.unbind(1)
     assert (cx >= 0).all() and (cx < 0.8 * 128).all() and (cy >= 0).all() and (cy < 0.8 * 96).all()
     assert ((w - cx) >= 0).all() and ((w - cx) < 200).all() and ((h - cy) >= 0).all() and ((h - cy) < 200).all()

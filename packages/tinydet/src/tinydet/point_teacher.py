@@ -96,6 +96,7 @@ class PointTeacherConfig:
     bag_min_scale: float = 4.0
     bag_valid_iof: float = 0.7
     mil_neg_samples: int = 200  # random negative boxes per image (`negative_boxes`)
+    mil_neg_extent: float = 200.0  # their size draw in px (reference; for 800–1200-px images)
     alpha_mil_bbox: float = 0.01
     alpha_mil_bags: float = 0.25
     score_thr: float = 0.05
@@ -189,15 +190,20 @@ def mil_bags(
 
 
 def negative_boxes(
-    coarse: torch.Tensor, size: tuple[int, int], num: int, generator: torch.Generator | None = None
+    coarse: torch.Tensor,
+    size: tuple[int, int],
+    num: int,
+    extent: float = 200.0,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """MIL negatives as ``gen_negative_proposals`` builds them: ``x1 = U·0.8W``, ``y1 = U·0.8H``,
-    ``x2 = x1 + U·200``, ``y2 = y1 + U·200`` and a uniform angle, read as ``(cx, cy, w, h, θ)`` (so centres
-    in the top-left 80 % and sides ``x1 + U·200`` px, far larger than tiny objects); weight 1 where the
-    IoU with every coarse box is < 0.3. Returns ``(num, 5)`` boxes and ``(num,)`` weights."""
+    ``x2 = x1 + U·extent``, ``y2 = y1 + U·extent`` (200 px there) and a uniform angle, read as
+    ``(cx, cy, w, h, θ)`` (so centres in the top-left 80 % and sides ``x1 + U·extent``); weight 1 where
+    the IoU with every coarse box is < 0.3. Returns ``(num, 5)`` boxes and ``(num,)`` weights."""
     h, w = size
     x1, y1 = torch.rand(num, generator=generator) * w * 0.8, torch.rand(num, generator=generator) * h * 0.8
-    x2, y2 = x1 + torch.rand(num, generator=generator) * 200, y1 + torch.rand(num, generator=generator) * 200
+    x2 = x1 + torch.rand(num, generator=generator) * extent
+    y2 = y1 + torch.rand(num, generator=generator) * extent
     theta = torch.rand(num, generator=generator) * math.pi - math.pi / 2
     boxes = torch.stack([x1, y1, x2, y2, theta], 1).to(coarse.device)
     if coarse.shape[0] == 0:
@@ -362,7 +368,7 @@ class PointTeacher(DataclassPretrained, nn.Module):
         num_bags = max(float(has_valid.sum()), 1.0)
         loss_bags = 0.25 * gfocal_loss(bag, nn.functional.one_hot(lab, cfg.num_classes).to(bag), has_valid).sum()
         if negatives:
-            neg = [negative_boxes(c, size, cfg.mil_neg_samples) for c in coarse]
+            neg = [negative_boxes(c, size, cfg.mil_neg_samples, cfg.mil_neg_extent) for c in coarse]
             neg_cls, _ = model.mil_head.classify(feature, [n for n, _ in neg])
             neg_w = torch.cat([w for _, w in neg]).float()[:, None].to(neg_cls)
             loss_bags = loss_bags + 0.75 * gfocal_loss(neg_cls.sigmoid(), torch.zeros_like(neg_cls), neg_w).sum()
