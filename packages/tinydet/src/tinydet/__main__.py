@@ -76,7 +76,7 @@ def cmd_train(args) -> None:
         from tinydet.data import PointLabels
         from tinydet.point_teacher import SYNTHETIC_SHAPES, PointTeacher, PointTeacherConfig
 
-        shapes = SYNTHETIC_SHAPES if args.data == "synthetic" else None  # per-class priors known for these
+        shapes = SYNTHETIC_SHAPES if args.data == "synthetic" else None  # shape priors known for these scenes
         detector = PointTeacher(
             PointTeacherConfig(list(classes), backbone=args.backbone, burn_in_steps=args.steps // 2, shape_list=shapes)
         )

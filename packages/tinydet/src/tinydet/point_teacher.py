@@ -42,6 +42,7 @@ from tinydet.fcos import (
     obb_to_distance,
     topk_assign,
 )
+from tinydet.model import PixelNormalize
 from tinydet.pretrained import DataclassPretrained
 
 # the reference's shape_list (w, h, dw, dr; pixels for 1200-px SODA-A images) halved for 128-px tiny scenes
@@ -276,8 +277,7 @@ class PointTeacher(DataclassPretrained, nn.Module):
         )
         self.teacher = copy.deepcopy(self.student).requires_grad_(False)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
-        self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 3, 1, 1), persistent=False)
+        self.normalize = PixelNormalize(config.pixel_mean, config.pixel_std)
         shapes = torch.tensor(TINY_SHAPES if config.shape_list is None else config.shape_list, dtype=torch.float32)
         if shapes.ndim != 2 or shapes.shape[0] == 0 or shapes.shape[1] != 4:
             raise ValueError(
@@ -293,7 +293,7 @@ class PointTeacher(DataclassPretrained, nn.Module):
 
     def _norm(self, images: torch.Tensor) -> torch.Tensor:
         check_images(images, 32, "backbone's stride")
-        return (images.float() - self.pixel_mean) / self.pixel_std
+        return self.normalize(images)
 
     def _check_points(self, points, labels, batch: int):
         if len(points) != batch or len(labels) != batch:
