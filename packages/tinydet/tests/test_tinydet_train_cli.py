@@ -27,9 +27,12 @@ def test_fit_resumes_from_last_checkpoint(tmp_path):
         progress=False,
     )
     assert len(first.history) == 2 and (tmp_path / "last.ckpt").exists()
+    after_first = torch.nn.utils.parameters_to_vector(first.detector.parameters()).detach().clone()
     torch.manual_seed(1)
+    fresh = RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES))
+    fresh_init = torch.nn.utils.parameters_to_vector(fresh.parameters()).detach().clone()
     second = fit(
-        RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES)),
+        fresh,
         data,
         tmp_path,
         max_steps=3,
@@ -41,6 +44,8 @@ def test_fit_resumes_from_last_checkpoint(tmp_path):
     )
     assert len(second.history) == 1  # steps 0–1 came from the checkpoint
     # resumed weights continue from the first run's, not from the fresh initialisation
+    resumed = torch.nn.utils.parameters_to_vector(second.detector.parameters()).detach()
+    assert (resumed - after_first).norm() < 0.1 * (resumed - fresh_init).norm()
     state = torch.load(tmp_path / "last.ckpt", map_location="cpu", weights_only=False)
     assert state["global_step"] == 3
 
