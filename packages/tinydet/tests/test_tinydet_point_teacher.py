@@ -374,3 +374,20 @@ def test_topk_assign_gives_each_grid_point_one_target():
     assert sorted(zip(rows.tolist(), cols.tolist())) == [(0, 0), (1, 1)]
     rows, cols = topk_assign(torch.tensor([[1.0, 1.0], [2.0, 3.0]]), 1)  # tie on row 0: the first target
     assert list(zip(rows.tolist(), cols.tolist())) == [(0, 0)]
+
+
+def test_topk_assign_matches_brute_force_on_random_ties():
+    """Against a per-pair scan: a (row, col) pair is kept iff no other chosen pair on its row costs less, or the
+    same with an earlier column-major position; integer costs make ties common."""
+    gen = torch.Generator().manual_seed(0)
+    for n, g, k in [(7, 5, 3), (30, 12, 4), (4, 9, 9)]:
+        cost = torch.randint(0, 4, (n, g), generator=gen).float()
+        rows, cols = topk_assign(cost, k)
+        cand = cost.topk(min(k, n), dim=0, largest=False).indices
+        pairs = [(int(cand[i, j]), j) for i in range(cand.shape[0]) for j in range(g)]
+        want = [
+            (r, c)
+            for m, (r, c) in enumerate(pairs)
+            if not any(r2 == r and (cost[r2, c2], m2) < (cost[r, c], m) for m2, (r2, c2) in enumerate(pairs))
+        ]
+        assert list(zip(rows.tolist(), cols.tolist())) == want

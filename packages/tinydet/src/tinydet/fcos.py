@@ -60,11 +60,14 @@ def topk_assign(cost: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]
     rows = cost.topk(min(k, cost.shape[0]), dim=0, largest=False).indices  # (k, G)
     cols = torch.arange(cost.shape[1], device=cost.device).expand_as(rows)
     rows, cols = rows.reshape(-1), cols.reshape(-1)
-    c, m = cost[rows, cols], torch.arange(rows.numel(), device=cost.device)
-    beaten = (rows[:, None] == rows[None]) & (
-        (c[None] < c[:, None]) | ((c[None] == c[:, None]) & (m[None] < m[:, None]))
+    # stable sort by cost keeps pair order on ties; each row's first pair in that order wins: O(M log M)
+    order = cost[rows, cols].sort(stable=True).indices
+    place = torch.arange(order.numel(), device=cost.device)
+    first = torch.full((cost.shape[0],), order.numel(), device=cost.device).scatter_reduce(
+        0, rows[order], place, "amin"
     )
-    keep = ~beaten.any(1)
+    keep = torch.zeros_like(rows, dtype=torch.bool)
+    keep[order[first[rows[order]] == place]] = True
     return rows[keep], cols[keep]
 
 
