@@ -39,6 +39,13 @@ for req in sys.argv[1:]:
     version(name)
 PYEOF
 then
+    # the CUDA build of torch and the packages take about 7 GB: say so up front, not as a pip OSError
+    free_gb=$("$PY" -c 'import shutil, sys; print(shutil.disk_usage(sys.prefix).free // 2**30)')
+    if (( free_gb < 8 )); then
+        echo "setup: only ${free_gb} GB free next to $("$PY" -c 'import sys; print(sys.prefix)');" \
+             "torch and the packages need about 8 GB. Free some space or point LAB_VENV at a roomier disk." >&2
+        exit 1
+    fi
     echo "setup: installing $TORCH"
     # shellcheck disable=SC2086
     pip_install $TORCH
