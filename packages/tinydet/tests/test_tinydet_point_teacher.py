@@ -7,15 +7,20 @@ import torch
 from torchvision.ops import roi_align
 
 from labcore.rotated import obb_to_poly, rotated_iou
-from tinydet.data import SYNTHETIC_CLASSES, PointLabels, SyntheticTinyObjects, collate
+from tinydet.data import SYNTHETIC_CLASSES, PointLabels, SyntheticTinyObjects, _paint, collate
 from tinydet.fcos import (
+    PSAGG,
+    bag_loss,
     centerness_target,
+    decode_axis_aligned,
     distance_to_obb,
+    dn_diou_loss,
     obb_to_distance,
     rotated_roi_align,
     signed_distances,
     topk_assign,
 )
+from tinydet.model import FPN
 from tinydet.point_teacher import (
     SYNTHETIC_SHAPES,
     TINY_SHAPES,
@@ -30,6 +35,7 @@ from tinydet.point_teacher import (
     negative_boxes,
     paint_synthetic,
     shape_priors,
+    strong_augmentation,
     synthetic_boxes,
 )
 
@@ -391,3 +397,91 @@ def test_topk_assign_matches_brute_force_on_random_ties():
             if not any(r2 == r and (cost[r2, c2], m2) < (cost[r, c], m) for m2, (r2, c2) in enumerate(pairs))
         ]
         assert list(zip(rows.tolist(), cols.tolist())) == want
+
+
+def test_psagg_with_identity_convs_sums_all_levels_upsampled():
+    """``neck_agg`` with identity 1×1 convs is the sum of every level, nearest-upsampled to P3."""
+    agg = PSAGG(5, 4)
+    for m in agg.lateral_convs:
+        torch.nn.init.eye_(m.conv.weight[..., 0, 0])
+    feats = [torch.randn(2, 4, 16 >> i, 16 >> i) for i in range(5)]
+    want = sum(torch.nn.functional.interpolate(f, size=(16, 16), mode="nearest") for f in feats)
+    torch.testing.assert_close(agg(feats), want)
+    assert not torch.allclose(PSAGG(5, 4)(feats), want)  # Xavier-initialised convs are not the identity
+
+
+def test_fpn_on_output_feeds_extra_convs_from_outputs_with_relu():
+    """mmdet ``add_extra_convs='on_output'`` + ``relu_before_extra_convs``: P6 = conv(P5 output),
+    P7 = conv(ReLU(P6))."""
+    fpn = FPN([8, 8, 8], 4, 5, extra="on_output")
+    seen = []
+    for conv in fpn.fpn_convs[3:]:
+        conv.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    outs = fpn([torch.randn(1, 8, 16 >> i, 16 >> i) for i in range(3)])
+    assert len(outs) == 5 and outs[4].shape[-1] == 1
+    torch.testing.assert_close(seen[0], outs[2])
+    torch.testing.assert_close(seen[1], outs[3].relu())
+
+
+def test_dn_diou_loss_hand_values():
+    """DIoU on a hand-computed pair (IoU 1/3, centre distance² 1, enclosing diagonal² 13); with ``hyper=0`` the
+    9 variants are the target, so the loss is plain DIoU; a box equal to the target widened by ``hyper/2`` of
+    its size on every side matches the (i, j) = (1, 1) variant exactly, so only the base half remains."""
+    pred, target = torch.tensor([[0.0, 0.0, 2.0, 2.0]]), torch.tensor([[1.0, 0.0, 3.0, 2.0]])
+    diou = 1 - 1 / 3 + 1 / 13
+    torch.testing.assert_close(dn_diou_loss(pred, target, hyper=0.0), torch.tensor([diou]), atol=1e-5, rtol=0)
+    target = torch.tensor([[10.0, 20.0, 20.0, 40.0]])
+    wide = torch.tensor([[9.0, 18.0, 21.0, 42.0]])  # hyper 0.2: sides move by 0.1·(10, 20)
+    base = 1 - (10 * 20) / (12 * 24) + 0.0
+    torch.testing.assert_close(dn_diou_loss(wide, target, hyper=0.2), torch.tensor([base / 2]), atol=1e-5, rtol=0)
+    assert dn_diou_loss(target, target, 0.2).abs().max() < 1e-5
+
+
+def test_bag_decoder_is_axis_aligned_and_clamped_to_the_image():
+    """``DeltaXYWHBBoxCoder`` on ``(cx, cy, w, h)``: ``dx`` moves the centre along the image's x axis by ``dx·w``
+    whatever the box angle, sizes scale by ``exp``, corners stop at the image border; the angle is kept."""
+    box = torch.tensor([[50.0, 40.0, 10.0, 4.0, 0.7]])
+    torch.testing.assert_close(decode_axis_aligned(box, torch.zeros(1, 4), (96, 128)), box)
+    moved = decode_axis_aligned(box, torch.tensor([[0.5, 0.0, math.log(2.0), 0.0]]), (96, 128))
+    torch.testing.assert_close(moved, torch.tensor([[55.0, 40.0, 20.0, 4.0, 0.7]]))
+    edge = decode_axis_aligned(torch.tensor([[2.0, 90.0, 10.0, 20.0, 0.0]]), torch.zeros(1, 4), (96, 128))
+    torch.testing.assert_close(edge, torch.tensor([[3.5, 88.0, 7.0, 16.0, 0.0]]))  # x ∈ [0, 7], y ∈ [80, 96]
+    refined = torch.tensor([[5.0, 5.0, 4.0, 4.0, 0.3], [5.0, 5.0, 4.0, 4.0, 0.3]])
+    loss = bag_loss(refined, refined + torch.tensor([1.0, 0, 0, 0, 0]), torch.tensor([1.0, 0.0]))
+    want = dn_diou_loss(torch.tensor([[3.0, 3.0, 7.0, 7.0]]), torch.tensor([[4.0, 3.0, 8.0, 7.0]]))
+    torch.testing.assert_close(loss, want[0] / 2)  # invalid rows weigh 0 but count in the mean
+
+
+def test_strong_augmentation_moves_points_and_boxes_with_the_pixels():
+    """Over seeds covering every flip, 1–19° rotations and 0.8–1.2 rescales, an elongated bright box painted off
+    centre lands where the returned box says: its pixels' centroid at the box centre and at the (centre) point,
+    their principal axis along the box angle, their area ``w·h``; a point pushed out of the image is dropped."""
+    box = torch.tensor([[40.0, 30.0, 24.0, 6.0, 0.4]])
+    image = _paint(box, torch.ones(1, 3), 96, 128)[1].clamp(max=1).expand(3, -1, -1)
+    flips = set()
+    for seed in range(24):
+        g = torch.Generator().manual_seed(seed)
+        flips.add(int(torch.randint(4, (1,), generator=torch.Generator().manual_seed(seed))))
+        out, pts, bx, keep = strong_augmentation(image, box[:, :2], box, generator=g)
+        assert out.shape == image.shape and keep.tolist() == [True]
+        mask = out[0] > 0.5
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        xy = torch.stack([xs, ys], 1).float() + 0.5
+        centroid = xy.mean(0)
+        assert (centroid - bx[0, :2]).norm() < 0.8 and (pts[0] - bx[0, :2]).norm() < 1e-4
+        cov = torch.cov((xy - centroid).T)
+        axis = torch.linalg.eigh(cov).eigenvectors[:, -1]
+        diff = (torch.atan2(axis[1], axis[0]) - bx[0, 4] + math.pi / 2) % math.pi - math.pi / 2
+        assert abs(diff) < math.radians(4)
+        assert abs(mask.sum() / (bx[0, 2] * bx[0, 3]) - 1) < 0.15
+    assert flips == {0, 1, 2, 3}
+    # (1, 48) stays within 1–4.4 px of a side after any flip and rotation: cropped away by a ≥ 1.1 zoom only
+    edge, cases = torch.tensor([[1.0, 48.0], [64.0, 48.0]]), set()
+    for seed in range(16):
+        replay = torch.Generator().manual_seed(seed)
+        torch.randint(4, (1,), generator=replay), torch.randint(1, 20, (1,), generator=replay)
+        zoomed = round(float(torch.rand(1, generator=replay)) * 0.4 + 0.8, 1) >= 1.1
+        _, p, b, keep = strong_augmentation(image, edge, generator=torch.Generator().manual_seed(seed))
+        assert keep.tolist() == [not zoomed, True] and p.shape == (2 - zoomed, 2) and b is None
+        cases.add(zoomed)
+    assert cases == {False, True}

@@ -7,12 +7,13 @@ to the sides of a box in the box's own frame plus the box angle. Grid points sit
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import distance_box_iou_loss
 
-from labcore.rotated import rotated_iou_aligned
-from tinydet.coder import DeltaXYWHACoder
 from tinydet.model import FPN, ConvModule, _init_head, build_backbone
 from tinydet.roi import rotated_roi_align
 
@@ -118,8 +119,28 @@ class RotatedFCOSHead(nn.Module):
         return self.conv_cls(c), dist, self.scale_angle * self.conv_angle(r), self.conv_centerness(c)
 
 
+class PSAGG(nn.Module):
+    """The reference's ``neck_agg``: folds P3–P7 into P3 top-down, ``P_{l} ← conv_{l}(P_{l} + up(P_{l+1}))`` with
+    ``P7 ← conv(P7)`` first; bias-carrying 1×1 convs without norm or activation, Xavier-uniform."""
+
+    def __init__(self, num_levels: int, channels: int):
+        super().__init__()
+        self.lateral_convs = nn.ModuleList(ConvModule(channels, channels, 1, act=False) for _ in range(num_levels))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        x = self.lateral_convs[0](feats[-1])
+        for conv, f in zip(self.lateral_convs[1:], reversed(feats[:-1])):
+            x = conv(f + F.interpolate(x, size=f.shape[-2:], mode="nearest"))
+        return x
+
+
 class RotatedFCOS(nn.Module):
-    """Backbone → FPN → :class:`RotatedFCOSHead` on P3 (the reference uses ``strides=[8]``) + a MIL head."""
+    """Backbone → FPN (P3–P7, extra convs on the output) → :class:`PSAGG` into P3 →
+    :class:`RotatedFCOSHead` (the reference uses ``strides=[8]``) + a MIL head."""
 
     def __init__(
         self,
@@ -133,13 +154,14 @@ class RotatedFCOS(nn.Module):
     ):
         super().__init__()
         self.backbone = build_backbone(backbone)
-        self.neck = FPN(self.backbone.out_channels, fpn_channels, len(self.backbone.out_channels))
+        self.neck = FPN(self.backbone.out_channels, fpn_channels, 5, extra="on_output")
+        self.neck_agg = PSAGG(5, fpn_channels)
         self.stride = 8
         self.bbox_head = RotatedFCOSHead(num_classes, fpn_channels, feat_channels, stacked_convs, self.stride)
         self.mil_head = MILHead(num_classes, fpn_channels, roi_size, mil_channels, self.stride)
 
     def forward(self, images: torch.Tensor) -> dict:
-        feat = self.neck(self.backbone(images))[0]
+        feat = self.neck_agg(self.neck(self.backbone(images)))
         cls, dist, angle, ctr = self.bbox_head(feat)
         b, _, h, w = cls.shape
         points = grid_points(h, w, self.stride, images.device)
@@ -153,9 +175,40 @@ class RotatedFCOS(nn.Module):
         return {"feature": feat, "points": points, **flat}
 
 
+def decode_axis_aligned(boxes: torch.Tensor, deltas: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The reference's bag decoder: mmdet ``DeltaXYWHBBoxCoder`` (means 0, stds 1, log-size clip
+    ``|log(16/1000)|``) applied to each rotated box's ``(cx, cy, w, h)`` read axis-aligned, corners clamped to
+    the ``(h, w)`` image (``max_shape``); the box's angle is kept. ``(K, 5)`` boxes, ``(K, 4)`` deltas."""
+    clip = abs(math.log(16 / 1000))
+    cx, cy = boxes[:, 0] + deltas[:, 0] * boxes[:, 2], boxes[:, 1] + deltas[:, 1] * boxes[:, 3]
+    w, h = boxes[:, 2] * deltas[:, 2].clamp(-clip, clip).exp(), boxes[:, 3] * deltas[:, 3].clamp(-clip, clip).exp()
+    x1, x2 = (cx - w / 2).clamp(0, size[1]), (cx + w / 2).clamp(0, size[1])
+    y1, y2 = (cy - h / 2).clamp(0, size[0]), (cy + h / 2).clamp(0, size[0])
+    return torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, boxes[:, 4]], 1)
+
+
+def dn_diou_loss(pred: torch.Tensor, target: torch.Tensor, hyper: float = 0.2, eps: float = 1e-6) -> torch.Tensor:
+    """The reference's "denoising" ``DN_DIoULoss`` on ``(K, 4)`` xyxy boxes: the mean of the DIoU loss against
+    the target and the smallest DIoU loss against 9 variants whose left/top sides move out by
+    ``i·hyper/2`` and right/bottom sides by ``j·hyper/2`` of the target's size, ``i, j ∈ {−1, 0, 1}``."""
+    base = distance_box_iou_loss(pred, target, eps=eps)
+    size = (target[:, 2:] - target[:, :2]).repeat(1, 2)
+    steps = torch.tensor([-1.0, 0.0, 1.0], device=pred.device, dtype=pred.dtype)
+    i, j = (t.reshape(-1, 1, 1) for t in torch.meshgrid(steps, steps, indexing="ij"))
+    move = torch.cat([-i.expand(-1, 1, 2), j.expand(-1, 1, 2)], -1) * hyper / 2  # (9, 1, 4)
+    variants = target[None] + move * size[None]
+    shifted = distance_box_iou_loss(pred[None].expand_as(variants), variants, eps=eps)
+    return (base + shifted.amin(0)) / 2
+
+
+def _xyxy(boxes: torch.Tensor) -> torch.Tensor:
+    """``(cx, cy, w, h)`` of rotated boxes read axis-aligned (angle ignored), as corners."""
+    return torch.cat([boxes[:, :2] - boxes[:, 2:4] / 2, boxes[:, :2] + boxes[:, 2:4] / 2], 1)
+
+
 class MILHead(nn.Module):
     """Point Teacher's MIL head (``Shared2FCInstanceMILHead`` + the bag regression of the FCOS head):
-    ``shared_fcs_reg → fc_reg`` refines each bag proposal (deltas in its own frame),
+    ``shared_fcs_reg → fc_reg`` refines each bag proposal (:func:`decode_axis_aligned`),
     ``shared_fcs_bag → fc_cls, fc_ins`` give class and instance scores of the refined proposals."""
 
     def __init__(self, num_classes: int, in_channels: int, roi_size: int = 7, fc_channels: int = 128, stride: int = 8):
@@ -171,7 +224,6 @@ class MILHead(nn.Module):
         self.fc_cls = nn.Linear(fc_channels, num_classes)
         self.fc_ins = nn.Linear(fc_channels, num_classes)
         self.roi_size, self.stride = roi_size, stride
-        self.coder = DeltaXYWHACoder()
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.01)
@@ -181,13 +233,13 @@ class MILHead(nn.Module):
     def _feats(self, feature, boxes, fcs):
         return fcs(rotated_roi_align(feature, boxes, self.roi_size, self.stride).flatten(1))
 
-    def refine(self, feature: torch.Tensor, boxes: list[torch.Tensor]) -> torch.Tensor:
-        """Regress each proposal (angle kept): ``(K, 5)`` refined boxes for the concatenated lists."""
+    def refine(self, feature: torch.Tensor, boxes: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """Regress each proposal inside the ``(h, w)`` image (angle kept): ``(K, 5)`` refined boxes for the
+        concatenated lists."""
         if sum(b.shape[0] for b in boxes) == 0:
             return feature.new_zeros(0, 5)
         deltas = self.fc_reg(self._feats(feature, boxes, self.shared_fcs_reg))
-        deltas = torch.cat([deltas, deltas.new_zeros(deltas.shape[0], 1)], 1)
-        return self.coder.decode(torch.cat(boxes), deltas)
+        return decode_axis_aligned(torch.cat(boxes), deltas, size)
 
     def classify(self, feature: torch.Tensor, boxes: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Class and instance logits ``(K, C)`` of each proposal."""
@@ -195,8 +247,9 @@ class MILHead(nn.Module):
         return self.fc_cls(x), self.fc_ins(x)
 
 
-def bag_iou_loss(refined: torch.Tensor, reference: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """``1 − IoU`` of refined proposals against their reference boxes, averaged over all proposals."""
+def bag_loss(refined: torch.Tensor, reference: torch.Tensor, valid: torch.Tensor, hyper: float = 0.2) -> torch.Tensor:
+    """The bag regression loss (``loss_bbox_denosing``): :func:`dn_diou_loss` of refined proposals against their
+    reference boxes, both read axis-aligned, weighted by ``valid`` and averaged over all proposals."""
     if refined.shape[0] == 0:
         return refined.sum() * 0
-    return ((1 - rotated_iou_aligned(refined, reference)) * valid).sum() / refined.shape[0]
+    return (dn_diou_loss(_xyxy(refined), _xyxy(reference), hyper) * valid).sum() / refined.shape[0]

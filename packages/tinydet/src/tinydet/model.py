@@ -129,22 +129,24 @@ def build_backbone(
 class FPN(nn.Module):
     """mmdet ``FPN``: top-down sum of 1×1 laterals, 3×3 outputs, then ``num_outs − len(in_channels)``
     extra levels: ``extra='on_input'`` (RetinaNet/DCFL) adds stride-2 3×3 convs on the last input then
-    on the previous extra level; ``extra='max_pool'`` (``add_extra_convs=False``, Oriented R-CNN)
-    subsamples the last output by a stride-2 1×1 max-pool, without parameters."""
+    on the previous extra level; ``extra='on_output'`` (Point Teacher, with ``relu_before_extra_convs``)
+    starts them on the last output and puts a ReLU before the second and later ones;
+    ``extra='max_pool'`` (``add_extra_convs=False``, Oriented R-CNN) subsamples the last output by a
+    stride-2 1×1 max-pool, without parameters."""
 
     def __init__(self, in_channels: list[int], out_channels: int, num_outs: int = 5, extra: str = "on_input"):
         super().__init__()
         if num_outs < len(in_channels):
             raise ValueError(f"num_outs ({num_outs}) must be ≥ the number of backbone levels ({len(in_channels)})")
-        if extra not in ("on_input", "max_pool"):
-            raise ValueError(f"unknown extra {extra!r}; use 'on_input' or 'max_pool'")
+        if extra not in ("on_input", "on_output", "max_pool"):
+            raise ValueError(f"unknown extra {extra!r}; use 'on_input', 'on_output' or 'max_pool'")
         self.lateral_convs = nn.ModuleList(ConvModule(c, out_channels, 1, act=False) for c in in_channels)
         convs = [ConvModule(out_channels, out_channels, 3, act=False) for _ in in_channels]
-        for i in range(num_outs - len(in_channels) if extra == "on_input" else 0):
-            cin = in_channels[-1] if i == 0 else out_channels
+        for i in range(num_outs - len(in_channels) if extra != "max_pool" else 0):
+            cin = in_channels[-1] if i == 0 and extra == "on_input" else out_channels
             convs.append(ConvModule(cin, out_channels, 3, stride=2, act=False))
         self.fpn_convs = nn.ModuleList(convs)
-        self.num_ins, self.num_outs = len(in_channels), num_outs
+        self.num_ins, self.num_outs, self.extra = len(in_channels), num_outs, extra
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_uniform_(m.weight)
@@ -155,9 +157,9 @@ class FPN(nn.Module):
         for i in range(len(lat) - 1, 0, -1):
             lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[-2:], mode="nearest")
         outs = [self.fpn_convs[i](lat[i]) for i in range(self.num_ins)]
-        x = feats[-1]
-        for conv in self.fpn_convs[self.num_ins :]:
-            x = conv(x)
+        x = feats[-1] if self.extra == "on_input" else outs[-1]
+        for i, conv in enumerate(self.fpn_convs[self.num_ins :]):
+            x = conv(F.relu(x) if i and self.extra == "on_output" else x)
             outs.append(x)
         while len(outs) < self.num_outs:  # extra == "max_pool"
             outs.append(F.max_pool2d(outs[-1], 1, stride=2))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
+from torchvision.transforms import functional as TF
 
 from labcore.rotated import (
     obb_to_poly,
@@ -36,7 +37,7 @@ from tinydet.data import _SYNTH_SHAPES, SYNTHETIC_CLASSES, _paint
 from tinydet.detector import check_images, select_detections
 from tinydet.fcos import (
     RotatedFCOS,
-    bag_iou_loss,
+    bag_loss,
     centerness_target,
     nearest_points,
     obb_to_distance,
@@ -98,6 +99,8 @@ class PointTeacherConfig:
     bag_valid_iof: float = 0.7
     mil_neg_samples: int = 200  # random negative boxes per image (`negative_boxes`)
     mil_neg_extent: float = 200.0  # their size draw in px (reference; for 800–1200-px images)
+    strong_aug: bool = True  # the student's real-image losses on a flipped/rotated/rescaled copy (reference)
+    mil_dn_hyper: float = 0.2  # side jitter of the bag loss's DN-DIoU targets (`loss_bbox_denosing` hyper)
     alpha_mil_bbox: float = 0.01
     alpha_mil_bags: float = 0.25
     score_thr: float = 0.05
@@ -162,6 +165,56 @@ def paint_synthetic(image: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     _, alpha = _paint(boxes.cpu(), torch.ones(boxes.shape[0], 3), image.shape[-2], image.shape[-1])
     alpha = alpha.clamp(max=1).to(image)
     return image * (1 - alpha) + alpha * image.max()
+
+
+# ---- strong augmentation of the student's real image ---------------------------------------------
+def strong_augmentation(
+    image: torch.Tensor,
+    points: torch.Tensor,
+    boxes: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """The reference's ``strong_augmentation`` for one ``(C, H, W)`` image with ``(N, 2)`` points and optional
+    ``(N, 5)`` boxes: a flip (horizontal, vertical, both or none, equally likely), a rotation by 1–19° about the
+    image centre (``TF.rotate``, counter-clockwise on screen, nearest, fill 0), then a rescale by 0.8–1.2
+    (rounded to 0.1) about the centre, cropped or zero-padded back to ``H × W``. Points leaving the image are
+    dropped with their boxes; returns the image, kept points and boxes and the ``(N,)`` keep mask. (The
+    reference also rounds the normalised image to integers; we do not.)"""
+    _, h, w = image.shape
+    flip = int(torch.randint(4, (1,), generator=generator))  # 0 horizontal, 1 vertical, 2 both, 3 none
+    deg = int(torch.randint(1, 20, (1,), generator=generator))
+    scale = round(float(torch.rand(1, generator=generator)) * 0.4 + 0.8, 1)
+    n = points.shape[0]
+    xy = points.float() if boxes is None else torch.cat([points.float(), boxes[:, :2].float()])
+    angle = None if boxes is None else boxes[:, 4].float()
+    if flip in (0, 2):
+        image, xy = image.flip(-1), torch.stack([w - xy[:, 0], xy[:, 1]], 1)
+    if flip in (1, 2):
+        image, xy = image.flip(-2), torch.stack([xy[:, 0], h - xy[:, 1]], 1)
+    if angle is not None and flip in (0, 1):  # a mirror reverses the angle; both mirrors = a half-turn
+        angle = -angle
+    image = TF.rotate(image, deg, fill=0.0)
+    theta = math.radians(deg)  # counter-clockwise on screen = −θ in image coordinates (y down)
+    c, s = math.cos(theta), math.sin(theta)
+    centre = xy.new_tensor([w / 2, h / 2])
+    d = xy - centre
+    xy = torch.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]], 1) + centre
+    sh, sw = int(h * scale), int(w * scale)
+    resized = nn.functional.interpolate(image[None], size=(sh, sw), mode="bilinear", align_corners=False)[0]
+    if scale < 1:  # centred on a zero canvas
+        top, left = (h - sh) // 2, (w - sw) // 2
+        image = image.new_zeros(image.shape)
+        image[:, top : top + sh, left : left + sw] = resized
+        xy = xy * scale + xy.new_tensor([left, top])
+    else:  # centre crop
+        top, left = (sh - h) // 2, (sw - w) // 2
+        image = resized[:, top : top + h, left : left + w]
+        xy = xy * scale - xy.new_tensor([left, top])
+    pts = xy[:n]
+    keep = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
+    if boxes is not None:
+        boxes = torch.cat([xy[n:], boxes[:, 2:4].float() * scale, (angle - theta)[:, None]], 1)[keep]
+    return image, pts[keep], boxes, keep
 
 
 # ---- phase 2: MIL bags ---------------------------------------------------------------------------
@@ -352,9 +405,10 @@ class PointTeacher(DataclassPretrained, nn.Module):
         cfg = self.config
         bags = [mil_bags(c, cfg.bag_ratios, cfg.bag_min_scale, size, cfg.bag_valid_iof) for c in coarse]
         u = len(cfg.bag_ratios) ** 2
-        refined = model.mil_head.refine(feature, [b.reshape(-1, 5) for b, _ in bags])
+        refined = model.mil_head.refine(feature, [b.reshape(-1, 5) for b, _ in bags], size)
         valid = torch.cat([v.reshape(-1) for _, v in bags]).float()
-        loss_bbox = bag_iou_loss(refined, torch.cat([c.repeat_interleave(u, 0) for c in coarse]).to(refined), valid)
+        reference = torch.cat([c.repeat_interleave(u, 0) for c in coarse]).to(refined)
+        loss_bbox = bag_loss(refined, reference, valid, cfg.mil_dn_hyper)
         g = sum(c.shape[0] for c in coarse)
         if not classify or g == 0:
             return loss_bbox, refined.sum() * 0, [c.clone() for c in coarse]
@@ -377,6 +431,16 @@ class PointTeacher(DataclassPretrained, nn.Module):
             torch.cat(refined_lists).reshape(g, u, 5), pick, torch.cat(coarse).to(refined), cfg.top_k, cfg.beta, size
         )
         return loss_bbox, loss_bags / num_bags, list(torch.split(merged, [c.shape[0] for c in coarse]))
+
+    def _augmented(self, x: torch.Tensor, points, labels, boxes=None):
+        """The student's pass over the strongly augmented images (:func:`strong_augmentation` per image) and the
+        points, labels and (optional) boxes carried along, as the reference's ``loss_pseudo`` inputs."""
+        images, pts, labs, bxs = [], [], [], []
+        for i in range(x.shape[0]):
+            b = None if boxes is None else boxes[i].to(x)
+            image, p, b, keep = strong_augmentation(x[i], points[i].to(x), b)
+            images.append(image), pts.append(p), labs.append(labels[i].to(keep.device)[keep]), bxs.append(b)
+        return self.student(torch.stack(images)), pts, labs, bxs
 
     @torch.no_grad()
     def coarse_boxes(self, out: dict, points, labels) -> list[torch.Tensor]:
@@ -428,7 +492,8 @@ class PointTeacher(DataclassPretrained, nn.Module):
             out_syn = {k: v if k == "points" else v[:b] for k, v in both.items()}
             out = {k: v if k == "points" else v[b:] for k, v in both.items()}
             loss_bbox, loss_ctr = self._box_losses(out_syn, syn)
-            loss_cls = self._point_cls_loss(out, points, labels)
+            real = self._augmented(x, points, labels)[:3] if cfg.strong_aug else (out, points, labels)
+            loss_cls = self._point_cls_loss(*real)
             # the MIL head learns to regress rescaled synthetic boxes back onto them ...
             mil_bbox, _, _ = self._mil(self.student, out_syn["feature"], syn, None, size, classify=False)
             # ... and to classify bags around the teacher's coarse boxes
@@ -436,8 +501,11 @@ class PointTeacher(DataclassPretrained, nn.Module):
         else:  # phase 2: teacher coarse boxes → MIL refinement → student regression
             out = self.student(x)
             mil_bbox, mil_bags_loss, pseudo = self._mil(self.student, out["feature"], coarse, labels, size)
+            pseudo = [p.detach() for p in pseudo]
+            if cfg.strong_aug:
+                out, points, labels, pseudo = self._augmented(x, points, labels, pseudo)
             loss_cls = self._point_cls_loss(out, points, labels)
-            loss_bbox, loss_ctr = self._box_losses(out, [p.detach() for p in pseudo])
+            loss_bbox, loss_ctr = self._box_losses(out, pseudo)
         return {
             "loss_cls": loss_cls,
             "loss_bbox": loss_bbox,
