@@ -129,8 +129,8 @@ def run_point_teacher(
     seed_everything(seed)
     train = PointLabels([synthetic_scene(i, size) for i in range(train_images)])
     val = _val_scenes(val_images, size)
-    # the reference's 200-px negative extent is for 1200-px SODA-A images: scaled with the image here
-    overrides = {"mil_neg_extent": 200.0 * size / 1200, **overrides}
+    # the reference's 200-px negative extent and row gaps are for 1200-px SODA-A images: scaled with the image here
+    overrides = {"mil_neg_extent": 200.0 * size / 1200, "syn_gap_scale": size / 1200, **overrides}
     config = PointTeacherConfig(
         list(SYNTHETIC_CLASSES), burn_in_steps=burn_in_steps, ema_alpha=0.99, shape_list=SYNTHETIC_SHAPES, **overrides
     )

@@ -91,6 +91,7 @@ class PointTeacherConfig:
     shape_list: tuple | None = None  # (w, h, dw, dr) priors, one drawn per point (reference); None: TINY_SHAPES
     syn_scale_range: tuple[float, float] = (0.5, 2.5)  # reference: rand·2 + 0.5
     syn_nms_thr: float = 0.05
+    syn_gap_scale: float = 1.0  # scales the row copies' pixel gaps (reference: 1200-px images)
     top_k: int = 3  # MIL merge and coarse pseudo-box top-k
     beta: float = 0.25  # final blending weight of the coarse box
     centre_at_point: bool = False  # move coarse boxes onto their points (for centre-point labels; not in the reference)
@@ -123,21 +124,25 @@ def synthetic_boxes(
     scale_range=(0.5, 2.5),
     nms_thr: float = 0.05,
     generator: torch.Generator | None = None,
+    gap_scale: float = 1.0,
 ) -> torch.Tensor:
     """Random rotated boxes, one candidate per labelled point, placed away from all labelled points.
 
     As ``genrate_syn`` + ``generate_black_paper``: each candidate takes a random one of the shape priors
     ``(w, h, dw, dr)`` (``genrate_syn`` draws the prior index uniformly, whatever the point's class), a scale in
-    ``scale_range``, log-normal jitters clamped to ±1 and a uniform angle; the points occupy squares
-    of side 0.7·w of their prior that win the NMS (IoU ``nms_thr``) over the candidates, which
-    must also fit inside the image. Returns ``(N, 5)`` boxes.
+    ``scale_range``, log-normal jitters clamped to ±1 and a uniform angle. With probability 0.2, for at most
+    two candidates per image, copies follow in a row along the box's short axis: 5 with gaps of 2–6 px and a
+    sideways jitter of ±4 px for priors in the first half of the list ("dense" classes), else 3 with gaps of
+    10–50 px (pixel sizes × ``gap_scale``). The points occupy squares of side 0.7·w of their prior that win the
+    NMS (IoU ``nms_thr``) over all candidates, which must also fit inside the image. Returns ``(M, 5)`` boxes.
     """
     h, w = size
     n = points.shape[0]
     if n == 0:
         return torch.zeros(0, 5)
     g = generator
-    prior = shapes[torch.randint(0, shapes.shape[0], (n,), generator=g)]
+    index = torch.randint(0, shapes.shape[0], (n,), generator=g)
+    prior = shapes[index]
     scale = torch.rand(n, generator=g) * (scale_range[1] - scale_range[0]) + scale_range[0]
     bw = scale * torch.exp((torch.randn(n, generator=g) * 0.4).clamp(-1, 1) * prior[:, 2])
     bh = bw * torch.exp((torch.randn(n, generator=g) * 0.4).clamp(-1, 1) * prior[:, 3])
@@ -146,10 +151,32 @@ def synthetic_boxes(
     xy = torch.rand(n, 2, generator=g) * (torch.tensor([w, h]) - 2 * margin) + margin
     angle = torch.rand(n, generator=g) * math.pi - math.pi / 2
     cand = torch.stack([xy[:, 0], xy[:, 1], bw, bh, angle], 1)
+    score = bw * bh / (h * w) + 0.1
+    # rows of copies (the reference's `adjboost`): at most 2 per image, each with probability 0.2
+    row = torch.rand(n, generator=g) < 0.2
+    row = torch.nonzero(row & (row.cumsum(0) <= 2)).reshape(-1)
+    dense = index[row] < shapes.shape[0] // 2
+    u, v = torch.rand(row.numel(), generator=g), torch.rand(row.numel(), generator=g)
+    gap = torch.where(dense, u * 4 + 2, u * 40 + 10) * gap_scale
+    dev = torch.where(dense, v * 8 - 4, torch.zeros_like(v)) * gap_scale
+    a, bh_r = angle[row], bh[row]
+    step = torch.stack(
+        [(bh_r + gap) * torch.sin(-a) + dev * torch.cos(a), (bh_r + gap) * torch.cos(a) + dev * torch.sin(a)], 1
+    )
+    k = torch.arange(1, 6, dtype=torch.float32)
+    real = k[None] <= torch.where(dense, 5, 3)[:, None]  # (R, 5): 5 copies dense, 3 sparse
+    copies = torch.cat(
+        [
+            (cand[row, None, :2] + k[None, :, None] * step[:, None]),
+            cand[row, None, 2:].expand(-1, 5, 3),
+        ],
+        -1,
+    )[real]
+    copy_score = (score[row, None] - 0.001 * k[None]).expand_as(real)[real]
     side = prior[:, 0] * 0.7
     occupied = torch.cat([points.float().cpu(), side[:, None], side[:, None], torch.zeros(n, 1)], 1)
-    everything = torch.cat([occupied, cand])
-    score = torch.cat([torch.full((n,), 2.0), bw * bh / (h * w) + 0.1])
+    everything = torch.cat([occupied, cand, copies])
+    score = torch.cat([torch.full((n,), 2.0), score, copy_score])
     keep = rotated_nms(everything, score, nms_thr)
     keep = keep[keep >= n]
     boxes = everything[keep]
@@ -484,6 +511,7 @@ class PointTeacher(DataclassPretrained, nn.Module):
                     self.shapes.cpu(),
                     cfg.syn_scale_range,
                     cfg.syn_nms_thr,
+                    gap_scale=cfg.syn_gap_scale,
                 ).to(x)
                 for p in points
             ]
