@@ -22,6 +22,7 @@ from tinydet.fcos import (
 )
 from tinydet.model import FPN
 from tinydet.point_teacher import (
+    SODAA_SHAPES,
     SYNTHETIC_SHAPES,
     TINY_SHAPES,
     PointTeacher,
@@ -519,3 +520,17 @@ def test_strong_augmentation_moves_points_and_boxes_with_the_pixels():
         assert keep.tolist() == [not zoomed, True] and p.shape == (2 - zoomed, 2) and b is None
         cases.add(zoomed)
     assert cases == {False, True}
+
+
+def test_reference_config_builds_the_papers_network():
+    """``PointTeacherConfig.reference``: ResNet-50, 256-channel FPN P3–P7 folded by PSAGG, 4 stacked GN convs,
+    1024-wide MIL FCs on 7×7 RoIs, the SODA-A shape priors (the tiny defaults use them halved)."""
+    cfg = PointTeacherConfig.reference(["car", "ship"], burn_in_steps=10)
+    assert cfg.shape_list == SODAA_SHAPES and cfg.burn_in_steps == 10 and cfg.classes == ["car", "ship"]
+    assert TINY_SHAPES == tuple((w / 2, h / 2, dw, dr) for w, h, dw, dr in SODAA_SHAPES)
+    student = PointTeacher(cfg).student
+    assert type(student.backbone).__name__ == "ResNetBackbone" and student.backbone.out_channels == [512, 1024, 2048]
+    assert len(student.neck.fpn_convs) == 5 and len(student.neck_agg.lateral_convs) == 5
+    assert student.neck.fpn_convs[0].conv.out_channels == 256 and len(student.bbox_head.cls_convs) == 4
+    fc = student.mil_head.shared_fcs_reg[0]
+    assert (fc.in_features, fc.out_features) == (256 * 7 * 7, 1024)

@@ -76,10 +76,11 @@ def cmd_train(args) -> None:
         from tinydet.data import PointLabels
         from tinydet.point_teacher import SYNTHETIC_SHAPES, PointTeacher, PointTeacherConfig
 
-        shapes = SYNTHETIC_SHAPES if args.data == "synthetic" else None  # shape priors known for these scenes
-        detector = PointTeacher(
-            PointTeacherConfig(list(classes), backbone=args.backbone, burn_in_steps=args.steps // 2, shape_list=shapes)
-        )
+        preset = PointTeacherConfig if args.backbone == "tiny" else PointTeacherConfig.reference
+        pt_cfg = preset(list(classes), backbone=args.backbone, burn_in_steps=args.steps // 2)
+        if args.data == "synthetic":  # shape priors known for these scenes
+            pt_cfg.shape_list = SYNTHETIC_SHAPES
+        detector = PointTeacher(pt_cfg)
         ds = PointLabels(ds)
     else:
         detector = TwoStageDetector(cfg) if isinstance(cfg, TwoStageConfig) else RotatedDetector(cfg)

@@ -46,17 +46,19 @@ from tinydet.fcos import (
 from tinydet.model import PixelNormalize
 from tinydet.pretrained import DataclassPretrained
 
-# the reference's shape_list (w, h, dw, dr; pixels for 1200-px SODA-A images) halved for 128-px tiny scenes
-TINY_SHAPES = (
-    (10.0, 10.0, 0.5, 0.5),
-    (5.0, 10.0, 0.5, 0.5),
-    (5.0, 15.0, 0.5, 0.5),
-    (20.0, 10.0, 0.5, 0.5),
-    (15.0, 5.0, 0.5, 0.5),
-    (10.0, 25.0, 0.5, 0.5),
-    (15.0, 10.0, 0.5, 0.5),
-    (17.5, 20.0, 0.6, 0.5),
+# the reference's shape_list: (w, h, dw, dr) priors in pixels of 1200-px SODA-A images
+SODAA_SHAPES = (
+    (20.0, 20.0, 0.5, 0.5),
+    (10.0, 20.0, 0.5, 0.5),
+    (10.0, 30.0, 0.5, 0.5),
+    (40.0, 20.0, 0.5, 0.5),
+    (30.0, 10.0, 0.5, 0.5),
+    (20.0, 50.0, 0.5, 0.5),
+    (30.0, 20.0, 0.5, 0.5),
+    (35.0, 40.0, 0.6, 0.5),
 )
+# ... with sizes halved for 128-px tiny scenes
+TINY_SHAPES = tuple((w / 2, h / 2, dw, dr) for w, h, dw, dr in SODAA_SHAPES)
 
 
 def shape_priors(sizes, scale_range=(0.5, 2.5), dw: float = 0.5, dr: float = 0.5) -> tuple:
@@ -86,6 +88,7 @@ class PointTeacherConfig:
     fpn_channels: int = 32
     feat_channels: int = 32
     stacked_convs: int = 2
+    mil_channels: int = 128  # MIL head FC width (reference: 1024)
     burn_in_steps: int = 8000
     ema_alpha: float = 0.999
     shape_list: tuple | None = None  # (w, h, dw, dr) priors, one drawn per point (reference); None: TINY_SHAPES
@@ -110,6 +113,13 @@ class PointTeacherConfig:
     angle_version: str = "le135"
     pixel_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     pixel_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    @classmethod
+    def reference(cls, classes, **kw) -> PointTeacherConfig:
+        """``sodaa_fcos_pointteacher_1x.py``'s network: ResNet-50, 256-channel FPN and head with 4 stacked convs,
+        1024-wide MIL FCs, the SODA-A shape priors. (The defaults are a tiny network for the CPU.)"""
+        base = dict(backbone="resnet50", fpn_channels=256, feat_channels=256, stacked_convs=4, mil_channels=1024)
+        return cls(**{"classes": list(classes), **base, "shape_list": SODAA_SHAPES, **kw})
 
     @property
     def num_classes(self) -> int:
@@ -353,7 +363,12 @@ class PointTeacher(DataclassPretrained, nn.Module):
             raise ValueError("classes must name at least one class")
         self.config = config
         self.student = RotatedFCOS(
-            config.num_classes, config.backbone, config.fpn_channels, config.feat_channels, config.stacked_convs
+            config.num_classes,
+            config.backbone,
+            config.fpn_channels,
+            config.feat_channels,
+            config.stacked_convs,
+            mil_channels=config.mil_channels,
         )
         self.teacher = copy.deepcopy(self.student).requires_grad_(False)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
