@@ -87,3 +87,51 @@ def test_random_points_fall_inside_their_boxes():
     assert torch.equal(boxes_to_points(boxes, "centre"), boxes[:, :2])
     with pytest.raises(ValueError, match="point mode"):
         boxes_to_points(boxes, "corner")
+
+
+@pytest.mark.parametrize("direction", ["horizontal", "vertical", "diagonal"])
+def test_flipped_boxes_paint_the_flipped_image(direction):
+    """Painting the mirrored boxes gives the mirrored painting (supersampled coverage is symmetric), for rotated
+    boxes of every angle; the result stays in the angle version's range."""
+    from tinydet.data import _paint, flip_boxes, flip_image
+
+    g = torch.Generator().manual_seed(0)
+    n = 12
+    boxes = torch.cat(
+        [
+            torch.rand(n, 2, generator=g) * torch.tensor([100.0, 70.0]) + 14,
+            torch.rand(n, 2, generator=g) * 10 + 2,
+            (torch.rand(n, 1, generator=g) - 0.5) * 3.1,
+        ],
+        1,
+    )
+    flipped = flip_boxes(boxes, (96, 128), direction, "le90")
+    assert (flipped[:, 4] >= -math.pi / 2).all() and (flipped[:, 4] < math.pi / 2).all()
+    painted = _paint(boxes, torch.ones(n, 3), 96, 128)[1]
+    torch.testing.assert_close(
+        _paint(flipped, torch.ones(n, 3), 96, 128)[1], flip_image(painted, direction), atol=1e-5, rtol=0
+    )
+    with pytest.raises(ValueError, match="flip direction"):
+        flip_boxes(boxes, (96, 128), "sideways")
+
+
+def test_random_flip_draws_each_direction_a_quarter_of_the_time_and_moves_points():
+    from tinydet.data import PointLabels, RandomFlip, SyntheticTinyObjects, flip_boxes, flip_image
+
+    base = PointLabels(SyntheticTinyObjects(1, 64))
+    item = base[0]
+    expected = {d: flip_image(item["image"], d) for d in ("horizontal", "vertical", "diagonal")}
+    torch.manual_seed(0)
+    counts = {"none": 0, "horizontal": 0, "vertical": 0, "diagonal": 0}
+    ds = RandomFlip(base)
+    for _ in range(400):
+        got = ds[0]
+        d = next((d for d, im in expected.items() if torch.equal(got["image"], im)), "none")
+        counts[d] += 1
+        if d != "none":
+            torch.testing.assert_close(got["boxes"], flip_boxes(item["boxes"], (64, 64), d))
+            torch.testing.assert_close(got["points"], got["boxes"][:, :2])  # centre points follow their boxes
+    assert all(70 <= c <= 130 for c in counts.values()), counts
+    assert torch.equal(RandomFlip(base, ratio=0.0)[0]["image"], item["image"])
+    with pytest.raises(ValueError, match="3 directions"):
+        RandomFlip(base, ratio=0.5)

@@ -84,6 +84,8 @@ def cmd_train(args) -> None:
         ds = PointLabels(ds)
     else:
         detector = TwoStageDetector(cfg) if isinstance(cfg, TwoStageConfig) else RotatedDetector(cfg)
+        if not args.no_flip:  # AI-TOD-R's pipelines: RRandomFlip, 0.25 per direction (Point Teacher's has none)
+            ds = data.RandomFlip(ds, version=cfg.angle_version)
     fit(
         detector,
         ds,
@@ -176,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
             s.add_argument("--ddp", action="store_true", help="Lightning DDP over --devices")
             s.add_argument("--devices", default="auto")
             s.add_argument("--no-resume", action="store_true")
+            s.add_argument("--no-flip", action="store_true", help="detectors: no random flips (the reference flips)")
             s.add_argument("--out", default="runs/tinydet")
         else:
             s.add_argument("--model", required=True, help="a directory written by save_pretrained")

@@ -1,4 +1,4 @@
-"""Data: synthetic oriented tiny-object scenes, DOTA / AI-TOD-R annotation readers, point labels."""
+"""Data: synthetic oriented tiny-object scenes, DOTA / AI-TOD-R annotation readers, random flips, point labels."""
 
 from __future__ import annotations
 
@@ -222,6 +222,59 @@ class DOTAStyleDataset(Dataset):
         image = torch.from_numpy(pixels).permute(2, 0, 1)
         ann = read_dota_txt(txt, self.classes, self.version)
         return {"image": image, **ann, "name": txt.stem}
+
+
+FLIPS = ("horizontal", "vertical", "diagonal")
+
+
+def flip_points(xy: torch.Tensor, size: tuple[int, int], direction: str) -> torch.Tensor:
+    """Mirror ``(…, 2)`` continuous image coordinates of an ``(h, w)`` image: ``x → w − x`` (horizontal),
+    ``y → h − y`` (vertical) or both (diagonal)."""
+    if direction not in FLIPS:
+        raise ValueError(f"unknown flip direction {direction!r}; use one of {FLIPS}")
+    x, y = xy.unbind(-1)
+    x = size[1] - x if direction != "vertical" else x
+    y = size[0] - y if direction != "horizontal" else y
+    return torch.stack([x, y], -1)
+
+
+def flip_image(image: torch.Tensor, direction: str) -> torch.Tensor:
+    """Mirror a ``(…, H, W)`` image like :func:`flip_points`."""
+    return image.flip({"horizontal": (-1,), "vertical": (-2,), "diagonal": (-2, -1)}[direction])
+
+
+def flip_boxes(boxes: torch.Tensor, size: tuple[int, int], direction: str, version: str = "le135") -> torch.Tensor:
+    """Mirror ``(N, 5)`` rotated boxes like :func:`flip_points` (mmrotate ``RRandomFlip.bbox_flip``): a single mirror
+    turns the angle ``a → −a``, the diagonal one (a half-turn) keeps it; regularised to ``version``. (mmrotate
+    maps centres to ``w − x − 1``, one pixel off under continuous coordinates; we do not.)"""
+    angle = boxes[:, 4:] if direction == "diagonal" else -boxes[:, 4:]
+    return regularize_boxes(torch.cat([flip_points(boxes[:, :2], size, direction), boxes[:, 2:4], angle], 1), version)
+
+
+class RandomFlip(Dataset):
+    """mmrotate's ``RRandomFlip`` as AI-TOD-R's training pipelines configure it: each item is flipped
+    horizontally, vertically or diagonally with probability ``ratio`` each (default 0.25: left as is 1/4 of the
+    time), its ``image``, ``boxes`` and (if present) ``points`` together; a fresh draw on every access."""
+
+    def __init__(self, dataset: Dataset, ratio: float = 0.25, version: str = "le135"):
+        if not 0 <= ratio <= 1 / 3:
+            raise ValueError(f"ratio is the probability of each of 3 directions: give 0–1/3, got {ratio}")
+        self.dataset, self.ratio, self.version = dataset, ratio, version
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict:
+        item = dict(self.dataset[i])
+        k = int(torch.rand(()) // self.ratio) if self.ratio else len(FLIPS)
+        if k >= len(FLIPS):
+            return item
+        size = tuple(item["image"].shape[-2:])
+        item["image"] = flip_image(item["image"], FLIPS[k])
+        item["boxes"] = flip_boxes(item["boxes"], size, FLIPS[k], self.version)
+        if "points" in item:
+            item["points"] = flip_points(item["points"], size, FLIPS[k])
+        return item
 
 
 def boxes_to_points(

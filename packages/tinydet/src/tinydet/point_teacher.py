@@ -33,7 +33,7 @@ from labcore.rotated import (
     rotated_iou_loss,
     rotated_nms,
 )
-from tinydet.data import _SYNTH_SHAPES, SYNTHETIC_CLASSES, _paint
+from tinydet.data import _SYNTH_SHAPES, FLIPS, SYNTHETIC_CLASSES, _paint, flip_image, flip_points
 from tinydet.detector import check_images, select_detections
 from tinydet.fcos import (
     RotatedFCOS,
@@ -218,18 +218,16 @@ def strong_augmentation(
     dropped with their boxes; returns the image, kept points and boxes and the ``(N,)`` keep mask. (The
     reference also rounds the normalised image to integers; we do not.)"""
     _, h, w = image.shape
-    flip = int(torch.randint(4, (1,), generator=generator))  # 0 horizontal, 1 vertical, 2 both, 3 none
+    flip = int(torch.randint(4, (1,), generator=generator))  # an index into FLIPS, or 3: none
     deg = int(torch.randint(1, 20, (1,), generator=generator))
     scale = round(float(torch.rand(1, generator=generator)) * 0.4 + 0.8, 1)
     n = points.shape[0]
     xy = points.float() if boxes is None else torch.cat([points.float(), boxes[:, :2].float()])
     angle = None if boxes is None else boxes[:, 4].float()
-    if flip in (0, 2):
-        image, xy = image.flip(-1), torch.stack([w - xy[:, 0], xy[:, 1]], 1)
-    if flip in (1, 2):
-        image, xy = image.flip(-2), torch.stack([xy[:, 0], h - xy[:, 1]], 1)
-    if angle is not None and flip in (0, 1):  # a mirror reverses the angle; both mirrors = a half-turn
-        angle = -angle
+    if flip < len(FLIPS):
+        image, xy = flip_image(image, FLIPS[flip]), flip_points(xy, (h, w), FLIPS[flip])
+        if angle is not None and FLIPS[flip] != "diagonal":  # a mirror reverses the angle; both = a half-turn
+            angle = -angle
     image = TF.rotate(image, deg, fill=0.0)
     theta = math.radians(deg)  # counter-clockwise on screen = −θ in image coordinates (y down)
     c, s = math.cos(theta), math.sin(theta)
