@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -72,6 +73,12 @@ def test_cli_train_predict_evaluate(tmp_path, capsys):
     cli(["predict", "--model", str(model), "--images", str(img), "--out", str(tmp_path / "pred"), "--score-thr", "0.0"])
     lines = (tmp_path / "pred" / "scene.txt").read_text().splitlines()
     assert lines and len(lines[0].split()) == 10 and lines[0].split()[8] in SYNTHETIC_CLASSES
+    wide = tmp_path / "wide.png"  # two scenes side by side, predicted in 64-px windows overlapping by 16
+    Image.fromarray(np.concatenate([pixels, pixels], 1).astype("uint8")).save(wide)
+    args = ["--images", str(wide), "--out", str(tmp_path / "pred"), "--score-thr", "0.0", "--patch-size", "64"]
+    cli(["predict", "--model", str(model), *args, "--gap", "16"])
+    xs = [float(v) for line in (tmp_path / "pred" / "wide.txt").read_text().splitlines() for v in line.split()[0:8:2]]
+    assert min(xs) < 64 < max(xs) <= 128 + 64  # detections from windows on both halves, in image coordinates
     capsys.readouterr()
     cli(["evaluate", "--model", str(model), "--num-images", "2", "--size", "64"])
     metrics = json.loads(capsys.readouterr().out)

@@ -111,7 +111,12 @@ def cmd_predict(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for path in progress([Path(p) for p in args.images], desc="predict"):
         image = _load_image(path)
-        det = detector.predict(image[None], score_thr=args.score_thr)[0]
+        if args.patch_size:  # DOTA-style: sliding windows, detections merged by rotated NMS
+            from tinydet.split import predict_large
+
+            det = predict_large(detector, image, args.patch_size, args.gap, score_thr=args.score_thr)
+        else:
+            det = detector.predict(image[None], score_thr=args.score_thr)[0]
         lines = [
             " ".join(f"{v:.1f}" for v in poly) + f" {detector.config.classes[lab]} {score:.4f}"
             for poly, lab, score in zip(
@@ -187,6 +192,8 @@ def main(argv: list[str] | None = None) -> None:
     pr.add_argument("--images", nargs="+", required=True)
     pr.add_argument("--out", default="runs/tinydet-predict")
     pr.add_argument("--score-thr", type=float, default=0.3)
+    pr.add_argument("--patch-size", type=int, default=0, help="split large images into windows (DOTA: 1024)")
+    pr.add_argument("--gap", type=int, default=200, help="overlap of the --patch-size windows")
     pr.set_defaults(fn=cmd_predict)
     args = p.parse_args(argv)
     if getattr(args, "devices", None) not in (None, "auto"):
