@@ -34,7 +34,7 @@ def cmd_demo(args) -> None:
     from tinydet.demo import run, run_point_teacher
 
     if args.point_teacher:
-        steps = args.steps or 200
+        steps = args.steps or 800
         print(json.dumps(run_point_teacher(Path(args.out), steps=steps, burn_in_steps=steps // 2), indent=1))
     else:
         print(json.dumps(run(Path(args.out), steps=args.steps or 300, heads=tuple(args.heads)), indent=1))
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="DCFL vs Rotated RetinaNet on synthetic scenes (CPU, minutes)")
     d.add_argument("--out", default="runs/tinydet-demo")
-    d.add_argument("--steps", type=int, default=None, help="default 300 (detectors) / 200 (Point Teacher)")
+    d.add_argument("--steps", type=int, default=None, help="default 300 (detectors) / 800 (Point Teacher)")
     d.add_argument("--point-teacher", action="store_true", help="the Point Teacher demo (points only)")
     d.add_argument(
         "--heads",
