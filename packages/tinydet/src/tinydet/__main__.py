@@ -145,6 +145,15 @@ def cmd_evaluate(args) -> None:
     print(json.dumps({**coco_rotated_ap(dets, gts, n), **voc_rotated_map(dets, gts, n)}, indent=1))
 
 
+def cmd_split(args) -> None:
+    from tinydet import data
+    from tinydet.split import split_folder
+
+    classes = getattr(data, CLASS_SETS[args.classes])
+    n = split_folder(args.data, args.out, classes, args.size, args.gap, args.iof_thr)
+    log.info("wrote %d patches of %d px to %s/images and labelTxt", n, args.size, args.out)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="tinydet", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -195,6 +204,14 @@ def main(argv: list[str] | None = None) -> None:
     pr.add_argument("--patch-size", type=int, default=0, help="split large images into windows (DOTA: 1024)")
     pr.add_argument("--gap", type=int, default=200, help="overlap of the --patch-size windows")
     pr.set_defaults(fn=cmd_predict)
+    sp = sub.add_parser("split", help="cut a DOTA-layout folder into window patches (mmrotate img_split)")
+    sp.add_argument("--data", required=True, help="a folder with images/ and labelTxt/")
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--classes", choices=sorted(CLASS_SETS), default="dota")
+    sp.add_argument("--size", type=int, default=1024)
+    sp.add_argument("--gap", type=int, default=200)
+    sp.add_argument("--iof-thr", type=float, default=0.7)
+    sp.set_defaults(fn=cmd_split)
     args = p.parse_args(argv)
     if getattr(args, "devices", None) not in (None, "auto"):
         args.devices = int(args.devices)

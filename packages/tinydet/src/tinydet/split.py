@@ -5,10 +5,13 @@ the patches merged back with class-aware rotated NMS."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from labcore.checkpoint import atomic_write, atomic_write_text
+from labcore.logging import progress
 from labcore.rotated import box_area, hbb_to_obb, rotated_iou
 from tinydet.detector import select_detections
 
@@ -36,9 +39,13 @@ def window_targets(
     boxes: torch.Tensor, labels: torch.Tensor, windows: torch.Tensor, iof_thr: float = 0.7
 ) -> list[dict]:
     """Each window's annotations (``get_window_obj``): the boxes whose area lies at least ``iof_thr`` inside the
-    window, in the window's coordinates (not clipped), with ``labels`` and ``truncated`` (partly outside)."""
+    window, in the window's coordinates (not clipped), with ``labels``, ``truncated`` (partly outside) and
+    ``index`` (their rows in ``boxes``)."""
     if boxes.shape[0] == 0:
-        return [{"boxes": boxes.clone(), "labels": labels.clone(), "truncated": labels.bool()} for _ in windows]
+        empty = torch.zeros(0, dtype=torch.long)
+        return [{"boxes": boxes.clone(), "labels": labels.clone(), "truncated": labels.bool(), "index": empty}] * len(
+            windows
+        )
     win = hbb_to_obb(windows.to(boxes))
     iou = rotated_iou(boxes, win)
     inter = iou * (box_area(boxes)[:, None] + box_area(win)[None]) / (1 + iou)  # from IoU = I / (A + B − I)
@@ -48,8 +55,45 @@ def window_targets(
         keep = iof[:, k] >= iof_thr
         shifted = boxes[keep].clone()
         shifted[:, :2] -= windows[k, :2].to(boxes)
-        out.append({"boxes": shifted, "labels": labels[keep], "truncated": iof[keep, k] < 1 - 1e-6})
+        truncated = iof[keep, k] < 1 - 1e-6
+        out.append({"boxes": shifted, "labels": labels[keep], "truncated": truncated, "index": keep.nonzero()[:, 0]})
     return out
+
+
+def split_folder(src, dst, classes, size: int = 1024, gap: int = 200, iof_thr: float = 0.7, fill: float = 0.0) -> int:
+    """Split a DOTA-layout folder (``images/``, ``labelTxt/``) into window patches under ``dst`` as mmrotate's
+    ``img_split`` does: ``<name>__<size>__<x>___<y>.png`` and its ``.txt`` (each box's corners in the patch,
+    class, and difficulty — ``2`` for boxes the window cuts, as there). Returns the number of patches."""
+    from PIL import Image
+
+    from labcore.rotated import obb_to_poly
+    from tinydet.data import DOTAStyleDataset
+
+    ds = DOTAStyleDataset(src, classes)
+    dst = Path(dst)
+    (dst / "images").mkdir(parents=True, exist_ok=True)
+    (dst / "labelTxt").mkdir(parents=True, exist_ok=True)
+    count = 0
+    for i in progress(range(len(ds)), desc="split"):
+        item = ds[i]
+        windows = sliding_windows(*item["image"].shape[-2:], size, gap)
+        patches = crop_windows(item["image"], windows, fill)
+        for window, patch, ann in zip(
+            windows.tolist(), patches, window_targets(item["boxes"], item["labels"], windows, iof_thr)
+        ):
+            stem = f"{item['name']}__{size}__{window[0]}___{window[1]}"
+            pixels = (patch.permute(1, 2, 0) * 255).round().clamp(0, 255).byte().numpy()
+            atomic_write(dst / "images" / f"{stem}.png", lambda f, px=pixels: Image.fromarray(px).save(f, "PNG"))
+            difficult = torch.where(ann["truncated"], 2, item["difficult"][ann["index"]].long())
+            lines = [
+                " ".join(f"{v:.3f}" for v in poly) + f" {ds.classes[lab]} {diff}"
+                for poly, lab, diff in zip(
+                    obb_to_poly(ann["boxes"]).reshape(-1, 8).tolist(), ann["labels"].tolist(), difficult.tolist()
+                )
+            ]
+            atomic_write_text(dst / "labelTxt" / f"{stem}.txt", "".join(line + "\n" for line in lines))
+            count += 1
+    return count
 
 
 def crop_windows(image: torch.Tensor, windows: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
