@@ -12,9 +12,9 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import distance_box_iou_loss
+from torchvision.ops import box_convert, clip_boxes_to_image, distance_box_iou_loss
 
-from tinydet.model import FPN, ConvModule, _init_head, build_backbone
+from tinydet.model import FPN, ConvModule, _init_head, build_backbone, xavier_init
 from tinydet.roi import rotated_roi_align
 
 
@@ -126,10 +126,7 @@ class PSAGG(nn.Module):
     def __init__(self, num_levels: int, channels: int):
         super().__init__()
         self.lateral_convs = nn.ModuleList(ConvModule(channels, channels, 1, act=False) for _ in range(num_levels))
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+        xavier_init(self)
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
         x = self.lateral_convs[0](feats[-1])
@@ -182,9 +179,8 @@ def decode_axis_aligned(boxes: torch.Tensor, deltas: torch.Tensor, size: tuple[i
     clip = abs(math.log(16 / 1000))
     cx, cy = boxes[:, 0] + deltas[:, 0] * boxes[:, 2], boxes[:, 1] + deltas[:, 1] * boxes[:, 3]
     w, h = boxes[:, 2] * deltas[:, 2].clamp(-clip, clip).exp(), boxes[:, 3] * deltas[:, 3].clamp(-clip, clip).exp()
-    x1, x2 = (cx - w / 2).clamp(0, size[1]), (cx + w / 2).clamp(0, size[1])
-    y1, y2 = (cy - h / 2).clamp(0, size[0]), (cy + h / 2).clamp(0, size[0])
-    return torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, boxes[:, 4]], 1)
+    corners = clip_boxes_to_image(box_convert(torch.stack([cx, cy, w, h], 1), "cxcywh", "xyxy"), size)
+    return torch.cat([box_convert(corners, "xyxy", "cxcywh"), boxes[:, 4:]], 1)
 
 
 def dn_diou_loss(pred: torch.Tensor, target: torch.Tensor, hyper: float = 0.2, eps: float = 1e-6) -> torch.Tensor:
@@ -199,11 +195,6 @@ def dn_diou_loss(pred: torch.Tensor, target: torch.Tensor, hyper: float = 0.2, e
     variants = target[None] + move * size[None]
     shifted = distance_box_iou_loss(pred[None].expand_as(variants), variants, eps=eps)
     return (base + shifted.amin(0)) / 2
-
-
-def _xyxy(boxes: torch.Tensor) -> torch.Tensor:
-    """``(cx, cy, w, h)`` of rotated boxes read axis-aligned (angle ignored), as corners."""
-    return torch.cat([boxes[:, :2] - boxes[:, 2:4] / 2, boxes[:, :2] + boxes[:, 2:4] / 2], 1)
 
 
 class MILHead(nn.Module):
@@ -252,4 +243,5 @@ def bag_loss(refined: torch.Tensor, reference: torch.Tensor, valid: torch.Tensor
     reference boxes, both read axis-aligned, weighted by ``valid`` and averaged over all proposals."""
     if refined.shape[0] == 0:
         return refined.sum() * 0
-    return (dn_diou_loss(_xyxy(refined), _xyxy(reference), hyper) * valid).sum() / refined.shape[0]
+    corners = [box_convert(b[:, :4], "cxcywh", "xyxy") for b in (refined, reference)]  # angles ignored
+    return (dn_diou_loss(*corners, hyper) * valid).sum() / refined.shape[0]

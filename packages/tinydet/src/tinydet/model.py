@@ -147,10 +147,7 @@ class FPN(nn.Module):
             convs.append(ConvModule(cin, out_channels, 3, stride=2, act=False))
         self.fpn_convs = nn.ModuleList(convs)
         self.num_ins, self.num_outs, self.extra = len(in_channels), num_outs, extra
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+        xavier_init(self)
 
     def forward(self, feats):
         lat = [conv(f) for conv, f in zip(self.lateral_convs, feats)]
@@ -164,6 +161,14 @@ class FPN(nn.Module):
         while len(outs) < self.num_outs:  # extra == "max_pool"
             outs.append(F.max_pool2d(outs[-1], 1, stride=2))
         return outs
+
+
+def xavier_init(module: nn.Module) -> None:
+    """mmcv's ``Xavier`` init (uniform) for every conv of a neck, biases 0."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
 
 
 def _init_head(head: nn.Module, cls_layer: nn.Conv2d) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchvision.ops import sigmoid_focal_loss
+from torchvision.ops import box_convert, clip_boxes_to_image, sigmoid_focal_loss
 from torchvision.transforms import functional as TF
 
 from labcore.rotated import (
@@ -271,10 +271,8 @@ def mil_bags(
     wh = boxes[:, None, 2:4].clamp_min(min_scale) * torch.stack([rw.reshape(-1), rh.reshape(-1)], -1)[None]
     g, u = boxes.shape[0], wh.shape[1]
     bags = torch.cat([boxes[:, None, :2].expand(g, u, 2), wh, boxes[:, None, 4:].expand(g, u, 1)], -1)
-    h, w = size
-    x1, x2 = (bags[..., 0] - bags[..., 2] / 2).clamp(0, w), (bags[..., 0] + bags[..., 2] / 2).clamp(0, w)
-    y1, y2 = (bags[..., 1] - bags[..., 3] / 2).clamp(0, h), (bags[..., 1] + bags[..., 3] / 2).clamp(0, h)
-    iof = (x2 - x1) * (y2 - y1) / (bags[..., 2] * bags[..., 3]).clamp_min(1e-6)
+    inside = clip_boxes_to_image(box_convert(bags[..., :4], "cxcywh", "xyxy"), size)
+    iof = (inside[..., 2:] - inside[..., :2]).prod(-1) / (bags[..., 2] * bags[..., 3]).clamp_min(1e-6)
     return bags, iof > valid_iof
 
 

@@ -41,11 +41,6 @@ def window_targets(
     """Each window's annotations (``get_window_obj``): the boxes whose area lies at least ``iof_thr`` inside the
     window, in the window's coordinates (not clipped), with ``labels``, ``truncated`` (partly outside) and
     ``index`` (their rows in ``boxes``)."""
-    if boxes.shape[0] == 0:
-        empty = torch.zeros(0, dtype=torch.long)
-        return [{"boxes": boxes.clone(), "labels": labels.clone(), "truncated": labels.bool(), "index": empty}] * len(
-            windows
-        )
     win = hbb_to_obb(windows.to(boxes))
     iou = rotated_iou(boxes, win)
     inter = iou * (box_area(boxes)[:, None] + box_area(win)[None]) / (1 + iou)  # from IoU = I / (A + B − I)
