@@ -56,6 +56,20 @@ def test_touching_and_nested_axis_aligned_boxes():
     assert torch.allclose(iou, torch.tensor([0.0, 0.0, 0.25]), atol=1e-6)
 
 
+def test_disjoint_boxes_have_iou_exactly_zero():
+    # hulls that meet while the boxes do not: the edge sum alone cancelled only to ~1e-17
+    g = torch.Generator().manual_seed(0)
+    b1, b2 = _random_pairs(4000, g)
+    b1, b2 = b1.double()[5 * 500 :], b2.double()[5 * 500 :]
+    b1[:, 2:4] += 0.5
+    b2[:, 2:4] += 0.5
+    disjoint = torch.tensor([Polygon(p).distance(Polygon(q)) > 1e-9 for p, q in
+                             zip(obb_to_poly(b1).tolist(), obb_to_poly(b2).tolist())])
+    assert disjoint.sum() > 200
+    for dtype in (torch.float64, torch.float32):
+        assert rotated_iou_aligned(b1[disjoint].to(dtype), b2[disjoint].to(dtype)).abs().max() == 0
+
+
 def test_pairwise_equals_aligned_and_is_symmetric():
     g = torch.Generator().manual_seed(1)
     b1, _ = _random_pairs(40, g)

@@ -5,6 +5,9 @@ import torch
 
 from labcore.rotated import batched_rotated_nms, obb_to_poly, overlap_candidates, rotated_iou, rotated_nms
 
+shapely = pytest.importorskip("shapely")
+from shapely.geometry import Polygon  # noqa: E402
+
 
 def _greedy(boxes, scores, thr):
     order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))
@@ -82,3 +85,16 @@ def test_nms_edge_cases():
     assert rotated_nms(same, torch.tensor([0.2, 0.9, 0.5]), 0.5).tolist() == [1]
     with pytest.raises(ValueError, match="iou_threshold"):
         rotated_nms(same, torch.ones(3), -0.1)
+
+
+def test_nms_at_threshold_zero_keeps_every_box_that_overlaps_no_kept_box():
+    # rotated boxes whose axis-aligned hulls meet but which are disjoint (an IoU of ~1e-17 suppressed them)
+    g = torch.Generator().manual_seed(0)
+    boxes, scores = _scene(300, g)
+    polys = [Polygon(p) for p in obb_to_poly(boxes.double()).tolist()]
+    kept = rotated_nms(boxes, scores, 0.0).tolist()
+    for a, i in enumerate(kept):  # the kept boxes are pairwise disjoint ...
+        assert all(polys[i].intersection(polys[j]).area < 1e-9 for j in kept[:a])
+    for i in set(range(300)) - set(kept):  # ... and each dropped one overlaps a kept box of higher score
+        assert any(scores[j] >= scores[i] and polys[i].intersection(polys[j]).area > 1e-9 for j in kept)
+    assert kept == _greedy(boxes, scores, 0.0)

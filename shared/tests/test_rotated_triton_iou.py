@@ -85,6 +85,7 @@ def _cases(generator: torch.Generator) -> dict[str, tuple[torch.Tensor, torch.Te
 def _interpreter_report() -> dict:
     """Run in a process with ``TRITON_INTERPRET=1``: errors of the kernel per case and dtype."""
     from labcore.rotated import obb_to_poly, triton_rotated_iou_aligned
+    from labcore.rotated.iou import _separated
 
     cases = _cases(torch.Generator().manual_seed(0))
     report = {}
@@ -103,6 +104,8 @@ def _interpreter_report() -> dict:
             )
             if dtype == torch.float64 and expected is not None:
                 row["vs_hand_float64"] = (out - expected).abs().max().item()
+            if dtype == torch.float64:  # disjoint pairs (the reference's separating-axis test): exactly 0
+                row["on_disjoint_float64"] = float(out[_separated(x1, x2)].abs().sum())
         try:
             import shapely
         except ImportError:
@@ -133,6 +136,7 @@ def test_kernel_under_triton_interpreter_matches_reference_hand_values_and_shape
         assert row["vs_reference_torch.bfloat16"] < 8e-3, (name, row)  # one bfloat16 rounding
         assert row.get("vs_hand", 0) < 1e-4, (name, row)
         assert row.get("vs_hand_float64", 0) < 1e-12, (name, row)
+        assert row["on_disjoint_float64"] == 0, (name, row)
         assert row.get("vs_shapely", 0) < 1e-4, (name, row)
     assert "vs_shapely" in report["random"] or importlib.util.find_spec("shapely") is None
 

@@ -125,6 +125,14 @@ if triton is not None:
         inter += _edge_term(px2, py2, px3, py3, hw, hh)
         inter += _edge_term(px3, py3, px0, py0, hw, hh)
         inter = tl.abs(inter)
+        # separating-axis test, as the reference's _separated: disjoint boxes get exactly 0
+        ac = tl.abs(c)
+        as_ = tl.abs(s)
+        sep = tl.abs(cx) >= hw + 0.5 * w1 * ac + 0.5 * h1 * as_
+        sep = sep | (tl.abs(cy) >= hh + 0.5 * w1 * as_ + 0.5 * h1 * ac)
+        sep = sep | (tl.abs(cx * c + cy * s) >= 0.5 * w1 + hw * ac + hh * as_)
+        sep = sep | (tl.abs(cy * c - cx * s) >= 0.5 * h1 + hw * as_ + hh * ac)
+        inter = tl.where(sep, 0.0, inter)
         union = w1 * h1 + w2 * h2 - inter
         ok = union > 0.0
         iou = tl.where(ok, inter / tl.where(ok, union, 1.0), 0.0)
