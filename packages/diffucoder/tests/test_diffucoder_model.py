@@ -192,3 +192,45 @@ def test_chat_prompt_layout():
     text = chat_prompt("  Write add.  ")
     assert text.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n")
     assert text.endswith("Write add.\n<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_tied_embeddings_follow_transformers_contract(tmp_path, make_config):
+    """``_tied_weights_keys`` maps target -> source (transformers 5); tied models build, tie and round-trip."""
+    assert dict(DreamModel._tied_weights_keys) == {"lm_head.weight": "model.embed_tokens.weight"}
+    tied = DreamModel(make_config(tie_word_embeddings=True))
+    assert tied.lm_head.weight.data_ptr() == tied.model.embed_tokens.weight.data_ptr()
+    tied.save_pretrained(tmp_path)
+    back = DreamModel.from_pretrained(tmp_path)
+    assert back.lm_head.weight.data_ptr() == back.model.embed_tokens.weight.data_ptr()
+    torch.testing.assert_close(back.lm_head.weight, tied.model.embed_tokens.weight)
+
+
+def test_causal_checkpoint_refused_unless_converted(tmp_path):
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    qwen = Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=16,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+        )
+    ).eval()
+    qwen.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="convert_causal"):
+        DreamModel.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="mask_token_id"):
+        DreamModel.from_pretrained(tmp_path, convert_causal=True)
+    dream = DreamModel.from_pretrained(tmp_path, convert_causal=True, mask_token_id=15)  # strict: all keys used
+    assert dream.config.model_type == "Dream" and dream.config.mask_token_id == 15
+    torch.testing.assert_close(dream.model.embed_tokens.weight, qwen.model.embed_tokens.weight)
+    x = torch.randint(0, 15, (1, 6))
+    tril = torch.ones(6, 6, dtype=torch.bool).tril()[None, None]
+    with torch.no_grad():
+        causal, bidirectional, masked = qwen(x).logits, dream(x).logits, dream(x, attention_mask=tril).logits
+    torch.testing.assert_close(masked, causal)  # same function under a causal mask: weights carried over intact
+    assert not torch.allclose(bidirectional, causal, atol=1e-3)  # the converted model attends both ways

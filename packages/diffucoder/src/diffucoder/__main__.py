@@ -180,7 +180,7 @@ def cmd_grpo(a) -> None:
 def cmd_demo(a) -> None:
     from diffucoder.demo import main as demo
 
-    print(json.dumps(demo(Path(a.out), train_seconds=a.seconds), indent=1))
+    print(json.dumps(demo(Path(a.out), train_steps=a.steps, seed=a.seed), indent=1))
 
 
 def _add_sampler(p) -> None:
@@ -248,7 +248,8 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(fn=cmd_grpo)
     p = sub.add_parser("demo", help="train a tiny model for ~1 minute, sample, AR-ness plot")
     p.add_argument("--out", default="diffucoder_demo")
-    p.add_argument("--seconds", type=float, default=45.0)
+    p.add_argument("--steps", type=int, default=600, help="training steps (a step budget: same numbers on any machine)")
+    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=cmd_demo)
     a = ap.parse_args(argv)
     a.fn(a)

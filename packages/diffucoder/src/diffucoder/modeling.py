@@ -163,6 +163,11 @@ class DreamPreTrainedModel(PreTrainedModel):
             module.weight.data.fill_(1.0)
 
 
+def _hub_kwargs(kwargs: dict) -> dict:
+    keys = ("cache_dir", "local_files_only", "revision", "subfolder", "token", "trust_remote_code")
+    return {k: kwargs[k] for k in keys if k in kwargs}
+
+
 def _attention_bias(attention_mask, batch: int, q_len: int, k_len: int, dtype, device) -> torch.Tensor | None:
     """Turn a 2-D key-padding mask (1 = attend) or a 4-D boolean mask into an SDPA mask; ``None`` = full."""
     if attention_mask is None or isinstance(attention_mask, str):
@@ -231,7 +236,9 @@ class DreamBaseModel(DreamPreTrainedModel):
 class DreamModel(DreamPreTrainedModel):
     """Dream/DiffuCoder masked-diffusion LM; ``logits[:, i]`` predicts token ``i + 1`` (shifted convention)."""
 
-    _tied_weights_keys: list[str] = []
+    # target -> source, the form transformers 5 reads; iterating it yields the target names, the list form that
+    # transformers 4 reads. Only used when ``tie_word_embeddings=True`` (official checkpoints are untied).
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
 
     def __init__(self, config: DreamConfig):
         super().__init__(config)
@@ -243,13 +250,36 @@ class DreamModel(DreamPreTrainedModel):
             self.generation_config = GenerationConfig(**ids)
 
     @classmethod
-    def from_pretrained(cls, *args, strict: bool = True, **kwargs):
+    def from_pretrained(cls, *args, strict: bool = True, convert_causal: bool = False, **kwargs):
         """``PreTrainedModel.from_pretrained`` that refuses a checkpoint with missing or unexpected weights.
 
         transformers only warns and leaves missing weights randomly initialised; a checkpoint that is not a
-        Dream/DiffuCoder one (other layout, tied embeddings, truncated shards) is an error here unless
-        ``strict=False``.
+        Dream/DiffuCoder one (other layout, truncated shards) is an error here unless ``strict=False``.
+
+        A causal checkpoint (``model_type`` other than "Dream", e.g. Qwen2, whose weights have the same names)
+        is refused: its logits are next-token predictions of a causal model, not a denoiser's. Dream was
+        initialised from Qwen2.5 and then trained as a diffusion model; to start such a run on purpose pass
+        ``convert_causal=True`` (keeps the weights, switches to bidirectional attention, sets
+        ``model_type="Dream"``; ``mask_token_id`` must then be given unless the config has one).
         """
+        if kwargs.get("config") is None and args:
+            from transformers import PretrainedConfig
+
+            cfg_dict, _ = PretrainedConfig.get_config_dict(args[0], **_hub_kwargs(kwargs))
+            kind = cfg_dict.get("model_type")
+            if kind != DreamConfig.model_type:
+                if not convert_causal:
+                    raise ValueError(
+                        f"{args[0]} is a {kind!r} checkpoint, not a Dream/DiffuCoder one: loading a causal LM as a "
+                        "diffusion denoiser gives meaningless samples. Pass convert_causal=True to start from its "
+                        "weights on purpose"
+                    )
+                fields = {k: v for k, v in cfg_dict.items() if k not in ("model_type", "architectures", "auto_map")}
+                if "mask_token_id" in kwargs:
+                    fields["mask_token_id"] = kwargs.pop("mask_token_id")
+                if fields.get("mask_token_id") is None:
+                    raise ValueError("convert_causal=True needs mask_token_id=<id of <|mask|>> for the new model")
+                kwargs["config"] = DreamConfig(**fields)
         want_info = kwargs.pop("output_loading_info", False)
         model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
         bad = {k: sorted(info.get(k) or ()) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}

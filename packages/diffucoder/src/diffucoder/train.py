@@ -42,7 +42,6 @@ def fit(
     max_steps: int,
     batch_size: int = 32,
     lr: float = 3e-4,
-    max_time_s: float | None = None,
     seed: int = 0,
     progress: bool = False,
 ) -> list[float]:
@@ -60,7 +59,6 @@ def fit(
     ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, every_n_train_steps=100)
     trainer = L.Trainer(
         max_steps=max_steps,
-        max_time={"seconds": max_time_s} if max_time_s else None,
         accelerator="auto",
         devices=1,
         logger=False,
