@@ -150,6 +150,26 @@ def weights_header(directory: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
     return safetensors_header(directory / WEIGHTS_FILE)
 
 
+def read_state_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """The contents of a weights file (``.safetensors``, or a ``torch.save`` file read with ``weights_only=True``,
+    e.g. an official ``.pth``): ``FileNotFoundError`` when it is missing, ``CheckpointError`` when it is empty,
+    truncated or corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    if path.suffix == ".safetensors":
+        from labcore.checkpoint import _load_tensors
+
+        safetensors_header(path)
+        return _load_tensors(path, map_location)
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint file {path} is empty (0 bytes); re-download it")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated zip, garbage, or objects outside the safe unpickler's allow-list
+        raise CheckpointError(f"could not read {path} as a PyTorch checkpoint ({type(e).__name__}: {e})") from e
+
+
 # ---- tags, sizes, keys -------------------------------------------------------------------------
 
 
@@ -269,6 +289,16 @@ def _save_weights(module: torch.nn.Module, directory: Path) -> None:
     atomic_write(directory / WEIGHTS_FILE, lambda f: f.write(data))
 
 
+@contextlib.contextmanager
+def exit_on_load_error() -> Iterator[None]:
+    """For command lines: a model that cannot be loaded ends the command with the error's message (exit status 1)
+    instead of a traceback."""
+    try:
+        yield
+    except (CheckpointError, FileNotFoundError, NotADirectoryError) as e:
+        raise SystemExit(f"error: {e}") from e
+
+
 # ---- route 1: plain nn.Module on huggingface_hub --------------------------------------------------
 
 
@@ -367,9 +397,7 @@ class HubMixin(PyTorchModelHubMixin):
             if strict:
                 check_against_weights(cls, shapes, header, directory / WEIGHTS_FILE)
         model = cls(**kwargs)
-        from labcore.checkpoint import _load_tensors
-
-        load_state_dict_checked(model, _load_tensors(directory / WEIGHTS_FILE, map_location), strict=strict)
+        load_state_dict_checked(model, read_state_file(directory / WEIGHTS_FILE, map_location), strict=strict)
         check_finite(model, directory / WEIGHTS_FILE)
         return model.to(map_location).eval()
 

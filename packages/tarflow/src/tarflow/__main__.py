@@ -28,12 +28,15 @@ def _dataset(name: str, split: str, img_size: int):
 
 
 def _load(args) -> TarFlow:
-    if args.reference_checkpoint:
-        model = TarFlow.from_reference_checkpoint(args.reference_checkpoint)
-    elif args.model:
-        model = TarFlow.from_pretrained(args.model)
-    else:
-        raise SystemExit("give --model DIR (save_pretrained output) or --reference-checkpoint FILE.pth")
+    from labcore.hub import exit_on_load_error
+
+    with exit_on_load_error():
+        if args.reference_checkpoint:
+            model = TarFlow.from_reference_checkpoint(args.reference_checkpoint)
+        elif args.model:
+            model = TarFlow.from_pretrained(args.model)
+        else:
+            raise SystemExit("give --model DIR (save_pretrained output) or --reference-checkpoint FILE.pth")
     return model.to(args.device).eval()
 
 

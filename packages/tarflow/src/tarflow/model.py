@@ -2,7 +2,8 @@
 
 ``TarFlow`` has exactly the parameter and buffer names of apple/ml-tarflow's ``Model``, so the
 official checkpoints load with :meth:`TarFlow.from_reference_checkpoint`; it is also a
-Hugging Face Hub model (``save_pretrained``/``from_pretrained``: safetensors + ``config.json``).
+Hugging Face Hub model under labcore's save/load contract (:class:`labcore.hub.HubMixin`:
+``save_pretrained``/``from_pretrained``, safetensors + tagged ``config.json`` + model card, strict loading).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from labcore.checkpoint import load_state_dict_checked
 from labcore.flows import patchify, score_denoise, unpatchify
+from labcore.hub import HubMixin, read_state_file
 from labcore.metrics import bits_per_dim
 from tarflow.block import Guidance, MetaBlock
 from tarflow.config import TarFlowConfig, config_from_reference
@@ -32,7 +33,13 @@ class FlowOutput(NamedTuple):
     outputs: list[torch.Tensor]  # the tokens after every block
 
 
-class TarFlow(nn.Module, PyTorchModelHubMixin, library_name="tarflow", repo_url="https://github.com/apple/ml-tarflow"):
+class TarFlow(
+    nn.Module,
+    HubMixin,
+    library_name="tarflow",
+    repo_url="https://github.com/apple/ml-tarflow",
+    paper_url="https://arxiv.org/abs/2412.06329",
+):
     """Transformer autoregressive flow over ``(B, C, H, W)`` images in ``[-1, 1]`` (noise-augmented)."""
 
     VAR_LR = 0.1  # EMA rate of the prior variance of the volume-preserving variant
@@ -203,6 +210,8 @@ class TarFlow(nn.Module, PyTorchModelHubMixin, library_name="tarflow", repo_url=
 
         ``denoise`` defaults to True for Gaussian-noise-augmented models.
         """
+        if num < 1:
+            raise ValueError(f"num must be a positive number of samples, got {num}")
         c = self.config
         denoise = c.noise_type == "gaussian" if denoise is None else denoise
         device = self.var.device
@@ -225,12 +234,6 @@ class TarFlow(nn.Module, PyTorchModelHubMixin, library_name="tarflow", repo_url=
     # ---- checkpoints ------------------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> TarFlow:
-        """Load a ``save_pretrained`` directory (or Hub repo); strict about keys unless ``strict=False``."""
-        kwargs.setdefault("strict", True)
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-
-    @classmethod
     def from_reference_checkpoint(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> TarFlow:
         """Load an official apple/ml-tarflow state dict, e.g. ``afhq_model_8_768_8_8_0.07.pth``.
 
@@ -238,12 +241,7 @@ class TarFlow(nn.Module, PyTorchModelHubMixin, library_name="tarflow", repo_url=
         key or shape disagreement raises an error naming it.
         """
         path = Path(path)
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path), device=str(map_location))
-        else:
-            state = torch.load(path, map_location=map_location, weights_only=True)
+        state = read_state_file(path, map_location)
         config = config_from_reference(path.name, {k: tuple(v.shape) for k, v in state.items()})
         model = cls(config)
         load_state_dict_checked(model, state)
