@@ -16,12 +16,12 @@ log = get_logger("tinydet")
 CLASS_SETS = {"aitod": "AITOD_CLASSES", "dota": "DOTA_CLASSES", "synthetic": "SYNTHETIC_CLASSES"}
 
 
-def _dataset(spec: str, classes: str, num_images: int, size: int):
+def _dataset(spec: str, classes: str, num_images: int, size: int, protocol: str | None = None):
     from tinydet import data
 
     if spec == "synthetic":
         return data.SyntheticTinyObjects(num_images, size=size)
-    return data.DOTAStyleDataset(spec, getattr(data, CLASS_SETS[classes]))
+    return data.DOTAStyleDataset(spec, getattr(data, CLASS_SETS[classes]), protocol=protocol)
 
 
 def _load_image(path: Path) -> torch.Tensor:
@@ -135,14 +135,18 @@ def cmd_evaluate(args) -> None:
     from tinydet.evaluate import coco_rotated_ap, voc_rotated_map
 
     detector = _load_model(args.model)
-    ds = _dataset(args.data, args.classes, args.num_images, args.size)
+    ds = _dataset(args.data, args.classes, args.num_images, args.size, args.protocol)
     dets, gts = [], []
     for i in progress(range(len(ds)), desc="evaluate"):
         item = ds[i]
         dets.append(detector.predict(item["image"][None])[0])
         gts.append(item)
     n = detector.config.num_classes
-    print(json.dumps({**coco_rotated_ap(dets, gts, n), **voc_rotated_map(dets, gts, n)}, indent=1))
+    metrics = {
+        **coco_rotated_ap(dets, gts, n, protocol=args.protocol),
+        **voc_rotated_map(dets, gts, n, protocol=args.protocol),
+    }
+    print(json.dumps({"protocol": args.protocol, **metrics}, indent=1))
 
 
 def cmd_split(args) -> None:
@@ -196,6 +200,12 @@ def main(argv: list[str] | None = None) -> None:
             s.add_argument("--out", default="runs/tinydet")
         else:
             s.add_argument("--model", required=True, help="a directory written by save_pretrained")
+            s.add_argument(
+                "--protocol",
+                choices=["aitod-r", "clean"],
+                default="aitod-r",
+                help="aitod-r: AI-TOD-R's loader + evaluator, quirks included; clean: difficult ignored, no quirks",
+            )
     pr = sub.add_parser("predict")
     pr.add_argument("--model", required=True)
     pr.add_argument("--images", nargs="+", required=True)

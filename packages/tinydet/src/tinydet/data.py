@@ -146,14 +146,50 @@ def collate(batch: Sequence[dict]) -> dict:
     return out
 
 
+def aitodr_poly_to_obb(polys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AI-TOD-R's loader conversion (mmrotate ``poly2obb_np_le135``), vectorised with its arithmetic.
+
+    ``(N, 8)`` polygons, read as float32 → ``(boxes (N, 5) float32, keep (N,) bool)``: edges
+    ``p1p2`` and ``p2p3`` (float32); a polygon with either under 2 px is dropped; width = the longer
+    of the two, height = the shorter (so collinear or bow-tie quadrilaterals keep these edge lengths);
+    angle of ``p1→p2`` (if ``p1p2`` is longer) or ``p1→p4``, wrapped to le135; centre = midpoint of
+    ``p1, p3``. Rows with NaN pass the 2-px test there; here they raise.
+    """
+    poly = np.asarray(polys, dtype=np.float32).reshape(-1, 4, 2)
+    if not np.isfinite(poly).all():
+        raise ValueError("polygons hold NaN or infinite coordinates")
+    p1, p2, p3, p4 = (poly[:, i] for i in range(4))
+    d12, d23 = p1 - p2, p2 - p3
+    e1 = np.sqrt(d12[:, 0] * d12[:, 0] + d12[:, 1] * d12[:, 1])
+    e2 = np.sqrt(d23[:, 0] * d23[:, 0] + d23[:, 1] * d23[:, 1])
+    keep = ~((e1 < 2) | (e2 < 2))
+    direction = np.where((e1 > e2)[:, None], p2 - p1, p4 - p1).astype(np.float64)
+    angle = np.arctan2(direction[:, 1], direction[:, 0])
+    angle = (angle + np.pi / 4) % np.pi - np.pi / 4
+    centre = (p1 + p3).astype(np.float64) / 2
+    boxes = np.stack([centre[:, 0], centre[:, 1], np.maximum(e1, e2), np.minimum(e1, e2), angle], 1)
+    return boxes.astype(np.float32), keep
+
+
 def read_dota_txt(
-    path: str | os.PathLike, classes: Sequence[str] = DOTA_CLASSES, version: str = "le135", skip_difficult: bool = False
+    path: str | os.PathLike,
+    classes: Sequence[str] = DOTA_CLASSES,
+    version: str = "le135",
+    skip_difficult: bool = False,
+    protocol: str = "clean",
 ) -> dict:
     """Parse one DOTA-style annotation file (``x1 y1 … x4 y4 class difficult`` per line).
 
     Header lines (``imagesource:``, ``gsd:``) are skipped; an empty file gives zero boxes.
     Unknown class names raise a ``ValueError`` naming the file, the line and the known classes.
+    ``protocol="aitod-r"`` converts like AI-TOD-R's loader (:func:`aitodr_poly_to_obb`: float32,
+    boxes with an edge under 2 px dropped, le135 only); ``"clean"`` keeps every box
+    (:func:`labcore.rotated.poly_to_obb`: centroid, mean opposite edges, float64 → float32).
     """
+    if protocol not in ("clean", "aitod-r"):
+        raise ValueError(f"unknown protocol {protocol!r}; use 'clean' or 'aitod-r'")
+    if protocol == "aitod-r" and version != "le135":
+        raise ValueError(f"protocol 'aitod-r' converts polygons as AI-TOD-R's le135 loader; got version={version!r}")
     path = Path(path)
     polys, labels, difficult = [], [], []
     index = {c: i for i, c in enumerate(classes)}
@@ -169,27 +205,36 @@ def read_dota_txt(
         diff = int(parts[9]) if len(parts) > 9 else 0
         if skip_difficult and diff:
             continue
-        polys.append([float(v) for v in parts[:8]])
+        polys.append(parts[:8])
         labels.append(index[name])
         difficult.append(bool(diff))
-    poly = torch.tensor(polys, dtype=torch.float64).reshape(-1, 8)
+    labels_t, difficult_t = torch.tensor(labels, dtype=torch.long), torch.tensor(difficult, dtype=torch.bool)
+    if protocol == "aitod-r":
+        try:
+            boxes, keep = aitodr_poly_to_obb(np.array(polys, dtype=np.float32).reshape(-1, 8))
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+        keep_t = torch.from_numpy(keep)
+        return {"boxes": torch.from_numpy(boxes[keep]), "labels": labels_t[keep_t], "difficult": difficult_t[keep_t]}
+    poly = torch.tensor([[float(v) for v in p] for p in polys], dtype=torch.float64).reshape(-1, 8)
     if not torch.isfinite(poly).all():
         raise ValueError(f"{path}: non-finite coordinates")
     boxes = poly_to_obb(poly, version).float() if len(polys) else torch.zeros(0, 5)
-    return {
-        "boxes": boxes,
-        "labels": torch.tensor(labels, dtype=torch.long),
-        "difficult": torch.tensor(difficult, dtype=torch.bool),
-    }
+    return {"boxes": boxes, "labels": labels_t, "difficult": difficult_t}
 
 
-def read_aitodr_txt(path: str | os.PathLike, version: str = "le135") -> dict:
-    """An AI-TOD-R annotation file: DOTA format with the eight AI-TOD class names."""
-    return read_dota_txt(path, AITOD_CLASSES, version)
+def read_aitodr_txt(path: str | os.PathLike, version: str = "le135", protocol: str = "aitod-r") -> dict:
+    """An AI-TOD-R annotation file: DOTA format with the eight AI-TOD class names (AI-TOD-R's loader by default)."""
+    return read_dota_txt(path, AITOD_CLASSES, version, protocol=protocol)
 
 
 class DOTAStyleDataset(Dataset):
-    """Images ``images/<stem>.png|jpg|tif`` with annotations ``labelTxt/<stem>.txt`` (DOTA, AI-TOD-R layout)."""
+    """Images ``images/<stem>.png|jpg|tif`` with annotations ``labelTxt/<stem>.txt`` (DOTA, AI-TOD-R layout).
+
+    ``protocol`` (default: ``"aitod-r"`` for the AI-TOD classes, else ``"clean"``) is passed to
+    :func:`read_dota_txt`; under ``"aitod-r"`` images whose annotation file is empty (0 bytes) are left
+    out, as AI-TOD-R's ``AITODRDataset.load_annotations`` does (so they are neither trained nor evaluated).
+    """
 
     def __init__(
         self,
@@ -198,13 +243,17 @@ class DOTAStyleDataset(Dataset):
         version: str = "le135",
         image_dir: str = "images",
         ann_dir: str = "labelTxt",
+        protocol: str | None = None,
     ):
         self.root, self.classes, self.version = Path(root), tuple(classes), version
+        self.protocol = protocol or ("aitod-r" if self.classes == AITOD_CLASSES else "clean")
         ann = self.root / ann_dir
         if not ann.is_dir():
             raise FileNotFoundError(f"no annotation folder {ann}; expected {image_dir}/ and {ann_dir}/ under {root}")
         self.items = []
         for txt in sorted(ann.glob("*.txt")):
+            if self.protocol == "aitod-r" and txt.stat().st_size == 0:
+                continue
             candidates = [self.root / image_dir / (txt.stem + ext) for ext in (".png", ".jpg", ".jpeg", ".tif", ".bmp")]
             found = [p for p in candidates if p.exists()]
             if not found:
@@ -220,7 +269,7 @@ class DOTAStyleDataset(Dataset):
         img_path, txt = self.items[i]
         pixels = np.asarray(Image.open(img_path).convert("RGB"), dtype=np.float32) / 255
         image = torch.from_numpy(pixels).permute(2, 0, 1)
-        ann = read_dota_txt(txt, self.classes, self.version)
+        ann = read_dota_txt(txt, self.classes, self.version, protocol=self.protocol)
         return {"image": image, **ann, "name": txt.stem}
 
 
