@@ -116,3 +116,31 @@ def test_easyocr_on_cuda_reads_like_cpu():
     gpu = EasyOCRExtractor(gpu=True)
     image = render_text("FRESH BREAD DAILY", 320, 96, 28)
     assert TypeScore(gpu)([image], ['"FRESH BREAD DAILY"']).score > 0.9
+
+
+def test_easyocr_reads_transparent_16bit_two_column_and_captioned_images(easyocr, tmp_path):
+    from PIL import Image, ImageDraw
+
+    from typescore.render import dejavu_font
+
+    ink = np.asarray(render_text("OPEN 24 HOURS", 320, 96, 28).convert("L")) < 128
+    rgba = np.zeros((*ink.shape, 4), dtype=np.uint8)
+    rgba[ink] = (0, 0, 0, 255)  # black text on a transparent canvas: used to become all black
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(np.where(ink, 2000, 52000).astype(np.uint16)).save(tmp_path / "grey16.png")  # used to clip white
+    page = Image.new("RGB", (460, 120), "white")
+    draw, font = ImageDraw.Draw(page), dejavu_font(22, bold=True)
+    for i, (left, right) in enumerate([("FRESH", "CITY"), ("BREAD", "OF"), ("DAILY", "DREAMS")]):
+        draw.text((10, 8 + 36 * i), left, font=font, fill="black")
+        draw.text((280, 8 + 36 * i), right, font=font, fill="black")
+    page.save(tmp_path / "columns.png")
+    captioned = render_text("GRAND OPENING", 420, 140, 30)
+    ImageDraw.Draw(captioned).text((10, 110), "free coffee for all visitors", font=dejavu_font(16), fill="black")
+    prompts = ['"OPEN 24 HOURS"', '"OPEN 24 HOURS"', '"FRESH BREAD DAILY CITY OF DREAMS"', '"GRAND OPENING"']
+    files = [tmp_path / f for f in ("rgba.png", "grey16.png", "columns.png")] + [captioned]
+    result = TypeScore(easyocr, mode="span")(files, prompts)
+    rgba_s, grey_s, columns_s, captioned_s = result.samples
+    assert rgba_s.ensemble > 0.9 and grey_s.ensemble > 0.9
+    assert columns_s.ensemble > 0.9  # read column by column (line by line across columns scored 0.51)
+    assert captioned_s.span_ensemble > 0.9 and captioned_s.ensemble < captioned_s.span_ensemble
+    assert "coffee" in captioned_s.extra_text

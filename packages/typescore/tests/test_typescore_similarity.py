@@ -12,6 +12,7 @@ from typescore import (
     smith_waterman_score,
     sw_similarity,
 )
+from typescore.similarity import best_matching_span
 
 
 def brute_levenshtein(a: str, b: str) -> int:
@@ -120,3 +121,32 @@ def test_bad_parameters():
         smith_waterman_score("a", "a", match=0)
     with pytest.raises(ValueError):
         smith_waterman_score("a", "a", gap=-1)
+
+
+def test_smith_waterman_memory_is_linear():
+    import tracemalloc
+
+    rng = random.Random(0)
+    a = "".join(rng.choice("abcdefgh ") for _ in range(3000))
+    b = a[:1500] + "XYZ" + a[1500:]
+    tracemalloc.start()
+    score = smith_waterman_score(a, b)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert score == 2 * 3000 - 3  # the whole of a aligned, one 3-character gap in b
+    assert peak < 2_000_000  # a full 3000 x 3003 matrix of float64 would take 72 MB
+
+
+def test_best_matching_span_equals_brute_force():
+    from rapidfuzz.distance import Levenshtein
+
+    rng = random.Random(1)
+    for _ in range(300):
+        ref = "".join(rng.choice("ab c") for _ in range(rng.randint(1, 6)))
+        ext = "".join(rng.choice("ab c") for _ in range(rng.randint(0, 10)))
+        start, end, edits = best_matching_span(ref, ext)
+        assert 0 <= start <= end <= len(ext) and Levenshtein.distance(ref, ext[start:end]) == edits
+        spans = [(i, j) for i in range(len(ext) + 1) for j in range(i, len(ext) + 1)]
+        assert edits == min(Levenshtein.distance(ref, ext[i:j]) for i, j in spans)
+    assert best_matching_span("hello world", "grand opening hello wxrld today") == (14, 25, 1)
+    assert best_matching_span("abc", "") == (0, 0, 3)

@@ -16,6 +16,8 @@ def test_normalizer_steps():
     assert keep("  Hi,  There ") == "Hi, There"
     assert Normalizer(unicode_form="NFKC")("ﬁ") == "fi"
     assert Normalizer(drop_whitespace=True)(" Open  Now ") == "opennow"
+    assert norm("DON'T") == norm("DONT") == "dont"  # an apostrophe inside a word joins it
+    assert norm("Joe\u2019s rock 'n' roll") == "joes rock n roll"
     with pytest.raises(ValueError):
         Normalizer(unicode_form="NFX")
     with pytest.raises(TypeError):
@@ -33,6 +35,12 @@ def test_normalizer_steps():
         ("看板「東京」", ["東京"]),
         ('Empty "" quotes and "  padded  "', ["padded"]),
         ('The "Grandma\'s Jam" label', ["Grandma's Jam"]),
+        # inch marks, curly quotes with an apostrophe inside, nested quotes (issue #22)
+        ('A 12" pizza box that says "HOT AND FRESH"', ["HOT AND FRESH"]),
+        ("A neon sign \u2018Joe\u2019s Diner\u2019", ["Joe\u2019s Diner"]),
+        ("A banner: 'rock 'n' roll forever'", ["rock 'n' roll forever"]),
+        ('A 6\'2" player holding a card "MVP"', ["MVP"]),
+        ("the runners' club sign 'GO' and ('EXIT')", ["GO", "EXIT"]),
     ],
 )
 def test_quoted_spans(prompt, spans):
@@ -76,3 +84,21 @@ def test_builtin_prompt_set():
     assert len(items) >= 20 and len({it.id for it in items}) == len(items)
     assert all(it.text and all(span in it.prompt for span in quoted_spans(it.prompt)) for it in items)
     assert {"style", "category"} <= set(items[0].meta)
+
+
+def test_load_prompts_is_strict_about_types_and_fields(tmp_path):
+    (tmp_path / "p.yaml").write_text('{"prompt": "a \\"ONE\\""}\n')  # JSONL under another name
+    with pytest.raises(ValueError, match="unknown prompt-file type '.yaml'"):
+        load_prompts(tmp_path / "p.yaml")
+    (tmp_path / "bad.jsonl").write_text('{"prompt": "a \\"ONE\\""}\n\n{"prompt": oops}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:3: not valid JSON"):
+        load_prompts(tmp_path / "bad.jsonl")
+    (tmp_path / "empty_text.jsonl").write_text('{"prompt": "a \\"ONE\\""}\n{"prompt": "x", "text": ""}\n')
+    with pytest.raises(ValueError, match=r"empty_text.jsonl:2: 'text' must be a non-empty string"):
+        load_prompts(tmp_path / "empty_text.jsonl")
+    (tmp_path / "noprompt.csv").write_text("id,caption\na,hello\n")
+    with pytest.raises(ValueError, match=r"noprompt.csv:1: .*'prompt' column"):
+        load_prompts(tmp_path / "noprompt.csv")
+    (tmp_path / "unquoted.txt").write_text('a "ONE"\n# c\nno quotes\n')
+    with pytest.raises(ValueError, match=r"unquoted.txt:3: prompt has no quoted text"):
+        load_prompts(tmp_path / "unquoted.txt")

@@ -18,6 +18,7 @@ from typescore.normalize import RAW, Normalizer
 from typescore.prompts import PromptItem, builtin_prompts, instructed_text, load_prompts, quoted_spans
 from typescore.render import RenderModel, corrupt_text, render_text
 from typescore.similarity import (
+    best_matching_span,
     ensemble_similarity,
     ned_similarity,
     nlcs_similarity,
@@ -38,6 +39,7 @@ __all__ = [
     "SampleScore",
     "TypeScore",
     "TypeScoreResult",
+    "best_matching_span",
     "bootstrap_ci",
     "builtin_prompts",
     "corrupt_text",

@@ -15,11 +15,14 @@ log = get_logger("typescore")
 def _normalizer(a):
     from typescore.normalize import Normalizer
 
+    ignore_spaces = a.ignore_spaces
+    if ignore_spaces is None:  # auto: RapidOCR's English model often drops word spaces ("GRANDOPENING")
+        ignore_spaces = getattr(a, "backend", None) == "rapidocr"
     return Normalizer(
         unicode_form=None if a.unicode_form == "none" else a.unicode_form,
         casefold=not a.keep_case,
         strip_punctuation=not a.keep_punctuation,
-        drop_whitespace=a.ignore_spaces,
+        drop_whitespace=ignore_spaces,
     )
 
 
@@ -41,44 +44,80 @@ def _prompts(a):
     return load_prompts(a.prompts) if a.prompts else builtin_prompts()
 
 
+def _check_model_dir(flag: str, path: str) -> None:
+    if not (Path(path) / "config.json").is_file():
+        raise FileNotFoundError(f"{flag} {path} holds no saved model (config.json missing)")
+
+
 def cmd_evaluate(a) -> None:
+    """Validate every argument first (prompts, images, CLIP/VLM folders), then generate/extract/score."""
     from labcore.checkpoint import atomic_write_text
     from typescore.generate import generate_images, load_pipeline, match_images
     from typescore.metric import TypeScore
-    from typescore.report import save_report
+    from typescore.provenance import file_digest
+    from typescore.report import save_breakdown_plot, save_report
 
     if (a.images is None) == (a.model is None):
-        raise SystemExit("give either an image folder or --model <diffusers pipeline dir>, not both")
+        raise ValueError("give either an image folder or --model <diffusers pipeline dir>, not both")
+    if a.pair_by_order and a.images is None:
+        raise ValueError("--pair-by-order pairs an image folder with the prompts; it does not go with --model")
+    normalizer = _normalizer(a)
+    metric = TypeScore(normalizer=normalizer, confidence=a.confidence, mode=a.mode)  # validates both
     items = _prompts(a)
+    for it in items:
+        if not normalizer(it.text):
+            raise ValueError(f"prompt {it.id!r}: its instructed text {it.text!r} is empty after normalisation")
+    if a.clip:
+        from typescore.clipscore import check_clip_dir
+
+        check_clip_dir(a.clip)
+    if a.style_vlm:
+        _check_model_dir("--style-vlm", a.style_vlm)
+        if not any(it.meta.get("style") for it in items):
+            raise ValueError("--style-vlm needs prompts with a 'style' field")
+    if a.model is not None:
+        if a.steps < 1 or a.batch_size < 1:
+            raise ValueError(f"--steps and --batch-size must be at least 1, got {a.steps} and {a.batch_size}")
+        pipe = load_pipeline(a.model, device=a.device, dtype=a.dtype)
+    else:
+        image_files = match_images(a.images, items, pair_by_order=a.pair_by_order)
+    metric.extractor = _extractor(a)
     out = Path(a.out)
     if a.model is not None:
-        pipe = load_pipeline(a.model, device=a.device, dtype=a.dtype)
         kwargs = {"num_inference_steps": a.steps}
         if a.height:
             kwargs.update(height=a.height, width=a.width or a.height)
         images = generate_images(pipe, items, batch_size=a.batch_size, seed=a.seed, out_dir=out / "images", **kwargs)
     else:
-        images = match_images(a.images, items)
+        images = image_files
     log.info("scoring %d images with %s", len(images), a.backend)
-    result = TypeScore(_extractor(a), _normalizer(a), confidence=a.confidence)(images, items)
+    result = metric(images, items)
+    result.provenance.update(
+        prompts=file_digest(a.prompts) if a.prompts else {"path": "builtin:typeinst_mini"},
+        images=str(a.images) if a.images else None,
+        pairing="order" if a.pair_by_order else "id",
+        generation={"model": a.model, "steps": a.steps, "seed": a.seed} if a.model else None,
+        argv=sys.argv[1:],
+    )
     paths = result.save(out)
     save_report(result, images, out / "report.png")
-    log.info("wrote %s, %s and %s", paths["csv"], paths["json"], out / "report.png")
+    save_breakdown_plot(result, out / "breakdown.png")
+    log.info("wrote %s, %s, %s and %s", paths["csv"], paths["json"], out / "report.png", out / "breakdown.png")
     summary = result.summary()
     if a.clip:
         from typescore.clipscore import clip_scores, load_clip_score
         from typescore.metric import bootstrap_ci
 
         clip = clip_scores(load_clip_score(a.clip), images, [it.prompt for it in items])
-        summary.update(clipscore=float(clip.mean()), clipscore_ci=bootstrap_ci(clip, a.confidence))
+        summary.update(clipscore=float(clip.mean()))
+        if len(clip) > 1:
+            summary.update(clipscore_ci=bootstrap_ci(clip, a.confidence))
         rows = [{"id": it.id, "clipscore": float(c)} for it, c in zip(items, clip)]
         atomic_write_text(out / "clipscore.json", json.dumps({"mean": summary["clipscore"], "samples": rows}, indent=2))
     if a.style_vlm:
         from typescore.vlm import VLMExtractor, style_adherence
 
         styled = [(im, it) for im, it in zip(images, items) if it.meta.get("style")]
-        if not styled:
-            raise ValueError("--style-vlm needs prompts with a 'style' field")
         style = style_adherence(
             VLMExtractor(a.style_vlm), [im for im, _ in styled], [it.meta["style"] for _, it in styled]
         )
@@ -135,7 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     def norm_args(sp):
         sp.add_argument("--keep-case", action="store_true", help="compare case-sensitively")
         sp.add_argument("--keep-punctuation", action="store_true", help="keep punctuation and symbols")
-        sp.add_argument("--ignore-spaces", action="store_true", help="compare with all whitespace removed")
+        sp.add_argument(
+            "--ignore-spaces",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="compare with all whitespace removed (default: on for --backend rapidocr, which drops word spaces)",
+        )
         sp.add_argument("--unicode-form", default="NFC", choices=["NFC", "NFKC", "NFD", "NFKD", "none"])
 
     def backend_args(sp):
@@ -149,7 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--gpu", action="store_true", help="run the extractor on CUDA")
 
     e = sub.add_parser("evaluate", help="score images (a folder, or generated by a diffusers pipeline)")
-    e.add_argument("images", nargs="?", help="folder of images named <prompt id>.png (or one per prompt, sorted)")
+    e.add_argument("images", nargs="?", help="folder of images named <prompt id>.png")
+    e.add_argument(
+        "--pair-by-order",
+        action="store_true",
+        help="pair the folder's sorted image names with the prompts in order instead of by id",
+    )
+    e.add_argument(
+        "--mode",
+        default="whole",
+        choices=["whole", "span"],
+        help="headline score: all extracted text (the paper's) or its best-matching span (ours; extra text "
+        "reported apart). Both are always in the output.",
+    )
     e.add_argument("--model", help="local diffusers text-to-image pipeline folder to generate the images")
     e.add_argument("--prompts", help="prompt file (.txt/.json/.jsonl/.csv); default: the shipped prompt set")
     e.add_argument("--out", default="runs/typescore")

@@ -37,11 +37,25 @@ class TensorFeatureCLIP(torch.nn.Module):
         return _as_tensor(self.clip.get_text_features(*args, **kwargs))
 
 
-def load_clip_score(model_dir: str | os.PathLike):
-    """A torchmetrics ``CLIPScore`` over the CLIP saved (``save_pretrained``: model + processor) in ``model_dir``."""
+def check_clip_dir(model_dir: str | os.PathLike) -> Path:
+    """``model_dir`` as a Path if it holds a saved CLIP model *and* its processor, else a clear error (cheap: no
+    loading, so a command can check it before any other work)."""
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{model_dir} holds no saved CLIP model (config.json missing)")
+        raise FileNotFoundError(f"--clip {model_dir} holds no saved CLIP model (config.json missing)")
+    if not any((model_dir / f).is_file() for f in ("preprocessor_config.json", "processor_config.json")):
+        raise FileNotFoundError(
+            f"--clip {model_dir} has no image processor (preprocessor_config.json or processor_config.json); "
+            "save the CLIPProcessor there too"
+        )
+    if not any((model_dir / f).is_file() for f in ("tokenizer.json", "vocab.json")):
+        raise FileNotFoundError(f"--clip {model_dir} has no tokenizer; save the CLIPProcessor there too")
+    return model_dir
+
+
+def load_clip_score(model_dir: str | os.PathLike):
+    """A torchmetrics ``CLIPScore`` over the CLIP saved (``save_pretrained``: model + processor) in ``model_dir``."""
+    model_dir = check_clip_dir(model_dir)
     try:
         from torchmetrics.multimodal.clip_score import CLIPScore
         from transformers import CLIPModel, CLIPProcessor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +29,12 @@ def load_pipeline(path: str | os.PathLike, device: str = "cpu", dtype: str = "fl
     return pipe.to(device)
 
 
+def prompt_seed(seed: int, prompt_id: str) -> int:
+    """A 63-bit seed for one prompt: a hash of ``(seed, prompt_id)``, the same whatever the batching."""
+    digest = hashlib.sha256(f"{seed}\x00{prompt_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
 def _as_pil(image) -> Image.Image:
     return image if isinstance(image, Image.Image) else Image.fromarray(to_rgb_array(image))
 
@@ -42,10 +49,13 @@ def generate_images(
 ) -> list:
     """Call ``pipeline(prompt=[...], **pipeline_kwargs)`` in batches; return PIL images in prompt order.
 
-    ``pipeline`` returns an object with ``.images`` (diffusers) or a list of images. With ``seed``, a torch
-    generator seeded per batch is passed as ``generator=`` when the pipeline accepts keyword arguments.
-    With ``out_dir`` each image is saved as ``<id>.png``.
+    ``pipeline`` returns an object with ``.images`` (diffusers) or a list of images. With ``seed``, each prompt
+    gets its own torch generator seeded by :func:`prompt_seed` (``generator=`` a list, one per prompt, as
+    diffusers takes it), so an image depends on the seed and its prompt id, not on the batch size or on which
+    other prompts are generated. With ``out_dir`` each image is saved as ``<id>.png``.
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     items = [p if isinstance(p, PromptItem) else PromptItem.from_prompt(f"{i:04d}", p) for i, p in enumerate(prompts)]
     images: list[Image.Image] = []
     batches = range(0, len(items), batch_size)
@@ -55,7 +65,7 @@ def generate_images(
         if seed is not None:
             import torch
 
-            kwargs.setdefault("generator", torch.Generator().manual_seed(seed + start))
+            kwargs.setdefault("generator", [torch.Generator().manual_seed(prompt_seed(seed, it.id)) for it in batch])
         out = pipeline(prompt=[it.prompt for it in batch], **kwargs)
         got = list(getattr(out, "images", out))
         if len(got) != len(batch):
@@ -72,18 +82,38 @@ def generate_images(
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
-def match_images(image_dir: str | os.PathLike, items: Sequence[PromptItem]) -> list[Path]:
-    """Images of ``image_dir`` for ``items``: by file stem == prompt id, else (same count) in sorted order."""
+def match_images(image_dir: str | os.PathLike, items: Sequence[PromptItem], pair_by_order: bool = False) -> list[Path]:
+    """The image of each item in ``image_dir``, named ``<prompt id>.<image suffix>``.
+
+    Strict: every prompt needs its image and every image its prompt, else a ``ValueError`` lists the unmatched
+    names. ``pair_by_order=True`` instead pairs the sorted file names with the prompts in order (same count).
+    """
     folder = Path(image_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder not found: {folder}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    by_stem = {p.stem: p for p in files}
-    if all(it.id in by_stem for it in items):
-        return [by_stem[it.id] for it in items]
-    if len(files) == len(items):
+    if pair_by_order:
+        if len(files) != len(items):
+            raise ValueError(f"pair_by_order: {folder} has {len(files)} images for {len(items)} prompts")
         return files
-    raise ValueError(
-        f"{folder} has {len(files)} images for {len(items)} prompts and their names are not the "
-        "prompt ids; name each image <id>.png or give exactly one image per prompt (sorted order)"
-    )
+    by_stem: dict[str, Path] = {}
+    for p in files:
+        if p.stem in by_stem:
+            raise ValueError(f"{folder}: two images for prompt id {p.stem!r}: {by_stem[p.stem].name}, {p.name}")
+        by_stem[p.stem] = p
+    ids = {it.id for it in items}
+    missing = [it.id for it in items if it.id not in by_stem]
+    unknown = [p.name for p in files if p.stem not in ids]
+    if missing or unknown:
+
+        def head(names: list[str]) -> str:
+            return ", ".join(names[:8]) + (f", … (+{len(names) - 8})" if len(names) > 8 else "")
+
+        parts = [f"{folder}: images are paired with prompts by file name <prompt id>.png"]
+        if missing:
+            parts.append(f"{len(missing)} prompt(s) have no image: {head(missing)}")
+        if unknown:
+            parts.append(f"{len(unknown)} image(s) match no prompt id: {head(unknown)}")
+        parts.append("rename the images, fix the prompt ids, or pass --pair-by-order to pair sorted names in order")
+        raise ValueError("; ".join(parts))
+    return [by_stem[it.id] for it in items]

@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 
 _SPACE = re.compile(r"\s+")
+_INNER_APOSTROPHE = re.compile(r"(?<=\w)['\u2019\u02bc](?=\w)")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Normalizer:
         if self.casefold:
             text = text.casefold()
         if self.strip_punctuation:
+            # An apostrophe inside a word joins it ("DON'T" and "DONT" agree; a space would split the word).
+            text = _INNER_APOSTROPHE.sub("", text)
             # Unicode categories P* (punctuation) and S* (symbols: $, +, emoji...) become spaces, so that
             # "sale!now" and "sale now" agree after whitespace collapsing.
             text = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in text)

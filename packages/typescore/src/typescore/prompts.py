@@ -3,39 +3,65 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-# Paired quote styles; ASCII quotes are symmetric. The ASCII single quote only opens after a non-word
-# character and only closes before one, so apostrophes ("Joe's", "DON'T") never delimit a span.
-_QUOTE_PAIRS = [
-    ("\u201c", "\u201d"),
-    ("\u201e", "\u201c"),
-    ("\u201e", "\u201d"),
-    ("\u00ab", "\u00bb"),
-    ("\u2018", "\u2019"),
-    ("\u300c", "\u300d"),
-    ("\u300e", "\u300f"),
+# Quote pairs (opening, closing). A character may close one pair and open another (German „…“ vs English “…”).
+_PAIRS = [
+    ('"', '"'),
+    ("'", "'"),
+    ("\u201c", "\u201d"),  # “…”
+    ("\u201e", "\u201c"),  # „…“
+    ("\u201e", "\u201d"),  # „…”
+    ("\u201a", "\u2018"),  # ‚…‘
+    ("\u2018", "\u2019"),  # ‘…’
+    ("\u00ab", "\u00bb"),  # «…»
+    ("\u300c", "\u300d"),  # 「…」
+    ("\u300e", "\u300f"),  # 『…』
 ]
-_QUOTED = re.compile(
-    "|".join(
-        [r'"(?P<ascii2>[^"]*)"', r"(?<!\w)'(?P<ascii1>.*?)'(?!\w)"]
-        + [f"{re.escape(o)}(?P<q{i}>[^{re.escape(c)}]*){re.escape(c)}" for i, (o, c) in enumerate(_QUOTE_PAIRS)]
-    ),
-    flags=re.DOTALL,
-)
+_OPENS = {o for o, _ in _PAIRS}
+_CLOSES: dict[str, set[str]] = {}
+for _o, _c in _PAIRS:
+    _CLOSES.setdefault(_c, set()).add(_o)
+_SYMMETRIC = {'"', "'"}
+_APOSTROPHES = {"'", "\u2019"}  # also written inside words: Joe's, DON'T, Joe’s
+
+
+def _blank(ch: str | None) -> bool:
+    return ch is None or ch.isspace()
 
 
 def quoted_spans(prompt: str) -> list[str]:
-    """All quoted spans of ``prompt`` in order of appearance (any common quote style), stripped."""
-    spans = []
-    for m in _QUOTED.finditer(prompt):
-        span = next(g for g in m.groups() if g is not None).strip()
-        if span:
-            spans.append(span)
+    """The outermost quoted spans of ``prompt`` in order of appearance (any common quote style), stripped.
+
+    A stack parser, so quotes nest (``'rock 'n' roll forever'`` is one span). A quote character between two
+    letters is an apostrophe (``Joe’s``, ``DON'T``); an ASCII quote opens only after a blank, an opening bracket
+    or another quote, and closes only where no letter or digit follows, so an inch mark (``a 12" pizza``) or a
+    trailing apostrophe that closes nothing is ignored.
+    """
+    spans, stack = [], []  # stack of (opening character, index)
+    n = len(prompt)
+    for i, ch in enumerate(prompt):
+        if ch not in _OPENS and ch not in _CLOSES:
+            continue
+        prev = prompt[i - 1] if i > 0 else None
+        nxt = prompt[i + 1] if i + 1 < n else None
+        if ch in _APOSTROPHES and prev is not None and nxt is not None and prev.isalnum() and nxt.isalnum():
+            continue
+        symmetric = ch in _SYMMETRIC
+        followed_by_word = nxt is not None and nxt.isalnum()
+        closes = bool(stack) and stack[-1][0] in _CLOSES.get(ch, ()) and not (symmetric and followed_by_word)
+        if closes:
+            _, start = stack.pop()
+            if not stack:
+                span = prompt[start + 1 : i].strip()
+                if span:
+                    spans.append(span)
+        elif ch in _OPENS and not (symmetric and not (_blank(prev) or prev in "([{" or prev in _OPENS)):
+            stack.append((ch, i))
     return spans
 
 
@@ -64,41 +90,68 @@ class PromptItem:
         return cls(str(id), prompt, instructed_text(prompt) if text is None else text, meta)
 
 
-def _from_record(index: int, record) -> PromptItem:
+def _from_record(where: str, index: int, record) -> PromptItem:
     if isinstance(record, str):
-        return PromptItem.from_prompt(f"{index:04d}", record)
-    if isinstance(record, dict) and "prompt" in record:
-        rest = {k: v for k, v in record.items() if k not in ("id", "prompt", "text")}
-        return PromptItem.from_prompt(record.get("id", f"{index:04d}"), record["prompt"], record.get("text"), **rest)
-    raise ValueError(f"prompt record {index} must be a string or an object with a 'prompt' field, got {record!r}")
+        record = {"prompt": record}
+    if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
+        raise ValueError(f"{where}: a prompt record must be a string or an object with a 'prompt' string: {record!r}")
+    text = record.get("text")
+    if text is not None and (not isinstance(text, str) or not text.strip()):
+        raise ValueError(f"{where}: 'text' must be a non-empty string (or absent: the quoted text), got {text!r}")
+    rest = {k: v for k, v in record.items() if k not in ("id", "prompt", "text")}
+    try:
+        return PromptItem.from_prompt(record.get("id", f"{index:04d}"), record["prompt"], text, **rest)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+
+
+PROMPT_SUFFIXES = (".txt", ".json", ".jsonl", ".csv")
 
 
 def load_prompts(path: str | Path) -> list[PromptItem]:
     """Read a prompt set: ``.txt`` (one prompt a line, ``#`` comments), ``.json`` (a list), ``.jsonl`` or ``.csv``
-    (column ``prompt``, optional ``id``, ``text`` and metadata columns)."""
+    (column ``prompt``, optional ``id``, ``text`` and metadata columns). Errors name ``file:line``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"prompt file not found: {path}")
     suffix = path.suffix.lower()
+    if suffix not in PROMPT_SUFFIXES:
+        raise ValueError(f"{path}: unknown prompt-file type {suffix!r}; use one of {', '.join(PROMPT_SUFFIXES)}")
+    text = path.read_text(encoding="utf-8")
+    records: list[tuple[str, object]] = []  # (file:line, record)
     if suffix == ".json":
-        records = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(records, list):
-            raise ValueError(f"{path}: expected a JSON list of prompts")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+        if not isinstance(data, list):
+            raise ValueError(f"{path}: expected a JSON list of prompts, got {type(data).__name__}")
+        records = [(f"{path}[{i}]", r) for i, r in enumerate(data)]
     elif suffix == ".jsonl":
-        lines = path.read_text(encoding="utf-8").splitlines()
-        records = [json.loads(line) for line in lines if line.strip()]
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append((f"{path}:{lineno}", json.loads(line)))
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
     elif suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            records = [{k: v for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(f)]
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if "prompt" not in (reader.fieldnames or []):
+            raise ValueError(f"{path}:1: the CSV header needs a 'prompt' column, got {reader.fieldnames}")
+        for row in reader:
+            records.append((f"{path}:{reader.line_num}", {k: v for k, v in row.items() if v not in (None, "")}))
     else:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        records = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    items = [_from_record(i, r) for i, r in enumerate(records)]
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                records.append((f"{path}:{lineno}", line.strip()))
+    items = [_from_record(where, i, r) for i, (where, r) in enumerate(records)]
     if not items:
         raise ValueError(f"{path} holds no prompts")
-    ids = [it.id for it in items]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{path}: prompt ids are not unique")
+    seen: dict[str, str] = {}
+    for (where, _), it in zip(records, items):
+        if it.id in seen:
+            raise ValueError(f"{where}: prompt id {it.id!r} is not unique (first at {seen[it.id]})")
+        seen[it.id] = where
     return items
 
 

@@ -32,10 +32,10 @@ def save_report(
     rows = math.ceil(n / columns)
     sheet = Image.new("RGB", (columns * cell, rows * (cell + caption_h) + 24), "white")
     draw = ImageDraw.Draw(sheet)
-    lo, hi = result.ci
+    interval = f"[{result.ci[0]:.3f}, {result.ci[1]:.3f}]" if result.ci else "(no interval for one sample)"
     draw.text(
         (6, 4),
-        f"TypeScore {result.score:.3f}  [{lo:.3f}, {hi:.3f}]  n={len(result.samples)}",
+        f"TypeScore ({result.mode}) {result.score:.3f}  {interval}  n={len(result.samples)}",
         fill="black",
         font=dejavu_font(14, bold=True),
     )
@@ -52,4 +52,33 @@ def save_report(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
+    return path
+
+
+def save_breakdown_plot(result: TypeScoreResult, path: str | Path) -> Path:
+    """Bar charts of the score by instructed length and by each metadata field (style, category), with intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = {k: v for k, v in result.breakdowns().items() if v}
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 3.6), squeeze=False)
+    for ax, (key, table) in zip(axes[0], groups.items()):
+        labels = list(table)
+        means = [table[k]["typescore"] for k in labels]
+        err = [
+            [m - (table[k]["ci_low"] if table[k]["ci_low"] is not None else m) for k, m in zip(labels, means)],
+            [(table[k]["ci_high"] if table[k]["ci_high"] is not None else m) - m for k, m in zip(labels, means)],
+        ]
+        ax.bar(range(len(labels)), means, yerr=err, capsize=3, color="#4c72b0")
+        ax.set_xticks(range(len(labels)), [f"{k}\n(n={table[k]['n']})" for k in labels], rotation=30, fontsize=7)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"by {key}", fontsize=9)
+    axes[0][0].set_ylabel(f"TypeScore ({result.mode})")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
     return path
