@@ -40,7 +40,7 @@ def _logp(model, noisy, k, clean):
 @torch.no_grad()
 def test_estimator_equals_formula_with_separate_forwards(model):
     ids, k, seed = torch.randint(0, 15, (3, 9)), 5, 11
-    est = coupled_per_token_logps(model, ids, k, [seed, seed + 1], 15)
+    est = coupled_per_token_logps(model, ids, k, [seed, seed + 1], 15, recipe="clean")
     assert est.shape == (3, 2, k)
     for j, s in enumerate([seed, seed + 1]):
         noisy, m, t = coupled_noisy_inputs(ids, k, s, 15)
@@ -186,8 +186,10 @@ def test_coupled_grpo_trainer_runs_with_trl(tmp_path):
     assert logs[0]["coupled/kl"] == 0.0  # same masks for policy and reference before any update
 
 
-def test_coupled_grpo_increases_a_simple_reward(tmp_path):
-    """Reward = fraction of even token ids in the completion: coupled-GRPO should push it from ~0.5 towards 1."""
+@pytest.mark.parametrize(("recipe", "goal"), [("clean", 0.8), ("official", 0.7)])
+def test_coupled_grpo_increases_a_simple_reward(tmp_path, recipe, goal):
+    """Reward = fraction of even token ids in the completion: coupled-GRPO should push it from ~0.5 towards 1
+    (official: the whole 6-token tail is scored, so the reward moves more slowly)."""
     from datasets import Dataset
     from trl import GRPOConfig
 
@@ -236,10 +238,11 @@ def test_coupled_grpo_increases_a_simple_reward(tmp_path):
         processing_class=tok,
         diffusion_steps=6,
         generation_temperature=1.0,
+        recipe=recipe,
     )
     trainer.train()
     rewards = [log["reward"] for log in trainer.state.log_history if "reward" in log]
-    assert sum(rewards[:3]) / 3 < 0.65 and sum(rewards[-3:]) / 3 > 0.8
+    assert sum(rewards[:3]) / 3 < 0.65 and sum(rewards[-3:]) / 3 > goal
 
 
 def test_completions_cut_after_first_stop_token():

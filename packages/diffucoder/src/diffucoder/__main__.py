@@ -140,38 +140,50 @@ def cmd_grpo(a) -> None:
 
     from diffucoder.coupled_grpo import CoupledGRPOTrainer
     from diffucoder.humaneval import load_problems
+    from diffucoder.recipes import OFFICIAL_MAX_PROMPT_TOKENS, OFFICIAL_SYSTEM_PROMPT, recipe_settings
     from diffucoder.rewards import code_format_reward, code_reward
-    from diffucoder.tokenizer import load_tokenizer
+    from diffucoder.tokenizer import chat_prompt, load_tokenizer
 
-    rows = [
-        {"prompt": p["prompt"], "test_cases": [f"{p['test']}\ncheck({p['entry_point']})"]}
-        for p in load_problems(a.limit)
-    ]
+    config, trainer_kwargs = recipe_settings(a.recipe)
+    overrides = {
+        "max_steps": a.steps,
+        "num_generations": a.generations,
+        "max_completion_length": a.max_new_tokens,
+        "learning_rate": a.lr,
+    }
+    config.update({k: v for k, v in overrides.items() if v is not None})
+    if a.generations is not None:  # one prompt's group per generation batch, split over accumulation steps
+        accumulation = config.get("gradient_accumulation_steps", 1)
+        even = a.generations % accumulation == 0
+        config["per_device_train_batch_size"] = a.generations // accumulation if even else a.generations
+    for key, value in (("diffusion_steps", a.diffusion_steps), ("generation_temperature", a.temperature)):
+        if value is not None:
+            trainer_kwargs[key] = value
+    tok = load_tokenizer(a.model)
+    rows = []
+    for p in load_problems(a.limit):
+        prompt = p["prompt"]
+        if a.recipe == "official":  # chat template with the recipe's system prompt, last 200 prompt tokens
+            ids = tok.encode(chat_prompt(prompt, OFFICIAL_SYSTEM_PROMPT), add_special_tokens=False)
+            prompt = tok.decode(ids[-OFFICIAL_MAX_PROMPT_TOKENS:])
+        rows.append({"prompt": prompt, "test_cases": [f"{p['test']}\ncheck({p['entry_point']})"]})
+    cuda = torch.cuda.is_available()
     args = GRPOConfig(
         output_dir=a.out,
-        per_device_train_batch_size=a.generations,
-        num_generations=a.generations,
-        max_completion_length=a.max_new_tokens,
-        max_steps=a.steps,
-        num_iterations=2,
-        beta=0.01,
-        epsilon=0.5,
-        scale_rewards="none",
-        learning_rate=a.lr,
         report_to=[],
         save_steps=50,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=not cuda,
+        bf16=cuda,
         logging_steps=1,
-        reward_weights=[2.0, 0.5],
+        **config,
     )
     trainer = CoupledGRPOTrainer(
         model=a.model,
         reward_funcs=[code_reward, code_format_reward],
         args=args,
         train_dataset=Dataset.from_list(rows),
-        processing_class=load_tokenizer(a.model),
-        diffusion_steps=a.diffusion_steps,
-        generation_temperature=a.temperature,
+        processing_class=tok,
+        **trainer_kwargs,
     )
     trainer.train(resume_from_checkpoint=any(Path(a.out).glob("checkpoint-*")))
     trainer.save_model(str(Path(a.out) / "model"))
@@ -238,13 +250,19 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("grpo", help="coupled-GRPO on HumanEval prompts with the code + format rewards")
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--steps", type=int, default=100)
+    p.add_argument(
+        "--recipe",
+        choices=["official", "clean"],
+        default="official",
+        help="official: apple/ml-diffucoder's trainer and config_coupled_code.yaml; clean: our variant",
+    )
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the recipe's)")
     p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--generations", type=int, default=4)
-    p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--diffusion-steps", type=int, default=64)
-    p.add_argument("--temperature", type=float, default=1.2)
-    p.add_argument("--lr", type=float, default=1e-6)
+    p.add_argument("--generations", type=int, default=None, help="completions per prompt (default: the recipe's)")
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--diffusion-steps", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--lr", type=float, default=None)
     p.set_defaults(fn=cmd_grpo)
     p = sub.add_parser("demo", help="train a tiny model for ~1 minute, sample, AR-ness plot")
     p.add_argument("--out", default="diffucoder_demo")
