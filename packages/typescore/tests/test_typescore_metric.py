@@ -257,3 +257,23 @@ def test_reading_order_reads_columns_one_after_the_other():
     assert reading_order(found[::-1]) == f"TITLE {left} {right}"
     assert reading_order(found[1:]) == f"{left} {right}"
     assert reading_order(found[1:], gutter=4.0) == " ".join(f"L{i}a L{i}b R{i}a R{i}b" for i in range(3))
+
+
+def test_validation_scenes_are_deterministic_with_a_known_oracle():
+    from typescore.validation import DISTRACTORS, validation_set
+
+    first, again = validation_set("all", seed=3, n=4), validation_set("all", seed=3, n=4)
+    assert all(np.array_equal(np.asarray(a.image), np.asarray(b.image)) for a, b in zip(first, again))
+    assert not np.array_equal(np.asarray(first[0].image), np.asarray(validation_set("all", seed=4, n=4)[0].image))
+    for scene in first:
+        extra = scene.drawn.replace(scene.target, "").strip()
+        assert scene.target in scene.drawn and extra in DISTRACTORS  # drawn = target + one distractor line
+        assert len(scene.target) == len(scene.item.text)  # character errors substitute, never insert or delete
+    oracle = TypeScore().score_texts([s.item.text for s in first], [s.drawn for s in first])
+    assert np.mean(oracle.per_sample("span")) > np.mean(oracle.per_sample("whole"))  # distractors cost whole-text
+    clean = validation_set("clean", seed=3, n=4, rate=0.0)
+    assert all(s.drawn == " ".join(s.item.text.split()) for s in clean)
+    with pytest.raises(ValueError, match="unknown condition"):
+        validation_set("fog", seed=0)
+    with pytest.raises(ValueError, match="n must lie"):
+        validation_set("clean", seed=0, n=0)

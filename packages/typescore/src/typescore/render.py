@@ -14,16 +14,20 @@ _LETTERS = string.ascii_uppercase + string.ascii_lowercase + string.digits
 
 def dejavu_font(size: int = 32, bold: bool = False) -> ImageFont.FreeTypeFont:
     """DejaVu Sans from matplotlib's bundled fonts (always installed with matplotlib), else the system copy."""
+    return bundled_font("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf", size)
+
+
+def bundled_font(name: str, size: int = 32) -> ImageFont.FreeTypeFont:
+    """A TrueType font shipped with matplotlib (DejaVu, STIX, Computer Modern), else the system DejaVu copy."""
     import matplotlib
 
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
     for path in (
         Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name,
         Path("/usr/share/fonts/truetype/dejavu") / name,
     ):
         if path.is_file():
             return ImageFont.truetype(str(path), size)
-    raise FileNotFoundError(f"{name} not found; install matplotlib or fonts-dejavu")
+    raise FileNotFoundError(f"font {name} not found; install matplotlib (it ships the fonts) or fonts-dejavu")
 
 
 def render_text(
