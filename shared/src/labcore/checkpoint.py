@@ -27,8 +27,9 @@ LATEST = "latest"
 STEP_PREFIX = "step-"
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, corrupt, or does not match the model it is loaded into."""
+class CheckpointError(RuntimeError, ValueError):
+    """A checkpoint is missing, corrupt, or does not match the model it is loaded into (a ``ValueError`` too:
+    the value passed, a file, is bad)."""
 
 
 def _fsync_dir(path: Path) -> None:

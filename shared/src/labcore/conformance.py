@@ -174,9 +174,19 @@ def assert_clear_error(excinfo: pytest.ExceptionInfo, *names: str) -> None:
     )
 
 
+_SAVED: dict[int, tuple[torch.nn.Module, dict[str, bytes]]] = {}
+
+
 def _saved(spec: ModelSpec, root: Path) -> tuple[torch.nn.Module, Path]:
-    model = spec.build()
-    model.save_pretrained(root / "saved")
+    """A fresh copy of the spec's saved directory (the model is built and saved once per spec)."""
+    if id(spec) not in _SAVED:
+        model = spec.build()
+        model.save_pretrained(root / "template")
+        _SAVED[id(spec)] = model, {p.name: p.read_bytes() for p in (root / "template").iterdir() if p.is_file()}
+    model, files = _SAVED[id(spec)]
+    (root / "saved").mkdir()
+    for name, data in files.items():
+        (root / "saved" / name).write_bytes(data)
     return model, root / "saved"
 
 
@@ -239,18 +249,18 @@ def _roundtrip(spec, root, mp):
 
 
 def _missing_dir(spec, root, mp):
-    model = spec.build()
+    model, _ = _saved(spec, root)
     _expect_load_error(spec, model, root / "nowhere", "nowhere")
 
 
 def _path_typo(spec, root, mp):
-    model = spec.build()
+    model, _ = _saved(spec, root)
     _expect_load_error(spec, model, str(root / "saved" / "modle"), "modle")
     _expect_load_error(spec, model, "./no/such/folder", "no/such/folder")
 
 
 def _empty_dir(spec, root, mp):
-    model = spec.build()
+    model, _ = _saved(spec, root)
     (root / "empty").mkdir()
     _expect_load_error(spec, model, root / "empty", CONFIG_FILE)
 

@@ -25,7 +25,7 @@ import json
 import os
 import re
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,6 +47,7 @@ CONFIG_FILE, WEIGHTS_FILE, INDEX_FILE, CARD_FILE = (
     "README.md",
 )
 TAG_KEY = "labcore"
+LEGACY_CLASS_KEY = "class"  # the class name older saves (dnfs) kept in config.json
 DEFAULT_MAX_PARAMETERS = 2_000_000_000
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -84,10 +85,11 @@ def resolve_directory(path: str | os.PathLike, **hub_kwargs: Any) -> Path:
 
 
 def read_config(directory: Path) -> dict[str, Any]:
-    """``config.json`` as a dict; ``CheckpointError`` when it is missing, empty or not a JSON object."""
+    """``config.json`` as a dict; ``FileNotFoundError`` when it is missing, ``CheckpointError`` when it is empty or
+    not a JSON object."""
     path = directory / CONFIG_FILE
     if not path.is_file():
-        raise CheckpointError(f"{directory} holds no {CONFIG_FILE}; is it a directory written by save_pretrained?")
+        raise FileNotFoundError(f"{directory} holds no {CONFIG_FILE}; is it a directory written by save_pretrained?")
     text = path.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
         raise CheckpointError(f"{path} is empty; re-save the model")
@@ -198,12 +200,14 @@ def _meta_device() -> Iterator[None]:
         yield
 
 
-def meta_state_shapes(build) -> dict[str, tuple[int, ...]] | None:
+def meta_state_shapes(build, where: Path) -> dict[str, tuple[int, ...]] | None:
     """Names and shapes of ``build()``'s state dict, built on the meta device (no memory, no init cost);
-    ``None`` when the model cannot be built there."""
+    ``None`` when the model cannot be built there. A config the model refuses is a ``CheckpointError``."""
     try:
         with _meta_device():
             model = build()
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{where / CONFIG_FILE} describes a model that cannot be built: {e}") from e
     except (NotImplementedError, RuntimeError):
         return None
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -289,6 +293,25 @@ def _save_weights(module: torch.nn.Module, directory: Path) -> None:
     atomic_write(directory / WEIGHTS_FILE, lambda f: f.write(data))
 
 
+def load_tagged(path: str | os.PathLike, classes: Sequence[type], **kwargs: Any) -> Any:
+    """Load a directory saved by one of ``classes`` (``HubMixin`` models), chosen by the tag in its ``config.json``;
+    an untagged (older) directory goes to the class whose config fields fit it most tightly."""
+    directory = resolve_directory(path)
+    raw = read_config(directory)
+    tag = raw.get(TAG_KEY)
+    for c in classes:
+        if tag == model_tag(c) or (tag is None and raw.get(LEGACY_CLASS_KEY) == c.__name__):
+            return c.from_pretrained(directory, **kwargs)
+    names = ", ".join(f"{model_tag(c)['package']}.{c.__name__}" for c in classes)
+    if tag is not None:
+        got = f"{tag.get('package')}.{tag.get('class')}" if isinstance(tag, dict) else repr(tag)
+        raise CheckpointError(f"{directory / CONFIG_FILE} was saved by {got}, not by one of {names}")
+    fits = [c for c in classes if set(raw) <= c.config_fields()]
+    if not fits:
+        raise CheckpointError(f"{directory / CONFIG_FILE} fits none of {names}: is it another model's directory?")
+    return min(fits, key=lambda c: len(c.config_fields())).from_pretrained(directory, **kwargs)
+
+
 @contextlib.contextmanager
 def exit_on_load_error() -> Iterator[None]:
     """For command lines: a model that cannot be loaded ends the command with the error's message (exit status 1)
@@ -318,7 +341,7 @@ def _tuples(value: Any) -> Any:
 
 class HubMixin(PyTorchModelHubMixin):
     """``save_pretrained``/``from_pretrained`` for an ``nn.Module`` whose ``__init__`` takes one dataclass
-    ``config`` (JSON lists come back as tuples where the field's default is a tuple) or JSON-able keyword
+    ``config`` (JSON lists come back as tuples in fields annotated ``tuple``) or JSON-able keyword
     arguments. Extra ``__init__`` arguments that are not saved (e.g. a graph) are passed to ``from_pretrained``.
     """
 
@@ -332,13 +355,24 @@ class HubMixin(PyTorchModelHubMixin):
         atomic_write_text(save_directory / CARD_FILE, model_card(self, config, info.paper_url, info.repo_url))
 
     @classmethod
+    def _config_dataclass(cls) -> type | None:
+        annotation = inspect.get_annotations(cls.__init__, eval_str=True).get("config")
+        return annotation if dataclasses.is_dataclass(annotation) else None
+
+    @classmethod
+    def config_fields(cls) -> set[str]:
+        """The names ``config.json`` may hold: the config dataclass's fields, or ``__init__``'s arguments."""
+        annotation = cls._config_dataclass()
+        if annotation is not None:
+            return {f.name for f in dataclasses.fields(annotation)}
+        return set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
+
+    @classmethod
     def _init_kwargs(cls, raw: dict[str, Any], where: Path) -> dict[str, Any]:
-        params = dict(inspect.signature(cls.__init__).parameters)
-        params.pop("self", None)
-        annotation = params["config"].annotation if "config" in params else None
-        if isinstance(annotation, str):
-            annotation = inspect.get_annotations(cls.__init__, eval_str=True).get("config")
-        if dataclasses.is_dataclass(annotation):
+        if raw.get(LEGACY_CLASS_KEY) == cls.__name__:
+            raw = {k: v for k, v in raw.items() if k != LEGACY_CLASS_KEY}
+        annotation = cls._config_dataclass()
+        if annotation is not None:
             fields = {f.name: f for f in dataclasses.fields(annotation)}
             unknown = sorted(set(raw) - set(fields))
             if unknown:
@@ -346,12 +380,12 @@ class HubMixin(PyTorchModelHubMixin):
                     f"{where / CONFIG_FILE} has fields {unknown} that {annotation.__name__} does not know; "
                     f"it is not the config of a {cls.__name__}"
                 )
-            values = {k: _tuples(v) if isinstance(fields[k].default, tuple) else v for k, v in raw.items()}
+            values = {k: _tuples(v) if "tuple" in str(fields[k].type) else v for k, v in raw.items()}
             try:
                 return {"config": annotation(**values)}
             except (TypeError, ValueError) as e:
                 raise CheckpointError(f"{where / CONFIG_FILE} is not a valid {annotation.__name__}: {e}") from e
-        unknown = sorted(set(raw) - set(params))
+        unknown = sorted(set(raw) - cls.config_fields())
         if unknown:
             raise CheckpointError(
                 f"{where / CONFIG_FILE} has fields {unknown} that {cls.__name__}.__init__ does not take; "
@@ -391,7 +425,7 @@ class HubMixin(PyTorchModelHubMixin):
         raw.pop(TAG_KEY, None)
         kwargs = {**cls._init_kwargs(raw, directory), **model_kwargs}
         header = weights_header(directory)
-        shapes = meta_state_shapes(lambda: cls(**kwargs))
+        shapes = meta_state_shapes(lambda: cls(**kwargs), directory)
         if shapes is not None:
             check_size(cls, shapes, directory)
             if strict:
@@ -440,7 +474,7 @@ class PreTrainedMixin:
             config = cls.config_class.from_pretrained(directory, **overrides)
         except (TypeError, ValueError) as e:
             raise CheckpointError(f"{directory / CONFIG_FILE} is not a valid {cls.config_class.__name__}: {e}") from e
-        shapes = meta_state_shapes(lambda: cls(config))
+        shapes = meta_state_shapes(lambda: cls(config), directory)
         if shapes is not None:
             check_size(cls, shapes, directory)
             ignore = tuple(getattr(cls, "_keys_to_ignore_on_load_unexpected", None) or ())

@@ -42,18 +42,14 @@ def cmd_demo(args) -> None:
 
 def _load_model(path):
     """A saved :class:`RotatedDetector`, :class:`TwoStageDetector` or :class:`PointTeacher`, told apart
-    by their config."""
+    by the tag in its config (older saves: by their config fields)."""
+    from labcore.hub import exit_on_load_error, load_tagged
     from tinydet.detector import RotatedDetector
     from tinydet.point_teacher import PointTeacher
     from tinydet.two_stage import TwoStageDetector
 
-    config = Path(path) / "config.json"
-    fields = json.loads(config.read_text()) if config.exists() else {}
-    if "burn_in_steps" in fields:
-        return PointTeacher.from_pretrained(path)
-    if "roi_size" in fields:
-        return TwoStageDetector.from_pretrained(path)
-    return RotatedDetector.from_pretrained(path)
+    with exit_on_load_error():
+        return load_tagged(path, [PointTeacher, TwoStageDetector, RotatedDetector])
 
 
 def cmd_train(args) -> None:
@@ -99,8 +95,8 @@ def cmd_train(args) -> None:
         devices=args.devices,
         resume=not args.no_resume,
     )
-    path = detector.save_pretrained(Path(args.out) / "model")
-    log.info("saved %s", path)
+    detector.save_pretrained(Path(args.out) / "model")
+    log.info("saved %s", Path(args.out) / "model")
 
 
 def cmd_predict(args) -> None:

@@ -8,12 +8,12 @@ import torch
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
+from labcore.hub import HubMixin
 from labcore.rotated import batched_rotated_nms, check_boxes, regularize_boxes, rotated_iou_loss
 from tinydet.assign import coarse_to_fine_assign, max_iou_assign
 from tinydet.coder import DeltaXYWHACoder, grid_anchors
 from tinydet.data import AITOD_CLASSES
 from tinydet.model import FPN, DCFLHead, PixelNormalize, RetinaHead, build_backbone, dynamic_prior_shift
-from tinydet.pretrained import DataclassPretrained
 
 
 def check_images(images: torch.Tensor, min_side: int, stride_name: str, remedy: str = "") -> torch.Tensor:
@@ -131,14 +131,12 @@ class DetectorConfig:
             raise ValueError(f"unknown assigner_boxes {self.assigner_boxes!r}; use 'reference' or 'loss'")
 
 
-class RotatedDetector(DataclassPretrained, nn.Module):
+class RotatedDetector(nn.Module, HubMixin, library_name="tinydet", paper_url="https://arxiv.org/abs/2412.11582"):
     """Single-stage oriented detector. ``head='retina'`` is Rotated RetinaNet (max-IoU assignment);
     ``head='dcfl'`` adds the dilated/deformable head, dynamic prior and coarse-to-fine assigner.
 
     ``save_pretrained`` writes keys ``backbone.*``, ``neck.*``, ``bbox_head.*``."""
 
-    config_class = DetectorConfig
-    tuple_fields = ("pixel_mean", "pixel_std")
 
     def __init__(self, config: DetectorConfig):
         super().__init__()

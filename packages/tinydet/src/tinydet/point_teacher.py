@@ -26,6 +26,7 @@ from torch import nn
 from torchvision.ops import box_convert, clip_boxes_to_image, sigmoid_focal_loss
 from torchvision.transforms import functional as TF
 
+from labcore.hub import HubMixin
 from labcore.rotated import (
     obb_to_poly,
     regularize_boxes,
@@ -44,7 +45,6 @@ from tinydet.fcos import (
     topk_assign,
 )
 from tinydet.model import PixelNormalize
-from tinydet.pretrained import DataclassPretrained
 
 # the reference's shape_list: (w, h, dw, dr) priors in pixels of 1200-px SODA-A images
 SODAA_SHAPES = (
@@ -347,11 +347,9 @@ def ema_update(teacher: nn.Module, student: nn.Module, alpha: float) -> None:
         t.copy_(s)
 
 
-class PointTeacher(DataclassPretrained, nn.Module):
+class PointTeacher(nn.Module, HubMixin, library_name="tinydet", paper_url="https://arxiv.org/abs/2412.05837"):
     """Student :class:`RotatedFCOS` + EMA teacher trained from points; see the module docstring."""
 
-    config_class = PointTeacherConfig
-    tuple_fields = ("shape_list", "syn_scale_range", "bag_ratios", "pixel_mean", "pixel_std")
 
     def __init__(self, config: PointTeacherConfig):
         super().__init__()

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from labcore.checkpoint import load_state_dict_checked
+from labcore.hub import HubMixin
 from labcore.rotated import regularize_boxes
 from tinydet.assign import max_iou_assign
 from tinydet.coder import DeltaXYWHACoder
@@ -24,7 +25,7 @@ from tinydet.data import AITOD_CLASSES, DOTA_CLASSES
 from tinydet.detector import clean_targets, fpn_features, select_detections
 from tinydet.model import FPN, PixelNormalize, build_backbone
 from tinydet.oriented_rpn import OrientedRPNHead, random_sample
-from tinydet.pretrained import DataclassPretrained, read_mmcv_checkpoint
+from tinydet.pretrained import read_mmcv_checkpoint
 from tinydet.roi import multilevel_roi_align
 
 
@@ -180,14 +181,12 @@ class RoIHead(nn.Module):
         return self.bbox_head(feats)
 
 
-class TwoStageDetector(DataclassPretrained, nn.Module):
+class TwoStageDetector(nn.Module, HubMixin, library_name="tinydet", paper_url="https://arxiv.org/abs/2412.11582"):
     """Oriented R-CNN (DCFL or plain RPN). ``predict`` returns what :meth:`RotatedDetector.predict` does.
 
     Keys as mmrotate's: ``backbone.*`` (mmdet ResNet), ``neck.{lateral,fpn}_convs.i.conv.*``,
     ``rpn_head.{rpn_conv,rpn_cls,rpn_reg}.*``, ``roi_head.bbox_head.{shared_fcs.0,shared_fcs.1,fc_cls,fc_reg}.*``."""
 
-    config_class = TwoStageConfig
-    tuple_fields = ("pixel_mean", "pixel_std", "rcnn_stds", "rpn_ratios")
 
     def __init__(self, config: TwoStageConfig):
         super().__init__()
