@@ -81,6 +81,12 @@ def test_cli_sample_and_arness(tmp_path, make_config, tok, capsys):
     tok.save_pretrained(tmp_path / "m")
     main(["sample", "--model", str(tmp_path / "m"), "--prompt", "def f(x):\n", "--max-new-tokens", "8"])
     assert capsys.readouterr().out.startswith("def f(x):\n")
+    cached = ["sample", "--model", str(tmp_path / "m"), "--prompt", "def f(x):\n", "--max-new-tokens", "8", "--cached"]
+    main([*cached, "--block-length", "4", "--num", "2", "--top-k", "3", "--dual-cache"])
+    assert capsys.readouterr().out.count("-" * 40) == 2  # --num honoured
+    main([*cached, "--block-length", "4", "--steps", "4", "--alg", "topk_margin", "--alg-temp", "0.5"])
+    with pytest.raises(SystemExit, match="alg"):  # the threshold path ranks by probability: refuse, not ignore
+        main([*cached, "--block-length", "4", "--alg", "entropy"])
     main(
         [
             "arness",

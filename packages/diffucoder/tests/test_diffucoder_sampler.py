@@ -316,3 +316,25 @@ def test_left_pad_layout():
     assert ids.tolist() == [[14, 14, 5]] and mask.tolist() == [[0, 0, 1]]
     with pytest.raises(ValueError, match="shorter than the longest"):
         left_pad([[1, 2, 3]], pad_token_id=14, width=2)
+
+
+@pytest.mark.parametrize("alg", ["maskgit_plus", "topk_margin", "entropy"])
+def test_block_schedule_with_one_block_is_dreams_sampler(alg, model, mask_hook):
+    """steps=...: Dream's floor schedule inside each block; one block, no cache = diffusion_generate exactly."""
+    ids = torch.randint(0, 13, (3, 4))
+    out, nfe = cached_generate(model, ids, max_new_tokens=8, block_length=8, steps=5, alg=alg, use_cache=False)
+    ref = diffusion_generate(model, ids, max_new_tokens=8, steps=5, alg=alg, generation_logits_hook_func=mask_hook())
+    assert nfe == 5 and torch.equal(out.sequences, ref)
+    two, nfe = cached_generate(model, ids, max_new_tokens=8, block_length=4, steps=4, alg=alg, output_history=True)
+    assert nfe == 4 and not (two.sequences == 15).any()
+    assert [int((h[:, 4:] != 15).sum()) for h in two.history] == [3, 12, 15, 24]  # 2 steps/block: 1 then 3
+
+
+def test_cached_sampler_refuses_unused_options(model):
+    ids = torch.randint(0, 13, (1, 4))
+    with pytest.raises(ValueError, match="alg"):
+        cached_generate(model, ids, max_new_tokens=8, block_length=4, alg="entropy")
+    with pytest.raises(ValueError, match="steps"):
+        cached_generate(model, ids, max_new_tokens=8, block_length=4, steps=3)
+    with pytest.raises(ValueError, match="threshold"):
+        cached_generate(model, ids, max_new_tokens=8, block_length=4, threshold=None)

@@ -28,7 +28,8 @@ def _load(path: str):
 
 
 def _sampler_kwargs(a) -> dict:
-    return {"temperature": a.temperature, "top_p": a.top_p, "top_k": a.top_k, "alg": a.alg, "alg_temp": a.alg_temp}
+    alg = a.alg or "entropy"
+    return {"temperature": a.temperature, "top_p": a.top_p, "top_k": a.top_k, "alg": alg, "alg_temp": a.alg_temp}
 
 
 def cmd_train(a) -> None:
@@ -70,19 +71,27 @@ def cmd_sample(a) -> None:
     from diffucoder.generation import diffusion_generate
 
     model, tok = _load(a.model)
-    ids = torch.tensor([tok.encode(a.prompt, add_special_tokens=False)], device=model.device)
+    ids = torch.tensor([tok.encode(a.prompt, add_special_tokens=False)] * a.num, device=model.device)
     g = torch.Generator(model.device).manual_seed(a.seed)
     if a.cached:
-        out, calls = cached_generate(
-            model,
-            ids,
-            max_new_tokens=a.max_new_tokens,
-            block_length=a.block_length,
-            threshold=a.threshold,
-            temperature=a.temperature,
-            top_p=a.top_p,
-            generator=g,
-        )
+        try:
+            out, calls = cached_generate(
+                model,
+                ids,
+                max_new_tokens=a.max_new_tokens,
+                block_length=a.block_length,
+                threshold=None if a.steps else a.threshold,
+                steps=a.steps,
+                alg=a.alg,
+                alg_temp=a.alg_temp,
+                temperature=a.temperature,
+                top_p=a.top_p,
+                top_k=a.top_k,
+                dual_cache=a.dual_cache,
+                generator=g,
+            )
+        except ValueError as err:
+            raise SystemExit(f"sample --cached: {err}") from err
         seqs = out.sequences
         log.info("cached sampler: %d model calls", calls)
     else:
@@ -91,7 +100,6 @@ def cmd_sample(a) -> None:
             ids,
             max_new_tokens=a.max_new_tokens,
             steps=a.steps or a.max_new_tokens,
-            num_return_sequences=a.num,
             generator=g,
             **_sampler_kwargs(a),
         )
@@ -106,7 +114,7 @@ def cmd_arness(a) -> None:
 
     model, tok = _load(a.model)
     ids = torch.tensor([tok.encode(a.prompt, add_special_tokens=False)] * a.num, device=model.device)
-    res = arness_vs_temperature(model, ids, a.temperatures, a.max_new_tokens, a.alg, a.k, seed=a.seed)
+    res = arness_vs_temperature(model, ids, a.temperatures, a.max_new_tokens, a.alg or "entropy", a.k, seed=a.seed)
     temps = list(res)
     save_line_plot(
         {
@@ -116,7 +124,7 @@ def cmd_arness(a) -> None:
         a.out,
         xlabel="temperature",
         ylabel="AR-ness",
-        title=f"alg={a.alg}",
+        title=f"alg={a.alg or 'entropy'}",
     )
     print(json.dumps({str(t): {"local": lo, "global": gl} for t, (lo, gl) in res.items()}))
 
@@ -201,7 +209,12 @@ def _add_sampler(p) -> None:
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--alg", default="entropy", choices=["origin", "maskgit_plus", "topk_margin", "entropy"])
+    p.add_argument(
+        "--alg",
+        default=None,
+        choices=["origin", "maskgit_plus", "topk_margin", "entropy"],
+        help="confidence ranking (default entropy; with --cached only together with --steps)",
+    )
     p.add_argument("--alg-temp", type=float, default=None)
     p.add_argument("--num", type=int, default=1, help="samples per prompt")
     p.add_argument("--seed", type=int, default=0)
@@ -227,9 +240,12 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("sample", help="sample a completion (exact Dream sampler or --cached)")
     p.add_argument("--model", required=True)
     p.add_argument("--prompt", required=True)
-    p.add_argument("--cached", action="store_true")
-    p.add_argument("--block-length", type=int, default=32)
-    p.add_argument("--threshold", type=float, default=0.9)
+    p.add_argument("--cached", action="store_true", help="block-wise KV-cached sampler (Fast-dLLM)")
+    p.add_argument("--dual-cache", action="store_true", help="with --cached: cache the suffix too")
+    p.add_argument("--block-length", type=int, default=32, help="with --cached")
+    p.add_argument(
+        "--threshold", type=float, default=0.9, help="with --cached and no --steps: parallel-decoding threshold"
+    )
     _add_sampler(p)
     p.set_defaults(fn=cmd_sample)
     p = sub.add_parser("arness", help="record decoding orders and plot AR-ness vs temperature (PNG)")
