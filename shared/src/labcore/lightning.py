@@ -1,17 +1,45 @@
-"""Lightning integration (needs ``lightning``): checkpoint files written atomically."""
+"""Lightning integration shared by every trainer (needs ``lightning``).
+
+One place builds the :class:`~lightning.pytorch.Trainer` of every package (:func:`make_trainer`), from
+the same command-line flags (:func:`add_trainer_args`), with:
+
+- atomic checkpoints (:class:`AtomicCheckpointIO`) saved as ``<checkpoint_dir>/last.ckpt`` every
+  ``checkpoint_every`` optimiser steps, resumed by :func:`fit`;
+- signal safety (:class:`SignalCheckpoint`): SIGINT/SIGTERM write ``last.ckpt`` at the current step and
+  exit with ``128 + signal`` (130/143), so a resumed run loses no step;
+- any Lightning strategy (``ddp``, ``ddp_spawn``, ``ddp_fork``, ``fsdp``), precision and ``torch.compile``.
+
+Step-indexed trainers (whose batch and noise are drawn afresh each step rather than read from a
+dataset) subclass :class:`StepModule`: every micro-batch's randomness is a function of
+``(seed, step, micro-batch index)``, where the index counts over processes and gradient-accumulation
+micro-batches. A run therefore resumes exactly, and 2 DDP processes equal one process accumulating the
+same 2 micro-batches (the same global batch).
+"""
 
 from __future__ import annotations
 
+import signal
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from labcore.checkpoint import atomic_write
+from labcore.logging import get_logger
+from labcore.trainer_args import STRATEGIES, add_trainer_args, maybe_compile, trainer_options  # noqa: F401
 
 try:
+    import lightning as L
+    from lightning.pytorch.callbacks import Callback, ModelCheckpoint
     from lightning.pytorch.plugins.io import TorchCheckpointIO
 except ImportError as err:  # pragma: no cover - exercised only without lightning
     raise ImportError("labcore.lightning needs Lightning: pip install 'lightning>=2.2'") from err
+
+log = get_logger("labcore.lightning")
+LAST = "last.ckpt"
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -22,3 +50,232 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
         atomic_write(path, lambda f: torch.save(checkpoint, f))
+
+
+class SignalCheckpoint(Callback):
+    """On SIGINT/SIGTERM during training: finish the current optimiser step, save ``path`` atomically
+    (all ranks agree through one all-reduce per step), then exit with status ``128 + signum``.
+    Also saves ``path`` when training ends.
+
+    Lightning's own SIGTERM handling (stop without saving) is replaced for the duration of ``fit``.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum, frame) -> None:
+        self.received = signum
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        try:
+            self._previous = {s: signal.signal(s, self._handler) for s in SIGNALS}
+        except ValueError:  # not the main thread (e.g. a notebook's worker): leave the handlers alone
+            self._previous = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self._previous or not _at_step_boundary(trainer, batch_idx):
+            return
+        signum = self.received or 0
+        if trainer.world_size > 1:  # any rank signalled -> every rank saves and leaves together
+            t = torch.tensor(float(signum), device=trainer.strategy.root_device)
+            signum = int(trainer.strategy.reduce(t, reduce_op="max").item())
+        if signum:
+            trainer.save_checkpoint(self.path)
+            if trainer.is_global_zero:
+                log.warning("signal %d: saved %s at step %d; exiting", signum, self.path, trainer.global_step)
+            self._restore()
+            raise SystemExit(128 + signum)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._restore()
+        trainer.save_checkpoint(self.path)  # the final step too, so a longer rerun continues from it
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        for s, h in self._previous.items():
+            signal.signal(s, h)
+        self._previous = {}
+
+
+def _at_step_boundary(trainer, batch_idx: int) -> bool:
+    return (batch_idx + 1) % trainer.accumulate_grad_batches == 0
+
+
+class LossHistory(Callback):
+    """The training loss of every optimiser step: mean over its micro-batches and processes.
+
+    Saved in (and restored from) the checkpoint, so a resumed run returns the whole curve.
+    """
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+        self._micro: list[torch.Tensor] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is None:
+            return
+        self._micro.append(loss.detach().float().reshape(()))
+        if _at_step_boundary(trainer, batch_idx):
+            mean = torch.stack(self._micro).sum()  # Lightning reports each micro-batch's loss / accumulation
+            if trainer.world_size > 1:
+                mean = trainer.strategy.reduce(mean.to(trainer.strategy.root_device), reduce_op="mean")
+            self.losses.append(float(mean))
+            self._micro = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"losses": list(self.losses)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.losses = list(state_dict["losses"])
+
+
+def make_trainer(
+    checkpoint_dir: str | Path | None,
+    *,
+    max_steps: int,
+    checkpoint_every: int = 500,
+    accelerator: str = "auto",
+    devices: int | str | Sequence[int] = "auto",
+    num_nodes: int = 1,
+    strategy: str = "auto",
+    precision: str | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool | None = False,
+    stop_after: int | None = None,
+    **kwargs: Any,
+) -> L.Trainer:
+    """A Trainer saving atomic ``<checkpoint_dir>/last.ckpt`` every ``checkpoint_every`` steps and on
+    SIGINT/SIGTERM (no checkpoints when ``checkpoint_dir`` is ``None``). Extra ``kwargs`` (``logger``,
+    ``gradient_clip_val``, ``accumulate_grad_batches``, ...) go to :class:`~lightning.pytorch.Trainer`;
+    ``logger`` defaults to ``False``. ``stop_after`` ends this call early (a planned interruption: the
+    schedule still spans ``max_steps``)."""
+    if int(max_steps) < 1:
+        raise ValueError(f"steps must be >= 1, got {max_steps}")
+    if int(checkpoint_every) < 1:
+        raise ValueError(f"checkpoint_every must be >= 1 optimiser step, got {checkpoint_every}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
+    saving: list[Callback] = []
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir)
+        saving = [
+            ModelCheckpoint(dirpath=checkpoint_dir, save_last=True, save_top_k=0, every_n_train_steps=checkpoint_every),
+            SignalCheckpoint(checkpoint_dir / LAST),
+        ]
+        kwargs.setdefault("default_root_dir", checkpoint_dir.parent)
+    kwargs.setdefault("enable_checkpointing", bool(saving))
+    kwargs.setdefault("logger", False)
+    kwargs.setdefault("log_every_n_steps", 10)
+    kwargs.setdefault("num_sanity_val_steps", 0)
+    kwargs.setdefault("enable_model_summary", False)
+    return L.Trainer(
+        max_steps=int(stop_after or max_steps),
+        accelerator=accelerator,
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
+        precision=precision or "32-true",
+        callbacks=[LossHistory(), *saving, *callbacks],
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=progress,
+        **kwargs,
+    )
+
+
+def last_checkpoint(trainer: L.Trainer) -> Path | None:
+    """The ``last.ckpt`` path the trainer of :func:`make_trainer` writes (``None`` without checkpoints)."""
+    return next((c.path for c in trainer.callbacks if isinstance(c, SignalCheckpoint)), None)
+
+
+def losses(trainer: L.Trainer) -> list[float]:
+    """Per-step training losses of the whole run so far (see :class:`LossHistory`)."""
+    return next(c.losses for c in trainer.callbacks if isinstance(c, LossHistory))
+
+
+def fit(trainer: L.Trainer, module: L.LightningModule, train_dataloaders=None, val_dataloaders=None, *, resume=True):
+    """``trainer.fit``, continuing from ``last.ckpt`` (model, optimiser, scheduler, step) when ``resume``."""
+    last = last_checkpoint(trainer)
+    ckpt_path = str(last) if resume and last is not None and last.exists() else None
+    if ckpt_path and trainer.is_global_zero:
+        log.info("resuming from %s", last)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
+        trainer.fit(module, train_dataloaders, val_dataloaders, ckpt_path=ckpt_path)
+    return module
+
+
+class _Steps(torch.utils.data.IterableDataset):
+    """Endless placeholder batches: :class:`StepModule` draws its own data from the step index."""
+
+    def __iter__(self) -> Iterator[int]:
+        while True:
+            yield 0
+
+
+def step_loader() -> torch.utils.data.DataLoader:
+    """The train loader of a :class:`StepModule` (its ``max_steps`` ends the run)."""
+    return torch.utils.data.DataLoader(_Steps(), batch_size=None)
+
+
+class StepModule(L.LightningModule):
+    """A LightningModule whose batches are functions of the optimiser step (not of a dataset position).
+
+    Subclasses implement :meth:`step_loss`. ``global_batch`` rows are split evenly over
+    ``world_size × accumulate_grad_batches`` micro-batches; :meth:`micro_batch` says which one this call
+    computes and seeds torch's generators with ``(seed, step, micro-batch)``, so results depend on the
+    global batch only, never on how it is spread over processes, and a resumed run equals an
+    uninterrupted one.
+    """
+
+    seed: int = 0
+    global_batch: int = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._micro = (-1, 0)
+
+    def micro_batch(self) -> tuple[int, int, int]:
+        """``(step, index, count)`` of the micro-batch being computed (also seeds torch for it)."""
+        step = self.global_step
+        accum = self.trainer.accumulate_grad_batches
+        k = self._micro[1] + 1 if self._micro[0] == step else 0
+        self._micro = (step, k)
+        count = self.trainer.world_size * accum
+        index = self.trainer.global_rank * accum + k % accum
+        if self.global_batch % count:
+            raise ValueError(f"batch size {self.global_batch} must be divisible by processes x accumulation = {count}")
+        torch.manual_seed(micro_seed(self.seed, step, index))
+        return step, index, count
+
+    def step_loss(self, step: int, index: int, count: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_step(self, batch, batch_idx):
+        loss = self.step_loss(*self.micro_batch())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {self.global_step}; lower the learning rate")
+        return loss
+
+    def train_dataloader(self):
+        return step_loader()
+
+
+def micro_seed(seed: int, step: int, index: int = 0) -> int:
+    """A 63-bit seed for micro-batch ``index`` of optimiser step ``step`` of a run seeded ``seed``."""
+    return (int(seed) * 1_000_003 + int(step) * 65_537 + int(index) * 7_919 + 1) % (2**63 - 1)
+
+
+def step_generator(seed: int, step: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """A generator seeded by ``(seed, step)`` only: the same global batch on every process."""
+    return torch.Generator(device=device).manual_seed(micro_seed(seed, step, 10**6))
+
+
+def shard(x: torch.Tensor, index: int, count: int) -> torch.Tensor:
+    """Rows of micro-batch ``index`` of ``count`` (contiguous, equal-sized chunks along dim 0)."""
+    return x.chunk(count)[index] if count > 1 else x

@@ -24,6 +24,7 @@ from energy_diffusion.targets import grid, ring
 from labcore.checkpoint import CheckpointError, atomic_write, atomic_write_text, load_state_dict_checked
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
+from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
 
 log = get_logger("energy_diffusion")
 
@@ -77,6 +78,8 @@ def cmd_train(a) -> None:
     cfg = EDMConfig(sigma_min=TOY_EDM.sigma_min, sigma_max=a.sigma_max, sigma_data=a.sigma_data)
     out = Path(a.out)
     teacher = MLPDenoiser(data.shape[1], hidden=a.hidden, depth=a.depth, sigma_data=cfg.sigma_data)
+    maybe_compile(teacher, a.compile)  # the energy is not compiled: its loss needs double backward
+    opts = {"resume": a.resume, **trainer_options(a)}
     train_denoiser(
         teacher,
         data,
@@ -86,6 +89,7 @@ def cmd_train(a) -> None:
         lr=a.lr,
         seed=a.seed,
         checkpoint_dir=out / "teacher_ckpt",
+        **opts,
     )
     energy = MLPEnergy(data.shape[1], hidden=a.hidden, depth=a.depth, sigma_data=cfg.sigma_data)
     distill(
@@ -98,6 +102,7 @@ def cmd_train(a) -> None:
         lr=a.lr,
         seed=a.seed,
         checkpoint_dir=out / "energy_ckpt",
+        **opts,
     )
     meta = {
         "dim": data.shape[1],
@@ -182,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--sigma-max", type=float, default=TOY_EDM.sigma_max)
     t.add_argument("--sigma-data", type=float, default=TOY_EDM.sigma_data, help="EDM σ_data (data scale)")
     t.add_argument("--seed", type=int, default=0)
+    add_trainer_args(t, checkpoint_every=500)
     t.set_defaults(fn=cmd_train)
     s = sub.add_parser("sample", help="sample the product Π p_i^β_i of saved energies")
     s.add_argument("energies", nargs="+", help="directories written by `train` (…/energy)")

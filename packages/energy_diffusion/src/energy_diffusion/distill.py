@@ -55,6 +55,6 @@ def distill(
         batch_size=batch_size,
         lr=lr,
         seed=seed,
-        desc="distil",
+        aux=[teacher] if isinstance(teacher, torch.nn.Module) else (),
         **fit_kwargs,
     )

@@ -133,7 +133,6 @@ def train_denoiser(
         batch_size=batch_size,
         lr=lr,
         seed=seed,
-        desc="teacher",
         **fit_kwargs,
     )
 

@@ -1,21 +1,45 @@
-"""One resumable training loop for teachers and distilled energies."""
+"""One Lightning training loop for teachers and distilled energies (resumable, signal-safe, any strategy)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from labcore.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from labcore.logging import get_logger, progress
+from labcore.lightning import StepModule, losses, make_trainer, shard, step_generator
+from labcore.lightning import fit as fit_resumable
 from labcore.schedules import warmup_cosine
 
-log = get_logger("energy_diffusion")
-
 LossFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+class MinibatchModule(StepModule):
+    """Adam + cosine schedule; step ``s`` draws ``batch_size`` rows of ``data`` with a ``(seed, s)`` generator
+    and each micro-batch its noise with a ``(seed, s, micro-batch)`` generator (see :class:`StepModule`)."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn, data: torch.Tensor, *, batch_size, lr, steps, seed, aux=()):
+        super().__init__()
+        self.model, self.loss_fn, self.data = model, loss_fn, data
+        self.global_batch, self.lr, self.steps, self.seed = batch_size, lr, steps, seed
+        self._aux = list(aux)  # frozen helpers (a teacher) moved with the model, not trained or saved
+
+    def on_fit_start(self) -> None:
+        for m in self._aux:
+            m.to(self.device)
+
+    def step_loss(self, step: int, index: int, count: int) -> torch.Tensor:
+        idx = torch.randint(len(self.data), (self.global_batch,), generator=step_generator(self.seed, step))
+        gen = torch.Generator(device=self.device).manual_seed(torch.initial_seed())  # seeded by micro_batch()
+        return self.loss_fn(shard(self.data[idx], index, count).to(self.device), gen)
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(0, self.steps))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 def fit(
@@ -29,44 +53,28 @@ def fit(
     seed: int = 0,
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int = 500,
-    desc: str = "train",
+    resume: bool = True,
+    aux: Sequence[nn.Module] = (),
+    progress: bool = False,
+    **trainer_options: Any,
 ) -> list[float]:
-    """Adam + cosine schedule on minibatches of ``data``; resumes from ``checkpoint_dir`` if it holds one.
+    """Train ``model`` with ``loss_fn(batch, generator)`` on minibatches of ``data`` for ``steps`` steps.
 
-    ``loss_fn(batch, generator)`` returns the scalar loss. Returns the full loss curve.
+    Checkpoints (``checkpoint_dir/last.ckpt``, every ``checkpoint_every`` steps and on SIGINT/SIGTERM)
+    resume a rerun exactly; ``trainer_options`` (``strategy``, ``devices``, ``precision``, ...) go to
+    :func:`labcore.lightning.make_trainer`. Returns the loss curve of the whole run.
     """
     if len(data) == 0:
         raise ValueError("no training data")
-    gen = torch.Generator(device=data.device).manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses: list[float] = []
-    start = 0
-    if checkpoint_dir is not None and (found := latest_checkpoint(checkpoint_dir)) is not None:
-        state = load_checkpoint(found, model=model, optimizer=opt)
-        start, losses = state["step"], state["extra"]["losses"]
-        gen.set_state(state["extra_tensors"]["generator"])
-        log.info("resumed %s from %s at step %d", desc, found, start)
-    schedule = warmup_cosine(0, steps)
-    for step in progress(range(start, steps), desc=desc, total=steps - start):
-        for group in opt.param_groups:  # cosine schedule in closed form: resumes at any step
-            group["lr"] = lr * schedule(step)
-        idx = torch.randint(len(data), (batch_size,), generator=gen, device=data.device)
-        loss = loss_fn(data[idx], gen)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc} loss became {loss.item()} at step {step}; lower the learning rate")
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        done = step + 1
-        if checkpoint_dir is not None and (done % checkpoint_every == 0 or done == steps):
-            save_checkpoint(
-                Path(checkpoint_dir),
-                done,
-                model=model,
-                optimizer=opt,
-                extra={"losses": losses},
-                extra_tensors={"generator": gen.get_state()},
-                keep=2,
-            )
-    return losses
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    module = MinibatchModule(model, loss_fn, data, batch_size=batch_size, lr=lr, steps=steps, seed=seed, aux=aux)
+    trainer = make_trainer(
+        Path(checkpoint_dir) if checkpoint_dir is not None else None,
+        max_steps=steps,
+        checkpoint_every=checkpoint_every,
+        progress=progress,
+        **trainer_options,
+    )
+    fit_resumable(trainer, module, resume=resume)
+    return losses(trainer)

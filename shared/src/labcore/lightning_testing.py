@@ -1,0 +1,121 @@
+"""Test helpers for trainers built with :func:`labcore.lightning.make_trainer` (multi-process and signals).
+
+:func:`check_ddp_matches_single` runs a trainer under 2 CPU processes (gloo, Lightning's ``ddp_fork``)
+and in one process accumulating the same 2 micro-batches, i.e. on the same global batch, and compares
+the loss curves and final weights stored in the two ``last.ckpt``; then resumes the DDP checkpoint in
+one process. :func:`interrupt_cli` sends a signal to a real CLI run once it has logged a given step.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+TrainFn = Callable[[Path, int, dict[str, Any]], Path]
+CPU_DDP = {"accelerator": "cpu", "devices": 2, "strategy": "ddp_fork"}
+CPU_ACCUMULATE = {"accelerator": "cpu", "devices": 1, "accumulate_grad_batches": 2}
+
+
+def _state(ckpt: Path) -> dict[str, Any]:
+    return torch.load(ckpt, map_location="cpu", weights_only=False)
+
+
+def max_weight_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    """Largest absolute difference between two state dicts with the same keys."""
+    if set(a) != set(b):
+        raise AssertionError(f"state dicts differ in keys: {sorted(set(a) ^ set(b))[:8]}")
+    return max(((a[k].double() - b[k].double()).abs().max().item() for k in a if a[k].numel()), default=0.0)
+
+
+def _losses(state: dict[str, Any]) -> list[float]:
+    return next(v["losses"] for k, v in state["callbacks"].items() if k.startswith("LossHistory"))
+
+
+def check_ddp_matches_single(train: TrainFn, tmp_path: Path, *, steps: int = 3, atol: float = 1e-5) -> dict:
+    """``train(out_dir, steps, trainer_options) -> last.ckpt`` must give the same run under 2 processes as
+    in one process on the same global batch, and a DDP checkpoint must resume in one process.
+
+    Both runs stop after ``steps - 1`` steps (``stop_after``), then resume in one process for the last one.
+    Returns ``{"weights": max |Δw|, "losses": max |Δloss|, "resumed": max |Δw| after the last step}``.
+    """
+    first = {"stop_after": steps - 1}
+    single = _state(train(tmp_path / "single", steps, {**CPU_ACCUMULATE, **first}))
+    ddp = _state(train(tmp_path / "ddp", steps, {**CPU_DDP, **first}))
+    for name, s in (("single", single), ("ddp", ddp)):
+        assert s["global_step"] == steps - 1, f"{name} run stopped at step {s['global_step']}, expected {steps - 1}"
+    la, lb = _losses(single), _losses(ddp)
+    assert len(la) == len(lb) == steps - 1, (la, lb)
+    out = {
+        "weights": max_weight_diff(single["state_dict"], ddp["state_dict"]),
+        "losses": max(abs(x - y) for x, y in zip(la, lb)),
+    }
+    resumed = _state(train(tmp_path / "ddp", steps, dict(CPU_ACCUMULATE)))
+    reference = _state(train(tmp_path / "single", steps, dict(CPU_ACCUMULATE)))
+    assert resumed["global_step"] == steps and len(_losses(resumed)) == steps
+    out["resumed"] = max_weight_diff(resumed["state_dict"], reference["state_dict"])
+    assert max(out.values()) <= atol, f"DDP differs from one process on the same global batch: {out}"
+    assert max_weight_diff(single["state_dict"], reference["state_dict"]) > 0, "the last step changed nothing"
+    return out
+
+
+def interrupt_cli(
+    args: list[str],
+    marker: Callable[[], bool],
+    *,
+    sig: int = signal.SIGTERM,
+    env: dict[str, str] | None = None,
+    timeout: float = 300.0,
+) -> subprocess.CompletedProcess:
+    """Run ``python -m <args>``; when ``marker()`` turns true (e.g. a step's checkpoint or log line exists),
+    send ``sig`` and return the finished process (its ``returncode`` and combined ``stdout``)."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **(env or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env
+    )
+    deadline = time.monotonic() + timeout  # a guard against hangs, not a measurement
+    try:
+        while not marker():
+            if proc.poll() is not None:
+                raise AssertionError(f"run ended (status {proc.returncode}) before the marker:\n{proc.stdout.read()}")
+            if time.monotonic() > deadline:
+                raise AssertionError("the run never reached the marker")
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        stdout, _ = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout)
+
+
+def check_interrupt_and_resume(
+    args: list[str], last_ckpt: Path, *, sig: int = signal.SIGTERM, env: dict[str, str] | None = None
+) -> int:
+    """Run the CLI ``python -m <args>``; once ``last_ckpt`` exists (its first periodic checkpoint) send
+    ``sig``. The run must exit with ``128 + sig`` and leave ``last_ckpt`` at the step it stopped at, with
+    one loss per step (nothing lost); then the same command resumes and finishes (exit 0).
+
+    Returns the interrupted step. Counts steps, not seconds: pick a step budget the run cannot finish
+    between its first checkpoint and the signal.
+    """
+    last_ckpt = Path(last_ckpt)
+    done = interrupt_cli(args, last_ckpt.exists, sig=sig, env=env)
+    assert done.returncode == 128 + sig, f"exit status {done.returncode}, expected {128 + sig}:\n{done.stdout}"
+    state = _state(last_ckpt)
+    step = state["global_step"]
+    assert f"saved {last_ckpt} at step {step}" in done.stdout, done.stdout[-3000:]
+    assert len(_losses(state)) == step, "the checkpoint's loss history does not match its step"
+    env_all = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **(env or {})}
+    again = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env_all)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"resuming from {last_ckpt}" in again.stdout + again.stderr
+    return step
