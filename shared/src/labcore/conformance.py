@@ -102,6 +102,8 @@ MISSING_DIM = Bad("missing_dim", lambda t: t[0])
 AS_INT = Bad("int_dtype", lambda t: t.round().long())
 AS_FLOAT = Bad("float_dtype", lambda t: t.float())
 EMPTY_BATCH = Bad("empty_batch", lambda t: t[:0])
+ZERO = Bad("zero", lambda v: v * 0)
+NEGATIVE = Bad("negative", lambda v: -abs(v) - 1)
 
 
 def _label(value: Any) -> str:

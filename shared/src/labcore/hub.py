@@ -116,7 +116,7 @@ def safetensors_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
         head = f.read(8)
         n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
         if not 0 < n <= size - 8:
-            raise CheckpointError(f"weights file {path} is truncated or not a safetensors file (bad header length)")
+            raise CheckpointError(f"weights file {path} is truncated or corrupt (bad header length); re-save the model")
         try:
             header = json.loads(f.read(n))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -343,12 +343,16 @@ class HubMixin(PyTorchModelHubMixin):
     """``save_pretrained``/``from_pretrained`` for an ``nn.Module`` whose ``__init__`` takes one dataclass
     ``config`` (JSON lists come back as tuples in fields annotated ``tuple``) or JSON-able keyword
     arguments. Extra ``__init__`` arguments that are not saved (e.g. a graph) are passed to ``from_pretrained``.
+    Facts about training that loaders need but ``__init__`` does not take (e.g. a noise range) go in
+    ``model.hub_info``, restricted to the keys named in ``hub_info_fields``.
     """
 
     hub_max_parameters: ClassVar[int] = DEFAULT_MAX_PARAMETERS
+    hub_info_fields: ClassVar[tuple[str, ...]] = ()  # config.json keys kept in ``model.hub_info``, not __init__'s
 
     def _save_pretrained(self, save_directory: Path) -> None:
-        config = {**_jsonable(self._hub_mixin_config or {}), TAG_KEY: model_tag(type(self))}
+        info = {k: v for k, v in getattr(self, "hub_info", {}).items() if k in self.hub_info_fields}
+        config = {**_jsonable(self._hub_mixin_config or {}), **_jsonable(info), TAG_KEY: model_tag(type(self))}
         _save_weights(self, save_directory)
         atomic_write_text(save_directory / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True))
         info = self._hub_mixin_info
@@ -423,6 +427,7 @@ class HubMixin(PyTorchModelHubMixin):
         raw = read_config(directory)
         check_tag(raw, cls, directory)
         raw.pop(TAG_KEY, None)
+        info = {k: raw.pop(k) for k in cls.hub_info_fields if k in raw}
         kwargs = {**cls._init_kwargs(raw, directory), **model_kwargs}
         header = weights_header(directory)
         shapes = meta_state_shapes(lambda: cls(**kwargs), directory)
@@ -433,6 +438,7 @@ class HubMixin(PyTorchModelHubMixin):
         model = cls(**kwargs)
         load_state_dict_checked(model, read_state_file(directory / WEIGHTS_FILE, map_location), strict=strict)
         check_finite(model, directory / WEIGHTS_FILE)
+        model.hub_info = info
         return model.to(map_location).eval()
 
 

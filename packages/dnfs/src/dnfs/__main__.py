@@ -42,7 +42,11 @@ def _load(model_dir: str, device: torch.device):
         raise SystemExit(f"{d} holds no trained DNFS sampler ({TARGET_FILE} missing); run `python -m dnfs train`")
     spec = json.loads((d / TARGET_FILE).read_text())
     target = build_target(spec).to(device)
-    return load_rate_model(d / "model").to(device).eval(), GeometricPath(target), spec
+    from labcore.hub import exit_on_load_error
+
+    with exit_on_load_error():
+        model = load_rate_model(d / "model")
+    return model.to(device).eval(), GeometricPath(target), spec
 
 
 def cmd_train(a) -> None:

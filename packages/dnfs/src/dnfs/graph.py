@@ -16,8 +16,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from dnfs.layers import MLP, EmbeddingLayer, LEOutputLayer, TimestepEmbedder
-from dnfs.targets import validate_states
+from dnfs.targets import validate_states, validate_times
 from dnfs.transformer import AttentionBlock
+from labcore.hub import HubMixin
 
 
 @dataclass
@@ -56,7 +57,9 @@ class HollowGraphLayer(nn.Module):
         return h + self.mlp(h)
 
 
-class LocallyEquivariantGraphTransformer(nn.Module):
+class LocallyEquivariantGraphTransformer(
+    nn.Module, HubMixin, library_name="dnfs", paper_url="https://arxiv.org/abs/2505.17741"
+):
     def __init__(self, config: LEGraphConfig, adjacency: torch.Tensor):
         super().__init__()
         self.config = c = config
@@ -71,7 +74,8 @@ class LocallyEquivariantGraphTransformer(nn.Module):
 
     def set_graph(self, adjacency: torch.Tensor) -> None:
         """Use another graph with the same number of nodes (e.g. a fresh Erdős–Rényi instance)."""
-        adjacency = torch.as_tensor(adjacency).float()
+        # read on the graph's own device (CPU for lists/arrays), also while a model is built on the meta device
+        adjacency = torch.as_tensor(adjacency, device=adjacency.device if torch.is_tensor(adjacency) else "cpu").float()
         if adjacency.shape != (self.data_dim, self.data_dim):
             raise ValueError(f"adjacency must be ({self.data_dim}, {self.data_dim}), got {tuple(adjacency.shape)}")
         if torch.diagonal(adjacency).any():
@@ -86,6 +90,7 @@ class LocallyEquivariantGraphTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         validate_states(x, self.vocab_size, self.data_dim)
+        validate_times(t, x.shape[0])
         cond = self.time_embedder(t)[:, None]
         s = self.degree_embed(self.degree)[None] + cond
         for block in self.structural:

@@ -1,21 +1,16 @@
-"""Save and load rate networks as ``config.json`` + ``model.safetensors``."""
+"""Build rate networks by name; save and load them through labcore's save/load contract (:mod:`labcore.hub`)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
 from torch import nn
 
 from dnfs.graph import LEGraphConfig, LocallyEquivariantGraphTransformer
 from dnfs.mlp import LEMLPConfig, LocallyEquivariantMLP
 from dnfs.transformer import LETransformerConfig, LocallyEquivariantTransformer
 
-MODEL_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 REGISTRY = {
     "LocallyEquivariantTransformer": (LocallyEquivariantTransformer, LETransformerConfig),
     "LocallyEquivariantMLP": (LocallyEquivariantMLP, LEMLPConfig),
@@ -65,34 +60,19 @@ def lattice_rate_model(
 
 
 def save_rate_model(model: nn.Module, directory: str | Path) -> Path:
-    """Write ``config.json`` (with the class name) and ``model.safetensors``, each atomically."""
-    from labcore.checkpoint import atomic_write, atomic_write_text
-
-    directory = Path(directory)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(directory / MODEL_FILE, lambda f: f.write(save(state)))
-    config = {"class": type(model).__name__, **asdict(model.config)}
-    atomic_write_text(directory / CONFIG_FILE, json.dumps(config, indent=1))
-    return directory
+    """``model.save_pretrained(directory)`` (labcore's contract: tagged ``config.json``, ``model.safetensors``,
+    model card); returns ``directory``."""
+    model.save_pretrained(directory)
+    return Path(directory)
 
 
 def load_rate_model(directory: str | Path, adjacency: torch.Tensor | None = None) -> nn.Module:
-    """Rebuild a network saved by :func:`save_rate_model`; errors name missing files, keys and shapes."""
-    from labcore.checkpoint import load_state_dict_checked
+    """Load a rate network of any registered class, told by its ``config.json`` (tag, or the ``class`` key of older
+    saves); strict: errors name missing files, keys and shapes. The graph Transformer needs ``adjacency``."""
+    from labcore.hub import load_tagged
 
-    directory = Path(directory)
-    if not (directory / CONFIG_FILE).exists():
-        raise FileNotFoundError(
-            f"{directory} holds no saved rate model ({CONFIG_FILE} missing); train one with `python -m dnfs train`"
-        )
+    kwargs = {} if adjacency is None else {"adjacency": adjacency}
     try:
-        config = json.loads((directory / CONFIG_FILE).read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{directory / CONFIG_FILE} is corrupt ({e})") from e
-    model = build_rate_model(config.pop("class", ""), config, adjacency)
-    try:
-        state = load_file(str(directory / MODEL_FILE))
-    except (SafetensorError, OSError) as e:
-        raise ValueError(f"{directory / MODEL_FILE} is missing or corrupt ({e}); re-save the model") from e
-    load_state_dict_checked(model, state)
-    return model
+        return load_tagged(directory, [cls for cls, _ in REGISTRY.values()], **kwargs)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{e}; train one with `python -m dnfs train`") from e

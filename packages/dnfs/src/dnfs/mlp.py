@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from dnfs.layers import LEOutputLayer, TimestepEmbedder
-from dnfs.targets import validate_states
+from dnfs.targets import validate_states, validate_times
+from labcore.hub import HubMixin
 
 
 @dataclass
@@ -25,7 +26,7 @@ class LEMLPConfig:
     num_layers: int = 2
 
 
-class LocallyEquivariantMLP(nn.Module):
+class LocallyEquivariantMLP(nn.Module, HubMixin, library_name="dnfs", paper_url="https://arxiv.org/abs/2505.17741"):
     def __init__(self, config: LEMLPConfig):
         super().__init__()
         self.config = c = config
@@ -43,6 +44,7 @@ class LocallyEquivariantMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         validate_states(x, self.vocab_size, self.data_dim)
+        validate_times(t, x.shape[0])
         onehot = nn.functional.one_hot(x, self.vocab_size).to(self.mix.dtype)
         z = torch.einsum("bjs,ijsh->bih", onehot, self.mix * self.hollow)  # no x_i in z_i
         cond = self.time_embedder(t)[:, None]

@@ -29,6 +29,16 @@ def validate_states(x: torch.Tensor, num_states: int, dim: int | None = None) ->
     return x
 
 
+def validate_times(t: torch.Tensor, batch: int) -> torch.Tensor:
+    """Check that ``t`` is a finite float ``(batch,)`` tensor of path times; return it."""
+    if not torch.is_tensor(t) or not t.is_floating_point() or t.shape != (batch,):
+        shape = tuple(t.shape) if torch.is_tensor(t) else type(t).__name__
+        raise ValueError(f"t must be a float tensor of shape ({batch},), got {shape}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError("t contains NaN or inf; path times lie in [0, 1]")
+    return t
+
+
 def check_finite(values: torch.Tensor, what: str) -> torch.Tensor:
     """Raise a clear error when a target returns NaN or ``+inf`` (``-inf`` is allowed: a forbidden state)."""
     bad = torch.isnan(values) | torch.isposinf(values)

@@ -16,7 +16,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from dnfs.layers import MLP, EmbeddingLayer, LEOutputLayer, TimestepEmbedder
-from dnfs.targets import validate_states
+from dnfs.targets import validate_states, validate_times
+from labcore.hub import HubMixin
 
 
 @dataclass
@@ -123,7 +124,9 @@ class AggregationAttentionBlock(nn.Module):
         return h + self.mlp(self.norm2(h))
 
 
-class LocallyEquivariantTransformer(nn.Module):
+class LocallyEquivariantTransformer(
+    nn.Module, HubMixin, library_name="dnfs", paper_url="https://arxiv.org/abs/2505.17741"
+):
     """``G_θ(τ, i | x, t)``: locally equivariant rates for ``{0..S-1}^D`` (input long ``(B, D)``, t ``(B,)``)."""
 
     def __init__(self, config: LETransformerConfig):
@@ -147,8 +150,7 @@ class LocallyEquivariantTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         validate_states(x, self.vocab_size, self.data_dim)
-        if t.shape != (x.shape[0],):
-            raise ValueError(f"t must have shape ({x.shape[0]},), got {tuple(t.shape)}")
+        validate_times(t, x.shape[0])
         emb = self.vocab_embedder(x)
         cond = self.time_embedder(t)[:, None]
         fwd = torch.cat([cond, emb], 1)

@@ -12,7 +12,6 @@ import json
 import os
 from pathlib import Path
 
-import safetensors.torch
 import torch
 
 from energy_diffusion.distill import distill
@@ -21,7 +20,7 @@ from energy_diffusion.energy import MLPEnergy
 from energy_diffusion.experiment import toy_pair
 from energy_diffusion.smc import FeynmanKac, reverse_diffusion, smc_sample
 from energy_diffusion.targets import grid, ring
-from labcore.checkpoint import CheckpointError, atomic_write, atomic_write_text, load_state_dict_checked
+from labcore.hub import exit_on_load_error
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
 from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
@@ -52,24 +51,17 @@ def load_data(target: str, n: int, seed: int) -> torch.Tensor:
 
 
 def save_energy(energy: MLPEnergy, out: Path, meta: dict) -> None:
-    weights = safetensors.torch.save({k: v.contiguous() for k, v in energy.state_dict().items()})
-    atomic_write(out / "model.safetensors", lambda f: f.write(weights))
-    atomic_write_text(out / "config.json", json.dumps(meta, indent=2))
+    """``energy.save_pretrained(out)`` with the training facts of ``meta`` (``sigma_max``, ``target``) in its config."""
+    energy.hub_info = {k: meta[k] for k in MLPEnergy.hub_info_fields}
+    energy.save_pretrained(out)
 
 
 def load_energy(path: str | os.PathLike) -> MLPEnergy:
-    path = Path(path)
-    if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
-        raise SystemExit(
-            f"{path} holds no saved energy (config.json + model.safetensors); make one with `energy-diffusion train`"
-        )
-    meta = json.loads((path / "config.json").read_text())
-    energy = MLPEnergy(meta["dim"], hidden=meta["hidden"], depth=meta["depth"], sigma_data=meta["sigma_data"])
-    try:
-        load_state_dict_checked(energy, safetensors.torch.load_file(path / "model.safetensors"))
-    except CheckpointError as err:
-        raise SystemExit(f"{path}: {err}") from err
-    return energy.eval()
+    """``MLPEnergy.from_pretrained(path)``, ending the command with the reason when it cannot be loaded."""
+    if not (Path(path) / "config.json").exists():
+        raise SystemExit(f"{path} holds no saved energy (config.json); make one with `energy-diffusion train`")
+    with exit_on_load_error():
+        return MLPEnergy.from_pretrained(path)
 
 
 def cmd_train(a) -> None:

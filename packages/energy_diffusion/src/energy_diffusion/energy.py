@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from energy_diffusion.edm import _expand, _mlp, preconditioning
+from labcore.hub import HubMixin
 
 
 class EnergyModel(nn.Module):
@@ -30,6 +31,11 @@ class EnergyModel(nn.Module):
 
     def energy(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """E(x, σ) per example, shape ``(N,)``."""
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
+        if not bool((sigma > 0).all() & torch.isfinite(sigma).all()):
+            raise ValueError(f"sigma must be finite and > 0, got {sigma.flatten()[:4].tolist()}")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("x contains NaN or inf")
         _, c_out, c_in, c_noise = preconditioning(sigma, self.sigma_data)
         u = _expand(c_in, x) * x
         g = -0.5 * (u - self.features(u, c_noise)).pow(2).flatten(1).sum(1)
@@ -48,8 +54,13 @@ class EnergyModel(nn.Module):
         return x + _expand(sigma, x) ** 2 * self.score(x, sigma, create_graph)
 
 
-class MLPEnergy(EnergyModel):
-    """Energy model for low-dimensional data: ``f`` is a SiLU MLP of ``(u, c_noise)``."""
+class MLPEnergy(EnergyModel, HubMixin, library_name="energy_diffusion", paper_url="https://arxiv.org/abs/2502.12786"):
+    """Energy model for low-dimensional data: ``f`` is a SiLU MLP of ``(u, c_noise)``.
+
+    ``save_pretrained``/``from_pretrained`` follow labcore's contract; ``hub_info`` keeps the training noise range
+    ``sigma_max`` and the ``target`` it was trained on."""
+
+    hub_info_fields = ("sigma_max", "target")
 
     def __init__(self, dim: int, hidden: int = 128, depth: int = 3, sigma_data: float = 0.5):
         super().__init__(sigma_data)

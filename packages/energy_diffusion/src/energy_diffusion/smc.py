@@ -183,7 +183,9 @@ def smc_sample(
     unreliable at the smallest σ while the targets barely change. 0 keeps the exact FK model.
     """
     if n_particles < 2:
-        raise ValueError(f"SMC needs at least 2 particles, got {n_particles}")
+        raise ValueError(f"SMC needs at least 2 particles (n_particles), got {n_particles}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
     if resampling not in RESAMPLERS:
         raise ValueError(f"resampling must be one of {sorted(RESAMPLERS)}, got {resampling!r}")
     if not 0 <= ess_threshold <= 1:
@@ -245,6 +247,8 @@ def reverse_diffusion(
 ) -> torch.Tensor:
     """Baseline: the same reverse-diffusion moves driven by ∇log γ (score-sum guidance) with no weights,
     optionally MCMC-corrected at every level (as in Du et al., 2023). Biased for products and powers."""
+    if n < 1 or steps < 1:
+        raise ValueError(f"n and steps must be >= 1, got n={n}, steps={steps}")
     sigmas = karras_sigmas(steps + 1, cfg).tolist()
     x = sigmas[0] * torch.randn(n, *shape, generator=generator, device=device)
     for s_now, s_next in zip(sigmas[:-1], sigmas[1:]):
