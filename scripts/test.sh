@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 # tiny test models gain nothing from intra-op threads, and oversubscribed 2-core runners lose a lot
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 set +e
-"$PY" -m pytest --import-mode=importlib -m "not gpu and not slow" shared/tests packages/*/tests "$@"
+"$PY" -m pytest --import-mode=importlib -m "not gpu and not slow" shared/tests packages/*/tests tests "$@"
 rc=$?
 set -e
 if [[ $rc -eq 5 ]]; then

@@ -20,22 +20,41 @@ def _write(pytester):
     )
 
 
+OPT_IN = "from labcore.testing import enable as pytest_configure\n"
+
+
+def test_installing_labcore_registers_no_plugin(pytester):
+    """A user's own ``gpu``-marked tests run as they are: installing labcore changes no one's pytest."""
+    from importlib.metadata import entry_points
+
+    assert not [ep for ep in entry_points(group="pytest11") if ep.value.startswith("labcore")]
+    _write(pytester)
+    pytester.runpytest().assert_outcomes(passed=3)
+
+
+def test_conftest_opt_in(pytester):
+    _write(pytester)
+    pytester.makeconftest(OPT_IN)
+    result = pytester.runpytest("--strict-markers", "-m", "not slow")
+    result.assert_outcomes(passed=1, skipped=0 if __import__("torch").cuda.is_available() else 1, deselected=1)
+
+
 def test_markers_registered_under_strict_markers(pytester):
     _write(pytester)
-    result = pytester.runpytest("--strict-markers", "-m", "not slow")
+    result = pytester.runpytest("-p", "labcore.testing", "--strict-markers", "-m", "not slow")
     result.assert_outcomes(passed=1, skipped=0 if __import__("torch").cuda.is_available() else 1, deselected=1)
 
 
 def test_gpu_only_mode(pytester, monkeypatch):
     _write(pytester)
     monkeypatch.setenv("LABCORE_GPU_TESTS", "1")
-    result = pytester.runpytest("--strict-markers")
+    result = pytester.runpytest("-p", "labcore.testing", "--strict-markers")
     cuda = __import__("torch").cuda.is_available()
     result.assert_outcomes(passed=1 if cuda else 0, skipped=0 if cuda else 1, deselected=2)
 
 
 def test_unknown_marker_rejected(pytester):
     pytester.makepyfile("import pytest\n@pytest.mark.gpux\ndef test_x():\n    pass\n")
-    result = pytester.runpytest("--strict-markers")
+    result = pytester.runpytest("-p", "labcore.testing", "--strict-markers")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*'gpux' not found in `markers`*"])

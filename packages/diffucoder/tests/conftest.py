@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from diffucoder import DreamConfig, DreamModel
+from labcore.testing import enable as pytest_configure  # noqa: F401  (opt in to the gpu/slow markers and fixtures)
 
 MASK_ID = 15
 

@@ -3,6 +3,7 @@ import torch
 
 from dnfs.kolmogorov import GeometricPath
 from dnfs.targets import CallableTarget, LatticeIsing
+from labcore.testing import enable as pytest_configure  # noqa: F401  (opt in to the gpu/slow markers and fixtures)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from labcore.testing import enable as pytest_configure  # noqa: F401  (opt in to the gpu/slow markers and fixtures)
 from r2l_lm.arithmetic import make_digit_tokenizer
 from r2l_lm.training import tiny_llama
 

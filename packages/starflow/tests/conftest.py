@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from labcore.testing import enable as pytest_configure  # noqa: F401  (opt in to the gpu/slow markers and fixtures)
 from starflow import StarFlow, StarFlowConfig
 
 WORDS = "a an the red blue green cat dog bird on under grass table small big photo of".split()

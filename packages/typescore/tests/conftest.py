@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from labcore.testing import enable as pytest_configure  # noqa: F401  (opt in to the gpu/slow markers and fixtures)
+
 
 @pytest.fixture
 def tiny_sd_pipeline(tmp_path) -> Path:

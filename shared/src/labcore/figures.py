@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from labcore.extras import require
+
 
 def image_grid(images: torch.Tensor, nrow: int | None = None, value_range: tuple[float, float] = (-1.0, 1.0),
                padding: int = 2) -> np.ndarray:
@@ -48,8 +50,8 @@ def save_image_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int | N
 def save_line_plot(series: Mapping[str, Sequence[float] | tuple[Sequence[float], Sequence[float]]],
                    path: str | os.PathLike, *, xlabel: str = "step", ylabel: str = "", title: str = "",
                    logy: bool = False) -> Path:
-    """Plot named series (``ys`` or ``(xs, ys)``) into a PNG."""
-    import matplotlib
+    """Plot named series (``ys`` or ``(xs, ys)``) into a PNG (needs the ``labcore[plots]`` extra)."""
+    matplotlib = require("matplotlib", extra="plots", package="labcore")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -1,7 +1,9 @@
-"""One way to get a logger and a progress bar for every CLI; quiet when not on a TTY."""
+"""One way to get a logger and a progress bar for every CLI; quiet when not on a TTY (rich on a TTY with
+the ``labcore[rich]`` extra, plain lines without it)."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging as _logging
 import sys
 from collections.abc import Iterable, Iterator
@@ -18,7 +20,7 @@ def _configure_root() -> None:
     if _CONFIGURED:
         return
     root = _logging.getLogger("labcore.root")
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and importlib.util.find_spec("rich") is not None:  # extra labcore[rich]
         from rich.logging import RichHandler
 
         handler: _logging.Handler = RichHandler(show_path=False, rich_tracebacks=True)

@@ -1,4 +1,7 @@
-"""pytest plugin shared by every package (entry point ``pytest11``).
+"""pytest plugin shared by every package; opt-in, never registered by installing labcore.
+
+A test directory enables it in its ``conftest.py`` with
+``from labcore.testing import enable as pytest_configure``.
 
 Markers: ``gpu`` (needs CUDA; skipped without it) and ``slow`` (left out of the CPU suite).
 With ``LABCORE_GPU_TESTS=1`` only ``gpu`` tests run, so a GPU runner does not repeat the CPU suite.
@@ -8,6 +11,7 @@ Fixtures: ``seeded`` (seeds every generator with 0).
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 import torch
@@ -22,6 +26,13 @@ MARKERS = {
 
 def gpu_tests_only() -> bool:
     return os.environ.get("LABCORE_GPU_TESTS", "") not in ("", "0")
+
+
+def enable(config: pytest.Config) -> None:
+    """Register this plugin once (use as a conftest's ``pytest_configure``)."""
+    plugin = sys.modules[__name__]
+    if not config.pluginmanager.is_registered(plugin):
+        config.pluginmanager.register(plugin, __name__)
 
 
 def pytest_configure(config: pytest.Config) -> None:

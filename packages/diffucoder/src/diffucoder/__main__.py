@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from labcore.extras import require
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
 
@@ -143,8 +144,8 @@ def cmd_evaluate(a) -> None:
 
 
 def cmd_grpo(a) -> None:
-    from datasets import Dataset
-    from trl import GRPOConfig
+    Dataset = require("datasets", extra="rl", package="diffucoder").Dataset
+    GRPOConfig = require("trl", extra="rl", package="diffucoder").GRPOConfig
 
     from diffucoder.coupled_grpo import CoupledGRPOTrainer
     from diffucoder.humaneval import load_problems

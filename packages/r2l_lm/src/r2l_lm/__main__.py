@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from labcore.extras import require
 from labcore.logging import get_logger
 
 log = get_logger("r2l_lm")
@@ -105,8 +106,8 @@ def cmd_generate(a) -> None:
 
 
 def cmd_evaluate(a) -> None:
-    import lm_eval
-    from lm_eval.models.huggingface import HFLM
+    lm_eval = require("lm_eval", extra="lm-eval", package="r2l-lm")
+    HFLM = require("lm_eval.models.huggingface", extra="lm-eval", package="r2l-lm").HFLM
 
     from r2l_lm.lm_eval_adapter import R2LHFLM
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from labcore.extras import require
 from r2l_lm.simulation import PAPER_ANCHORS, SimulationConfig, run_simulation, write_results
 
 DEMO_CONFIG = SimulationConfig(
@@ -28,8 +29,7 @@ DEMO_CONFIG = SimulationConfig(
 
 
 def plot_accuracy(results: dict[str, dict[str, float]], path: Path) -> None:
-    import matplotlib
-
+    matplotlib = require("matplotlib", extra="demo", package="r2l-lm")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -23,14 +23,12 @@ from typing import Any
 
 import torch
 
-try:
-    from lm_eval.api.registry import register_model
-    from lm_eval.models.huggingface import HFLM
-except ImportError as e:  # pragma: no cover - exercised only without the optional dependency
-    raise ImportError("the lm-eval adapter needs lm-evaluation-harness: pip install 'r2l-lm[lm-eval]'") from e
-
+from labcore.extras import require
 from r2l_lm.reversal import encode_pair, require_bos, reverse_ids, tokenize
 from r2l_lm.scoring import combine_paradigm
+
+register_model = require("lm_eval.api.registry", extra="lm-eval", package="r2l-lm").register_model
+HFLM = require("lm_eval.models.huggingface", extra="lm-eval", package="r2l-lm").HFLM
 
 R2L_PARADIGMS = ("r2l-1", "r2l-2", "r2l-3")
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from labcore.checkpoint import load_state_dict_checked
+from labcore.extras import require
 
 # The reference's fine-tuned VAE file (``pytorch_model.bin``) stores the AutoencoderKL as
 # ``encoder = [encoder, quant_conv]`` and ``decoder = [post_quant_conv, decoder]``.
@@ -49,8 +50,7 @@ class LatentAutoencoder(nn.Module):
     def from_pretrained(cls, path: str, finetuned_decoder: str | None = None, **kwargs) -> LatentAutoencoder:
         """Load a diffusers ``AutoencoderKL`` directory; ``finetuned_decoder`` is another such directory or
         a state-dict file (``.bin``/``.pth``/``.safetensors``) in diffusers' or the reference's key layout."""
-        from diffusers import AutoencoderKL
-
+        AutoencoderKL = require("diffusers", extra="vae", package="starflow-pt").AutoencoderKL
         vae = AutoencoderKL.from_pretrained(path, **kwargs)
         if finetuned_decoder is None:
             return cls(vae)
@@ -112,8 +112,7 @@ class LatentAutoencoder(nn.Module):
 
 def tiny_autoencoder(in_channels: int = 3, latent_channels: int = 4, seed: int = 0):
     """A small random ``AutoencoderKL`` (2× downsampling) for tests and the CPU demo."""
-    from diffusers import AutoencoderKL
-
+    AutoencoderKL = require("diffusers", extra="vae", package="starflow-pt").AutoencoderKL
     torch.manual_seed(seed)
     return AutoencoderKL(
         in_channels=in_channels,

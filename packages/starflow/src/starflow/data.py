@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save
 from torch.utils.data import Dataset, TensorDataset
 
 from labcore.checkpoint import atomic_write
+from labcore.extras import require
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
@@ -70,8 +71,7 @@ class ClassFolder(Dataset):
 
 def digits_dataset() -> TensorDataset:
     """sklearn's 8×8 digits as ``(1, 8, 8)`` images in ``[-1, 1]`` with labels 0–9."""
-    from sklearn.datasets import load_digits
-
+    load_digits = require("sklearn.datasets", extra="demo", package="starflow-pt").load_digits
     d = load_digits()
     x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 8 - 1
     return TensorDataset(x, torch.tensor(d.target))

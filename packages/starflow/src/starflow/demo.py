@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from labcore.extras import require
 from labcore.figures import save_image_grid, save_line_plot
 from labcore.logging import get_logger, progress
 from labcore.rng import seed_everything
@@ -67,8 +68,7 @@ def main(
         xt = x_all[test] + sigma * torch.randn_like(x_all[test])
         nll = -model.log_prob(xt, emb(y_all[test])).mean().item() / xt[0].numel()
 
-    from sklearn.linear_model import LogisticRegression
-
+    LogisticRegression = require("sklearn.linear_model", extra="demo", package="starflow-pt").LogisticRegression
     clf = LogisticRegression(max_iter=2000).fit(x_all[train].flatten(1).numpy(), y_all[train].numpy())
     t0 = time.perf_counter()
     result = {

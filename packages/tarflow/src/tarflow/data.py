@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import TensorDataset
 
+from labcore.extras import require
+
 
 def dequantize_uniform(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Uniform dequantisation of 8-bit images in [-1, 1] (likelihood models): ``(k + u)/256`` mapped back."""
@@ -35,8 +37,7 @@ def digits(split: str = "train", test_size: int = 297) -> TensorDataset:
     The 17 grey levels 0..16 are mapped to 8-bit values ``round(v·255/16)``; the last
     ``test_size`` images form the test split.
     """
-    from sklearn.datasets import load_digits
-
+    load_digits = require("sklearn.datasets", extra="demo", package="tarflow").load_digits
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     d = load_digits()
@@ -49,8 +50,7 @@ def digits(split: str = "train", test_size: int = 297) -> TensorDataset:
 
 def image_folder(root: str, img_size: int):
     """An ImageFolder (``root/<class>/<file>``) resized, centre-cropped and mapped to [-1, 1] as the reference."""
-    import torchvision as tv
-
+    tv = require("torchvision", extra="images", package="tarflow")
     transform = tv.transforms.Compose(
         [
             tv.transforms.Resize(img_size),

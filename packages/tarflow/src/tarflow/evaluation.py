@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from labcore.extras import require
 from labcore.logging import progress
 from tarflow.data import dequantize_uniform
 from tarflow.model import TarFlow
@@ -36,10 +37,9 @@ def fid_metric(feature: int | nn.Module = 2048, weights_path: str | None = None)
     ``feature`` is an Inception layer size (needs torch-fidelity and its weights, downloaded once
     or given by ``weights_path``) or any module mapping images to features.
     """
-    from torchmetrics.image.fid import FrechetInceptionDistance
-
+    fid = require("torchmetrics.image.fid", extra="fid", package="tarflow")
     try:
-        return FrechetInceptionDistance(
+        return fid.FrechetInceptionDistance(
             feature=feature, normalize=True, reset_real_features=False, feature_extractor_weights_path=weights_path
         )
     except (ModuleNotFoundError, OSError, RuntimeError) as e:

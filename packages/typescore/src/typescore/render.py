@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import string
 import textwrap
@@ -13,21 +14,23 @@ _LETTERS = string.ascii_uppercase + string.ascii_lowercase + string.digits
 
 
 def dejavu_font(size: int = 32, bold: bool = False) -> ImageFont.FreeTypeFont:
-    """DejaVu Sans from matplotlib's bundled fonts (always installed with matplotlib), else the system copy."""
+    """DejaVu Sans from matplotlib's bundled fonts (extra ``typescore-pt[demo]``), else the system copy."""
     return bundled_font("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf", size)
 
 
 def bundled_font(name: str, size: int = 32) -> ImageFont.FreeTypeFont:
-    """A TrueType font shipped with matplotlib (DejaVu, STIX, Computer Modern), else the system DejaVu copy."""
-    import matplotlib
+    """A TrueType font shipped with matplotlib (DejaVu, STIX, Computer Modern; extra ``typescore-pt[demo]``),
+    else the system DejaVu copy."""
+    dirs = [Path("/usr/share/fonts/truetype/dejavu")]
+    if importlib.util.find_spec("matplotlib") is not None:
+        import matplotlib
 
-    for path in (
-        Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name,
-        Path("/usr/share/fonts/truetype/dejavu") / name,
-    ):
+        dirs.insert(0, Path(matplotlib.get_data_path()) / "fonts" / "ttf")
+    for path in (d / name for d in dirs):
         if path.is_file():
             return ImageFont.truetype(str(path), size)
-    raise FileNotFoundError(f"font {name} not found; install matplotlib (it ships the fonts) or fonts-dejavu")
+    raise FileNotFoundError(f"font {name} not found: pip install 'typescore-pt[demo]' (matplotlib ships the fonts), "
+                            "or install fonts-dejavu")
 
 
 def render_text(
