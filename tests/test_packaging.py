@@ -67,3 +67,10 @@ def test_test_extra_covers_every_other_extra(d):
 def test_labcore_version_matches_its_module():
     init = (ROOT / "shared/src/labcore/__init__.py").read_text()
     assert f'__version__ = "{_labcore_version()}"' in init
+
+
+@pytest.mark.parametrize("d", PROJECTS, ids=lambda d: d.name)
+def test_tests_opt_in_to_the_labcore_plugin(d):
+    """labcore registers no pytest11 plugin; each test directory enables it itself (runs alone too)."""
+    assert "from labcore.testing import enable as pytest_configure" in (d / "tests/conftest.py").read_text()
+    assert "pytest11" not in (ROOT / "shared/pyproject.toml").read_text()
