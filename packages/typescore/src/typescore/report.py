@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from labcore.extras import require
 from typescore.extract import ImageLike, to_rgb_array
 from typescore.metric import TypeScoreResult
 from typescore.render import dejavu_font
@@ -56,11 +57,11 @@ def save_report(
 
 
 def save_breakdown_plot(result: TypeScoreResult, path: str | Path) -> Path:
-    """Bar charts of the score by instructed length and by each metadata field (style, category), with intervals."""
-    import matplotlib
-
+    """Bar charts of the score by instructed length and by each metadata field (style, category), with intervals
+    (needs the ``typescore-pt[plots]`` extra)."""
+    matplotlib = require("matplotlib", extra="plots", package="typescore-pt")
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", extra="plots", package="typescore-pt")
 
     groups = {k: v for k, v in result.breakdowns().items() if v}
     fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 3.6), squeeze=False)
