@@ -35,9 +35,12 @@ def cmd_demo(args) -> None:
 
     if args.point_teacher:
         steps = args.steps or 800
-        print(json.dumps(run_point_teacher(Path(args.out), steps=steps, burn_in_steps=steps // 2), indent=1))
+        res = run_point_teacher(Path(args.out), steps=steps, burn_in_steps=steps // 2, seed=args.seed)
+        print(json.dumps(res, indent=1))
     else:
-        print(json.dumps(run(Path(args.out), steps=args.steps or 300, heads=tuple(args.heads)), indent=1))
+        print(
+            json.dumps(run(Path(args.out), steps=args.steps or 300, heads=tuple(args.heads), seed=args.seed), indent=1)
+        )
 
 
 def _load_model(path):
@@ -59,6 +62,9 @@ def cmd_train(args) -> None:
     from tinydet.two_stage import TwoStageConfig, TwoStageDetector
 
     classes = getattr(data, CLASS_SETS["synthetic" if args.data == "synthetic" else args.classes])
+    if args.recipe:  # the paper's real-size model and schedule
+        _train_recipe(args, classes)
+        return
     if args.head.endswith("-rcnn"):  # Oriented R-CNN with the DCFL or the plain oriented RPN
         rpn = args.head.removesuffix("-rcnn")
         preset = TwoStageConfig.tiny if args.backbone == "tiny" else TwoStageConfig.reference
@@ -80,14 +86,19 @@ def cmd_train(args) -> None:
         ds = PointLabels(ds)
     else:
         detector = TwoStageDetector(cfg) if isinstance(cfg, TwoStageConfig) else RotatedDetector(cfg)
+        if args.backbone_weights:
+            from tinydet.model import load_backbone_weights
+
+            load_backbone_weights(detector.backbone, args.backbone_weights)
         if not args.no_flip:  # AI-TOD-R's pipelines: RRandomFlip, 0.25 per direction (Point Teacher's has none)
             ds = data.RandomFlip(ds, version=cfg.angle_version)
     fit(
         detector,
         ds,
         Path(args.out) / "checkpoints",
-        max_steps=args.steps,
-        batch_size=args.batch_size,
+        seed=args.seed,
+        max_steps=args.steps or 200,
+        batch_size=args.batch_size or 8,
         lr=args.lr,
         optimizer=args.optimizer,
         warmup=args.warmup,
@@ -97,6 +108,40 @@ def cmd_train(args) -> None:
     )
     detector.save_pretrained(Path(args.out) / "model")
     log.info("saved %s", Path(args.out) / "model")
+
+
+def _train_recipe(args, classes) -> None:
+    """``train --recipe NAME``: :func:`tinydet.recipes.create` and the recipe's SGD schedule (12 epochs over
+    the data unless ``--steps``; ``--batch-size`` images per step, default the config's per-GPU count)."""
+    from tinydet import data
+    from tinydet.recipes import RECIPES, create
+    from tinydet.train import fit
+
+    recipe = RECIPES[args.recipe]
+    detector = create(args.recipe, classes, args.backbone_weights)
+    ds = _dataset(args.data, args.classes, args.num_images, args.size)
+    if recipe.model == "point_teacher":
+        ds = data.PointLabels(ds)
+    elif recipe.flip and not args.no_flip:
+        ds = data.RandomFlip(ds, version=detector.config.angle_version)
+    batch = args.batch_size or recipe.images_per_gpu
+    steps = args.steps or recipe.epochs * -(-len(ds) // batch)
+    log.info("recipe %s (%s): %d steps of %d images, SGD lr %g", args.recipe, recipe.source, steps, batch, recipe.lr)
+    fit(
+        detector,
+        ds,
+        Path(args.out) / "checkpoints",
+        max_steps=steps,
+        batch_size=batch,
+        lr=recipe.lr,
+        optimizer="sgd",
+        warmup=recipe.warmup_iters,
+        ddp=args.ddp,
+        devices=args.devices,
+        resume=not args.no_resume,
+        seed=args.seed,
+    )
+    log.info("saved %s", detector.save_pretrained(Path(args.out) / "model"))
 
 
 def cmd_predict(args) -> None:
@@ -156,8 +201,10 @@ def cmd_split(args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="tinydet", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--seed", type=int, default=0, help="seeds torch/numpy/python (init, shuffling, flips)")
     sub = p.add_subparsers(dest="cmd", required=True)
-    d = sub.add_parser("demo", help="DCFL vs Rotated RetinaNet on synthetic scenes (CPU, minutes)")
+    d = sub.add_parser("demo", help="DCFL vs Rotated RetinaNet on synthetic scenes (CPU, minutes)", parents=[common])
     d.add_argument("--out", default="runs/tinydet-demo")
     d.add_argument("--steps", type=int, default=None, help="default 300 (detectors) / 800 (Point Teacher)")
     d.add_argument("--point-teacher", action="store_true", help="the Point Teacher demo (points only)")
@@ -170,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     d.set_defaults(fn=cmd_demo)
     for name, fn in (("train", cmd_train), ("evaluate", cmd_evaluate)):
-        s = sub.add_parser(name)
+        s = sub.add_parser(name, parents=[common])
         s.add_argument("--data", default="synthetic", help="'synthetic' or a folder with images/ and labelTxt/")
         s.add_argument("--classes", choices=sorted(CLASS_SETS), default="aitod")
         s.add_argument("--num-images", type=int, default=64, help="synthetic data only")
@@ -184,8 +231,24 @@ def main(argv: list[str] | None = None) -> None:
                 help="dcfl-rcnn: Oriented R-CNN with the DCFL RPN (the paper's 15.7 AP model); oriented-rcnn: plain",
             )
             s.add_argument("--backbone", default="tiny", help="'tiny' or resnet18/34/50/101")
-            s.add_argument("--steps", type=int, default=200)
-            s.add_argument("--batch-size", type=int, default=8)
+            s.add_argument(
+                "--recipe",
+                choices=[
+                    "dcfl_r50_aitodr_1x",
+                    "retinanet_r50_aitodr_1x",
+                    "oriented_rcnn_dcfl_r50_aitodr_1x",
+                    "point_teacher_r50_aitodr",
+                ],
+                help="the paper's real-size model and SGD 1x schedule (overrides --head/--backbone/--lr/--optimizer)",
+            )
+            s.add_argument(
+                "--backbone-weights",
+                help="ResNet weights: a local .pth/.safetensors, torchvision://resnet50, "
+                "ResNet50_Weights.IMAGENET1K_V1 "
+                "or timm:<name>",
+            )
+            s.add_argument("--steps", type=int, default=None, help="default 200, or 12 epochs with --recipe")
+            s.add_argument("--batch-size", type=int, default=None, help="default 8, or the recipe's images per GPU")
             s.add_argument("--lr", type=float, default=2e-3)
             s.add_argument("--optimizer", choices=["sgd", "adamw"], default="adamw")
             s.add_argument("--warmup", type=int, default=20)
@@ -202,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
                 default="aitod-r",
                 help="aitod-r: AI-TOD-R's loader + evaluator, quirks included; clean: difficult ignored, no quirks",
             )
-    pr = sub.add_parser("predict")
+    pr = sub.add_parser("predict", parents=[common])
     pr.add_argument("--model", required=True)
     pr.add_argument("--images", nargs="+", required=True)
     pr.add_argument("--out", default="runs/tinydet-predict")
@@ -210,7 +273,9 @@ def main(argv: list[str] | None = None) -> None:
     pr.add_argument("--patch-size", type=int, default=0, help="split large images into windows (DOTA: 1024)")
     pr.add_argument("--gap", type=int, default=200, help="overlap of the --patch-size windows")
     pr.set_defaults(fn=cmd_predict)
-    sp = sub.add_parser("split", help="cut a DOTA-layout folder into window patches (mmrotate img_split)")
+    sp = sub.add_parser(
+        "split", help="cut a DOTA-layout folder into window patches (mmrotate img_split)", parents=[common]
+    )
     sp.add_argument("--data", required=True, help="a folder with images/ and labelTxt/")
     sp.add_argument("--out", required=True)
     sp.add_argument("--classes", choices=sorted(CLASS_SETS), default="dota")
@@ -219,6 +284,9 @@ def main(argv: list[str] | None = None) -> None:
     sp.add_argument("--iof-thr", type=float, default=0.7)
     sp.set_defaults(fn=cmd_split)
     args = p.parse_args(argv)
+    from labcore.rng import seed_everything
+
+    seed_everything(args.seed)
     if getattr(args, "devices", None) not in (None, "auto"):
         args.devices = int(args.devices)
     args.fn(args)

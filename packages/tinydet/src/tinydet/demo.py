@@ -26,7 +26,7 @@ def _val_scenes(num: int, size: int) -> list[dict]:
     return [synthetic_scene(10**6 + i, size) for i in range(num)]
 
 
-def _fit_fresh(model, data, ckpt_dir: Path, steps: int, batch_size: int, lr: float, warmup: int):
+def _fit_fresh(model, data, ckpt_dir: Path, steps: int, batch_size: int, lr: float, warmup: int, seed: int = 0):
     """Train with the demos' AdamW settings as a fresh run: old checkpoints in ``ckpt_dir`` are removed, not resumed."""
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return fit(
@@ -40,6 +40,7 @@ def _fit_fresh(model, data, ckpt_dir: Path, steps: int, batch_size: int, lr: flo
         warmup=warmup,
         resume=False,
         progress=False,
+        seed=seed,
     )
 
 
@@ -53,6 +54,7 @@ def run(
     size: int = 128,
     anchor_scale: float = 2.0,
     heads: tuple[str, ...] = ("retina", "dcfl"),
+    seed: int = 0,
 ) -> dict:
     """Train Rotated RetinaNet and DCFL the same way (AdamW, DCN offsets at 0.1× lr) and evaluate both;
     ``heads`` may add ``"dcfl-rcnn"``/``"oriented-rcnn"`` (Oriented R-CNN with the DCFL / plain RPN; their
@@ -64,13 +66,13 @@ def run(
     has no gradient; 2e-3 does not.
     """
     out_dir = Path(out_dir)
-    seed_everything(0)
+    seed_everything(seed)
     train = [synthetic_scene(i, size) for i in range(train_images)]
     val = _val_scenes(val_images, size)
     images = torch.stack([v["image"] for v in val])
     results, curves, drawn = {}, {}, []
     for head in heads:
-        seed_everything(0)
+        seed_everything(seed)
         if head.endswith("-rcnn"):
             cfg = TwoStageConfig.tiny(
                 SYNTHETIC_CLASSES, rpn=head.removesuffix("-rcnn"), rpn_anchor_scale=2 * anchor_scale
@@ -80,7 +82,7 @@ def run(
             detector = RotatedDetector(
                 DetectorConfig.tiny(SYNTHETIC_CLASSES, head=head, octave_base_scale=anchor_scale)
             )
-        module = _fit_fresh(detector, train, out_dir / f"checkpoints_{head}", steps, batch_size, lr, steps // 6)
+        module = _fit_fresh(detector, train, out_dir / f"checkpoints_{head}", steps, batch_size, lr, steps // 6, seed)
         curves[f"{head} loss"] = [h["loss"] for h in module.history]
         dets = detector.predict(images)
         results[head] = {

@@ -67,6 +67,8 @@ class DetectorConfig:
     classes: list[str] = field(default_factory=lambda: list(AITOD_CLASSES))
     head: str = "dcfl"  # "dcfl" or "retina"
     backbone: str = "resnet50"
+    frozen_stages: int = 1  # ResNet stem + layer1 frozen (mmdet frozen_stages=1)
+    norm_requires_grad: bool = False  # BatchNorm affine frozen too (norm_cfg requires_grad=False); stats always
     fpn_channels: int = 256
     num_outs: int = 5
     feat_channels: int = 256
@@ -142,7 +144,7 @@ class RotatedDetector(nn.Module, HubMixin, library_name="tinydet", paper_url="ht
         super().__init__()
         config.validate()
         self.config = config
-        self.backbone = build_backbone(config.backbone)
+        self.backbone = build_backbone(config.backbone, 3, config.frozen_stages, config.norm_requires_grad)
         self.neck = FPN(self.backbone.out_channels, config.fpn_channels, config.num_outs)
         if config.head == "dcfl":
             self.bbox_head = DCFLHead(

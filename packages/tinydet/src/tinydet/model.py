@@ -72,7 +72,8 @@ class TinyBackbone(nn.Module):
 
 
 class ResNetBackbone(nn.Module):
-    """torchvision ResNet (random init; load ImageNet weights yourself) returning C``start_level``…C5.
+    """torchvision ResNet (random init; :func:`load_backbone_weights` loads ImageNet weights) returning
+    C``start_level``…C5.
 
     Parameter names (``conv1``, ``bn1``, ``layer1.0.conv1``, ``layer1.0.downsample.0``…) are those of
     mmdet's ``ResNet`` (style ``pytorch``), hence mmrotate checkpoints. BatchNorm is frozen
@@ -124,6 +125,64 @@ def build_backbone(
     if name.startswith("resnet") and name[6:].isdigit():
         return ResNetBackbone(int(name[6:]), start_level, frozen_stages, norm_requires_grad)
     raise ValueError(f"unknown backbone {name!r}; use 'tiny' or 'resnet18/34/50/101'")
+
+
+def _backbone_state(spec: str) -> dict[str, torch.Tensor]:
+    """The state dict ``spec`` names: a local file (``.safetensors``, or a ``.pth``/``.pt`` torchvision or
+    mmdet/mmrotate checkpoint; ``backbone.``/``module.`` prefixes stripped), ``torchvision://resnet50``
+    (mmcv's name: torchvision's ``IMAGENET1K_V1``), a torchvision weight (``ResNet50_Weights.IMAGENET1K_V2``)
+    or ``timm:<name>`` (``timm.create_model(name, pretrained=True)``; timm's ResNets use the same names)."""
+    from pathlib import Path
+
+    if Path(spec).is_file():
+        if spec.endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            state = load_file(spec)
+        else:
+            from tinydet.pretrained import read_mmcv_checkpoint
+
+            state, _ = read_mmcv_checkpoint(spec)
+        if any(k.startswith("backbone.") for k in state):
+            state = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
+        return state
+    if spec.startswith("timm:"):
+        import timm
+
+        return timm.create_model(spec.removeprefix("timm:"), pretrained=True).state_dict()
+    import torchvision
+
+    if spec.startswith("torchvision://"):
+        name = spec.removeprefix("torchvision://")
+        spec = f"{torchvision.models.get_model_weights(name).__name__}.IMAGENET1K_V1"
+    try:
+        weights = torchvision.models.get_weight(spec)
+    except (ValueError, KeyError, AttributeError) as e:
+        raise ValueError(
+            f"backbone weights {spec!r}: not a file, 'torchvision://resnet50', a torchvision weight name "
+            "('ResNet50_Weights.IMAGENET1K_V1') or 'timm:<model name>'"
+        ) from e
+    return weights.get_state_dict(progress=False)
+
+
+def load_backbone_weights(backbone: nn.Module, spec: str) -> list[str]:
+    """Load ImageNet (or any ResNet) weights named by ``spec`` (see :func:`_backbone_state`) into a
+    :class:`ResNetBackbone`, as mmdet's ``init_cfg=Pretrained`` does. Every backbone tensor must be found
+    with its shape (else ``ValueError`` naming the keys); the classifier (``fc.*``) is skipped.
+    Returns the ignored keys."""
+    if not isinstance(backbone, ResNetBackbone):
+        raise ValueError(f"backbone weights need a ResNet backbone, got {type(backbone).__name__}")
+    state = _backbone_state(spec)
+    own = backbone.state_dict()
+    missing = sorted(k for k in own if k not in state and not k.endswith("num_batches_tracked"))
+    wrong = sorted(k for k in own if k in state and state[k].shape != own[k].shape)
+    if missing or wrong:
+        raise ValueError(
+            f"backbone weights {spec!r} do not fit this ResNet: {len(missing)} missing (e.g. {missing[:3]}), "
+            f"shape mismatches {wrong[:3]}; check the depth (resnet18/34/50/101)"
+        )
+    backbone.load_state_dict({k: state[k] for k in own if k in state}, strict=False)
+    return sorted(k for k in state if k not in own)
 
 
 class FPN(nn.Module):
@@ -212,8 +271,8 @@ class RetinaHead(nn.Module):
 
 
 class _DeformWeight(nn.Module):
-    """A bias-free 3×3 ``weight`` as mmcv's ``DeformConv2d`` stores it; the owning head calls
-    :meth:`reset_parameters` (mmcv's init) once its other layers are initialised."""
+    """A bias-free 3×3 ``weight`` as mmcv's ``ModulatedDeformConv2d`` stores it; the owning head calls
+    :meth:`reset_parameters` (mmcv's init: uniform ±1/√fan_in) once its other layers are initialised."""
 
     def reset_parameters(self) -> None:
         bound = 1 / math.sqrt(self.weight[0].numel())
@@ -222,7 +281,12 @@ class _DeformWeight(nn.Module):
 
 class DilatedConv(_DeformWeight):
     """DCFL's deformable conv with fixed offsets ``(d−1)·k`` (kernel taps at ``d·k``): exactly a
-    bias-free dilated 3×3 conv; the weight is stored as ``weight`` like mmcv's ``DeformConv2d``."""
+    bias-free dilated 3×3 conv; the weight is stored as ``weight`` like mmcv's ``DeformConv2d``, and
+    initialised as that class does (Chasel-Tsui/MMCV-DCFL ``deform_conv.py``: Kaiming uniform for ReLU,
+    ±√(6/fan_in), √6 ≈ 2.45× the modulated conv's bound)."""
+
+    def reset_parameters(self) -> None:
+        nn.init.kaiming_uniform_(self.weight, nonlinearity="relu")
 
     def __init__(self, channels: int, dilation: int):
         super().__init__()
