@@ -23,12 +23,12 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
 def test_sigterm_saves_the_step_and_a_resumed_run_equals_an_uninterrupted_one(tmp_path):
     def args(out):
         return ["energy_diffusion", "train", "--target", "toy-a", "--out", str(out), "--n-data", "256"] + [
-            *("--hidden", "8", "--depth", "2", "--batch", "16", "--teacher-steps", "400", "--distill-steps", "2"),
+            *("--hidden", "8", "--depth", "2", "--batch", "16", "--teacher-steps", "150", "--distill-steps", "2"),
             *("--checkpoint-every", "5", "--device", "cpu"),
         ]
 
     step = check_interrupt_and_resume(args(tmp_path / "a"), tmp_path / "a" / "teacher_ckpt" / "last.ckpt")
-    assert 5 <= step < 400
+    assert 5 <= step < 150
     main(args(tmp_path / "b")[1:])  # uninterrupted
     for p, q in zip(
         load_energy(tmp_path / "a" / "energy").parameters(), load_energy(tmp_path / "b" / "energy").parameters()

@@ -28,7 +28,14 @@ import torch
 
 from labcore.checkpoint import atomic_write
 from labcore.logging import get_logger
-from labcore.trainer_args import STRATEGIES, add_trainer_args, maybe_compile, trainer_options  # noqa: F401
+from labcore.trainer_args import (  # noqa: F401 (re-exported)
+    STRATEGIES,
+    add_trainer_args,
+    maybe_compile,
+    micro_seed,
+    step_generator,
+    trainer_options,
+)
 
 try:
     import lightning as L
@@ -134,6 +141,17 @@ class LossHistory(Callback):
         self.losses = list(state_dict["losses"])
 
 
+class AfterStep(Callback):
+    """Calls ``fn(step, losses)`` after every optimiser step (``losses``: the curve so far), on every rank."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if _at_step_boundary(trainer, batch_idx):
+            self.fn(trainer.global_step, losses(trainer))
+
+
 def make_trainer(
     checkpoint_dir: str | Path | None,
     *,
@@ -226,7 +244,7 @@ def step_loader() -> torch.utils.data.DataLoader:
 class StepModule(L.LightningModule):
     """A LightningModule whose batches are functions of the optimiser step (not of a dataset position).
 
-    Subclasses implement :meth:`step_loss`. ``global_batch`` rows are split evenly over
+    Subclasses implement :meth:`step_loss`; a step's rows are split evenly (:func:`shard`) over
     ``world_size × accumulate_grad_batches`` micro-batches; :meth:`micro_batch` says which one this call
     computes and seeds torch's generators with ``(seed, step, micro-batch)``, so results depend on the
     global batch only, never on how it is spread over processes, and a resumed run equals an
@@ -234,7 +252,6 @@ class StepModule(L.LightningModule):
     """
 
     seed: int = 0
-    global_batch: int = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -248,8 +265,6 @@ class StepModule(L.LightningModule):
         self._micro = (step, k)
         count = self.trainer.world_size * accum
         index = self.trainer.global_rank * accum + k % accum
-        if self.global_batch % count:
-            raise ValueError(f"batch size {self.global_batch} must be divisible by processes x accumulation = {count}")
         torch.manual_seed(micro_seed(self.seed, step, index))
         return step, index, count
 
@@ -266,16 +281,8 @@ class StepModule(L.LightningModule):
         return step_loader()
 
 
-def micro_seed(seed: int, step: int, index: int = 0) -> int:
-    """A 63-bit seed for micro-batch ``index`` of optimiser step ``step`` of a run seeded ``seed``."""
-    return (int(seed) * 1_000_003 + int(step) * 65_537 + int(index) * 7_919 + 1) % (2**63 - 1)
-
-
-def step_generator(seed: int, step: int, device: str | torch.device = "cpu") -> torch.Generator:
-    """A generator seeded by ``(seed, step)`` only: the same global batch on every process."""
-    return torch.Generator(device=device).manual_seed(micro_seed(seed, step, 10**6))
-
-
 def shard(x: torch.Tensor, index: int, count: int) -> torch.Tensor:
     """Rows of micro-batch ``index`` of ``count`` (contiguous, equal-sized chunks along dim 0)."""
+    if len(x) % count:
+        raise ValueError(f"batch size {len(x)} must be divisible by processes x accumulation = {count}")
     return x.chunk(count)[index] if count > 1 else x

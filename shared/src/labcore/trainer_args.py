@@ -45,3 +45,13 @@ def maybe_compile(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
     if enabled:
         model.compile()
     return model
+
+
+def micro_seed(seed: int, step: int, index: int = 0) -> int:
+    """A 63-bit seed for micro-batch ``index`` of optimiser step ``step`` of a run seeded ``seed``."""
+    return (int(seed) * 1_000_003 + int(step) * 65_537 + int(index) * 7_919 + 1) % (2**63 - 1)
+
+
+def step_generator(seed: int, step: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """A generator seeded by ``(seed, step)`` only: the same global batch on every process."""
+    return torch.Generator(device=device).manual_seed(micro_seed(seed, step, 10**6))

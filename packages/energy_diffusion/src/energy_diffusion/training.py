@@ -24,7 +24,7 @@ class MinibatchModule(StepModule):
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: torch.Tensor, *, batch_size, lr, steps, seed, aux=()):
         super().__init__()
         self.model, self.loss_fn, self.data = model, loss_fn, data
-        self.global_batch, self.lr, self.steps, self.seed = batch_size, lr, steps, seed
+        self.batch_size, self.lr, self.steps, self.seed = batch_size, lr, steps, seed
         self._aux = list(aux)  # frozen helpers (a teacher) moved with the model, not trained or saved
 
     def on_fit_start(self) -> None:
@@ -32,7 +32,7 @@ class MinibatchModule(StepModule):
             m.to(self.device)
 
     def step_loss(self, step: int, index: int, count: int) -> torch.Tensor:
-        idx = torch.randint(len(self.data), (self.global_batch,), generator=step_generator(self.seed, step))
+        idx = torch.randint(len(self.data), (self.batch_size,), generator=step_generator(self.seed, step))
         gen = torch.Generator(device=self.device).manual_seed(torch.initial_seed())  # seeded by micro_batch()
         return self.loss_fn(shard(self.data[idx], index, count).to(self.device), gen)
 

@@ -10,6 +10,7 @@ import torch
 
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
+from labcore.trainer_args import add_trainer_args, maybe_compile, step_generator, trainer_options
 from tcsm.config import TCSMConfig
 from tcsm.data import CharCorpus, CharVocab
 from tcsm.likelihood import bits_per_char, nelbo, perplexity_bound
@@ -43,15 +44,17 @@ def cmd_train(a) -> None:
     )
     model, process = TCSMDenoiser(cfg), make_process(a.process, cfg.vocab_size, a.schedule)
     objective = TCSMObjective(process, a.family, a.divergence, weighting=a.weighting)
-    g = torch.Generator().manual_seed(a.seed)
+    maybe_compile(model, a.compile)
     train(
         model,
         objective,
-        lambda step: corpus.batch(a.batch, a.length, generator=g),
+        lambda step: corpus.batch(a.batch, a.length, generator=step_generator(a.seed, step)),
         a.steps,
         lr=a.lr,
         out_dir=a.out,
-        checkpoint_every=a.checkpoint_every,
+        seed=a.seed,
+        resume=a.resume,
+        **trainer_options(a),
     )
     model.save_pretrained(Path(a.out) / "denoiser")
     log.info("saved %s", Path(a.out) / "denoiser")
@@ -64,18 +67,20 @@ def cmd_finetune(a) -> None:
     seed_everything(a.seed)
     model, process = _load(a.model)
     corpus = CharCorpus(a.max_chars)
-    g = torch.Generator().manual_seed(a.seed)
     length = model.config.max_position_embeddings
+    maybe_compile(model, a.compile)
     reward_finetune(
         model,
         process,
         vowel_count,
         a.beta,
-        lambda step: corpus.batch(a.batch, length, generator=g),
+        lambda step: corpus.batch(a.batch, length, generator=step_generator(a.seed, step)),
         a.steps,
         lr=a.lr,
         out_dir=a.out,
-        checkpoint_every=a.checkpoint_every,
+        seed=a.seed,
+        resume=a.resume,
+        **trainer_options(a),
     )
     model.save_pretrained(Path(a.out) / "denoiser")
     log.info("saved %s", Path(a.out) / "denoiser")
@@ -137,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--lr", type=float, default=1e-3)
     f.set_defaults(fn=cmd_finetune)
     for q in (t, f):
-        q.add_argument("--checkpoint-every", type=int, default=200)
+        add_trainer_args(q, checkpoint_every=200)
     s = sub.add_parser("sample", help="print samples of a saved denoiser")
     s.add_argument("--model", required=True)
     s.add_argument("--num", type=int, default=8)

@@ -1,0 +1,30 @@
+"""Multi-process training and signal safety (Lightning; see labcore.lightning_testing)."""
+
+import torch
+
+from labcore.lightning_testing import check_ddp_matches_single, check_interrupt_and_resume
+from tcsm import TCSMConfig, TCSMDenoiser, TCSMObjective
+from tcsm.noise import MaskedProcess
+from tcsm.train import train
+
+
+def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
+    def run(out, steps, opts):
+        torch.manual_seed(0)
+        cfg = TCSMConfig(
+            vocab_size=5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=8
+        )
+        batches = lambda step: torch.randint(0, 5, (8, 8), generator=torch.Generator().manual_seed(step))  # noqa: E731
+        train(TCSMDenoiser(cfg), TCSMObjective(MaskedProcess(5)), batches, steps, out_dir=out, log_every=0, **opts)
+        return out / "checkpoints" / "last.ckpt"
+
+    check_ddp_matches_single(run, tmp_path, steps=3, atol=1e-6)
+
+
+def test_sigint_saves_the_step_and_the_run_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = ["tcsm", "train", "--out", str(out), "--steps", "150", "--batch", "4", "--length", "8", "--hidden", "16"]
+    args += ["--layers", "1", "--heads", "2", "--max-chars", "5000", "--checkpoint-every", "3", "--device", "cpu"]
+    step = check_interrupt_and_resume(args, out / "checkpoints" / "last.ckpt", sig=2)
+    assert 3 <= step < 150
+    assert (out / "denoiser" / "config.json").exists()
