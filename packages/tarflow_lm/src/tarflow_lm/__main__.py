@@ -11,6 +11,7 @@ import torch
 from labcore.checkpoint import atomic_write_text
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
+from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
 from tarflow_lm.configuration import PRESETS
 from tarflow_lm.data import contiguous_windows, decode_chars, text8_like_splits
 from tarflow_lm.modeling import TarFlowLMModel
@@ -38,7 +39,7 @@ def cmd_train(a) -> None:
             f"preset {a.preset} has vocab {config.vocab_size}; the bundled corpus is character-level "
             "(27 symbols): use --preset tiny or text8"
         )
-    model = TarFlowLMModel(config)
+    model = maybe_compile(TarFlowLMModel(config), a.compile)
     train_ids, valid_ids = text8_like_splits(a.max_chars)
     losses = train(
         model,
@@ -48,8 +49,9 @@ def cmd_train(a) -> None:
         lr=a.lr,
         progressive=a.progressive,
         out_dir=a.out,
-        checkpoint_every=a.checkpoint_every,
         seed=a.seed,
+        resume=a.resume,
+        **trainer_options(a),
     )
     model.save_pretrained(Path(a.out) / "model")
     metrics = evaluate(model, contiguous_windows(valid_ids, config.max_seq_len, a.eval_windows), a.num_samples)
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--progressive", action="store_true", help="train one flow layer at a time, freezing earlier ones")
-    t.add_argument("--checkpoint-every", type=int, default=100)
+    add_trainer_args(t, checkpoint_every=100)
     for p in (t, sub.add_parser("evaluate", help="ELBO / importance-weighted BPC on held-out windows")):
         p.add_argument("--max-chars", type=int, default=300_000)
         p.add_argument("--eval-windows", type=int, default=128)

@@ -1,14 +1,16 @@
-"""Training (single or progressive block-wise) with resumable checkpoints, and likelihood evaluation."""
+"""Training on Lightning (single or progressive block-wise; resumable, signal-safe, any strategy), and likelihood
+evaluation."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from labcore.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from labcore.logging import get_logger, progress
+from labcore.lightning import StepModule, fit, losses, make_trainer, shard, step_generator
+from labcore.logging import get_logger
 from labcore.metrics import bits_per_dim
 from tarflow_lm.data import random_windows
 from tarflow_lm.modeling import TarFlowLMModel
@@ -21,6 +23,35 @@ def stage_of(step: int, steps: int, num_layers: int, progressive: bool) -> int:
     return min(num_layers, 1 + step * num_layers // steps) if progressive else num_layers
 
 
+class TarFlowLMModule(StepModule):
+    """Maximises the ELBO on random windows of ``stream``: step ``s`` draws its windows with a ``(seed, s)``
+    generator, each micro-batch its posterior noise from ``(seed, s, micro-batch)`` (:class:`StepModule`)."""
+
+    def __init__(self, model: TarFlowLMModel, stream, *, steps, batch_size, seq_len, lr, progressive, seed):
+        super().__init__()
+        self.model, self.stream, self.steps, self.batch_size, self.seq_len = model, stream, steps, batch_size, seq_len
+        self.lr, self.progressive, self.seed, self.stage = lr, progressive, seed, None
+
+    def step_loss(self, step: int, index: int, count: int) -> torch.Tensor:
+        stage = stage_of(step, self.steps, len(self.model.flows), self.progressive)
+        if self.progressive and stage != self.stage:
+            if count > 1:
+                raise ValueError("progressive training freezes layers mid-run: use one process, no accumulation")
+            self.model.set_progressive_stage(stage)
+            log.info("progressive stage: %d active flow layer(s)", stage)
+        self.stage = stage
+        windows = random_windows(self.stream, self.batch_size, self.seq_len, step_generator(self.seed, step))
+        loss = self.model(shard(windows, index, count).to(self.device)).loss
+        if (step + 1) % 50 == 0 and index == 0:
+            log.info("step %d  -ELBO %.3f bits/char", step + 1, loss.item() / math.log(2))
+        return loss
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / 100))  # linear warm-up
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
 def train(
     model: TarFlowLMModel,
     stream: torch.Tensor,
@@ -31,65 +62,37 @@ def train(
     lr: float = 1e-3,
     progressive: bool = False,
     out_dir: str | Path | None = None,
-    checkpoint_every: int = 0,
+    checkpoint_every: int = 500,
     seed: int = 0,
-    show_progress: bool | None = None,
+    show_progress: bool | None = False,
+    resume: bool = True,
+    **trainer_options: Any,
 ) -> list[float]:
     """Maximise the ELBO on random windows of ``stream``; returns the per-step loss in bits/char.
 
     With ``progressive`` the flow stack grows one layer at a time (train, freeze, add the next one).
-    With ``out_dir`` and ``checkpoint_every`` the run saves atomic checkpoints and resumes from the latest.
+    With ``out_dir`` the run saves ``out_dir/checkpoints/last.ckpt`` atomically every ``checkpoint_every``
+    steps and on SIGINT/SIGTERM, and a rerun resumes from it exactly. ``trainer_options`` (``strategy``,
+    ``devices``, ``precision``, ...) go to :func:`labcore.lightning.make_trainer`.
     """
     seq_len = seq_len or model.config.max_seq_len
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    losses: list[float] = []
-    start = 0
-    ckpt_root = Path(out_dir) / "checkpoints" if out_dir else None
-    if ckpt_root and (latest := latest_checkpoint(ckpt_root)) is not None:
-        state = load_checkpoint(latest, model=model, optimizer=opt)
-        start, losses = state["step"], list(state["extra"]["losses"])
-        gen.set_state(torch.tensor(state["extra"]["data_rng"], dtype=torch.uint8))
-        log.info("resumed from %s at step %d", latest, start)
+    module = TarFlowLMModule(
+        model, stream, steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr, progressive=progressive, seed=seed
+    )
+    trainer = make_trainer(
+        Path(out_dir) / "checkpoints" if out_dir else None,
+        max_steps=steps,
+        checkpoint_every=checkpoint_every,
+        gradient_clip_val=1.0,
+        progress=show_progress,
+        **trainer_options,
+    )
     model.train()
-    stage = None
-    for step in progress(
-        range(start, steps),
-        total=steps,
-        initial=start,
-        desc="train",
-        disable=None if show_progress is None else not show_progress,
-    ):
-        new_stage = stage_of(step, steps, len(model.flows), progressive)
-        if progressive and new_stage != stage:
-            model.set_progressive_stage(new_stage)
-            log.info("progressive stage: %d active flow layer(s)", new_stage)
-        stage = new_stage
-        warm = min(1.0, (step + 1) / 100)
-        for group in opt.param_groups:
-            group["lr"] = lr * warm
-        batch = random_windows(stream, batch_size, seq_len, gen)
-        loss = model(batch).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item() / math.log(2))
-        if (step + 1) % 50 == 0:
-            log.info("step %d  -ELBO %.3f bits/char", step + 1, losses[-1])
-        if ckpt_root and checkpoint_every and (step + 1) % checkpoint_every == 0:
-            save_checkpoint(
-                ckpt_root,
-                step + 1,
-                model=model,
-                optimizer=opt,
-                keep=2,
-                extra={"losses": losses, "data_rng": gen.get_state().tolist()},
-            )
+    fit(trainer, module, resume=resume)
     if progressive:
         model.requires_grad_(True)
         model.active_layers = len(model.flows)
-    return losses
+    return [loss / math.log(2) for loss in losses(trainer)]
 
 
 @torch.no_grad()
