@@ -191,6 +191,7 @@ def make_trainer(
     kwargs.setdefault("log_every_n_steps", 10)
     kwargs.setdefault("num_sanity_val_steps", 0)
     kwargs.setdefault("enable_model_summary", False)
+    kwargs.setdefault("use_distributed_sampler", False)  # loaders are step-indexed: step_dataloader / StepModule
     return L.Trainer(
         max_steps=int(stop_after or max_steps),
         accelerator=accelerator,
@@ -198,7 +199,7 @@ def make_trainer(
         num_nodes=num_nodes,
         strategy=strategy,
         precision=precision or "32-true",
-        callbacks=[LossHistory(), *saving, *callbacks],
+        callbacks=[LossHistory(), _BindSamplers(), *saving, *callbacks],
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=progress,
         **kwargs,
@@ -241,6 +242,65 @@ def step_loader() -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(_Steps(), batch_size=None)
 
 
+def micro_batch(module: L.LightningModule, seed: int) -> tuple[int, int, int]:
+    """``(step, index, count)`` of the micro-batch ``module.training_step`` is computing, counted over
+    processes and gradient accumulation; seeds torch's generators with ``(seed, step, index)`` so the
+    step's randomness depends on the global batch only (call it first in ``training_step``)."""
+    trainer = module.trainer
+    step, accum = trainer.global_step, trainer.accumulate_grad_batches
+    last_step, k = getattr(module, "_labcore_micro", (-1, 0))
+    k = k + 1 if last_step == step else 0
+    module._labcore_micro = (step, k)
+    index = trainer.global_rank * accum + k % accum
+    torch.manual_seed(micro_seed(seed, step, index))
+    return step, index, trainer.world_size * accum
+
+
+class StepBatchSampler(torch.utils.data.Sampler):
+    """Batches of a map-style dataset as a function of the optimiser step: step ``s``'s global batch is
+    rows ``[pos·B, (pos+1)·B)`` of epoch ``s // (n // B)``'s permutation (seeded by ``seed`` and the
+    epoch); each process yields its own micro-batches of it (:func:`shard`). Endless; starts at the
+    trainer's current step, so a resumed run continues mid-epoch exactly where it stopped.
+    """
+
+    _trainer: L.Trainer | None = None  # bound by make_trainer's trainer when fit starts
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0, shuffle: bool = True):
+        if not 1 <= batch_size <= n:
+            raise ValueError(f"batch size must be in [1, {n}] (the dataset size), got {batch_size}")
+        self.n, self.batch_size, self.seed, self.shuffle = n, batch_size, seed, shuffle
+
+    def __iter__(self) -> Iterator[list[int]]:
+        t = StepBatchSampler._trainer
+        step = t.global_step if t else 0
+        rank, world, accum = (t.global_rank, t.world_size, t.accumulate_grad_batches) if t else (0, 1, 1)
+        per_epoch = self.n // self.batch_size
+        while True:
+            epoch, pos = divmod(step, per_epoch)
+            g = torch.Generator().manual_seed(micro_seed(self.seed, epoch, 10**6 + 1))
+            perm = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+            rows = perm[pos * self.batch_size : (pos + 1) * self.batch_size]
+            for k in range(accum):
+                yield shard(rows, rank * accum + k, world * accum).tolist()
+            step += 1
+
+
+class _BindSamplers(Callback):
+    def on_fit_start(self, trainer, pl_module) -> None:
+        StepBatchSampler._trainer = trainer
+
+    def teardown(self, trainer, pl_module, stage) -> None:
+        StepBatchSampler._trainer = None
+
+
+def step_dataloader(dataset, batch_size: int, *, seed: int = 0, shuffle: bool = True, **kwargs):
+    """A DataLoader over ``dataset`` with :class:`StepBatchSampler` (``batch_size`` is the global batch);
+    ``kwargs`` (``collate_fn``, ``num_workers``, ...) go to :class:`~torch.utils.data.DataLoader`."""
+    sampler = StepBatchSampler(len(dataset), batch_size, seed, shuffle)
+    kwargs.setdefault("persistent_workers", kwargs.get("num_workers", 0) > 0)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, **kwargs)
+
+
 class StepModule(L.LightningModule):
     """A LightningModule whose batches are functions of the optimiser step (not of a dataset position).
 
@@ -253,20 +313,9 @@ class StepModule(L.LightningModule):
 
     seed: int = 0
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._micro = (-1, 0)
-
     def micro_batch(self) -> tuple[int, int, int]:
         """``(step, index, count)`` of the micro-batch being computed (also seeds torch for it)."""
-        step = self.global_step
-        accum = self.trainer.accumulate_grad_batches
-        k = self._micro[1] + 1 if self._micro[0] == step else 0
-        self._micro = (step, k)
-        count = self.trainer.world_size * accum
-        index = self.trainer.global_rank * accum + k % accum
-        torch.manual_seed(micro_seed(self.seed, step, index))
-        return step, index, count
+        return micro_batch(self, self.seed)
 
     def step_loss(self, step: int, index: int, count: int) -> torch.Tensor:
         raise NotImplementedError

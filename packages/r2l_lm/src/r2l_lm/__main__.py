@@ -8,6 +8,7 @@ from pathlib import Path
 
 from labcore.extras import require
 from labcore.logging import get_logger
+from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
 
 log = get_logger("r2l_lm")
 
@@ -57,6 +58,7 @@ def cmd_train(a) -> None:
             tok.eos_token_id,
             tok.pad_token_id if tok.pad_token_id is not None else 0,
         )
+    maybe_compile(model, a.compile)
     losses = train_causal_lm(
         model,
         tok,
@@ -68,11 +70,9 @@ def cmd_train(a) -> None:
         lr=a.lr,
         seed=a.seed,
         max_length=a.max_len,
-        strategy=a.strategy,
-        devices=a.devices,
-        accelerator=a.accelerator,
-        precision=a.precision,
         progress=True,
+        resume=a.resume,
+        **trainer_options(a),
     )
     log.info("saved %s (final loss %.4f)", Path(a.out) / "model", losses[-1] if losses else float("nan"))
 
@@ -132,10 +132,7 @@ def cmd_simulate(a) -> None:
         batch_size=a.batch_size,
         lr=a.lr,
         seed=a.seed,
-        strategy=a.strategy,
-        accelerator=a.accelerator,
-        devices=a.devices,
-        precision=a.precision,
+        **{k: v for k, v in trainer_options(a).items() if k in ("strategy", "accelerator", "devices", "precision")},
     )
     results = run_simulation(cfg, a.out, tuple(a.formats.split(",")))
     print(write_results(results, a.out, cfg))
@@ -175,10 +172,7 @@ def _add_train_args(p: argparse.ArgumentParser, steps: int) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--strategy", default="auto", help="Lightning strategy: auto, ddp, fsdp, ...")
-    p.add_argument("--accelerator", default="auto")
-    p.add_argument("--devices", default="auto")
-    p.add_argument("--precision", default=None, help="e.g. bf16-mixed")
+    add_trainer_args(p, checkpoint_every=max(1, steps // 4))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,8 +249,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     a = build_parser().parse_args(argv)
-    if getattr(a, "devices", None) not in (None, "auto"):
-        a.devices = int(a.devices)
     a.fn(a)
 
 

@@ -7,7 +7,6 @@ optimiser, schedule, seed and batches.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import lightning as L
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel
 
-from labcore.lightning import AtomicCheckpointIO
+from labcore.lightning import fit, losses, make_trainer, step_dataloader
 from labcore.schedules import warmup_cosine
 from r2l_lm.model import DIRECTION_KEY
 from r2l_lm.reversal import Direction, R2LDataCollator, ReversedTextDataset, check_direction
@@ -76,16 +75,6 @@ class CausalLMModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-class LossHistory(L.Callback):
-    """Keeps the training loss of every step (for plots and tests)."""
-
-    def __init__(self):
-        self.losses: list[float] = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.losses.append(float(outputs["loss"]))
-
-
 def train_causal_lm(
     model: PreTrainedModel,
     tokenizer: Any,
@@ -100,21 +89,20 @@ def train_causal_lm(
     schedule_steps: int | None = None,
     seed: int = 0,
     max_length: int | None = None,
-    strategy: str = "auto",
-    devices: int | str = "auto",
-    accelerator: str = "auto",
-    precision: str | None = None,
     resume: bool = True,
     checkpoint_every: int | None = None,
     progress: bool = False,
+    **trainer_options: Any,
 ) -> list[float]:
     """Train ``model`` on ``texts`` read in ``direction``; returns the per-step losses of this run.
 
     The final weights and tokenizer go to ``out_dir/model`` (``save_pretrained``, direction recorded in
     the config). Lightning checkpoints go to ``out_dir/checkpoints``; re-running with ``resume=True``
-    continues from ``last.ckpt`` (model, optimiser, scheduler and step). ``strategy`` is any Lightning
-    strategy (``ddp``, ``fsdp``, ...); ``precision`` e.g. ``bf16-mixed``. ``schedule_steps`` (default
-    ``max_steps``) is the length of the LR schedule, so a long run can be trained in resumable chunks.
+    continues exactly from ``last.ckpt`` (model, optimiser, scheduler, step and data position), which is also
+    written on SIGINT/SIGTERM. ``trainer_options`` (``strategy`` such as ``ddp``/``fsdp``, ``devices``,
+    ``precision`` e.g. ``bf16-mixed``, ...) go to :func:`labcore.lightning.make_trainer`; ``batch_size`` is
+    the global batch. ``schedule_steps`` (default ``max_steps``) is the length of the LR schedule, so a long
+    run can be trained in resumable chunks.
     """
     direction = check_direction(direction)
     if not texts:
@@ -122,42 +110,21 @@ def train_causal_lm(
     L.seed_everything(seed, workers=True, verbose=False)
     out = Path(out_dir)
     ds = ReversedTextDataset(list(texts), tokenizer, direction, max_length=max_length)
-    loader = torch.utils.data.DataLoader(
-        ds,
-        batch_size=batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
-        collate_fn=R2LDataCollator(tokenizer),
-        drop_last=len(ds) > batch_size,
-    )
+    loader = step_dataloader(ds, min(batch_size, len(ds)), seed=seed, collate_fn=R2LDataCollator(tokenizer))
     total = schedule_steps or max_steps
     warmup = warmup_steps if warmup_steps is not None else min(100, total // 10 + 1)
     module = CausalLMModule(model, lr=lr, weight_decay=weight_decay, max_steps=total, warmup_steps=warmup)
-    ckpt_dir = out / "checkpoints"
-    ckpt = L.pytorch.callbacks.ModelCheckpoint(
-        dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=checkpoint_every or max(1, max_steps // 4)
-    )
-    history = LossHistory()
-    trainer = L.Trainer(
+    trainer = make_trainer(
+        out / "checkpoints",
         max_steps=max_steps,
-        accelerator=accelerator,
-        devices=devices,
-        strategy=strategy,
-        precision=precision,
-        callbacks=[ckpt, history],
-        plugins=[AtomicCheckpointIO()],  # a crash mid-save never leaves a half-written last.ckpt
-        logger=False,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        default_root_dir=out,
+        checkpoint_every=checkpoint_every or max(1, max_steps // 4),
+        progress=progress,
         log_every_n_steps=50,
+        **trainer_options,
     )
-    last = ckpt_dir / "last.ckpt"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        trainer.fit(module, loader, ckpt_path=str(last) if resume and last.exists() else None)
+    fit(trainer, module, loader, resume=resume)
     setattr(model.config, DIRECTION_KEY, direction)
     if trainer.is_global_zero:
         model.save_pretrained(out / "model")
         tokenizer.save_pretrained(out / "model")
-    return history.losses
+    return losses(trainer)
