@@ -234,3 +234,25 @@ def test_causal_checkpoint_refused_unless_converted(tmp_path):
         causal, bidirectional, masked = qwen(x).logits, dream(x).logits, dream(x, attention_mask=tril).logits
     torch.testing.assert_close(masked, causal)  # same function under a causal mask: weights carried over intact
     assert not torch.allclose(bidirectional, causal, atol=1e-3)  # the converted model attends both ways
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("layers", [1, 2])
+def test_in_place_cache_window_reproduces_the_full_forward(layers, make_model):
+    """cache_position: a slice written into full-length key/value buffers = the full forward on that slice.
+    One layer: also after the slice's tokens changed (deeper cached keys would then be stale by design)."""
+    model = make_model(0, num_hidden_layers=layers)
+    x = torch.randint(0, 15, (2, 12))
+    mask = torch.ones(2, 12, dtype=torch.long)
+    mask[0, :2] = 0  # left padding
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = model(x, mask, pos, use_cache=True).past_key_values
+    outside = cache[0][0][:, :, :5].clone()
+    y = x.clone()
+    if layers == 1:
+        y[:, 6:9] = torch.randint(0, 15, (2, 3))  # tokens revealed since the cache was filled
+    part = model(y[:, 5:9], mask, pos[:, 5:9], past_key_values=cache, cache_position=5).logits
+    torch.testing.assert_close(part, model(y, mask, pos).logits[:, 5:9], atol=1e-5, rtol=1e-5)
+    assert torch.equal(cache[0][0][:, :, :5], outside)
+    with pytest.raises(ValueError, match="cache_position"):
+        model(y[:, 5:9], past_key_values=cache, cache_position=10)

@@ -93,21 +93,17 @@ def cached_generate(
     history, nfe = [], 0
     for start in range(inputs.shape[1], total, block_length):
         end = start + block_length
-        past = future = None
-        stop = end if dual_cache else total  # the model runs on [start − 1, stop) against the caches
+        cache = None
+        stop = end if dual_cache else total  # the model runs on [start − 1, stop) against the cache
         step = 0
         while bool((x[:, start:end] == mask_token_id).any()):
-            if past is None or not use_cache:
+            if cache is None or not use_cache:
                 out = model(x, attn, pos, use_cache=use_cache)
                 logits = shift_logits(out.logits)[:, start:end]
-                if use_cache:  # keys/values of [0, start − 1) and, for the dual cache, of [end, total)
-                    past = tuple((k[:, :, : start - 1], v[:, :, : start - 1]) for k, v in out.past_key_values)
-                    if dual_cache:
-                        future = tuple((k[:, :, end:], v[:, :, end:]) for k, v in out.past_key_values)
-            else:
-                # without padding the model numbers the slice from the past length, i.e. start − 1 .. stop − 1
+                cache = out.past_key_values  # keys/values of every position, refreshed once per block
+            else:  # [start − 1, stop) recomputed and written into the cache in place; the rest is reused
                 sub_pos = None if pos is None else pos[:, start - 1 : stop]
-                out = model(x[:, start - 1 : stop], attn, sub_pos, past_key_values=past, future_key_values=future)
+                out = model(x[:, start - 1 : stop], attn, sub_pos, past_key_values=cache, cache_position=start - 1)
                 logits = out.logits[:, : end - start]  # raw logit j predicts token start + j
             nfe += 1
             masked = x[:, start:end] == mask_token_id

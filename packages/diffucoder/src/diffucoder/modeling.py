@@ -105,13 +105,17 @@ class DreamAttention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, self.num_kv * self.head_dim, bias=True)
         self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
 
-    def forward(self, x, cos, sin, mask, past=None, future=None):
+    def forward(self, x, cos, sin, mask, past=None, future=None, write_at=None):
         b, n, _ = x.shape
         q = self.q_proj(x).view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, n, self.num_kv, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(b, n, self.num_kv, self.head_dim).transpose(1, 2)
         q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
-        if past is not None:
+        if write_at is not None:  # ``past`` holds every position: overwrite this slice in place, attend to all
+            past[0][:, :, write_at : write_at + n] = k
+            past[1][:, :, write_at : write_at + n] = v
+            k, v = past
+        elif past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         present = (k, v)
         if future is not None:  # keys/values of later positions (dual cache)
@@ -137,8 +141,8 @@ class DreamDecoderLayer(nn.Module):
         self.input_layernorm = DreamRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.post_attention_layernorm = DreamRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
 
-    def forward(self, x, cos, sin, mask, past=None, future=None):
-        h, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, past, future)
+    def forward(self, x, cos, sin, mask, past=None, future=None, write_at=None):
+        h, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, past, future, write_at)
         x = x + h
         return x + self.mlp(self.post_attention_layernorm(x)), present
 
@@ -205,12 +209,24 @@ class DreamBaseModel(DreamPreTrainedModel):
         past_key_values=None,
         use_cache=False,
         future_key_values=None,
+        cache_position=None,
     ):
         if input_ids.dim() != 2 or input_ids.dtype not in (torch.long, torch.int32, torch.int64):
             raise ValueError(f"input_ids must be a 2-D integer tensor, got {tuple(input_ids.shape)} {input_ids.dtype}")
         b, n = input_ids.shape
         past_len = past_key_values[0][0].shape[2] if past_key_values else 0
         future_len = future_key_values[0][0].shape[2] if future_key_values else 0
+        if cache_position is not None:  # full-length buffers, written at [cache_position, cache_position + n)
+            if not past_key_values or future_key_values or not 0 <= cache_position <= past_len - n:
+                raise ValueError(
+                    f"cache_position={cache_position} needs full-length past_key_values (length {past_len}) "
+                    f"holding the {n} new positions, and no future_key_values"
+                )
+            if position_ids is None:
+                position_ids = torch.arange(cache_position, cache_position + n, device=input_ids.device).expand(b, n)
+            past_len, n_keys = cache_position, past_len
+        else:
+            n_keys = past_len + n + future_len
         if past_len + n > self.config.max_position_embeddings and position_ids is None:
             raise ValueError(
                 f"sequence of {past_len + n} tokens exceeds max_position_embeddings="
@@ -220,15 +236,17 @@ class DreamBaseModel(DreamPreTrainedModel):
             position_ids = torch.arange(past_len, past_len + n, device=input_ids.device).expand(b, n)
         x = self.embed_tokens(input_ids)
         cos, sin = self.rotary_emb(position_ids, x.dtype)
-        mask = _attention_bias(attention_mask, b, n, past_len + n + future_len, x.dtype, x.device)
+        mask = _attention_bias(attention_mask, b, n, n_keys, x.dtype, x.device)
         presents = []
         for i, layer in enumerate(self.layers):
             past = past_key_values[i] if past_key_values else None
             future = future_key_values[i] if future_key_values else None
             if self.gradient_checkpointing and self.training:
-                x, present = self._gradient_checkpointing_func(layer.__call__, x, cos, sin, mask, past, future)
+                x, present = self._gradient_checkpointing_func(
+                    layer.__call__, x, cos, sin, mask, past, future, cache_position
+                )
             else:
-                x, present = layer(x, cos, sin, mask, past, future)
+                x, present = layer(x, cos, sin, mask, past, future, cache_position)
             presents.append(present)
         return self.norm(x), (tuple(presents) if use_cache else None)
 
@@ -316,9 +334,13 @@ class DreamModel(DreamPreTrainedModel):
         future_key_values: KVCache | None = None,
         num_logits_to_keep: int = 0,
         output_hidden_states: bool = False,
+        cache_position: int | None = None,
     ) -> DreamOutput:
+        """``cache_position``: ``past_key_values`` are full-length buffers; the keys/values of ``input_ids``
+        overwrite positions ``[cache_position, cache_position + len)`` in place and every position is attended
+        (Fast-dLLM's dual cache without copying the cache each step)."""
         hidden, presents = self.model(
-            input_ids, attention_mask, position_ids, past_key_values, use_cache, future_key_values
+            input_ids, attention_mask, position_ids, past_key_values, use_cache, future_key_values, cache_position
         )
         logits = self.lm_head(hidden[:, -num_logits_to_keep:] if num_logits_to_keep else hidden)
         return DreamOutput(
