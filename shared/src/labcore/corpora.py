@@ -2,7 +2,8 @@
 
 ``python_source`` concatenates standard-library modules (a code corpus); ``text8_like``
 turns their docstrings and comments into text8's alphabet (lowercase a–z and single spaces),
-so character-level bits/char are comparable in kind to text8 numbers.
+so character-level bits/char are comparable in kind to text8 numbers. ``digits_split`` is the one
+train/test split of scikit-learn's 8×8 digits that every image package trains and evaluates on.
 """
 
 from __future__ import annotations
@@ -57,3 +58,21 @@ def text8_like(max_chars: int = 1_000_000) -> str:
     if not text:
         raise RuntimeError("no docstrings found in the standard library; is this a stripped Python install?")
     return text
+
+
+def digits_split(split: str = "train", test_size: int = 297, *, package: str):
+    """scikit-learn's 8×8 digits as ``(images (N, 8, 8) float grey levels 0–16, labels (N,) long)``.
+
+    The last ``test_size`` of the 1797 images are the test split, the rest the training split, so a
+    model is never scored on the images it was trained on. ``package`` names the caller whose
+    ``demo`` extra installs scikit-learn (for the error when it is missing).
+    """
+    import torch
+
+    from labcore.extras import require
+
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    d = require("sklearn.datasets", extra="demo", package=package).load_digits()
+    sl = slice(None, -test_size) if split == "train" else slice(-test_size, None)
+    return torch.from_numpy(d.images[sl]).float(), torch.from_numpy(d.target[sl]).long()

@@ -24,15 +24,16 @@ from labcore.figures import save_image_grid
 from labcore.logging import get_logger
 from labcore.metrics import bits_per_dim
 from labcore.rng import seed_everything
+from labcore.validate import nonnegative_float_arg, positive_float_arg, positive_int_arg
 
 log = get_logger("starflow")
 
 
-def _dataset(spec: str, image_size: int):
+def _dataset(spec: str, image_size: int, split: str = "train"):
     from starflow.data import ClassFolder, ImageCaptionFolder, digits_dataset
 
     if spec == "digits":
-        return digits_dataset()
+        return digits_dataset(split)  # evaluate scores the held-out split, never the training images
     kind, _, path = spec.partition(":")
     if kind == "classes":
         return ClassFolder(path, image_size)
@@ -134,7 +135,7 @@ def evaluate(args) -> None:
     cfg = model.config
     if cfg.conditional and not cfg.num_classes:
         raise SystemExit("evaluate supports unconditional and class-conditional pixel/latent datasets")
-    loader = torch.utils.data.DataLoader(_dataset(args.data, cfg.img_size), batch_size=args.batch_size)
+    loader = torch.utils.data.DataLoader(_dataset(args.data, cfg.img_size, "test"), batch_size=args.batch_size)
     total, n = 0.0, 0
     for x, labels in loader:
         x = x + cfg.noise_std * torch.randn_like(x)
@@ -168,9 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--vae", help="local diffusers AutoencoderKL directory (latent space)")
     t.add_argument("--text-encoder", help="local T5 directory (encoder + tokenizer)")
     t.add_argument("--cache-latents", action="store_true", help="encode the dataset once to OUT/latents.safetensors")
-    t.add_argument("--steps", type=int, default=2000)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--steps", type=positive_int_arg, default=2000)
+    t.add_argument("--batch-size", type=positive_int_arg, default=64)
+    t.add_argument("--lr", type=positive_float_arg, default=1e-3)
     t.add_argument("--warmup", type=int, default=100)
     t.add_argument("--grad-clip", type=float, default=1.0)
     t.add_argument("--strategy", default="auto", help="auto | ddp | fsdp")
@@ -188,24 +189,24 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--text-encoder", help="local T5 directory (encoder + tokenizer) for text-conditional models")
     s.add_argument("--prompt", nargs="*")
     s.add_argument("--class-labels", type=int, nargs="*")
-    s.add_argument("--guidance", type=float, default=0.0)
-    s.add_argument("--num", type=int, default=4, help="images per prompt / label")
+    s.add_argument("--guidance", type=nonnegative_float_arg, default=0.0)
+    s.add_argument("--num", type=positive_int_arg, default=4, help="images per prompt / label")
     s.add_argument("--jacobi-block", type=int, default=0, help="Jacobi block size (0: sequential; reference: 64)")
     s.add_argument("--jacobi-iters", type=int, default=32, help="max iterations per block (reference: 32)")
     s.add_argument("--jacobi-threshold", type=float, default=5e-3, help="relative change to stop (reference: 0.005)")
-    s.add_argument("--scale", type=int, default=4)
+    s.add_argument("--scale", type=positive_int_arg, default=4)
     s.add_argument("--out", default="samples.png")
     s.add_argument("--seed", type=int, default=0)
     e = sub.add_parser("evaluate", help="NLL / bits per dim of noise-augmented data")
     e.add_argument("--model", required=True)
     e.add_argument("--data", default="digits")
-    e.add_argument("--batch-size", type=int, default=256)
+    e.add_argument("--batch-size", type=positive_int_arg, default=256)
     e.add_argument("--seed", type=int, default=0)
     d = sub.add_parser("demo", help="the quick-start demo: class-conditional digits, grids with/without guidance")
     d.add_argument("--out", default="runs/starflow-demo")
-    d.add_argument("--steps", type=int, default=400)
+    d.add_argument("--steps", type=positive_int_arg, default=400)
     d.add_argument("--per-class", type=int, default=8)
-    d.add_argument("--guidance", type=float, default=2.0)
+    d.add_argument("--guidance", type=nonnegative_float_arg, default=2.0)
     args = p.parse_args(argv)
     {"train": train, "sample": sample, "evaluate": evaluate, "demo": demo}[args.cmd](args)
 

@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save
 from torch.utils.data import Dataset, TensorDataset
 
 from labcore.checkpoint import atomic_write
+from labcore.corpora import digits_split
 from labcore.extras import require
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
@@ -69,12 +70,13 @@ class ClassFolder(Dataset):
         return load_image(p, self.size), label
 
 
-def digits_dataset() -> TensorDataset:
-    """sklearn's 8×8 digits as ``(1, 8, 8)`` images in ``[-1, 1]`` with labels 0–9."""
-    load_digits = require("sklearn.datasets", extra="demo", package="starflow-pt").load_digits
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 8 - 1
-    return TensorDataset(x, torch.tensor(d.target))
+def digits_dataset(split: str = "train") -> TensorDataset:
+    """sklearn's 8×8 digits as ``(1, 8, 8)`` images in ``[-1, 1]`` with labels 0–9.
+
+    ``split``: ``"train"`` (1500 images) or ``"test"`` (the last 297, held out; :func:`labcore.corpora.digits_split`).
+    """
+    images, labels = digits_split(split, package="starflow-pt")
+    return TensorDataset(images[:, None] / 8 - 1, labels)
 
 
 def cache_latents(dataset: Dataset, autoencoder, path: str | Path, batch_size: int = 32) -> TensorDataset:

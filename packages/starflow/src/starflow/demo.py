@@ -49,8 +49,8 @@ def main(
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(0)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    data = digits_dataset()
-    x_all, y_all = data.tensors
+    parts = [digits_dataset(split).tensors for split in ("train", "test")]  # all 1797, in sklearn's order
+    x_all, y_all = (torch.cat(t) for t in zip(*parts))
     perm = torch.randperm(len(x_all))
     train, test = perm[:1500], perm[1500:]
     model = StarFlow(preset("digits"))

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from labcore.kernels import affine_forward, affine_inverse
+from labcore.validate import check_finite, check_number
 from starflow.guidance import guided_gaussian
 from starflow.layers import AttentionBlock, KVCache, RMSNorm, Rope, causal_mask, inverse_softplus, rope_angles
 
@@ -111,6 +112,7 @@ class MetaBlock(nn.Module):
                 f"condition must be float hidden states or one-hot labels, got {y.dtype}; "
                 "encode labels with starflow.conditioning.ClassEmbedder"
             )
+        check_finite(y, "condition y")
 
     def params(
         self, x: torch.Tensor, y: torch.Tensor | None = None, explicit_mask: bool = False
@@ -158,7 +160,7 @@ class MetaBlock(nn.Module):
         With ``guidance > 0`` conditional and null rows run as one batch of ``2B`` and each step
         uses the closed-form guided Gaussian.
         """
-        guidance = guidance if self.txt_dim else 0.0
+        guidance = check_number(guidance, "guidance", minimum=0) * bool(self.txt_dim)
         self.check_condition(y, z.shape[0])
         cond = y
         if guidance > 0:
@@ -221,7 +223,7 @@ class MetaBlock(nn.Module):
     ) -> torch.Tensor:
         """Reference-strategy inverse: recompute the prefix each step with an explicit mask, and
         run the conditional and null passes as two calls. The baseline of the benchmark and tests."""
-        guidance = guidance if self.txt_dim else 0.0
+        guidance = check_number(guidance, "guidance", minimum=0) * bool(self.txt_dim)
         zp = self.permute(z.float())
         x = torch.zeros_like(zp)
         for i in range(zp.shape[1]):

@@ -15,6 +15,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from labcore.flows import patchify, score_denoise, unpatchify
+from labcore.validate import check_finite
 from starflow.config import StarFlowConfig
 from starflow.flow import JacobiOptions, MetaBlock
 
@@ -63,7 +64,8 @@ class StarFlow(PreTrainedModel):
         c = self.config
         return (c.channel_size, c.img_size, c.img_size)
 
-    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+    def tokens(self, x: torch.Tensor, name: str = "x") -> torch.Tensor:
+        """Patch tokens of latents (or pixels) ``x``; refuses wrong shapes, integer dtypes and NaN/inf."""
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(
                 f"expected latents of shape (B, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}; "
@@ -74,6 +76,7 @@ class StarFlow(PreTrainedModel):
                 f"expected float latents (or pixels in [-1, 1]), got {x.dtype}; convert 8-bit images "
                 "with x.float() / 127.5 - 1"
             )
+        check_finite(x, name)
         return patchify(x, self.config.patch_size)
 
     def image(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -124,7 +127,7 @@ class StarFlow(PreTrainedModel):
         use_cache: bool = True,
     ) -> torch.Tensor:
         """Noise ``(B, C, H, W)`` → noisy latents: deep block first (guided), then the shallow ones."""
-        h = self.tokens(noise)
+        h = self.tokens(noise, "noise")
         deep, shallow = self.blocks[-1], self.blocks[:-1]
         if use_cache:
             h = deep.reverse(h, y, y_null, guidance, jacobi)

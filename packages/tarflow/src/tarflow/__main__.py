@@ -11,6 +11,7 @@ import torch
 from labcore.figures import save_image_grid
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
+from labcore.validate import nonnegative_float_arg, positive_float_arg, positive_int_arg
 from tarflow.config import PRESETS, preset
 from tarflow.model import TarFlow
 
@@ -122,9 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="digits-tiny", choices=sorted(PRESETS))
     t.add_argument("--data", default="digits", help="'digits' or an ImageFolder root")
     t.add_argument("--out", default="runs/tarflow", type=Path)
-    t.add_argument("--steps", type=int, default=1000)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--steps", type=positive_int_arg, default=1000)
+    t.add_argument("--batch-size", type=positive_int_arg, default=64)
+    t.add_argument("--lr", type=positive_float_arg, default=2e-3)
     t.add_argument("--drop-label", type=float, default=0.1, help="label dropout for CFG")
     t.add_argument("--noise-type", choices=["gaussian", "uniform"], help="override the preset")
     t.add_argument("--noise-std", type=float, help="override the preset")
@@ -132,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--devices", default="auto")
     t.add_argument("--precision", default=None, help="e.g. bf16-mixed, 32-true (default: as the reference)")
     t.add_argument("--sample-every", type=int, default=0, help="save a PNG sample grid every N steps")
-    t.add_argument("--cfg", type=float, default=0.0, help="guidance weight of the sample grids")
+    t.add_argument("--cfg", type=nonnegative_float_arg, default=0.0, help="guidance weight of the sample grids")
     t.add_argument("--checkpoint-every", type=int, default=500)
     t.add_argument("--num-workers", type=int, default=0)
     t.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
@@ -146,25 +147,25 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--model", type=Path, help="directory written by save_pretrained / train")
         s.add_argument("--reference-checkpoint", type=Path, help="official apple/ml-tarflow .pth")
         s.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-        s.add_argument("--cfg", type=float, default=0.0, help="classifier-free guidance weight")
+        s.add_argument("--cfg", type=nonnegative_float_arg, default=0.0, help="classifier-free guidance weight")
         s.set_defaults(func=fn)
         if name == "sample":
-            s.add_argument("--num", type=int, default=64)
+            s.add_argument("--num", type=positive_int_arg, default=64)
             s.add_argument("--label", type=int, help="one class for all samples (default: cycle classes)")
             s.add_argument(
                 "--attn-temp", type=float, default=1.0, help="attention temperature of the unconditional branch"
             )
             s.add_argument("--annealed", action="store_true", help="anneal the guidance weight over tokens")
-            s.add_argument("--jacobi-tol", type=float, help="use the Jacobi sampler with this tolerance")
+            s.add_argument("--jacobi-tol", type=positive_float_arg, help="use the Jacobi sampler with this tolerance")
             s.add_argument("--no-denoise", action="store_true", help="skip the score-based denoising step")
             s.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
             s.add_argument("--seed", type=int, default=0)
-            s.add_argument("--scale", type=int, default=1, help="integer upscaling of the PNG")
+            s.add_argument("--scale", type=positive_int_arg, default=1, help="integer upscaling of the PNG")
             s.add_argument("--out", type=Path, default=Path("samples.png"))
         else:
             s.add_argument("--data", default="digits")
             s.add_argument("--split", default="test")
-            s.add_argument("--batch-size", type=int, default=256)
+            s.add_argument("--batch-size", type=positive_int_arg, default=256)
             s.add_argument("--conditional", action="store_true", help="use labels (reference: y=None)")
             s.add_argument("--fid", type=int, default=0, help="also compute FID from this many samples")
 

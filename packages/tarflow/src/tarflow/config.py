@@ -89,6 +89,7 @@ _REFERENCE_NAME = re.compile(
     r"(?:(?P<dataset>[a-z0-9]+)_model_)?(?P<p>\d+)_(?P<c>\d+)_(?P<t>\d+)_(?P<k>\d+)_(?P<noise>uniform|\d+(?:\.\d+)?)"
 )
 DATASET_CLASSES = {"imagenet": 1000, "imagenet64": 0, "afhq": 3, "mnist": 10}
+DATASET_CHANNELS = {"imagenet": 3, "imagenet64": 3, "afhq": 3, "mnist": 1}  # RGB ImageFolders; MNIST is grey
 
 
 def parse_reference_name(name: str) -> dict:
@@ -114,8 +115,16 @@ def parse_reference_name(name: str) -> dict:
     return out
 
 
-def config_from_reference(name: str, shapes: dict[str, tuple[int, ...]]) -> TarFlowConfig:
-    """Combine the file name's fields with what the weights' shapes fix (image size, channels, classes)."""
+def config_from_reference(
+    name: str, shapes: dict[str, tuple[int, ...]], in_channels: int | None = None
+) -> TarFlowConfig:
+    """Combine the file name's fields with what the weights' shapes fix (image size, channels, classes).
+
+    The weights fix only ``channels·patch²`` per token, so a file renamed to another patch size
+    would load as a model of other images (3-channel patch-4 weights named patch 2 read as 12
+    channels). The channel count must therefore be the dataset's (``imagenet``/``afhq``: 3,
+    ``mnist``: 1), the given ``in_channels``, or, for a name without a dataset, 1 or 3.
+    """
     fields = parse_reference_name(name)
     dataset = fields.pop("dataset", None)
     p = fields["patch_size"]
@@ -135,7 +144,18 @@ def config_from_reference(name: str, shapes: dict[str, tuple[int, ...]]) -> TarF
         raise ValueError(
             f"file name says dataset {dataset!r} ({DATASET_CLASSES[dataset]} classes), weights hold {num_classes}"
         )
+    channels = proj_in[1] // (p * p)
+    expected = in_channels if in_channels is not None else DATASET_CHANNELS.get(dataset)
+    if channels != expected and (expected is not None or channels not in (1, 3)):
+        fits = [q for q in range(1, 65) if proj_in[1] % (q * q) == 0 and proj_in[1] // (q * q) in (1, 3)]
+        raise ValueError(
+            f"weights do not fit patch_size={p} from the file name: proj_in takes {proj_in[1]} = "
+            f"{channels}·{p}² inputs per token, i.e. {channels}-channel images, but "
+            + (f"in_channels={expected} was expected" if expected is not None else "images have 1 or 3 channels")
+            + f"; was the file renamed? (patch sizes giving 1 or 3 channels: {fits}; "
+            "pass in_channels=... if the model really takes other images)"
+        )
     nvp = shapes["blocks.0.proj_out.weight"][0] == 2 * proj_in[1]
     return TarFlowConfig(
-        in_channels=proj_in[1] // (p * p), img_size=side * p, num_classes=num_classes, nvp=nvp, **fields
+        in_channels=channels, img_size=side * p, num_classes=num_classes, nvp=nvp, **fields
     )

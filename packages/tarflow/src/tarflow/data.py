@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import TensorDataset
 
+from labcore.corpora import digits_split
 from labcore.extras import require
 
 
@@ -37,15 +38,9 @@ def digits(split: str = "train", test_size: int = 297) -> TensorDataset:
     The 17 grey levels 0..16 are mapped to 8-bit values ``round(v·255/16)``; the last
     ``test_size`` images form the test split.
     """
-    load_digits = require("sklearn.datasets", extra="demo", package="tarflow").load_digits
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    d = load_digits()
-    pixels = torch.from_numpy(d.images).float().mul(255 / 16).round()
-    x = (pixels / 255 * 2 - 1).unsqueeze(1)
-    y = torch.from_numpy(d.target).long()
-    sl = slice(None, -test_size) if split == "train" else slice(-test_size, None)
-    return TensorDataset(x[sl], y[sl])
+    images, labels = digits_split(split, test_size, package="tarflow")
+    pixels = images.mul(255 / 16).round()
+    return TensorDataset((pixels / 255 * 2 - 1).unsqueeze(1), labels)
 
 
 def image_folder(root: str, img_size: int):

@@ -20,6 +20,7 @@ from labcore.checkpoint import load_state_dict_checked
 from labcore.flows import patchify, score_denoise, unpatchify
 from labcore.hub import HubMixin, read_state_file
 from labcore.metrics import bits_per_dim
+from labcore.validate import check_count, check_finite, check_number
 from tarflow.block import Guidance, MetaBlock
 from tarflow.config import TarFlowConfig, config_from_reference
 from tarflow.layers import KVCache
@@ -86,6 +87,7 @@ class TarFlow(
                 f"expected float images in [-1, 1], got {x.dtype}; map 8-bit pixels with "
                 f"x.float() / 127.5 - 1 (and dequantise, see tarflow.data)"
             )
+        check_finite(x, "images x")
 
     def _check_labels(self, y: torch.Tensor | None, batch: int) -> torch.Tensor | None:
         if y is None:
@@ -144,8 +146,6 @@ class TarFlow(
 
     def bits_per_dim(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Bits/dim of dequantised 8-bit data in [-1, 1] (bin width 2/256, as ``evaluate_bpd.py``)."""
-        if not torch.isfinite(x).all():
-            raise ValueError("images contain NaN or inf; bits/dim needs finite pixels in [-1, 1]")
         return bits_per_dim(self.nll(x, y), self.config.num_dims, bin_width=BIN_WIDTH)
 
     @torch.no_grad()
@@ -156,8 +156,8 @@ class TarFlow(
     # ---- sampling ---------------------------------------------------------------------------
 
     def _guidance(self, guidance: float, guide_what: str, attn_temp: float, annealed: bool) -> Guidance:
-        if guidance < 0:
-            raise ValueError(f"guidance weight must be >= 0, got {guidance}")
+        check_number(guidance, "guidance", minimum=0)
+        check_number(attn_temp, "attn_temp", minimum=0, exclusive=True)
         if set(guide_what) - {"a", "b"}:
             raise ValueError(f"guide_what must be a subset of 'ab', got {guide_what!r}")
         return Guidance(guidance, guide_what, attn_temp, annealed)
@@ -180,6 +180,9 @@ class TarFlow(
         c = self.config
         if z.ndim != 3 or tuple(z.shape[1:]) != (c.num_patches, c.token_dim):
             raise ValueError(f"expected latents of shape (B, {c.num_patches}, {c.token_dim}), got {tuple(z.shape)}")
+        check_finite(z, "latents z")
+        if jacobi_tol is not None:
+            check_number(jacobi_tol, "jacobi_tol", minimum=0, exclusive=True)
         y = self._check_labels(y, z.shape[0])
         g = self._guidance(guidance, guide_what, attn_temp, annealed_guidance)
         x = z * self.var.sqrt().to(z.dtype)
@@ -206,13 +209,14 @@ class TarFlow(
         generator: torch.Generator | None = None,
         max_redraws: int = 10,
     ) -> torch.Tensor:
-        """Draw ``num`` images; samples with NaNs are re-drawn from fresh noise (as the reference).
+        """Draw ``num`` images; samples with NaN/inf are re-drawn from fresh noise (the reference redraws NaNs).
 
         ``denoise`` defaults to True for Gaussian-noise-augmented models.
         """
-        if num < 1:
-            raise ValueError(f"num must be a positive number of samples, got {num}")
         c = self.config
+        check_count(num, "num")
+        check_count(max_redraws, "max_redraws", minimum=0)
+        self._guidance(guidance, guide_what, attn_temp, annealed_guidance)
         denoise = c.noise_type == "gaussian" if denoise is None else denoise
         device = self.var.device
         y = self._check_labels(y, num)
@@ -222,10 +226,11 @@ class TarFlow(
             noise = torch.randn(len(todo), c.num_patches, c.token_dim, generator=generator, device=device)
             sub_y = None if y is None else y[todo]
             x = self.inverse(noise, sub_y, guidance, guide_what, attn_temp, annealed_guidance, jacobi_tol).float()
-            if denoise:
-                x = self.denoise(x, sub_y)
+            bad = ~torch.isfinite(x).flatten(1).all(1)
+            if denoise and not bad.all():  # denoise the finite rows (the density refuses NaN/inf inputs)
+                x[~bad] = self.denoise(x[~bad], None if sub_y is None else sub_y[~bad])
+                bad = ~torch.isfinite(x).flatten(1).all(1)
             out[todo] = x
-            bad = torch.isnan(x).flatten(1).any(1)
             todo = todo[bad]
             if len(todo) == 0:
                 return out
@@ -234,15 +239,38 @@ class TarFlow(
     # ---- checkpoints ------------------------------------------------------------------------
 
     @classmethod
-    def from_reference_checkpoint(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> TarFlow:
+    def from_reference_checkpoint(
+        cls, path: str | os.PathLike, map_location: str | torch.device = "cpu", in_channels: int | None = None
+    ) -> TarFlow:
         """Load an official apple/ml-tarflow state dict, e.g. ``afhq_model_8_768_8_8_0.07.pth``.
 
         The config comes from the file name (``P_C_T_K_noise``) and the weights' shapes; any
-        key or shape disagreement raises an error naming it.
+        key or shape disagreement raises an error naming it (see :func:`config_from_reference`
+        for ``in_channels``). The reference's ``train.py`` saves the bare ``model.state_dict()``;
+        one level of ``{"model"|"state_dict"|"model_state_dict"|"ema": state_dict}`` is unwrapped.
         """
         path = Path(path)
-        state = read_state_file(path, map_location)
-        config = config_from_reference(path.name, {k: tuple(v.shape) for k, v in state.items()})
+        state = _unwrap_state_dict(read_state_file(path, map_location), path)
+        config = config_from_reference(path.name, {k: tuple(v.shape) for k, v in state.items()}, in_channels)
         model = cls(config)
         load_state_dict_checked(model, state)
         return model
+
+
+_STATE_DICT_WRAPPERS = ("model", "state_dict", "model_state_dict", "ema")
+
+
+def _unwrap_state_dict(obj, path: Path) -> dict[str, torch.Tensor]:
+    """The ``{name: tensor}`` dict in a loaded ``.pth``: as saved, or under one wrapper key."""
+    if isinstance(obj, dict) and not all(torch.is_tensor(v) for v in obj.values()):
+        found = [k for k in _STATE_DICT_WRAPPERS if isinstance(obj.get(k), dict)]
+        if len(found) != 1:
+            raise ValueError(
+                f"{path} is not a state dict: it holds keys {sorted(map(str, obj))[:8]} with non-tensor values and "
+                + (f"several wrappers {found}" if found else f"none of the wrappers {list(_STATE_DICT_WRAPPERS)}")
+                + "; save the model's state_dict() itself (torch.save(model.state_dict(), path))"
+            )
+        obj = obj[found[0]]
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items()):
+        raise ValueError(f"{path} does not hold a state dict of tensors (got {type(obj).__name__})")
+    return obj

@@ -14,6 +14,7 @@ from labcore.figures import save_image_grid
 from labcore.lightning import AtomicCheckpointIO
 from labcore.logging import get_logger
 from labcore.schedules import warmup_cosine
+from labcore.validate import check_count
 from tarflow.config import TarFlowConfig
 from tarflow.data import augment, dequantize_uniform, drop_labels
 from tarflow.model import TarFlow
@@ -137,6 +138,8 @@ def fit(
     ``strategy``: ``"auto"`` (one device), ``"ddp"`` or ``"fsdp"``. ``precision`` defaults to bf16
     autocast for Gaussian-noise (generation) models on GPU and fp32 otherwise, as the reference.
     """
+    check_count(steps, "steps")
+    check_count(batch_size, "batch_size")
     out_dir = Path(out_dir)
     L.seed_everything(seed, workers=True, verbose=False)
     if strategy not in ("auto", "ddp", "fsdp"):
