@@ -32,9 +32,6 @@ def _images() -> dict:
     return {"x": torch.rand(2, 2, 4, 4) * 2 - 1}
 
 
-NAN_INPUT = "#23 NaN/inf inputs go through forward silently (tarflow): helper badinputs"
-NAN_GUIDANCE = "#23 guidance=nan becomes 0 (tarflow): helper badinputs"
-
 globals().update(
     conformance_tests(
         models=[ModelSpec(_model, reshape={"channels": 24}, oversize={"channels": 2**16}, name="TarFlow")],
@@ -45,14 +42,12 @@ globals().update(
                 _images,
                 {"x": (*NONFINITE, EXTRA_DIM, MISSING_DIM, AS_INT)},
                 names={"x": "images"},
-                xfail={"x-nan": NAN_INPUT, "x-inf": NAN_INPUT},
             ),
             CallSpec(
                 "sample",
                 lambda num, guidance: _model().sample(num, guidance=guidance),
                 lambda: {"num": 2, "guidance": 1.0},
                 {"num": COUNTS, "guidance": NONFINITE},
-                xfail={"guidance-nan": NAN_GUIDANCE, "guidance-inf": NAN_GUIDANCE},
             ),
         ],
         clis=[
