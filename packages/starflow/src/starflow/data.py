@@ -12,7 +12,6 @@ from torch.utils.data import Dataset, TensorDataset
 
 from labcore.checkpoint import atomic_write
 from labcore.corpora import digits_split
-from labcore.extras import require
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
