@@ -47,8 +47,8 @@ OPTIONS = [
 ]
 # continuations given as they are (no delimiter): BPE merges across the boundary and a trailing space that
 # the harness moves from the question to the option
-QUESTIONS_NODELIM = ["The quick brown fo", "The capital of France is ", "water boils at one hund"]
-OPTIONS_NODELIM = [["x jumps", "xes"], ["Paris", "Lyon"], ["red degrees", "reds"]]
+QUESTIONS_NODELIM = ["The quick brown fo", "The capital of France is ", "the capital of Fra", "water bo"]
+OPTIONS_NODELIM = [["x jumps", "xes"], ["Paris", "Lyon"], ["nce is", "nce was"], ["ils at one", "iling"]]
 
 
 def tokenizer():
