@@ -71,6 +71,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-images", type=int, default=48)
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="DetectorConfig overrides")
+    p.add_argument("--protocol", choices=["aitod-r", "clean"], default="aitod-r", help="evaluation protocol")
     args = p.parse_args()
     overrides = {k: type(getattr(DetectorConfig, k))(v) for k, v in (s.split("=", 1) for s in args.set)}
     seed_everything(args.seed)
@@ -83,14 +84,18 @@ def main() -> None:
         detector = RotatedDetector(cfg)
         start = time.process_time()
         with tempfile.TemporaryDirectory() as tmp:
-            _fit_fresh(detector, train, Path(tmp), args.steps, 4, args.lr, args.steps // 6)
+            _fit_fresh(detector, train, Path(tmp), args.steps, 4, args.lr, args.steps // 6, args.seed)
         cpu = time.process_time() - start
-        ap = coco_rotated_ap(detector.predict(torch.stack([v["image"] for v in val])), val, len(SYNTHETIC_CLASSES))
+        dets = detector.predict(torch.stack([v["image"] for v in val]))
+        ap = coco_rotated_ap(dets, val, len(SYNTHETIC_CLASSES), protocol=args.protocol)
         rows.append(
             (head, {**{k: ap[k] for k in ("AP50", "AP", "AP_vt", "AP_t")}, **assignment_stats(detector, val)}, cpu)
         )
     keys = list(dict.fromkeys(k for _, r, _ in rows for k in r))
-    print(f"steps {args.steps}, lr {args.lr}, anchors {args.anchor_scale}×stride, seed {args.seed}, {args.set}")
+    print(
+        f"steps {args.steps}, lr {args.lr}, anchors {args.anchor_scale}×stride, seed {args.seed}, {args.set}, "
+        f"protocol {args.protocol}"
+    )
     print("| head | " + " | ".join(keys) + " | CPU s |")
     print("|---" * (len(keys) + 2) + "|")
     for head, r, cpu in rows:
