@@ -28,11 +28,17 @@ def _state(ckpt: Path) -> dict[str, Any]:
     return torch.load(ckpt, map_location="cpu", weights_only=False)
 
 
+# BatchNorm statistics legitimately differ: each DDP process sees one micro-batch (rank 0's are kept),
+# one accumulating process updates them once per micro-batch. Parameters and every other buffer must agree.
+BATCHNORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+
 def max_weight_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-    """Largest absolute difference between two state dicts with the same keys."""
+    """Largest absolute difference between two state dicts with the same keys (BatchNorm statistics aside)."""
     if set(a) != set(b):
         raise AssertionError(f"state dicts differ in keys: {sorted(set(a) ^ set(b))[:8]}")
-    return max(((a[k].double() - b[k].double()).abs().max().item() for k in a if a[k].numel()), default=0.0)
+    keys = [k for k in a if a[k].numel() and not k.endswith(BATCHNORM_STATS)]
+    return max(((a[k].double() - b[k].double()).abs().max().item() for k in keys), default=0.0)
 
 
 def _losses(state: dict[str, Any]) -> list[float]:

@@ -11,6 +11,7 @@ import torch
 
 from labcore.logging import get_logger, progress
 from labcore.rotated import obb_to_poly
+from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
 
 log = get_logger("tinydet")
 CLASS_SETS = {"aitod": "AITOD_CLASSES", "dota": "DOTA_CLASSES", "synthetic": "SYNTHETIC_CLASSES"}
@@ -92,6 +93,7 @@ def cmd_train(args) -> None:
             load_backbone_weights(detector.backbone, args.backbone_weights)
         if not args.no_flip:  # AI-TOD-R's pipelines: RRandomFlip, 0.25 per direction (Point Teacher's has none)
             ds = data.RandomFlip(ds, version=cfg.angle_version)
+    maybe_compile(detector, args.compile)
     fit(
         detector,
         ds,
@@ -102,9 +104,8 @@ def cmd_train(args) -> None:
         lr=args.lr,
         optimizer=args.optimizer,
         warmup=args.warmup,
-        ddp=args.ddp,
-        devices=args.devices,
-        resume=not args.no_resume,
+        resume=args.resume,
+        **trainer_options(args),
     )
     detector.save_pretrained(Path(args.out) / "model")
     log.info("saved %s", Path(args.out) / "model")
@@ -127,6 +128,7 @@ def _train_recipe(args, classes) -> None:
     batch = args.batch_size or recipe.images_per_gpu
     steps = args.steps or recipe.epochs * -(-len(ds) // batch)
     log.info("recipe %s (%s): %d steps of %d images, SGD lr %g", args.recipe, recipe.source, steps, batch, recipe.lr)
+    maybe_compile(detector, args.compile)
     fit(
         detector,
         ds,
@@ -136,10 +138,9 @@ def _train_recipe(args, classes) -> None:
         lr=recipe.lr,
         optimizer="sgd",
         warmup=recipe.warmup_iters,
-        ddp=args.ddp,
-        devices=args.devices,
-        resume=not args.no_resume,
+        resume=args.resume,
         seed=args.seed,
+        **trainer_options(args),
     )
     log.info("saved %s", detector.save_pretrained(Path(args.out) / "model"))
 
@@ -252,9 +253,7 @@ def main(argv: list[str] | None = None) -> None:
             s.add_argument("--lr", type=float, default=2e-3)
             s.add_argument("--optimizer", choices=["sgd", "adamw"], default="adamw")
             s.add_argument("--warmup", type=int, default=20)
-            s.add_argument("--ddp", action="store_true", help="Lightning DDP over --devices")
-            s.add_argument("--devices", default="auto")
-            s.add_argument("--no-resume", action="store_true")
+            add_trainer_args(s, checkpoint_every=50)
             s.add_argument("--no-flip", action="store_true", help="detectors: no random flips (the reference flips)")
             s.add_argument("--out", default="runs/tinydet")
         else:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from labcore.lightning import AtomicCheckpointIO
+from labcore.lightning import fit as fit_resumable
+from labcore.lightning import make_trainer, micro_batch, step_dataloader
 from labcore.logging import get_logger
 from tinydet.data import collate
 
@@ -40,9 +41,11 @@ class DetectorModule(L.LightningModule):
         self.detector = detector
         self.lr, self.optimizer_name, self.warmup, self.max_steps = lr, optimizer, warmup, max_steps
         self.offset_lr_mult = offset_lr_mult if offset_lr_mult is not None else 1.0 if optimizer == "sgd" else 0.1
+        self.seed = 0
         self.history: list[dict] = []  # per step: the total "loss" and each term the detector returns
 
     def training_step(self, batch, batch_idx):
+        micro_batch(self, self.seed)  # random augmentation etc. depend on the step and micro-batch only
         losses = self.detector.training_loss(batch)
         loss = sum(v for k, v in losses.items() if k.startswith("loss_"))
         self.log_dict({k: v.detach() for k, v in losses.items()}, prog_bar=True, batch_size=len(batch["labels"]))
@@ -89,50 +92,38 @@ def fit(
     optimizer: str = "sgd",
     warmup: int = 500,
     ddp: bool = False,
-    devices: int | str = "auto",
-    accelerator: str = "auto",
     num_workers: int = 0,
     resume: bool = True,
     progress: bool = True,
     seed: int = 0,
     offset_lr_mult: float | None = None,
+    checkpoint_every: int | None = None,
+    **trainer_options: Any,
 ) -> DetectorModule:
-    """Train ``detector`` for ``max_steps`` optimiser steps; checkpoints go to ``out_dir`` (``last.ckpt``
-    resumes an interrupted run). ``ddp=True`` uses Lightning's DDP strategy over ``devices``."""
+    """Train ``detector`` for ``max_steps`` optimiser steps of ``batch_size`` images (the global batch);
+    ``out_dir/last.ckpt`` is written every ``checkpoint_every`` steps (default a quarter of the run) and on
+    SIGINT/SIGTERM, and resumes an interrupted run exactly. ``trainer_options`` (``strategy``, ``devices``,
+    ``accelerator``, ``precision``, ...) go to :func:`labcore.lightning.make_trainer`; ``ddp=True`` is
+    ``strategy="ddp"``."""
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     L.seed_everything(seed, workers=True, verbose=False)
     if not progress:  # quiet runs (demo, tests): no "GPU available …" banners
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    out_dir = Path(out_dir)
+    if ddp:
+        trainer_options["strategy"] = "ddp"
     module = DetectorModule(detector, lr, optimizer, warmup, max_steps, offset_lr_mult)
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=True,
-        collate_fn=collate,
-        num_workers=num_workers,
-        drop_last=len(dataset) >= batch_size,
-        generator=torch.Generator().manual_seed(seed),
+    module.seed = seed
+    loader = step_dataloader(
+        dataset, min(batch_size, len(dataset)), seed=seed, collate_fn=collate, num_workers=num_workers
     )
-    ckpt = L.pytorch.callbacks.ModelCheckpoint(
-        dirpath=out_dir, save_last=True, every_n_train_steps=max(max_steps // 4, 1)
-    )
-    trainer = L.Trainer(
+    trainer = make_trainer(
+        out_dir,
         max_steps=max_steps,
-        accelerator=accelerator,
-        devices=devices,
-        strategy="ddp" if ddp else "auto",
-        default_root_dir=out_dir,
-        callbacks=[ckpt],
-        plugins=[AtomicCheckpointIO()],  # an interrupted save never leaves a half-written last.ckpt to resume from
+        checkpoint_every=checkpoint_every or max(max_steps // 4, 1),
         gradient_clip_val=35.0,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        logger=False,
-        log_every_n_steps=10,
-        num_sanity_val_steps=0,
+        progress=progress,
+        **trainer_options,
     )
-    last = out_dir / "last.ckpt"
-    if resume and last.exists():
-        log.info("resuming from %s", last)
-    trainer.fit(module, loader, ckpt_path=str(last) if resume and last.exists() else None)
+    fit_resumable(trainer, module, loader, resume=resume)
     return module
