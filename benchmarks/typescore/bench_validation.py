@@ -11,13 +11,28 @@ Usage: python benchmarks/typescore/bench_validation.py [--seeds 0 1 2] [--n 8] [
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import numpy as np
 
+from labcore.seeds import over_seeds, seed_table
 from typescore import TypeScore, get_extractor
 from typescore.normalize import Normalizer
 from typescore.validation import CONDITIONS, validation_set
+
+
+def errors_vs_oracle(metric: TypeScore, oracle: TypeScore, condition: str, seed: int, n: int, rate: float) -> dict:
+    """Oracle score and the extractor's mean |score − oracle| on one seed's scenes, in both modes."""
+    scenes = validation_set(condition, seed, n, rate)
+    got = metric([s.image for s in scenes], [s.item for s in scenes])
+    truth = oracle.score_texts([s.item.text for s in scenes], [s.drawn for s in scenes])
+    out = {}
+    for mode in ("whole", "span"):
+        exact = np.array(truth.per_sample(mode))
+        out[f"oracle ({mode})"] = exact.mean()
+        out[f"error ({mode})"] = np.abs(np.array(got.per_sample(mode)) - exact).mean()
+    return out
 
 
 def main() -> None:
@@ -27,33 +42,19 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=0.1)
     p.add_argument("--backends", nargs="+", default=["easyocr", "rapidocr"])
     a = p.parse_args()
-    rows = []
+    rows = {}
     for backend in a.backends:
         tic = time.perf_counter()
         # RapidOCR's English model drops word spaces: compare without spaces, as the CLI does by default for it
         norm = Normalizer(drop_whitespace=backend == "rapidocr")
         metric, oracle = TypeScore(get_extractor(backend), norm), TypeScore(normalizer=norm)
         for condition in CONDITIONS:
-            err = {"whole": [], "span": []}
-            oracle_mean = {"whole": [], "span": []}
-            for seed in a.seeds:
-                scenes = validation_set(condition, seed, a.n, a.rate)
-                got = metric([s.image for s in scenes], [s.item for s in scenes])
-                truth = oracle.score_texts([s.item.text for s in scenes], [s.drawn for s in scenes])
-                for mode in err:
-                    diff = np.abs(np.array(got.per_sample(mode)) - np.array(truth.per_sample(mode)))
-                    err[mode].append(diff.mean())
-                    oracle_mean[mode].append(np.mean(truth.per_sample(mode)))
-            rows.append((backend, condition, err, oracle_mean))
+            run = functools.partial(errors_vs_oracle, metric, oracle, condition, n=a.n, rate=a.rate)
+            rows[f"{backend} | {condition}"] = over_seeds(run, a.seeds)
             print(f"{backend} {condition} done ({time.perf_counter() - tic:.0f} s)", flush=True)
-    seeds = ", ".join(map(str, a.seeds))
-    print(f"\n{len(a.seeds)} seeds ({seeds}), {a.n} scenes each, {a.rate:.0%} character errors")
-    print("| backend | condition | oracle (whole) | error (whole) | oracle (span) | error (span) |")
-    print("|---|---|---|---|---|---|")
-    for backend, condition, err, om in rows:
-        cells = [f"{np.mean(om['whole']):.3f}", f"{np.mean(err['whole']):.3f} ± {np.std(err['whole']):.3f}"]
-        cells += [f"{np.mean(om['span']):.3f}", f"{np.mean(err['span']):.3f} ± {np.std(err['span']):.3f}"]
-        print(f"| {backend} | {condition} | " + " | ".join(cells) + " |")
+    print(f"\n{a.n} scenes per seed and condition, {a.rate:.0%} character errors\n")
+    metrics = ["oracle (whole)", "error (whole)", "oracle (span)", "error (span)"]
+    print(seed_table(rows, metrics, a.seeds, label="backend | condition").replace("|---|", "|---|---|", 1))
 
 
 if __name__ == "__main__":
