@@ -11,6 +11,7 @@ import torch
 from labcore.figures import save_image_grid
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
+from labcore.trainer_args import add_trainer_args, trainer_options
 from labcore.validate import nonnegative_float_arg, positive_float_arg, positive_int_arg
 from tarflow.config import PRESETS, preset
 from tarflow.model import TarFlow
@@ -60,14 +61,12 @@ def cmd_train(args) -> None:
         batch_size=args.batch_size,
         lr=args.lr,
         drop_label=args.drop_label,
-        strategy=args.strategy,
-        devices=args.devices,
-        precision=args.precision,
         sample_every=args.sample_every,
         sample_guidance=args.cfg,
-        checkpoint_every=args.checkpoint_every,
-        resume=not args.no_resume,
+        resume=args.resume,
         num_workers=args.num_workers,
+        compile_model=args.compile,
+        **trainer_options(args),
     )
     module.model.save_pretrained(Path(args.out) / "model")
     log.info("saved %s", Path(args.out) / "model")
@@ -129,14 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--drop-label", type=float, default=0.1, help="label dropout for CFG")
     t.add_argument("--noise-type", choices=["gaussian", "uniform"], help="override the preset")
     t.add_argument("--noise-std", type=float, help="override the preset")
-    t.add_argument("--strategy", default="auto", choices=["auto", "ddp", "fsdp"])
-    t.add_argument("--devices", default="auto")
-    t.add_argument("--precision", default=None, help="e.g. bf16-mixed, 32-true (default: as the reference)")
     t.add_argument("--sample-every", type=int, default=0, help="save a PNG sample grid every N steps")
     t.add_argument("--cfg", type=nonnegative_float_arg, default=0.0, help="guidance weight of the sample grids")
-    t.add_argument("--checkpoint-every", type=int, default=500)
     t.add_argument("--num-workers", type=int, default=0)
-    t.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    add_trainer_args(t, checkpoint_every=500)
     t.set_defaults(func=cmd_train)
 
     for name, fn, helptext in (

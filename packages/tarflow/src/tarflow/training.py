@@ -7,11 +7,12 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, Dataset
 
 from labcore.figures import save_image_grid
-from labcore.lightning import AtomicCheckpointIO
+from labcore.lightning import fit as fit_resumable
+from labcore.lightning import make_trainer, maybe_compile, micro_batch, step_dataloader
 from labcore.logging import get_logger
 from labcore.schedules import warmup_cosine
 from labcore.validate import check_count
@@ -55,6 +56,7 @@ class TarFlowModule(L.LightningModule):
         return self.model.config
 
     def training_step(self, batch, batch_idx):
+        micro_batch(self, self.hparams.get("seed", 0))  # noise and label dropout: by step and micro-batch only
         x, y = batch
         c = self.config
         x = augment(x, c.noise_type, c.noise_std)
@@ -122,8 +124,6 @@ def fit(
     lr: float = 1e-4,
     drop_label: float = 0.0,
     warmup_steps: int | None = None,
-    strategy: str = "auto",
-    devices: int | str = "auto",
     precision: str | None = None,
     sample_every: int = 0,
     sample_guidance: float = 0.0,
@@ -132,57 +132,44 @@ def fit(
     num_workers: int = 0,
     seed: int = 100,
     progress_bar: bool | None = None,
+    compile_model: bool = False,
+    **trainer_options,
 ) -> TarFlowModule:
-    """Train for ``steps`` optimiser steps; resumes from ``out_dir/checkpoints/last.ckpt`` when present.
+    """Train for ``steps`` optimiser steps of ``batch_size`` images (the global batch); resumes exactly from
+    ``out_dir/checkpoints/last.ckpt``, written every ``checkpoint_every`` steps and on SIGINT/SIGTERM.
 
-    ``strategy``: ``"auto"`` (one device), ``"ddp"`` or ``"fsdp"``. ``precision`` defaults to bf16
-    autocast for Gaussian-noise (generation) models on GPU and fp32 otherwise, as the reference.
+    ``trainer_options`` (``strategy`` e.g. ``"ddp"``/``"fsdp"``, ``devices``, ``accelerator``, ...) go to
+    :func:`labcore.lightning.make_trainer`. ``precision`` defaults to bf16 autocast for Gaussian-noise
+    (generation) models on GPU and fp32 otherwise, as the reference.
     """
     check_count(steps, "steps")
     check_count(batch_size, "batch_size")
     out_dir = Path(out_dir)
     L.seed_everything(seed, workers=True, verbose=False)
-    if strategy not in ("auto", "ddp", "fsdp"):
-        raise ValueError(f"strategy must be 'auto', 'ddp' or 'fsdp', got {strategy!r}")
     if precision is None:
         precision = "bf16-mixed" if config.noise_type == "gaussian" and torch.cuda.is_available() else "32-true"
     if warmup_steps is None:
         warmup_steps = max(1, min(steps // 10, len(train) // batch_size))  # reference: one epoch of warm-up
     module = TarFlowModule(config, lr=lr, drop_label=drop_label, warmup_steps=warmup_steps, total_steps=steps)
-    loader = DataLoader(
-        train,
-        batch_size=min(batch_size, len(train)),
-        shuffle=True,
-        drop_last=True,
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,
-    )
+    module.hparams["seed"] = seed
+    maybe_compile(module.model, compile_model)
+    loader = step_dataloader(train, min(batch_size, len(train)), seed=seed, num_workers=num_workers)
     val_loader = DataLoader(val, batch_size=batch_size) if val is not None else None
-    ckpt_dir = out_dir / "checkpoints"
-    callbacks: list[Callback] = [
-        ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=checkpoint_every, save_last=True, save_top_k=1)
-    ]
+    callbacks: list[Callback] = []
     if sample_every:
         callbacks.append(SampleGrid(out_dir / "samples", sample_every, guidance=sample_guidance))
-    trainer = L.Trainer(
+    trainer = make_trainer(
+        out_dir / "checkpoints",
         max_steps=steps,
-        strategy=strategy,
-        devices=devices,
+        checkpoint_every=checkpoint_every,
         precision=precision,
         callbacks=callbacks,
-        plugins=[AtomicCheckpointIO()],
-        default_root_dir=out_dir,
         logger=L.pytorch.loggers.CSVLogger(out_dir),
-        enable_progress_bar=progress_bar,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        val_check_interval=min(checkpoint_every, len(loader)) if val_loader else None,
-        log_every_n_steps=10,
+        progress=progress_bar,
+        val_check_interval=checkpoint_every if val_loader else None,
+        check_val_every_n_epoch=None if val_loader else 1,
         limit_val_batches=None if val_loader else 0,
+        **trainer_options,
     )
-    last = ckpt_dir / "last.ckpt"
-    ckpt_path = str(last) if resume and last.exists() else None
-    if ckpt_path:
-        log.info("resuming from %s", ckpt_path)
-    trainer.fit(module, loader, val_loader, ckpt_path=ckpt_path)
+    fit_resumable(trainer, module, loader, val_loader, resume=resume)
     return module
