@@ -23,7 +23,7 @@ def test_cli_train_sample_evaluate(tmp_path, capsys):
             "16",
             "--out",
             str(out),
-            "--save-every",
+            "--checkpoint-every",
             "1",
         ]
     )

@@ -24,6 +24,7 @@ from labcore.figures import save_image_grid
 from labcore.logging import get_logger
 from labcore.metrics import bits_per_dim
 from labcore.rng import seed_everything
+from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
 from labcore.validate import nonnegative_float_arg, positive_float_arg, positive_int_arg
 
 log = get_logger("starflow")
@@ -51,6 +52,7 @@ def _config(args):
 
 
 def train(args) -> None:
+    from labcore.lightning import fit, step_dataloader
     from starflow.autoencoder import LatentAutoencoder
     from starflow.conditioning import TextEncoder
     from starflow.data import cache_latents
@@ -71,17 +73,24 @@ def train(args) -> None:
         raise SystemExit("--cache-latents needs --vae and a classes:DIR dataset (captions are encoded on the fly)")
     if ae is not None and args.cache_latents:
         data, latents = cache_latents(data, ae, Path(args.out) / "latents.safetensors"), True
-    loader = torch.utils.data.DataLoader(
-        data, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers
-    )
+    loader = step_dataloader(data, min(args.batch_size, len(data)), seed=args.seed, num_workers=args.workers)
     module = StarFlowModule(
-        cfg, lr=args.lr, warmup=args.warmup, total_steps=args.steps, autoencoder=ae, text_encoder=te, latents=latents
+        cfg,
+        lr=args.lr,
+        warmup=args.warmup,
+        total_steps=args.steps,
+        autoencoder=ae,
+        text_encoder=te,
+        latents=latents,
+        seed=args.seed,
     )
-    trainer = make_trainer(args.out, args.steps, args.strategy, args.precision, args.grad_clip, args.save_every)
-    last = Path(args.out) / "checkpoints" / "last.ckpt"
-    if last.exists():
-        log.info("resuming from %s", last)
-    trainer.fit(module, loader, ckpt_path=str(last) if last.exists() else None)
+    maybe_compile(module.model, args.compile)
+    opts = trainer_options(args)
+    opts["precision"] = opts["precision"] or "32-true"
+    trainer = make_trainer(
+        args.out, args.steps, grad_clip=args.grad_clip, save_every=opts.pop("checkpoint_every"), **opts
+    )
+    fit(trainer, module, loader, resume=args.resume)
     if trainer.is_global_zero:
         module.model.save_pretrained(Path(args.out) / "model")
         log.info("saved %s", Path(args.out) / "model")
@@ -174,9 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--lr", type=positive_float_arg, default=1e-3)
     t.add_argument("--warmup", type=int, default=100)
     t.add_argument("--grad-clip", type=float, default=1.0)
-    t.add_argument("--strategy", default="auto", help="auto | ddp | fsdp")
-    t.add_argument("--precision", default="32-true", help="e.g. bf16-mixed")
-    t.add_argument("--save-every", type=int, default=500)
+    add_trainer_args(t, checkpoint_every=500)
     t.add_argument("--workers", type=int, default=0)
     t.add_argument("--out", default="runs/starflow")
     t.add_argument("--seed", type=int, default=0)

@@ -14,7 +14,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from labcore.lightning import AtomicCheckpointIO
+from labcore.lightning import make_trainer as labcore_trainer
+from labcore.lightning import micro_batch
 from labcore.schedules import warmup_cosine
 from starflow.conditioning import ClassEmbedder, TextEncoder, drop_captions, drop_labels
 from starflow.config import StarFlowConfig
@@ -64,11 +65,19 @@ class StarFlowModule(L.LightningModule):
         autoencoder=None,
         text_encoder: TextEncoder | None = None,
         latents: bool = False,
+        seed: int = 0,
     ):
         super().__init__()
         config = StarFlowConfig(**config) if isinstance(config, dict) else config
         self.save_hyperparameters(
-            {"config": config.to_dict(), "lr": lr, "warmup": warmup, "total_steps": total_steps, "latents": latents}
+            {
+                "config": config.to_dict(),
+                "lr": lr,
+                "warmup": warmup,
+                "total_steps": total_steps,
+                "latents": latents,
+                "seed": seed,
+            }
         )
         self.model = StarFlow(config)
         self.autoencoder = autoencoder  # frozen; kept out of the checkpoint
@@ -77,6 +86,7 @@ class StarFlowModule(L.LightningModule):
         self.text_encoder = text_encoder
 
     def training_step(self, batch, batch_idx):
+        micro_batch(self, self.hparams.seed)  # noise and caption dropout: by step and micro-batch only
         x, cond = batch
         out = training_loss(self.model, x, cond, self.autoencoder, self.text_encoder, self.hparams.latents)
         self.log_dict({k: v.detach() for k, v in out.items()}, prog_bar=True)
@@ -104,27 +114,26 @@ def make_trainer(
     save_every: int = 500,
     devices: int | str = "auto",
     log_every: int = 50,
+    **trainer_options,
 ) -> L.Trainer:
-    """A Trainer writing resumable, atomic checkpoints (``last.ckpt``) under ``out_dir/checkpoints`` and
-    CSV logs under ``out_dir``.
+    """:func:`labcore.lightning.make_trainer` with atomic ``out_dir/checkpoints/last.ckpt`` (every
+    ``save_every`` steps and on SIGINT/SIGTERM), gradient clipping and CSV logs under ``out_dir``.
 
-    ``strategy``: ``auto``, ``ddp`` or ``fsdp``; ``precision``: e.g. ``bf16-mixed``.
+    ``strategy``: ``auto``, ``ddp`` or ``fsdp``; ``precision``: e.g. ``bf16-mixed``. Train with a
+    :func:`labcore.lightning.step_dataloader` (global batch, exact resume).
     """
-    ckpt = L.pytorch.callbacks.ModelCheckpoint(
-        dirpath=Path(out_dir) / "checkpoints", save_last=True, every_n_train_steps=save_every, save_top_k=1
-    )
-    return L.Trainer(
-        default_root_dir=out_dir,
+    return labcore_trainer(
+        Path(out_dir) / "checkpoints",
         max_steps=max_steps,
+        checkpoint_every=save_every,
         strategy=strategy,
         precision=precision,
-        gradient_clip_val=grad_clip,
-        callbacks=[ckpt],
         devices=devices,
-        plugins=[AtomicCheckpointIO()],
+        gradient_clip_val=grad_clip,
         logger=L.pytorch.loggers.CSVLogger(out_dir),
         log_every_n_steps=log_every,
-        enable_model_summary=False,
+        progress=None,
+        **trainer_options,
     )
 
 
