@@ -11,6 +11,7 @@ import torch
 from labcore.extras import require
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
+from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
 
 log = get_logger("diffucoder")
 
@@ -61,7 +62,20 @@ def cmd_train(a) -> None:
         model.save_pretrained(out / "model")
         tok.save_pretrained(out / "model")
     ids, prompt_mask = sft_tensors(tok, function_snippets(a.max_chars), a.length)
-    losses = fit(model, ids, prompt_mask, out, a.steps, a.batch, a.lr, seed=a.seed, progress=True)
+    maybe_compile(model, a.compile)
+    losses = fit(
+        model,
+        ids,
+        prompt_mask,
+        out,
+        a.steps,
+        a.batch,
+        a.lr,
+        seed=a.seed,
+        progress=True,
+        resume=a.resume,
+        **trainer_options(a),
+    )
     model.save_pretrained(out / "model")
     tok.save_pretrained(out / "model")
     log.info("saved %s (last loss %.3f)", out / "model", losses[-1] if losses else float("nan"))
@@ -237,6 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--kv-heads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    add_trainer_args(p, checkpoint_every=100)
     p.set_defaults(fn=cmd_train)
     p = sub.add_parser("sample", help="sample a completion (exact Dream sampler or --cached)")
     p.add_argument("--model", required=True)

@@ -6,24 +6,25 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from diffucoder.losses import masked_diffusion_loss
-from labcore.lightning import AtomicCheckpointIO
+from labcore.lightning import fit as fit_resumable
+from labcore.lightning import losses, make_trainer, micro_batch, step_dataloader
 
 
 class MaskedDiffusionLM(L.LightningModule):
     """Wraps a :class:`~diffucoder.DreamModel`; batches are ``(input_ids, prompt_mask)``."""
 
-    def __init__(self, model, lr: float = 3e-4, weight_decay: float = 0.0, warmup_steps: int = 50):
+    def __init__(self, model, lr: float = 3e-4, weight_decay: float = 0.0, warmup_steps: int = 50, seed: int = 0):
         super().__init__()
         self.model, self.lr, self.weight_decay, self.warmup_steps = model, lr, weight_decay, warmup_steps
-        self.losses: list[float] = []
+        self.seed = seed
 
     def training_step(self, batch, batch_idx):
+        micro_batch(self, self.seed)  # masking times and positions: by step and micro-batch only
         ids, prompt_mask = batch
         loss = masked_diffusion_loss(self.model, ids, prompt_mask)
-        self.losses.append(loss.item())
         self.log("loss", loss, prog_bar=True)
         return loss
 
@@ -44,31 +45,23 @@ def fit(
     lr: float = 3e-4,
     seed: int = 0,
     progress: bool = False,
+    checkpoint_every: int = 100,
+    resume: bool = True,
+    **trainer_options,
 ) -> list[float]:
-    """Train ``model`` in place; checkpoints go to ``out_dir/checkpoints`` and a rerun resumes from the last one."""
-    out = Path(out_dir)
-    data = DataLoader(
-        TensorDataset(input_ids, prompt_mask),
-        batch_size=batch_size,
-        shuffle=True,
-        drop_last=len(input_ids) >= batch_size,
-        generator=torch.Generator().manual_seed(seed),
-    )
+    """Train ``model`` in place on global batches of ``batch_size``; ``out_dir/checkpoints/last.ckpt`` is
+    written every ``checkpoint_every`` steps and on SIGINT/SIGTERM, and a rerun resumes from it exactly.
+    ``trainer_options`` (``strategy``, ``devices``, ``precision``, ...) go to
+    :func:`labcore.lightning.make_trainer`. Returns the loss of every step of the run (resumed ones too)."""
+    data = step_dataloader(TensorDataset(input_ids, prompt_mask), min(batch_size, len(input_ids)), seed=seed)
     model.train()
-    module = MaskedDiffusionLM(model, lr=lr, warmup_steps=min(50, max_steps // 10))
-    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, every_n_train_steps=100)
-    trainer = L.Trainer(
+    module = MaskedDiffusionLM(model, lr=lr, warmup_steps=min(50, max_steps // 10), seed=seed)
+    trainer = make_trainer(
+        Path(out_dir) / "checkpoints",
         max_steps=max_steps,
-        accelerator="auto",
-        devices=1,
-        logger=False,
-        callbacks=[ckpt],
-        plugins=[AtomicCheckpointIO()],
-        default_root_dir=out,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        log_every_n_steps=10,
+        checkpoint_every=checkpoint_every,
+        progress=progress,
+        **trainer_options,
     )
-    last = out / "checkpoints" / "last.ckpt"
-    trainer.fit(module, data, ckpt_path=last if last.exists() else None)
-    return module.losses
+    fit_resumable(trainer, module, data, resume=resume)
+    return losses(trainer)
