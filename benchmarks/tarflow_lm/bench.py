@@ -12,29 +12,12 @@ import argparse
 import time
 
 import torch
-from torch import nn
 
-from labcore.metrics import bits_per_dim
 from labcore.rng import seed_everything
 from tarflow_lm import TarFlowLMModel, tiny_config
-from tarflow_lm.data import contiguous_windows, random_windows, text8_like_splits
+from tarflow_lm.baseline import ARBaselineLM
+from tarflow_lm.data import contiguous_windows, text8_like_splits
 from tarflow_lm.training import evaluate, train
-from tarflow_lm.transformer import CausalTransformer
-
-
-class ARBaseline(nn.Module):
-    """Discrete next-character Transformer with the same width/depth budget."""
-
-    def __init__(self, vocab: int, hidden: int, depth: int, heads: int, max_len: int):
-        super().__init__()
-        self.embed = nn.Embedding(vocab + 1, hidden)  # + BOS
-        self.net = CausalTransformer(hidden, hidden, depth, heads, max_len)
-        self.head = nn.Linear(hidden, vocab)
-
-    def nll(self, ids):  # nats per sequence
-        bos = torch.full_like(ids[:, :1], self.embed.num_embeddings - 1)
-        logits = self.head(self.net(self.embed(torch.cat([bos, ids[:, :-1]], 1))))
-        return nn.functional.cross_entropy(logits.transpose(1, 2), ids, reduction="none").sum(1)
 
 
 def n_params(m):
@@ -75,18 +58,12 @@ def likelihood_table(a):
     train(prog, tr, steps=a.steps, batch_size=a.batch_size, lr=3e-3, progressive=True, show_progress=False)
     pm = evaluate(prog, valid, num_samples=8)
 
-    ar = ARBaseline(27, 64, 3, 4, a.seq_len)  # 3 Transformer layers = 3 flow layers × 1
-    opt = torch.optim.AdamW(ar.parameters(), lr=3e-3)
-    gen = torch.Generator().manual_seed(0)
+    seed_everything(0)
+    ar = ARBaselineLM(27, 64, 3, 4, a.seq_len)  # 3 Transformer layers = 3 flow layers × 1
     t0 = time.time()
-    for _ in range(a.steps):
-        loss = ar.nll(random_windows(tr, a.batch_size, a.seq_len, gen)).mean() / a.seq_len
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    train(ar, tr, steps=a.steps, batch_size=a.batch_size, lr=3e-3, show_progress=False)
     ar_time = time.time() - t0
-    with torch.no_grad():
-        ar_bpc = bits_per_dim(ar.nll(valid).mean(), a.seq_len).item()
+    ar_bpc = evaluate(ar, valid)["elbo_bpc"]  # exact NLL
 
     print(f"## Likelihood ({a.steps} steps × batch {a.batch_size} × {a.seq_len} chars, CPU, contended)\n")
     print("| model | params | valid bits/char | train s |\n|---|---|---|---|")

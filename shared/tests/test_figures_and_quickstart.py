@@ -36,8 +36,11 @@ def test_labcore_demo_reaches_closed_form(tmp_path):
     assert (tmp_path / "bits_per_dim.png").exists()
 
 
-def test_quickstart_report(tmp_path):
+def test_quickstart_report_and_same_numbers_twice(tmp_path):
     assert "labcore" in quickstart.discover()
-    assert quickstart.main(["--out", str(tmp_path), "--only", "labcore"]) == 0
-    report = (tmp_path / "REPORT.md").read_text()
-    assert "## labcore" in report and "bits_per_dim.png" in report
+    assert quickstart.main(["--out", str(tmp_path / "a"), "--only", "labcore", "--jobs", "1"]) == 0
+    report = (tmp_path / "a" / "REPORT.md").read_text()
+    assert "## labcore" in report and "bits_per_dim.png" in report and "**supports**" in report
+    assert (tmp_path / "a" / "REPORT.html").exists()
+    first = tmp_path / "a" / "report.json"  # a second run in fresh processes: identical numbers
+    assert quickstart.main(["--out", str(tmp_path / "b"), "--only", "labcore", "--compare", str(first)]) == 0

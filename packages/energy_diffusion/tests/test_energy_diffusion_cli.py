@@ -102,6 +102,8 @@ def test_mismatched_checkpoint_is_reported(tmp_path, seeded):
 
 def test_demo_runs_on_a_tiny_budget(tmp_path, seeded):
     metrics = demo(tmp_path, teacher_steps=10, distill_steps=5, n=200, steps=20)
+    claim = metrics.pop("claim")
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    assert claim["ours"].count(";") == 1 and claim["verdict"] in ("supports", "does not show at this scale")
     for png in ("composition.png", "low_temperature.png", "training_losses.png"):
         assert (tmp_path / png).stat().st_size > 0

@@ -11,4 +11,4 @@ def test_demo_runs_tiny_budget_through_cli(tmp_path, capsys):
     for name in ("starflow_loss.png", "starflow_samples_w0.png", "starflow_samples_w2.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert 0.0 <= result["label_accuracy_w2"] <= 1.0
-    assert result["train_steps"] == 3
+    assert result["train_steps"] == 3 and result["claim"]["baseline"] == result["label_accuracy_w0"]

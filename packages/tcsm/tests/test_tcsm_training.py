@@ -121,7 +121,9 @@ def test_demo_core_runs_at_a_tiny_budget(tmp_path):
         num_samples=8,
         max_chars=20000,
     )
+    claim = res.pop("claim")
     assert all(torch.isfinite(torch.tensor(v)) for v in res.values())
+    assert claim["ours"] == round(res["vowel fraction: fine-tuned samples"], 3)
     assert (tmp_path / "reward_finetune.png").exists() and (tmp_path / "pretrain_loss.png").exists()
 
 

@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     d = sub.add_parser("demo", help="the quick-start demo: class-conditional digits, grids with/without guidance")
     d.add_argument("--out", default="runs/starflow-demo")
     d.add_argument("--steps", type=positive_int_arg, default=400)
-    d.add_argument("--per-class", type=int, default=8)
+    d.add_argument("--per-class", type=positive_int_arg, default=10)
     d.add_argument("--guidance", type=nonnegative_float_arg, default=2.0)
     args = p.parse_args(argv)
     {"train": train, "sample": sample, "evaluate": evaluate, "demo": demo}[args.cmd](args)

@@ -1,18 +1,18 @@
 """Quick-start demo: a tiny class-conditional STARFlow on sklearn digits (pixel space, patch 2).
 
-Trains the ``digits`` preset (shallow 2-layer block + 4-layer deep block) for a short budget,
-then samples a grid per class without and with closed-form guidance, and scores samples with a
-logistic-regression digit classifier fitted on the real training images (label accuracy).
+Trains the ``digits`` preset (shallow 2-layer block + 4-layer deep block) for a fixed number of steps,
+then samples a grid per class without and with closed-form guidance, and scores samples with
+:class:`labcore.digits.DigitClassifier` fitted on the real training images (label accuracy).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
 
-from labcore.extras import require
+from labcore.claims import Claim, verdict
+from labcore.digits import DigitClassifier
 from labcore.figures import save_image_grid, save_line_plot
 from labcore.logging import get_logger, progress
 from labcore.rng import seed_everything
@@ -42,7 +42,7 @@ def main(
     out_dir: Path = Path("runs/starflow"),
     steps: int = 400,
     batch_size: int = 64,
-    per_class: int = 8,
+    per_class: int = 10,
     guidance: float = 2.0,
 ) -> dict:
     out_dir = Path(out_dir)
@@ -57,9 +57,7 @@ def main(
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(x_all[train], y_all[train]), batch_size=batch_size, shuffle=True, drop_last=True
     )
-    t0 = time.perf_counter()
     losses = train_loop(model, loader, steps, lr=2e-3, progress=progress)
-    train_s = time.perf_counter() - t0
     save_line_plot({"train loss (nats/dim)": losses}, out_dir / "starflow_loss.png", ylabel="loss")
 
     emb = ClassEmbedder(model.config.num_classes)
@@ -68,12 +66,9 @@ def main(
         xt = x_all[test] + sigma * torch.randn_like(x_all[test])
         nll = -model.log_prob(xt, emb(y_all[test])).mean().item() / xt[0].numel()
 
-    LogisticRegression = require("sklearn.linear_model", extra="demo", package="starflow-pt").LogisticRegression
-    clf = LogisticRegression(max_iter=2000).fit(x_all[train].flatten(1).numpy(), y_all[train].numpy())
-    t0 = time.perf_counter()
+    clf = DigitClassifier(x_all[train], y_all[train])
     result = {
         "train_steps": steps,
-        "train_seconds": round(train_s, 1),
         "final_loss": round(sum(losses[-20:]) / 20, 4),
         "test_nll_nats_per_dim": round(nll, 4),
     }
@@ -81,10 +76,22 @@ def main(
         imgs, labels = sample_classes(model, per_class, w)
         tag = f"w{w:g}"
         save_image_grid(imgs, out_dir / f"starflow_samples_{tag}.png", nrow=per_class, scale=4)
-        acc = (clf.predict(imgs.flatten(1).numpy()) == labels.numpy()).mean()
-        result[f"label_accuracy_{tag}"] = round(float(acc), 3)
-    result["sample_seconds"] = round(time.perf_counter() - t0, 1)
-    result["real_test_label_accuracy"] = round(float(clf.score(x_all[test].flatten(1).numpy(), y_all[test].numpy())), 3)
+        result[f"label_accuracy_{tag}"] = round(clf.accuracy(imgs, labels), 3)
+    result["real_test_label_accuracy"] = round(clf.accuracy(x_all[test], y_all[test]), 3)
+    guided, plain = result[f"label_accuracy_w{guidance:g}"], result["label_accuracy_w0"]
+    ok = guided > plain and guided >= 0.5
+    result["claim"] = Claim(
+        claim="A deep-shallow Transformer autoregressive flow, trained by exact maximum likelihood, generates "
+        "class-conditional images, and its guidance algorithm clearly improves sample quality.",
+        measure=f"label accuracy of {len(labels)} samples (classifier fitted on real digits), guidance w={guidance:g}",
+        ours=guided,
+        baseline=plain,
+        baseline_name=f"same model, no guidance; real held-out digits {result['real_test_label_accuracy']:.2f}",
+        verdict=verdict(ok),
+        note="" if ok else f"after {steps} CPU steps guided samples reach label accuracy {guided:.2f} "
+        f"(unguided {plain:.2f}); the paper's quality needs latent-space models trained far longer",
+        figures=[f"starflow_samples_w{guidance:g}.png", "starflow_samples_w0.png", "starflow_loss.png"],
+    ).as_dict()
     log.info("demo results: %s", result)
     return result
 

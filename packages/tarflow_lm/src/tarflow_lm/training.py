@@ -33,8 +33,8 @@ class TarFlowLMModule(StepModule):
         self.lr, self.progressive, self.seed, self.stage = lr, progressive, seed, None
 
     def step_loss(self, step: int, index: int, count: int) -> torch.Tensor:
-        stage = stage_of(step, self.steps, len(self.model.flows), self.progressive)
-        if self.progressive and stage != self.stage:
+        stage = stage_of(step, self.steps, len(self.model.flows), True) if self.progressive else None
+        if self.progressive and stage != self.stage:  # (the AR baseline has no flows and is never progressive)
             if count > 1:
                 raise ValueError("progressive training freezes layers mid-run: use one process, no accumulation")
             self.model.set_progressive_stage(stage)
@@ -69,6 +69,8 @@ def train(
     **trainer_options: Any,
 ) -> list[float]:
     """Maximise the ELBO on random windows of ``stream``; returns the per-step loss in bits/char.
+
+    ``model`` may also be :class:`tarflow_lm.baseline.ARBaselineLM` (exact likelihood; pass ``seq_len``).
 
     With ``progressive`` the flow stack grows one layer at a time (train, freeze, add the next one).
     With ``out_dir`` the run saves ``out_dir/checkpoints/last.ckpt`` atomically every ``checkpoint_every``
