@@ -62,9 +62,11 @@ def test_volume_preserving_training_learns_prior_variance(tmp_path, seeded):
 
 
 def test_demo_runs_at_a_tiny_budget(tmp_path):
-    out = demo(tmp_path, steps=3, batch_size=32)
+    out = demo(tmp_path, bpd_steps=3, gen_steps=3, guidance=(0.0, 1.0), batch_size=32)
     assert np.isfinite(out["test_bits_per_dim"]) and out["test_bits_per_dim"] > 0
-    assert (tmp_path / "tarflow_digits_samples_cfg1.png").exists()
+    assert (tmp_path / "tarflow_digits_samples_w1.png").exists()
+    assert (tmp_path / "tarflow_label_accuracy_vs_guidance.png").exists()
+    assert out["claim"]["baseline"] == out["label_accuracy_w0"] and 0 <= out["label_accuracy_w1"] <= 1
     assert (tmp_path / "tarflow-digits" / "model.safetensors").exists()
 
 

@@ -74,6 +74,7 @@ PRESETS: dict[str, TarFlowConfig] = {
     "imagenet128-cond": TarFlowConfig(3, 128, 4, 1024, 8, 8, num_classes=1000, noise_std=0.15),
     "mnist-local": TarFlowConfig(1, 28, 4, 128, 4, 4, num_classes=10, noise_std=0.1),
     "digits-tiny": TarFlowConfig(1, 8, 2, 64, 4, 1, head_dim=32, num_classes=10, noise_type="uniform"),
+    "digits-gen": TarFlowConfig(1, 8, 2, 64, 4, 1, head_dim=32, num_classes=10, noise_std=0.7),
     "cpu-bench": TarFlowConfig(3, 16, 2, 128, 4, 2, num_classes=10, noise_std=0.05),
 }
 

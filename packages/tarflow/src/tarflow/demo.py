@@ -1,55 +1,111 @@
-"""Quick start: a tiny class-conditional TarFlow on sklearn's 8×8 digits, trained on CPU in about a minute."""
+"""Quick start: TarFlow on sklearn's 8×8 digits, a likelihood model and a sample-quality model (CPU, ~2 min).
+
+* **Likelihood** (``digits-tiny``, uniform dequantisation): test bits/dim, the paper's density setting.
+* **Samples** (``digits-gen``): the paper's sample-quality recipe (§2.3–2.4; apple/ml-tarflow
+  ``train.py`` and its FID sampler): Gaussian noise augmentation ``x + σε`` during training with label
+  dropout 0.1, classifier-free guidance on both affine parameters (constant, and annealed over the
+  token order as the reference's FID sampler), then one score-based denoising step
+  ``x + σ²∇log p(x)``. 100 samples per guidance setting (10 per class) are scored by a classifier
+  fitted on real training digits (:mod:`labcore.digits`).
+
+Both runs are step-budgeted and seeded, so the numbers do not depend on the machine's speed or load.
+"""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
 
-from labcore.figures import save_image_grid
+from labcore.claims import Claim, verdict
+from labcore.digits import DigitClassifier
+from labcore.figures import save_image_grid, save_line_plot
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
 from tarflow.config import preset
 from tarflow.data import digits
 from tarflow.evaluation import evaluate_bpd
+from tarflow.model import TarFlow
 from tarflow.training import fit
 
 log = get_logger("tarflow.demo")
 
 
-def main(out_dir: Path, steps: int = 800, batch_size: int = 64) -> dict:
+def label_accuracy(
+    model: TarFlow, clf: DigitClassifier, guidance: float, per_class: int = 10, seed: int = 0, **sample_kw
+) -> tuple[float, torch.Tensor]:
+    """Share of ``per_class`` samples of every class that ``clf`` labels as their class; and the samples."""
+    labels = torch.arange(model.config.num_classes).repeat(per_class)  # grid rows of 10 = one sample of each class
+    samples = model.sample(len(labels), labels, guidance=guidance, generator=torch.Generator().manual_seed(seed),
+                           **sample_kw).clamp(-1, 1)
+    return clf.accuracy(samples, labels), samples
+
+
+def main(
+    out_dir: Path,
+    bpd_steps: int = 500,
+    gen_steps: int = 600,
+    guidance: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 5.0),
+    batch_size: int = 64,
+    seed: int = 0,
+) -> dict:
     out_dir = Path(out_dir)
-    seed_everything(0)
-    config = preset("digits-tiny")
     train, test = digits("train"), digits("test")
-    start = time.perf_counter()
-    module = fit(
-        config,
-        train,
-        out_dir / "run",
-        steps=steps,
-        batch_size=batch_size,
-        lr=2e-3,
-        drop_label=0.1,
-        checkpoint_every=steps,
-        resume=False,
-        progress_bar=False,
+    common = {"batch_size": batch_size, "lr": 2e-3, "drop_label": 0.1, "resume": False, "progress_bar": False}
+    seed_everything(seed)
+    bpd_model = fit(preset("digits-tiny"), train, out_dir / "bpd-run", steps=bpd_steps, checkpoint_every=bpd_steps,
+                    seed=seed, **common).model.eval()
+    bpd = evaluate_bpd(bpd_model, test)
+
+    seed_everything(seed)
+    config = preset("digits-gen")
+    model = fit(config, train, out_dir / "gen-run", steps=gen_steps, checkpoint_every=gen_steps, seed=seed,
+                **common).model.eval()
+    model.save_pretrained(out_dir / "tarflow-digits")  # `python -m tarflow sample --model <out>/tarflow-digits`
+    clf = DigitClassifier(*train.tensors)
+    acc, curves = {}, {"constant w": {}, "annealed w·t/(T-1)": {}}
+    for w in guidance:
+        for annealed, curve in zip((False, True), curves.values()):
+            if w == 0 and annealed:
+                continue
+            name = f"w{w:g}" + ("_annealed" if annealed else "")
+            acc[name], samples = label_accuracy(model, clf, w, annealed_guidance=annealed)
+            curve[w] = acc[name]
+            save_image_grid(samples, out_dir / f"tarflow_digits_samples_{name}.png", nrow=10, scale=4)
+            log.info("guidance %s: label accuracy %.2f", name, acc[name])
+    curves["annealed w·t/(T-1)"] = {0.0: acc["w0"], **curves["annealed w·t/(T-1)"]}
+    real = clf.accuracy(*test.tensors)
+    save_line_plot(
+        {**{k: (list(v), list(v.values())) for k, v in curves.items()},
+         "real test digits": (list(guidance), [real] * len(guidance))},
+        out_dir / "tarflow_label_accuracy_vs_guidance.png",
+        xlabel="guidance weight w",
+        ylabel="label accuracy of 100 samples",
+        title=f"TarFlow digits-gen, {gen_steps} steps, sigma={config.noise_std:g}, denoised",
     )
-    train_s = time.perf_counter() - start
-    model = module.model.eval()
-    bpd = evaluate_bpd(model, test)
-    gen = torch.Generator().manual_seed(0)
-    y = torch.arange(100) % 10
-    grids = {}
-    for w in (0.0, 1.0):
-        samples = model.sample(100, y, guidance=w, generator=gen)
-        grids[w] = save_image_grid(samples, out_dir / f"tarflow_digits_samples_cfg{w:g}.png", nrow=10, scale=4)
-    model.save_pretrained(out_dir / "tarflow-digits")
-    log.info("test bits/dim %.3f after %d steps (%.0f s)", bpd, steps, train_s)
+    best = max(acc, key=acc.get)
+    ok = acc[best] >= 0.8 and acc[best] > acc["w0"]
+    claim = Claim(
+        claim="A Transformer autoregressive flow with Gaussian noise augmentation, score-based denoising and "
+        "guidance is a capable generative model: class-conditional samples are recognisable.",
+        measure=f"label accuracy of 100 denoised samples (classifier fitted on real digits), guidance {best}",
+        ours=round(acc[best], 3),
+        baseline=round(acc["w0"], 3),
+        baseline_name=f"same model, no guidance; real test digits {real:.2f}",
+        verdict=verdict(ok),
+        note=f"likelihood model: {bpd:.2f} test bits/dim after {bpd_steps} steps (uniform over 256 levels = 8)"
+        + ("" if ok else f"; after {gen_steps} CPU steps the best guided samples reach {acc[best]:.2f} label "
+           "accuracy, below the 0.8 this demo aims at"),
+        figures=[f"tarflow_digits_samples_{best}.png", "tarflow_digits_samples_w0.png",
+                 "tarflow_label_accuracy_vs_guidance.png"],
+    )
     return {
+        "claim": claim.as_dict(),
         "test_bits_per_dim": round(bpd, 4),
-        "train_steps": steps,
-        "train_seconds": round(train_s, 1),
-        "params": sum(p.numel() for p in model.parameters()),
+        **{f"label_accuracy_{k}": round(a, 3) for k, a in acc.items()},
+        "real_test_label_accuracy": round(real, 3),
+        "bpd_steps": bpd_steps,
+        "gen_steps": gen_steps,
+        "noise_std": config.noise_std,
+        "params (gen model)": sum(p.numel() for p in model.parameters()),
     }
