@@ -16,7 +16,7 @@ def test_demo_runs_and_writes_pngs(tmp_path):
     out = demo(tmp_path, steps=3, batch_size=4, max_chars=20_000)
     assert (tmp_path / "multipass_edits.png").exists() and (tmp_path / "train_bpc.png").exists()
     assert out["flow valid IW-8 bits/char"] > 0 and len(out["flow sample"]) == 32 and len(out["AR sample"]) == 32
-    assert out["claim"]["baseline"] == round(out["AR valid bits/char (exact)"], 3)
+    assert abs(out["claim"]["baseline"] - out["AR valid bits/char (exact)"]) < 1e-3
     assert out["multi-pass: share of final text per pass"][-1] == 1.0
 
 
