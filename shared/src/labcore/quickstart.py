@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         demos = {k: v for k, v in demos.items() if k in args.only}
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"  # inherited by the demo processes: NumPy/scikit-learn on one thread too
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter per demo: no state leaks between demos
     with ProcessPoolExecutor(args.jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
         futures = {name: pool.submit(run_demo, name, args.out / name) for name in demos}
