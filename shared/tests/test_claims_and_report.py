@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from labcore import quickstart
-from labcore.claims import CONTRADICTS, NOT_SHOWN, SUPPORTS, Claim, claim_from, mean_std, verdict
+from labcore.claims import CONTRADICTS, NOT_SHOWN, SUPPORTS, Claim, claim_from, verdict
 from labcore.digits import DigitClassifier
 from labcore.report import write_report
 
@@ -29,10 +29,6 @@ def test_claim_rejects_unknown_verdicts_and_unexplained_failures():
         _claim(measure=" ")
     assert claim_from({"claim": _claim().as_dict()}) == _claim()
     assert claim_from({}) is None
-
-
-def test_mean_std_over_seeds():
-    assert mean_std([1.0, 2.0, 3.0], digits=2) == "2.00 ± 1.00 (n=3)"
 
 
 def _results(tmp_path):

@@ -8,7 +8,6 @@ claim, and the figures (file names in ``out_dir``) that show it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,15 +23,6 @@ def verdict(supported: bool, *, scale_limited: bool = True) -> str:
     if supported:
         return SUPPORTS
     return NOT_SHOWN if scale_limited else CONTRADICTS
-
-
-def mean_std(values: list[float], digits: int = 3) -> str:
-    """``"m ± s (n=k)"`` over seeds (sample standard deviation), the way claim rows quote multi-seed numbers."""
-    if not values:
-        raise ValueError("mean_std needs at least one value")
-    m = sum(values) / len(values)
-    s = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-    return f"{m:.{digits}f} ± {s:.{digits}f} (n={len(values)})"
 
 
 @dataclass
