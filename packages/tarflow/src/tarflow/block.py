@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from labcore.kernels import affine_forward, affine_inverse
-from tarflow.layers import AttentionBlock, KVCache
+from tarflow.layers import AttentionBlock, KVCache, at_least_fp32
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class MetaBlock(nn.Module):
         x = self.permute(x)
         a, b = self.params(x, y)
         z = affine_forward(x, a, b)
-        logdet = -a.float().sum(dim=(1, 2))
+        logdet = -at_least_fp32(a).sum(dim=(1, 2))
         return self.permute(z), logdet
 
     # ---- inverse (sampling, §2.4) -------------------------------------------------------------

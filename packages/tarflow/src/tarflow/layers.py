@@ -12,9 +12,18 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32, or float64 if it already is: reductions never lose a float64 model's precision."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def layer_norm_fp32(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
-    """LayerNorm evaluated in float32 and cast back (the paper keeps LN in full precision)."""
-    return norm(x.float()).type(x.dtype)
+    """LayerNorm evaluated in (at least) float32 and cast back (the paper keeps LN in full precision);
+    works for bf16 and float64 models too (the weights are cast with the input)."""
+    h = at_least_fp32(x)
+    w = None if norm.weight is None else norm.weight.to(h.dtype)
+    b = None if norm.bias is None else norm.bias.to(h.dtype)
+    return F.layer_norm(h, norm.normalized_shape, w, b, norm.eps).type(x.dtype)
 
 
 class KVCache:

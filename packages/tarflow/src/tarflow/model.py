@@ -23,7 +23,7 @@ from labcore.metrics import bits_per_dim
 from labcore.validate import check_count, check_finite, check_number
 from tarflow.block import Guidance, MetaBlock
 from tarflow.config import TarFlowConfig, config_from_reference
-from tarflow.layers import KVCache
+from tarflow.layers import KVCache, at_least_fp32
 
 BIN_WIDTH = 2 / 256  # 8-bit pixels mapped to [-1, 1]
 
@@ -129,7 +129,7 @@ class TarFlow(
 
     def get_loss(self, z: torch.Tensor, logdet: torch.Tensor) -> torch.Tensor:
         """Training loss in nats/dim as the paper (eq. 6, up to the constant ½·log 2π)."""
-        return 0.5 * z.float().pow(2).mean() - logdet.mean() / self.config.num_dims
+        return 0.5 * at_least_fp32(z).pow(2).mean() - logdet.mean() / self.config.num_dims
 
     def nll(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """``−log p(x)`` in nats per example under the standard normal prior (the reference's evaluation)."""
@@ -139,7 +139,7 @@ class TarFlow(
     def latent_nll(self, z: torch.Tensor, logdet: torch.Tensor) -> torch.Tensor:
         """``−log N(z; 0, I) − logdet`` per example: the NLL of images that a forward pass mapped to ``(z, logdet)``."""
         d = self.config.num_dims
-        return 0.5 * z.float().pow(2).flatten(1).sum(1) + 0.5 * d * math.log(2 * math.pi) - logdet
+        return 0.5 * at_least_fp32(z).pow(2).flatten(1).sum(1) + 0.5 * d * math.log(2 * math.pi) - logdet
 
     def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return -self.nll(x, y)
@@ -151,7 +151,7 @@ class TarFlow(
     @torch.no_grad()
     def update_prior(self, z: torch.Tensor) -> None:
         """EMA of the latent second moment, the prior variance of the ``nvp=False`` variant."""
-        self.var.lerp_(z.float().pow(2).mean(0), weight=self.VAR_LR)
+        self.var.lerp_(at_least_fp32(z).pow(2).mean(0).to(self.var.dtype), weight=self.VAR_LR)
 
     # ---- sampling ---------------------------------------------------------------------------
 
@@ -194,7 +194,8 @@ class TarFlow(
     def denoise(self, x: torch.Tensor, y: torch.Tensor | None = None, sigma: float | None = None) -> torch.Tensor:
         """Score-based denoising ``x + σ²∇log p(x)`` of samples from a noise-augmented model (§2.3)."""
         sigma = self.config.noise_std if sigma is None else sigma
-        return score_denoise(x, sigma, lambda v: self.log_prob(v, y))
+        dtype = next(self.parameters()).dtype
+        return score_denoise(x, sigma, lambda v: self.log_prob(v.to(dtype), y))
 
     def sample(
         self,
@@ -218,14 +219,17 @@ class TarFlow(
         check_count(max_redraws, "max_redraws", minimum=0)
         self._guidance(guidance, guide_what, attn_temp, annealed_guidance)
         denoise = c.noise_type == "gaussian" if denoise is None else denoise
-        device = self.var.device
+        device, dtype = self.var.device, next(self.parameters()).dtype
         y = self._check_labels(y, num)
-        out = torch.empty(num, c.in_channels, c.img_size, c.img_size, device=device)
+        out = torch.empty(
+            num, c.in_channels, c.img_size, c.img_size, device=device, dtype=at_least_fp32(self.var).dtype
+        )
         todo = torch.arange(num, device=device)
         for _ in range(max_redraws + 1):
             noise = torch.randn(len(todo), c.num_patches, c.token_dim, generator=generator, device=device)
             sub_y = None if y is None else y[todo]
-            x = self.inverse(noise, sub_y, guidance, guide_what, attn_temp, annealed_guidance, jacobi_tol).float()
+            x = self.inverse(noise.to(dtype), sub_y, guidance, guide_what, attn_temp, annealed_guidance, jacobi_tol)
+            x = x.to(out.dtype)
             bad = ~torch.isfinite(x).flatten(1).all(1)
             if denoise and not bad.all():  # denoise the finite rows (the density refuses NaN/inf inputs)
                 x[~bad] = self.denoise(x[~bad], None if sub_y is None else sub_y[~bad])

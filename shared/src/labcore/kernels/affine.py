@@ -11,6 +11,10 @@ import torch
 from labcore.kernels.dispatch import kernel
 
 
+def _wide(t: torch.Tensor) -> torch.dtype:
+    return torch.promote_types(t.dtype, torch.float32)
+
+
 def _check(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
     if x.shape != a.shape or x.shape != b.shape:
         raise ValueError(f"x, a, b must have one shape, got {tuple(x.shape)}, {tuple(a.shape)}, {tuple(b.shape)}")
@@ -18,16 +22,18 @@ def _check(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
 
 @kernel
 def affine_forward(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``(x − b)·exp(−a)``, computed in float32 and cast back to ``x.dtype``."""
+    """``(x − b)·exp(−a)``, computed in float32 (float64 for float64 inputs) and cast back to ``x.dtype``."""
     _check(x, a, b)
-    return ((x.float() - b.float()) * torch.exp(-a.float())).to(x.dtype)
+    w = _wide(x)
+    return ((x.to(w) - b.to(w)) * torch.exp(-a.to(w))).to(x.dtype)
 
 
 @kernel
 def affine_inverse(z: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``z·exp(a) + b``, computed in float32 and cast back to ``z.dtype``."""
+    """``z·exp(a) + b``, computed in float32 (float64 for float64 inputs) and cast back to ``z.dtype``."""
     _check(z, a, b)
-    return (z.float() * torch.exp(a.float()) + b.float()).to(z.dtype)
+    w = _wide(z)
+    return (z.to(w) * torch.exp(a.to(w)) + b.to(w)).to(z.dtype)
 
 
 def _no_grad_contiguous(*tensors: torch.Tensor) -> bool:
