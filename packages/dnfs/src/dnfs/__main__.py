@@ -18,6 +18,7 @@ from dnfs.metrics import effective_sample_size, ising_thermodynamics, log_partit
 from dnfs.sampler import default_times, simulate
 from dnfs.targets import LatticeIsing, LatticePotts
 from dnfs.train import DNFSTrainer, TrainConfig
+from labcore.validate import positive_int_arg
 
 TARGET_FILE = "target.json"
 
@@ -117,19 +118,33 @@ def cmd_evaluate(a) -> None:
     if spec["target"] == "ising":
         target = path.target
         log_rho = target.log_prob(res.samples)
-        out.update(ising_thermodynamics(res.log_weights, log_rho, target.beta, target.dim))
+        field = (2.0 * res.samples.to(target.bias.dtype) - 1.0) @ target.bias  # h·Σ s, left out of U like the exact U
+        out.update(ising_thermodynamics(res.log_weights, log_rho, target.beta, target.dim, field_log_rho=field))
         out["magnetisation"] = magnetisation(res.samples, res.log_weights)
-        if spec["side"] <= 12:
+        if spec["side"] <= TRANSFER_MAX_SIDE:
             out["exact"] = transfer_matrix_ising(spec["sigma"], spec["bias"], spec["side"])
         if spec["bias"] == 0:
             out["exact_ferdinand_fisher"] = ferdinand_fisher(target.beta, spec["side"])
     print(json.dumps(out, indent=1))
 
 
+TRANSFER_MAX_SIDE = 12  # the row transfer matrix has 2^side states
+
+
 def cmd_exact(a) -> None:
     from dnfs.exact import ferdinand_fisher, transfer_matrix_ising
 
-    out = {"transfer_matrix": transfer_matrix_ising(a.sigma, a.bias, a.side)} if a.side <= 12 else {}
+    if a.target != "ising":
+        raise SystemExit(
+            f"exact: closed forms exist for --target ising only, not {a.target!r}; for a small Potts lattice "
+            "`evaluate` reports exact_log_z by enumeration (up to 2^20 configurations)"
+        )
+    if a.side > TRANSFER_MAX_SIDE and a.bias != 0:
+        raise SystemExit(
+            f"exact: --side {a.side} with --bias {a.bias} has no exact method here: the transfer matrix handles "
+            f"--side <= {TRANSFER_MAX_SIDE} (2^side row states) and Ferdinand-Fisher needs --bias 0"
+        )
+    out = {"transfer_matrix": transfer_matrix_ising(a.sigma, a.bias, a.side)} if a.side <= TRANSFER_MAX_SIDE else {}
     if a.bias == 0:
         out["ferdinand_fisher"] = ferdinand_fisher(2 * a.sigma, a.side)
     print(json.dumps(out, indent=1))
@@ -143,7 +158,7 @@ def cmd_demo(a) -> None:
 
 def _target_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", choices=["ising", "potts"], default="ising")
-    p.add_argument("--side", type=int, default=5)
+    p.add_argument("--side", type=positive_int_arg, default=5)
     p.add_argument("--sigma", type=float, default=0.1)
     p.add_argument("--bias", type=float, default=0.2)
     p.add_argument("--states", type=int, default=3, help="Potts states")
@@ -159,11 +174,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--head-dim", type=int, default=16)
     t.add_argument("--blocks", type=int, default=3)
     t.add_argument("--layers-per-block", type=int, default=1)
-    t.add_argument("--epochs", type=int, default=100)
-    t.add_argument("--steps-per-epoch", type=int, default=100)
-    t.add_argument("--num-times", type=int, default=64)
-    t.add_argument("--trajectories", type=int, default=256)
-    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--epochs", type=positive_int_arg, default=100)
+    t.add_argument("--steps-per-epoch", type=positive_int_arg, default=100)
+    t.add_argument("--num-times", type=positive_int_arg, default=64)
+    t.add_argument("--trajectories", type=positive_int_arg, default=256)
+    t.add_argument("--batch-size", type=positive_int_arg, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--control", choices=["stein", "learned"], default="stein")
     t.add_argument("--eval-every", type=int, default=1)
@@ -177,8 +192,8 @@ def parser() -> argparse.ArgumentParser:
     ):
         s = sub.add_parser(name, help=help_)
         s.add_argument("--model", required=True, help="directory written by `train`")
-        s.add_argument("--num", type=int, default=2048)
-        s.add_argument("--steps", type=int, default=63)
+        s.add_argument("--num", type=positive_int_arg, default=2048)
+        s.add_argument("--steps", type=positive_int_arg, default=63)
         if name == "sample":
             s.add_argument("--out", required=True)
     e = sub.add_parser("exact", help="exact Ising log Z, U/D, F/D, S/D (transfer matrix, Ferdinand-Fisher)")

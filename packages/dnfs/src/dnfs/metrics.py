@@ -39,13 +39,24 @@ def magnetisation(samples: torch.Tensor, log_weights: torch.Tensor) -> float:
 
 
 def ising_thermodynamics(
-    log_weights: torch.Tensor, log_rho: torch.Tensor, beta: float, num_sites: int, estimator: str = "mean_log"
+    log_weights: torch.Tensor,
+    log_rho: torch.Tensor,
+    beta: float,
+    num_sites: int,
+    estimator: str = "mean_log",
+    field_log_rho: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """Free energy ``F/D = −log Z/(βD)``, internal energy ``U/D = −E_w[log ρ]/(βD)`` and ``S/D = β(U − F)/D``.
+    """Free energy ``F/D = −log Z/(βD)``, internal energy ``U/D`` and entropy ``S/D``.
 
-    ``log ρ = β Σ_edges s_i s_j`` (``β = 2σ``), i.e. ``log ρ = −β·energy``.
+    ``log ρ = β Σ_edges s_i s_j + h·Σ_i s_i`` (``β = 2σ``). ``U/D = −E_w[Σ_edges s_i s_j]/D`` is the
+    coupling energy, the quantity :func:`~dnfs.exact.transfer_matrix_ising` and
+    :func:`~dnfs.exact.ferdinand_fisher` report: pass the field part ``h·Σ s`` of ``log_rho`` as
+    ``field_log_rho`` (``None``: no field). The entropy ``S/D = β(U_total − F)/D`` counts the field
+    energy too.
     """
     log_z = log_partition(log_weights)[estimator]
     free = -log_z / beta / num_sites
-    internal = float(-weighted_mean(log_rho.double(), log_weights)) / beta / num_sites
-    return {"free_energy": free, "internal_energy": internal, "entropy": beta * (internal - free)}
+    field = torch.zeros_like(log_rho) if field_log_rho is None else field_log_rho
+    internal = float(-weighted_mean((log_rho - field).double(), log_weights)) / beta / num_sites
+    total = float(-weighted_mean(log_rho.double(), log_weights)) / beta / num_sites
+    return {"free_energy": free, "internal_energy": internal, "entropy": beta * (total - free)}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from dnfs.kolmogorov import GeometricPath, off_diagonal, stein_term
+from labcore.validate import check_count
 
 
 @dataclass
@@ -40,6 +41,7 @@ def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = 
 
 def default_times(num_steps: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """The uniform grid ``linspace(0, 1, num_steps + 1)`` used by the authors (T = 64 points)."""
+    check_count(num_steps, "num_steps")
     return torch.linspace(0.0, 1.0, num_steps + 1, device=device)
 
 
@@ -56,6 +58,13 @@ def simulate(
     initial: torch.Tensor | None = None,
 ) -> SampleResult:
     """Run the Euler sampler from ``η`` over the grid ``times`` (``times[0] = 0``, ``times[-1] = 1``)."""
+    if times.ndim != 1 or len(times) < 2 or float(times[0]) != 0.0 or float(times[-1]) != 1.0:
+        raise ValueError(
+            f"times must be a grid from 0 to 1 with at least 2 points (e.g. default_times(63)), got "
+            f"{len(times) if times.ndim == 1 else tuple(times.shape)} points"
+        )
+    if initial is None:
+        check_count(num_samples, "num_samples")
     device = times.device
     x = path.sample_initial(num_samples, device, generator) if initial is None else initial.to(device)
     log_w = torch.zeros(x.shape[0], device=device)
