@@ -12,6 +12,7 @@ import torch
 from labcore.logging import get_logger, progress
 from labcore.rotated import obb_to_poly
 from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
+from labcore.validate import nonnegative_int_arg, positive_float_arg, positive_int_arg
 
 log = get_logger("tinydet")
 CLASS_SETS = {"aitod": "AITOD_CLASSES", "dota": "DOTA_CLASSES", "synthetic": "SYNTHETIC_CLASSES"}
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="DCFL vs Rotated RetinaNet on synthetic scenes (CPU, minutes)", parents=[common])
     d.add_argument("--out", default="runs/tinydet-demo")
-    d.add_argument("--steps", type=int, default=None, help="default 300 (detectors) / 800 (Point Teacher)")
+    d.add_argument("--steps", type=positive_int_arg, default=None, help="default 300 (detectors) / 800 (Point Teacher)")
     d.add_argument("--point-teacher", action="store_true", help="the Point Teacher demo (points only)")
     d.add_argument(
         "--heads",
@@ -221,8 +222,8 @@ def main(argv: list[str] | None = None) -> None:
         s = sub.add_parser(name, parents=[common])
         s.add_argument("--data", default="synthetic", help="'synthetic' or a folder with images/ and labelTxt/")
         s.add_argument("--classes", choices=sorted(CLASS_SETS), default="aitod")
-        s.add_argument("--num-images", type=int, default=64, help="synthetic data only")
-        s.add_argument("--size", type=int, default=128, help="synthetic image size")
+        s.add_argument("--num-images", type=positive_int_arg, default=64, help="synthetic data only")
+        s.add_argument("--size", type=positive_int_arg, default=128, help="synthetic image size")
         s.set_defaults(fn=fn)
         if name == "train":
             s.add_argument(
@@ -248,9 +249,13 @@ def main(argv: list[str] | None = None) -> None:
                 "ResNet50_Weights.IMAGENET1K_V1 "
                 "or timm:<name>",
             )
-            s.add_argument("--steps", type=int, default=None, help="default 200, or 12 epochs with --recipe")
-            s.add_argument("--batch-size", type=int, default=None, help="default 8, or the recipe's images per GPU")
-            s.add_argument("--lr", type=float, default=2e-3)
+            s.add_argument(
+                "--steps", type=positive_int_arg, default=None, help="default 200, or 12 epochs with --recipe"
+            )
+            s.add_argument(
+                "--batch-size", type=positive_int_arg, default=None, help="default 8, or the recipe's images per GPU"
+            )
+            s.add_argument("--lr", type=positive_float_arg, default=2e-3)
             s.add_argument("--optimizer", choices=["sgd", "adamw"], default="adamw")
             s.add_argument("--warmup", type=int, default=20)
             add_trainer_args(s, checkpoint_every=50)
@@ -269,7 +274,9 @@ def main(argv: list[str] | None = None) -> None:
     pr.add_argument("--images", nargs="+", required=True)
     pr.add_argument("--out", default="runs/tinydet-predict")
     pr.add_argument("--score-thr", type=float, default=0.3)
-    pr.add_argument("--patch-size", type=int, default=0, help="split large images into windows (DOTA: 1024)")
+    pr.add_argument(
+        "--patch-size", type=nonnegative_int_arg, default=0, help="split large images into windows (DOTA: 1024)"
+    )
     pr.add_argument("--gap", type=int, default=200, help="overlap of the --patch-size windows")
     pr.set_defaults(fn=cmd_predict)
     sp = sub.add_parser(

@@ -10,14 +10,18 @@ from torchvision.ops import sigmoid_focal_loss
 
 from labcore.hub import HubMixin
 from labcore.rotated import batched_rotated_nms, check_boxes, regularize_boxes, rotated_iou_loss
+from labcore.validate import check_finite
 from tinydet.assign import coarse_to_fine_assign, max_iou_assign
 from tinydet.coder import DeltaXYWHACoder, grid_anchors
 from tinydet.data import AITOD_CLASSES
 from tinydet.model import FPN, DCFLHead, PixelNormalize, RetinaHead, build_backbone, dynamic_prior_shift
 
+IMAGE_RANGE_SLACK = 0.5
+
 
 def check_images(images: torch.Tensor, min_side: int, stride_name: str, remedy: str = "") -> torch.Tensor:
-    """Raise a clear error unless ``images`` is a ``(B, 3, H, W)`` tensor with both sides ≥ ``min_side``."""
+    """Raise a clear error unless ``images`` is a finite float ``(B, 3, H, W)`` tensor in ``[0, 1]`` with both
+    sides ≥ ``min_side`` (uint8 or 0–255 images would give a different detector output, not an error)."""
     if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3:
         shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
         raise ValueError(f"images must be a (B, 3, H, W) float tensor in [0, 1], got {shape}")
@@ -25,6 +29,17 @@ def check_images(images: torch.Tensor, min_side: int, stride_name: str, remedy: 
         raise ValueError(
             f"images of {tuple(images.shape[-2:])} are smaller than the {stride_name} {min_side}; "
             f"pad or resize them to at least {min_side}×{min_side}{remedy}"
+        )
+    if not images.is_floating_point():
+        raise ValueError(
+            f"images must be float in [0, 1], got {images.dtype}; convert 8-bit images with x.float() / 255"
+        )
+    check_finite(images, "images")
+    lo, hi = (float(v) for v in torch.aminmax(images))
+    if lo < -IMAGE_RANGE_SLACK or hi > 1 + IMAGE_RANGE_SLACK:  # slack: resampling overshoot of [0, 1] images
+        raise ValueError(
+            f"images must be float in [0, 1] (the detector normalises them itself), got values in "
+            f"[{lo:.3g}, {hi:.3g}]; divide 0-255 images by 255 and pass them un-normalised"
         )
     return images
 

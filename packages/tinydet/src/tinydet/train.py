@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 from labcore.lightning import fit as fit_resumable
 from labcore.lightning import make_trainer, micro_batch, step_dataloader
 from labcore.logging import get_logger
+from labcore.validate import check_count
 from tinydet.data import collate
 
 log = get_logger("tinydet.train")
@@ -105,8 +106,8 @@ def fit(
     SIGINT/SIGTERM, and resumes an interrupted run exactly. ``trainer_options`` (``strategy``, ``devices``,
     ``accelerator``, ``precision``, ...) go to :func:`labcore.lightning.make_trainer`; ``ddp=True`` is
     ``strategy="ddp"``."""
-    if max_steps < 1:
-        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    check_count(max_steps, "max_steps")  # Lightning reads max_steps=-1 as "no limit"
+    check_count(batch_size, "batch_size")
     L.seed_everything(seed, workers=True, verbose=False)
     if not progress:  # quiet runs (demo, tests): no "GPU available …" banners
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
