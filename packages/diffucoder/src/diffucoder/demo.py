@@ -105,7 +105,14 @@ def _arness_table(model, batch, attn, out_dir: Path, seeds) -> dict:
         out[f"{name} AR-ness@1 by T={temps}, mean ± std over seeds {list(seeds)}"] = ", ".join(
             f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, std)
         )
-    out["trend reproduced (local AR-ness at T=1.4 below T=0.2)"] = local[-1] < local[0]
+    shown = local[-1] < local[0] and stats["global"][0][-1] < stats["global"][0][0]
+    out["verdict"] = (
+        "trend shown by both AR-ness measures at this toy scale"
+        if shown
+        else "not shown at this toy scale: AR-ness of a 3-layer model trained 600 steps moves with the training "
+        "and sampling seeds more than with temperature, and much of its completion is <|im_end|>/<|dlm_pad|> "
+        "filled out of order at any temperature; the paper measures a 7B model"
+    )
     return out
 
 
