@@ -53,10 +53,18 @@ def test_fit_resumes_from_last_checkpoint(tmp_path):
 
 def test_demo_runs_at_a_tiny_budget(tmp_path):
     out = run(
-        tmp_path, train_images=4, val_images=2, steps=2, batch_size=2, size=64, heads=("retina", "dcfl", "dcfl-rcnn")
+        tmp_path,
+        train_images=4,
+        val_images=2,
+        steps=2,
+        batch_size=2,
+        size=64,
+        heads=("retina", "dcfl", "dcfl-rcnn"),
+        seeds=(0, 1),
     )
-    assert {"DCFL AP", "RetinaNet AP", "DCFL AP_vt", "DCFL mAP50", "DCFL-RCNN AP50"} <= set(out)
-    assert all(-1.0 <= v <= 1.0 for v in out.values())
+    assert {"DCFL AP", "RetinaNet AP", "DCFL AP_vt", "RetinaNet AP_t", "DCFL mAP50", "DCFL-RCNN AP50"} <= set(out)
+    assert out["seeds"] == "0 1" and len(out["DCFL AP_vt per seed"].split()) == 2
+    assert all(-1.0 <= v <= 1.0 for v in out.values() if isinstance(v, float))
     assert (tmp_path / "detections.png").stat().st_size > 0 and (tmp_path / "loss.png").exists()
     assert RotatedDetector.from_pretrained(tmp_path / "dcfl_model").config.head == "dcfl"
 

@@ -40,9 +40,8 @@ def cmd_demo(args) -> None:
         res = run_point_teacher(Path(args.out), steps=steps, burn_in_steps=steps // 2, seed=args.seed)
         print(json.dumps(res, indent=1))
     else:
-        print(
-            json.dumps(run(Path(args.out), steps=args.steps or 300, heads=tuple(args.heads), seed=args.seed), indent=1)
-        )
+        seeds = tuple(range(args.seed, args.seed + args.num_seeds))
+        print(json.dumps(run(Path(args.out), steps=args.steps or 150, heads=tuple(args.heads), seeds=seeds), indent=1))
 
 
 def _load_model(path):
@@ -81,7 +80,7 @@ def cmd_train(args) -> None:
         from tinydet.point_teacher import SYNTHETIC_SHAPES, PointTeacher, PointTeacherConfig
 
         preset = PointTeacherConfig if args.backbone == "tiny" else PointTeacherConfig.reference
-        pt_cfg = preset(list(classes), backbone=args.backbone, burn_in_steps=args.steps // 2)
+        pt_cfg = preset(list(classes), backbone=args.backbone, burn_in_steps=(args.steps or 200) // 2)
         if args.data == "synthetic":  # shape priors known for these scenes
             pt_cfg.shape_list = SYNTHETIC_SHAPES
         detector = PointTeacher(pt_cfg)
@@ -208,8 +207,13 @@ def main(argv: list[str] | None = None) -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="DCFL vs Rotated RetinaNet on synthetic scenes (CPU, minutes)", parents=[common])
     d.add_argument("--out", default="runs/tinydet-demo")
-    d.add_argument("--steps", type=positive_int_arg, default=None, help="default 300 (detectors) / 800 (Point Teacher)")
+    d.add_argument(
+        "--steps", type=positive_int_arg, default=None, help="default 150 per seed (detectors) / 800 (Point Teacher)"
+    )
     d.add_argument("--point-teacher", action="store_true", help="the Point Teacher demo (points only)")
+    d.add_argument(
+        "--num-seeds", type=positive_int_arg, default=3, help="detector demo: seeds --seed … --seed+N−1, mean reported"
+    )
     d.add_argument(
         "--heads",
         nargs="+",

@@ -44,67 +44,83 @@ def _fit_fresh(model, data, ckpt_dir: Path, steps: int, batch_size: int, lr: flo
     )
 
 
+CLAIM = (
+    "DCFL (dynamic priors + coarse-to-fine assignment) finds tiny oriented objects better than Rotated RetinaNet "
+    "with the same 4·stride anchors (paper: AI-TOD-R AP_vt/AP_t up; here: AP_vt/AP_t on synthetic scenes)"
+)
+
+
 def run(
     out_dir: Path,
     train_images: int = 48,
     val_images: int = 16,
-    steps: int = 300,
+    steps: int = 150,
     batch_size: int = 4,
     lr: float = 2e-3,
     size: int = 128,
-    anchor_scale: float = 2.0,
+    anchor_scale: float = 4.0,
     heads: tuple[str, ...] = ("retina", "dcfl"),
-    seed: int = 0,
+    seeds: tuple[int, ...] = (0, 1, 2),
 ) -> dict:
-    """Train Rotated RetinaNet and DCFL the same way (AdamW, DCN offsets at 0.1× lr) and evaluate both;
-    ``heads`` may add ``"dcfl-rcnn"``/``"oriented-rcnn"`` (Oriented R-CNN with the DCFL / plain RPN; their
-    P2 anchors get ``2·anchor_scale``·stride, the same pixel size as the single-stage P3 anchors).
+    """Train Rotated RetinaNet and DCFL the same way (AdamW, DCN offsets at 0.1× lr) once per seed and
+    evaluate both with the AI-TOD-R protocol; returns the mean over ``seeds`` of AP, AP50, AP_vt, AP_t and
+    mAP50 per head (and the per-seed values). ``heads`` may add ``"dcfl-rcnn"``/``"oriented-rcnn"``
+    (Oriented R-CNN with the DCFL / plain RPN; their P2 anchors get ``2·anchor_scale``·stride, the same
+    pixel size as the single-stage P3 anchors).
 
-    ``anchor_scale`` is the anchor side over the stride: the paper's 4 gives 32-px anchors on P3, where
-    max-IoU RetinaNet barely learns the 3–14 px synthetic objects at this budget; 2 (16 px) lets both
-    learn. lr 5e-3 made both detectors' box regression overshoot into non-overlap, where the IoU loss
-    has no gradient; 2e-3 does not.
+    ``anchor_scale`` is the anchor side over the stride. The default 4 is the paper's setting for both
+    detectors (32-px anchors on P3 for 3–26 px objects): the prior/object mismatch DCFL addresses. With
+    anchors hand-matched to the objects (2 = 16 px) max-IoU RetinaNet no longer suffers from it and is level
+    with DCFL at this budget (README, "DCFL vs RetinaNet"). lr 5e-3 made both detectors' box regression
+    overshoot into non-overlap, where the IoU loss has no gradient; 2e-3 does not.
     """
     out_dir = Path(out_dir)
-    seed_everything(seed)
     train = [synthetic_scene(i, size) for i in range(train_images)]
     val = _val_scenes(val_images, size)
     images = torch.stack([v["image"] for v in val])
-    results, curves, drawn = {}, {}, []
-    for head in heads:
-        seed_everything(seed)
-        if head.endswith("-rcnn"):
-            cfg = TwoStageConfig.tiny(
-                SYNTHETIC_CLASSES, rpn=head.removesuffix("-rcnn"), rpn_anchor_scale=2 * anchor_scale
-            )
-            detector = TwoStageDetector(cfg)
-        else:
-            detector = RotatedDetector(
-                DetectorConfig.tiny(SYNTHETIC_CLASSES, head=head, octave_base_scale=anchor_scale)
-            )
-        module = _fit_fresh(detector, train, out_dir / f"checkpoints_{head}", steps, batch_size, lr, steps // 6, seed)
-        curves[f"{head} loss"] = [h["loss"] for h in module.history]
-        dets = detector.predict(images)
-        results[head] = {
-            **coco_rotated_ap(dets, val, len(SYNTHETIC_CLASSES)),
-            **voc_rotated_map(dets, val, len(SYNTHETIC_CLASSES)),
-        }
-        log.info("%s: %s", head, {k: round(v, 4) for k, v in results[head].items()})
-        confident = [d["scores"] > 0.3 for d in dets[:4]]
-        drawn += [
-            draw_boxes(v["image"], d["boxes"][m], d["labels"][m], gt_boxes=v["boxes"])
-            for v, d, m in zip(val[:4], dets[:4], confident)
-        ]
-        if head == "dcfl":
-            detector.save_pretrained(out_dir / "dcfl_model")
+    per_seed, curves, drawn = {h: [] for h in heads}, {}, []
+    for seed in seeds:
+        for head in heads:
+            seed_everything(seed)
+            if head.endswith("-rcnn"):
+                cfg = TwoStageConfig.tiny(
+                    SYNTHETIC_CLASSES, rpn=head.removesuffix("-rcnn"), rpn_anchor_scale=2 * anchor_scale
+                )
+                detector = TwoStageDetector(cfg)
+            else:
+                detector = RotatedDetector(
+                    DetectorConfig.tiny(SYNTHETIC_CLASSES, head=head, octave_base_scale=anchor_scale)
+                )
+            ckpt = out_dir / f"checkpoints_{head}"
+            module = _fit_fresh(detector, train, ckpt, steps, batch_size, lr, steps // 6, seed)
+            shutil.rmtree(ckpt, ignore_errors=True)
+            dets = detector.predict(images)
+            n = len(SYNTHETIC_CLASSES)
+            metrics = {
+                **coco_rotated_ap(dets, val, n, protocol="aitod-r"),
+                **voc_rotated_map(dets, val, n, protocol="aitod-r"),
+            }
+            per_seed[head].append(metrics)
+            log.info("%s seed %d: %s", head, seed, {k: round(v, 4) for k, v in metrics.items()})
+            if seed != seeds[0]:
+                continue
+            curves[f"{head} loss"] = [h["loss"] for h in module.history]
+            confident = [d["scores"] > 0.3 for d in dets[:4]]
+            drawn += [
+                draw_boxes(v["image"], d["boxes"][m], d["labels"][m], gt_boxes=v["boxes"])
+                for v, d, m in zip(val[:4], dets[:4], confident)
+            ]
+            if head == "dcfl":
+                detector.save_pretrained(out_dir / "dcfl_model")
     save_image_grid(torch.stack(drawn), out_dir / "detections.png", nrow=4, value_range=(0, 1))
-    save_line_plot(curves, out_dir / "loss.png", ylabel="sum of losses", title="training loss")
-    return {
-        f"{HEAD_NAMES[head]} {k}": v
-        for head, r in results.items()
-        for k, v in r.items()
-        if k in ("AP", "AP50", "AP_vt", "AP_t", "mAP50")
-    }
+    save_line_plot(curves, out_dir / "loss.png", ylabel="sum of losses", title=f"training loss (seed {seeds[0]})")
+    out: dict = {"claim": CLAIM, "seeds": " ".join(map(str, seeds)), "anchors": f"{anchor_scale:g}·stride"}
+    for head, runs in per_seed.items():
+        for k in ("AP", "AP50", "AP_vt", "AP_t", "mAP50"):
+            values = torch.tensor([r[k] for r in runs], dtype=torch.float64)
+            out[f"{HEAD_NAMES[head]} {k}"] = values.mean().item()
+            out[f"{HEAD_NAMES[head]} {k} per seed"] = " ".join(f"{v:.3f}" for v in values.tolist())
+    return out
 
 
 def run_point_teacher(

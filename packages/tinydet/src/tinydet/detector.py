@@ -154,7 +154,6 @@ class RotatedDetector(nn.Module, HubMixin, library_name="tinydet", paper_url="ht
 
     ``save_pretrained`` writes keys ``backbone.*``, ``neck.*``, ``bbox_head.*``."""
 
-
     def __init__(self, config: DetectorConfig):
         super().__init__()
         config.validate()

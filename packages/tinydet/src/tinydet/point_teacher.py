@@ -350,7 +350,6 @@ def ema_update(teacher: nn.Module, student: nn.Module, alpha: float) -> None:
 class PointTeacher(nn.Module, HubMixin, library_name="tinydet", paper_url="https://arxiv.org/abs/2412.05837"):
     """Student :class:`RotatedFCOS` + EMA teacher trained from points; see the module docstring."""
 
-
     def __init__(self, config: PointTeacherConfig):
         super().__init__()
         if not config.classes:

@@ -55,10 +55,16 @@ RECIPES: dict[str, Recipe] = {
     "oriented_rcnn_dcfl_r50_aitodr_1x": Recipe(
         "two_stage", {"rpn": "dcfl"}, lr=0.005, images_per_gpu=4, source="configs/dcfl/aitodr_oriented_rcnn_r50.py"
     ),
-    # Point Teacher's released config is for SODA-A (sodaa_fcos_pointteacher_1x.py); on AI-TOD-R we keep its
-    # network and schedule with AI-TOD-R's classes and the SODA-A shape priors (no AI-TOD-R priors are released)
+    # Point Teacher's released config is for SODA-A (sodaa_fcos_pointteacher_1x.py, angle_version le90); on
+    # AI-TOD-R we keep its network, angle version and schedule with AI-TOD-R's classes and the SODA-A shape
+    # priors (no AI-TOD-R priors are released)
     "point_teacher_r50_aitodr": Recipe(
-        "point_teacher", {}, lr=0.0025, images_per_gpu=2, flip=False, source="sodaa_fcos_pointteacher_1x.py"
+        "point_teacher",
+        {"angle_version": "le90"},
+        lr=0.0025,
+        images_per_gpu=2,
+        flip=False,
+        source="sodaa_fcos_pointteacher_1x.py",
     ),
 }
 

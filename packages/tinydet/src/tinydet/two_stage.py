@@ -187,7 +187,6 @@ class TwoStageDetector(nn.Module, HubMixin, library_name="tinydet", paper_url="h
     Keys as mmrotate's: ``backbone.*`` (mmdet ResNet), ``neck.{lateral,fpn}_convs.i.conv.*``,
     ``rpn_head.{rpn_conv,rpn_cls,rpn_reg}.*``, ``roi_head.bbox_head.{shared_fcs.0,shared_fcs.1,fc_cls,fc_reg}.*``."""
 
-
     def __init__(self, config: TwoStageConfig):
         super().__init__()
         config.validate()
