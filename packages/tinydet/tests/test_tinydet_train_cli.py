@@ -137,3 +137,15 @@ def test_cli_trains_and_evaluates_the_two_stage_detector(tmp_path, capsys, head,
     cli(["evaluate", "--model", str(tmp_path / "model"), "--num-images", "2", "--size", "64"])
     metrics = json.loads(capsys.readouterr().out)
     assert {"AP", "AP50", "mAP50"} <= set(metrics) and all(0 <= metrics[k] <= 1 for k in ("AP", "AP50", "mAP50"))
+
+
+def test_demo_main_states_the_claim_with_its_baseline(tmp_path, monkeypatch):
+    import tinydet.demo as demo
+    from labcore.claims import SUPPORTS, claim_from
+
+    fake = {"seeds": "0 1 2", "DCFL AP_t": 0.08, "RetinaNet AP_t": 0.006}
+    monkeypatch.setattr(demo, "run", lambda out: dict(fake))
+    claim = claim_from(demo.main(tmp_path))
+    assert claim.ours == 0.08 and claim.baseline == 0.006 and claim.verdict == SUPPORTS
+    monkeypatch.setattr(demo, "run", lambda out: {**fake, "DCFL AP_t": 0.001})
+    assert claim_from(demo.main(tmp_path)).verdict != SUPPORTS

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from labcore.claims import Claim, verdict
 from labcore.figures import save_image_grid, save_line_plot
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
@@ -42,12 +43,6 @@ def _fit_fresh(model, data, ckpt_dir: Path, steps: int, batch_size: int, lr: flo
         progress=False,
         seed=seed,
     )
-
-
-CLAIM = (
-    "DCFL (dynamic priors + coarse-to-fine assignment) finds tiny oriented objects better than Rotated RetinaNet "
-    "with the same 4·stride anchors (paper: AI-TOD-R AP_vt/AP_t up; here: AP_vt/AP_t on synthetic scenes)"
-)
 
 
 def run(
@@ -114,7 +109,7 @@ def run(
                 detector.save_pretrained(out_dir / "dcfl_model")
     save_image_grid(torch.stack(drawn), out_dir / "detections.png", nrow=4, value_range=(0, 1))
     save_line_plot(curves, out_dir / "loss.png", ylabel="sum of losses", title=f"training loss (seed {seeds[0]})")
-    out: dict = {"claim": CLAIM, "seeds": " ".join(map(str, seeds)), "anchors": f"{anchor_scale:g}·stride"}
+    out: dict = {"seeds": " ".join(map(str, seeds)), "anchors": f"{anchor_scale:g}·stride"}
     for head, runs in per_seed.items():
         for k in ("AP", "AP50", "AP_vt", "AP_t", "mAP50"):
             values = torch.tensor([r[k] for r in runs], dtype=torch.float64)
@@ -194,4 +189,18 @@ def run_point_teacher(
 
 
 def main(out_dir: Path) -> dict:
-    return run(Path(out_dir))
+    res = run(Path(out_dir))
+    ours, base = res["DCFL AP_t"], res["RetinaNet AP_t"]
+    claim = Claim(
+        claim="DCFL's dynamic priors and coarse-to-fine assignment detect tiny oriented objects better than "
+        "a detector with the same priors and max-IoU assignment (AI-TOD-R: higher AP_vt / AP_t)",
+        measure=f"AP_t (8–16 px), mean of seeds {res['seeds']}, AI-TOD-R protocol, 32-px anchors, 150 steps",
+        ours=ours,
+        baseline=base,
+        baseline_name="Rotated RetinaNet, same anchors, data and training",
+        verdict=verdict(ours > base),
+        note="Synthetic 128-px scenes, tiny backbone, CPU budget: absolute APs are far below the paper's. With "
+        "anchors hand-matched to the objects (16 px) the two are level (README, 'DCFL vs RetinaNet').",
+        figures=["detections.png", "loss.png"],
+    )
+    return {**res, "claim": claim.as_dict()}
