@@ -2,6 +2,8 @@
 
 import signal
 
+import pytest
+
 from diffucoder.data import sft_tensors
 from diffucoder.tokenizer import train_tiny_tokenizer
 from diffucoder.train import fit
@@ -20,6 +22,7 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path, make_model):
     check_ddp_matches_single(run, tmp_path, steps=3, atol=1e-5)
 
 
+@pytest.mark.slow  # two CLI start-ups; the shared mechanism runs in CI via tarflow and energy_diffusion
 def test_sigterm_saves_the_step_and_the_run_resumes(tmp_path):
     out = tmp_path / "run"
     args = ["diffucoder", "train", "--out", str(out), "--steps", "60", "--batch", "4", "--length", "48"]

@@ -2,6 +2,7 @@
 
 import signal
 
+import pytest
 import torch
 
 from labcore.lightning import fit, step_dataloader
@@ -34,6 +35,7 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
     check_ddp_matches_single(run, tmp_path, steps=3, atol=1e-5)
 
 
+@pytest.mark.slow  # two CLI start-ups; the shared mechanism runs in CI via tarflow and energy_diffusion
 def test_sigterm_saves_the_step_and_the_run_resumes(tmp_path):
     out = tmp_path / "run"
     args = ["starflow", "train", "--out", str(out), "--steps", "60", "--batch-size", "8", "--checkpoint-every", "3"]

@@ -2,6 +2,7 @@
 
 import signal
 
+import pytest
 import torch
 
 from labcore.lightning_testing import check_ddp_matches_single, check_interrupt_and_resume
@@ -22,6 +23,7 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
     check_ddp_matches_single(run, tmp_path, steps=3, atol=1e-6)
 
 
+@pytest.mark.slow  # two CLI start-ups; the shared mechanism runs in CI via tarflow and energy_diffusion
 def test_sigterm_saves_the_step_and_the_run_resumes(tmp_path):
     out = tmp_path / "run"
     args = ["tarflow_lm", "train", "--out", str(out), "--steps", "150", "--batch-size", "2", "--seq-len", "8"]

@@ -1,5 +1,6 @@
 """Multi-process training and signal safety (Lightning; see labcore.lightning_testing)."""
 
+import pytest
 import torch
 
 from labcore.lightning_testing import check_ddp_matches_single, check_interrupt_and_resume
@@ -21,6 +22,7 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
     check_ddp_matches_single(run, tmp_path, steps=3, atol=1e-6)
 
 
+@pytest.mark.slow  # two CLI start-ups; the shared mechanism runs in CI via tarflow and energy_diffusion
 def test_sigint_saves_the_step_and_the_run_resumes(tmp_path):
     out = tmp_path / "run"
     args = ["tcsm", "train", "--out", str(out), "--steps", "150", "--batch", "4", "--length", "8", "--hidden", "16"]

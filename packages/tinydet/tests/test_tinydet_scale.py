@@ -2,6 +2,7 @@
 
 import signal
 
+import pytest
 import torch
 
 from labcore.lightning_testing import check_ddp_matches_single, check_interrupt_and_resume
@@ -33,6 +34,7 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
     check_ddp_matches_single(run, tmp_path, steps=3, atol=1e-5)
 
 
+@pytest.mark.slow  # two CLI start-ups; the shared mechanism runs in CI via tarflow and energy_diffusion
 def test_sigint_saves_the_step_and_the_run_resumes(tmp_path):
     out = tmp_path / "run"
     args = ["tinydet", "train", "--out", str(out), "--num-images", "4", "--size", "64", "--steps", "40"]
