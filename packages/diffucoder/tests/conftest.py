@@ -65,3 +65,47 @@ def make_config():
 @pytest.fixture
 def mask_hook():
     return no_mask_hook
+
+
+@pytest.fixture
+def make_grpo_trainer(tmp_path):
+    """A ``CoupledGRPOTrainer`` on a fresh one-layer Dream model with a tokenizer trained on ``texts``."""
+
+    def build(reward_funcs, rows, texts, hidden=16, trainer_kwargs=None, **config):
+        from datasets import Dataset
+        from trl import GRPOConfig
+
+        from diffucoder.coupled_grpo import CoupledGRPOTrainer
+        from diffucoder.tokenizer import dream_config_kwargs, train_tiny_tokenizer
+
+        tok = train_tiny_tokenizer(texts, vocab_size=300)
+        cfg = DreamConfig(
+            **dream_config_kwargs(tok),
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=64,
+        )
+        torch.manual_seed(0)
+        DreamModel(cfg).save_pretrained(tmp_path / "init")
+        args = GRPOConfig(
+            output_dir=str(tmp_path / "out"),
+            report_to=[],
+            save_strategy="no",
+            use_cpu=True,
+            logging_steps=1,
+            disable_tqdm=True,
+            **config,
+        )
+        return CoupledGRPOTrainer(
+            model=str(tmp_path / "init"),
+            reward_funcs=reward_funcs,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tok,
+            **(trainer_kwargs or {}),
+        )
+
+    return build

@@ -137,28 +137,13 @@ def test_code_reward_runs_tests_sandboxed_with_timeout():
     assert run_sandboxed("while True: pass", timeout=0.5).returncode is None
 
 
-def test_coupled_grpo_trainer_runs_with_trl(tmp_path):
-    from datasets import Dataset
-    from trl import GRPOConfig
-
-    from diffucoder import DreamConfig, DreamModel
-    from diffucoder.coupled_grpo import CoupledGRPOTrainer
-    from diffucoder.tokenizer import dream_config_kwargs, train_tiny_tokenizer
-
-    tok = train_tiny_tokenizer([GOOD] * 4, vocab_size=300)
-    cfg = DreamConfig(
-        **dream_config_kwargs(tok),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=64,
-    )
-    DreamModel(cfg).save_pretrained(tmp_path / "init")
-    data = Dataset.from_list([{"prompt": "Write add:", "test_cases": ["assert add(1, 2) == 3"]}] * 4)
-    args = GRPOConfig(
-        output_dir=str(tmp_path / "out"),
+def test_coupled_grpo_trainer_runs_with_trl(make_grpo_trainer):
+    rows = [{"prompt": "Write add:", "test_cases": ["assert add(1, 2) == 3"]}] * 4
+    trainer = make_grpo_trainer(
+        [code_reward, code_format_reward],
+        rows,
+        [GOOD] * 4,
+        trainer_kwargs={"diffusion_steps": 4},
         per_device_train_batch_size=4,
         num_generations=4,
         max_completion_length=8,
@@ -166,19 +151,6 @@ def test_coupled_grpo_trainer_runs_with_trl(tmp_path):
         num_iterations=2,
         beta=0.01,
         scale_rewards="none",
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        logging_steps=1,
-        disable_tqdm=True,
-    )
-    trainer = CoupledGRPOTrainer(
-        model=str(tmp_path / "init"),
-        reward_funcs=[code_reward, code_format_reward],
-        args=args,
-        train_dataset=data,
-        processing_class=tok,
-        diffusion_steps=4,
     )
     trainer.train()
     logs = trainer.state.log_history
@@ -187,34 +159,19 @@ def test_coupled_grpo_trainer_runs_with_trl(tmp_path):
 
 
 @pytest.mark.parametrize(("recipe", "goal"), [("clean", 0.8), ("official", 0.7)])
-def test_coupled_grpo_increases_a_simple_reward(tmp_path, recipe, goal):
+def test_coupled_grpo_increases_a_simple_reward(make_grpo_trainer, recipe, goal):
     """Reward = fraction of even token ids in the completion: coupled-GRPO should push it from ~0.5 towards 1
     (official: the whole 6-token tail is scored, so the reward moves more slowly)."""
-    from datasets import Dataset
-    from trl import GRPOConfig
-
-    from diffucoder import DreamConfig, DreamModel
-    from diffucoder.coupled_grpo import CoupledGRPOTrainer
-    from diffucoder.tokenizer import dream_config_kwargs, train_tiny_tokenizer
-
-    tok = train_tiny_tokenizer(["abc def ghi\n"] * 10, vocab_size=300)
-    cfg = DreamConfig(
-        **dream_config_kwargs(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=64,
-    )
-    torch.manual_seed(0)
-    DreamModel(cfg).save_pretrained(tmp_path / "init")
 
     def even_tokens(completions, completion_ids, **kwargs):
         return [sum(t % 2 == 0 for t in ids) / max(1, len(ids)) for ids in completion_ids]
 
-    args = GRPOConfig(
-        output_dir=str(tmp_path / "out"),
+    trainer = make_grpo_trainer(
+        [even_tokens],
+        [{"prompt": "x"}] * 64,
+        ["abc def ghi\n"] * 10,
+        hidden=32,
+        trainer_kwargs={"diffusion_steps": 6, "generation_temperature": 1.0, "recipe": recipe},
         per_device_train_batch_size=8,
         num_generations=8,
         max_completion_length=6,
@@ -223,22 +180,7 @@ def test_coupled_grpo_increases_a_simple_reward(tmp_path, recipe, goal):
         beta=0.0,
         scale_rewards="none",
         learning_rate=1e-2,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        logging_steps=1,
-        disable_tqdm=True,
         gradient_checkpointing=False,
-    )
-    trainer = CoupledGRPOTrainer(
-        model=str(tmp_path / "init"),
-        reward_funcs=[even_tokens],
-        args=args,
-        train_dataset=Dataset.from_list([{"prompt": "x"}] * 64),
-        processing_class=tok,
-        diffusion_steps=6,
-        generation_temperature=1.0,
-        recipe=recipe,
     )
     trainer.train()
     rewards = [log["reward"] for log in trainer.state.log_history if "reward" in log]

@@ -148,27 +148,7 @@ def test_trl_private_api_is_the_one_overridden():
     assert "shuffle_sequence_dict" in inspect.getsource(GRPOTrainer._prepare_inputs)
 
 
-def _tiny_trainer(tmp_path, recipe, **config):
-    from datasets import Dataset
-    from trl import GRPOConfig
-
-    from diffucoder import DreamConfig, DreamModel
-    from diffucoder.coupled_grpo import CoupledGRPOTrainer
-    from diffucoder.tokenizer import dream_config_kwargs, train_tiny_tokenizer
-
-    tok = train_tiny_tokenizer(["def add(a, b):\n    return a + b\n"] * 4, vocab_size=300)
-    cfg = DreamConfig(
-        **dream_config_kwargs(tok),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=64,
-    )
-    torch.manual_seed(0)
-    DreamModel(cfg).save_pretrained(tmp_path / "init")
-
+def _tiny_trainer(make_grpo_trainer, recipe, **config):
     def reward(completion_ids, **kwargs):
         return [sum(t % 2 == 0 for t in ids) / len(ids) for ids in completion_ids]
 
@@ -184,31 +164,15 @@ def _tiny_trainer(tmp_path, recipe, **config):
         learning_rate=1e-2,
     )
     settings.update(config)
-    args = GRPOConfig(
-        output_dir=str(tmp_path / "out"),
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        logging_steps=1,
-        disable_tqdm=True,
-        **settings,
-    )
-    return CoupledGRPOTrainer(
-        model=str(tmp_path / "init"),
-        reward_funcs=[reward],
-        args=args,
-        train_dataset=Dataset.from_list([{"prompt": "def add(a, b):"}] * 8),
-        processing_class=tok,
-        recipe=recipe,
-        diffusion_steps=3,
-    )
+    rows, texts = [{"prompt": "def add(a, b):"}] * 8, ["def add(a, b):\n    return a + b\n"] * 4
+    return make_grpo_trainer([reward], rows, texts, trainer_kwargs={"recipe": recipe, "diffusion_steps": 3}, **settings)
 
 
-def test_official_mask_reuse_across_iterations_and_accumulation(tmp_path):
+def test_official_mask_reuse_across_iterations_and_accumulation(make_grpo_trainer):
     """Accumulation 2, 2 iterations: micro-steps use seed indices 1, 0, 1, 0 (``_step % 2`` after the
     increment), so each micro-batch gets the same mask in both iterations; old/ref/current agree (KL 0, no
     clipping) on the first micro-step; completions keep the whole generated tail."""
-    trainer = _tiny_trainer(tmp_path, "official")
+    trainer = _tiny_trainer(make_grpo_trainer, "official")
     seen = []
     compute = trainer._compute_loss
 
@@ -225,12 +189,17 @@ def test_official_mask_reuse_across_iterations_and_accumulation(tmp_path):
     assert abs(first["coupled/kl"]) < 1e-10 and first["coupled/clip_ratio"] == 0.0
 
 
-def test_official_reference_model_sync(tmp_path):
+def test_official_reference_model_sync(make_grpo_trainer):
     """sync_ref_model: TRL's callback mixes the policy into the reference every ref_model_sync_steps."""
     from trl.trainer.callbacks import SyncRefModelCallback
 
     trainer = _tiny_trainer(
-        tmp_path, "official", max_steps=1, sync_ref_model=True, ref_model_sync_steps=1, ref_model_mixup_alpha=1.0
+        make_grpo_trainer,
+        "official",
+        max_steps=1,
+        sync_ref_model=True,
+        ref_model_sync_steps=1,
+        ref_model_mixup_alpha=1.0,
     )
     assert any(isinstance(c, SyncRefModelCallback) for c in trainer.callback_handler.callbacks)
     before = [p.detach().clone() for p in trainer.ref_model.parameters()]
