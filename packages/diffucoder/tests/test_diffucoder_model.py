@@ -73,9 +73,9 @@ def test_incompatible_checkpoint_is_reported(tmp_path, model):
     DreamModel.from_pretrained(tmp_path)
     weights["model.extra.weight"] = weights.pop("lm_head.weight")
     save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
-    with pytest.raises(ValueError, match="missing_keys: lm_head.weight; unexpected_keys: model.extra.weight"):
+    with pytest.raises(ValueError, match=r"(?s)missing keys.*lm_head\.weight.*unexpected keys.*model\.extra\.weight"):
         DreamModel.from_pretrained(tmp_path)
-    with pytest.raises(ValueError, match="Dream layout"):
+    with pytest.raises(ValueError, match="does not match DreamModel"):
         AutoModel.from_pretrained(tmp_path)
     loose, info = DreamModel.from_pretrained(tmp_path, strict=False, output_loading_info=True)
     assert info["missing_keys"] and isinstance(loose, DreamModel)

@@ -29,6 +29,7 @@ import contextlib
 import copy
 import functools
 import json
+import logging
 import math
 import os
 import traceback
@@ -138,14 +139,14 @@ class ModelSpec:
 class CallSpec:
     """A public function or method: ``fn(**args())`` must work; each value in ``bad[arg]`` (a constant or a
     :class:`Bad` made from the good value) must raise one of ``errors`` with a message naming ``names[arg]``
-    (default: the argument's name)."""
+    (a name or a tuple of accepted names; default: the argument's name)."""
 
     name: str
     fn: Callable[..., Any]
     args: Callable[[], dict[str, Any]]
     bad: Mapping[str, Sequence[Any]]
     errors: tuple[type[BaseException], ...] = (ValueError, TypeError)
-    names: Mapping[str, str] = field(default_factory=dict)
+    names: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     xfail: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -324,9 +325,15 @@ def _oversize(spec, root, mp):
     _expect_load_error(spec, model, path, "hub_max_parameters", monkeypatch=mp, built_nothing=True)
 
 
+def _file_keys(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path / WEIGHTS_FILE))
+
+
 def _missing_key(spec, root, mp):
     model, path = _saved(spec, root)
-    key = sorted(model.state_dict())[0]
+    key = sorted(_file_keys(path))[0]
     _edit_weights(path, lambda t: t.pop(key))
     _expect_load_error(spec, model, path, key, monkeypatch=mp, built_nothing=True)
 
@@ -339,7 +346,11 @@ def _unexpected_key(spec, root, mp):
 
 def _nan_weights(spec, root, mp):
     model, path = _saved(spec, root)
-    key = next(k for k, p in model.named_parameters() if p.is_floating_point())
+    params = [n for n, p in model.named_parameters() if p.is_floating_point()]
+    stored = _file_keys(path)  # a stored parameter (names may lack a wrapper's prefix), the largest
+    key = max(
+        (k for k in stored if any(n == k or n.endswith("." + k) for n in params)), key=lambda k: stored[k].numel()
+    )
 
     def poison(tensors):
         tensors[key] = tensors[key].clone()
@@ -386,16 +397,26 @@ def _cli_paths(root: Path) -> dict[str, str]:
     }
 
 
-def run_cli_case(spec: CliSpec, argv: Sequence[str], text: str, root: Path, capsys) -> None:
+def run_cli_case(spec: CliSpec, argv: Sequence[str], text: str, root: Path, capfd) -> None:
     """``spec.main(argv)`` exits non-zero, its message (stderr or the exit's text) contains ``text``."""
     paths = _cli_paths(root)
     argv = [a.format(**paths) for a in argv]
     text = text.format(**paths)
-    with pytest.raises(SystemExit) as excinfo, step_guard():
-        spec.main(argv)
+    records: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: records.append(record.getMessage())  # loggers bound to an earlier stderr
+    loggers = [logging.getLogger(), logging.getLogger("labcore.root")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        with pytest.raises(SystemExit) as excinfo, step_guard():
+            spec.main(argv)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
     code = excinfo.value.code
     assert code not in (0, None), f"{spec.name} {argv} exited 0"
-    err = capsys.readouterr().err + (code if isinstance(code, str) else "")
+    err = "\n".join([capfd.readouterr().err, *records, code if isinstance(code, str) else ""])
     assert "Traceback" not in err, err
     assert text.lower() in err.lower(), f"{spec.name} {argv}: message does not name {text!r}: {err!r}"
 
@@ -440,7 +461,8 @@ def conformance_tests(
             kwargs[arg] = value(kwargs[arg]) if isinstance(value, Bad) else value
             with pytest.raises(spec.errors) as excinfo, step_guard():
                 spec.fn(**kwargs)
-            assert_clear_error(excinfo, spec.names.get(arg, arg))
+            names = spec.names.get(arg, arg)
+            assert_clear_error(excinfo, *((names,) if isinstance(names, str) else names))
 
         tests["test_conformance_call"] = test_conformance_call
     if clis:
@@ -451,8 +473,8 @@ def conformance_tests(
                 params.append(_param((spec, tuple(argv), text), f"{spec.name} {case}", spec.xfail, case))
 
         @pytest.mark.parametrize(("spec", "argv", "text"), params)
-        def test_conformance_cli(spec, argv, text, tmp_path, capsys):
-            run_cli_case(spec, argv, text, tmp_path, capsys)
+        def test_conformance_cli(spec, argv, text, tmp_path, capfd):
+            run_cli_case(spec, argv, text, tmp_path, capfd)
 
         tests["test_conformance_cli"] = test_conformance_cli
     return tests

@@ -223,8 +223,8 @@ def count(shapes: Mapping[str, tuple[int, ...]]) -> int:
     return n
 
 
-def check_size(cls: type, shapes: Mapping[str, tuple[int, ...]], where: Path) -> None:
-    limit = int(getattr(cls, "hub_max_parameters", DEFAULT_MAX_PARAMETERS))
+def check_size(cls: type, shapes: Mapping[str, tuple[int, ...]], where: Path, limit: int | None = None) -> None:
+    limit = int(getattr(cls, "hub_max_parameters", DEFAULT_MAX_PARAMETERS) if limit is None else limit)
     n = count(shapes)
     if n > limit:
         raise CheckpointError(
@@ -469,25 +469,12 @@ class PreTrainedMixin:
         raw = read_config(directory)
         check_tag(raw, cls, directory)
         want = getattr(cls.config_class, "model_type", "")
-        if TAG_KEY not in raw and raw.get("model_type") != want:
+        if kwargs.get("config") is None and TAG_KEY not in raw and raw.get("model_type") != want:
             raise CheckpointError(
                 f"{directory / CONFIG_FILE} has model_type {raw.get('model_type')!r}, not {want!r}: it is not "
                 f"a {cls.__name__} checkpoint (a config without it would build a default-sized model)"
             )
-        header = weights_header(directory)
-        overrides = {k: v for k, v in kwargs.items() if k in raw}
-        try:
-            config = cls.config_class.from_pretrained(directory, **overrides)
-        except (TypeError, ValueError) as e:
-            raise CheckpointError(f"{directory / CONFIG_FILE} is not a valid {cls.config_class.__name__}: {e}") from e
-        shapes = meta_state_shapes(lambda: cls(config), directory)
-        if shapes is not None:
-            check_size(cls, shapes, directory)
-            ignore = tuple(getattr(cls, "_keys_to_ignore_on_load_unexpected", None) or ())
-            ignore += tuple(getattr(cls, "_keys_to_ignore_on_load_missing", None) or ())
-            tied = getattr(cls, "_tied_weights_keys", None) or ()
-            ignore += tuple(f"^{re.escape(k)}$" for k in tied)
-            check_against_weights(cls, shapes, header, directory, ignore)
+        check_pretrained_files(cls, cls.config_class, directory, raw, kwargs, cls.hub_max_parameters)
 
     @classmethod
     def from_pretrained(
@@ -495,23 +482,89 @@ class PreTrainedMixin:
     ):
         """``PreTrainedModel.from_pretrained`` under the contract; ``strict=False`` allows missing/unexpected
         keys (transformers then initialises the missing ones)."""
-        want_info = kwargs.pop("output_loading_info", False)
-        if looks_local(pretrained_model_name_or_path):
-            directory = resolve_directory(pretrained_model_name_or_path)
-            if strict:
-                cls._precheck(directory, kwargs)
-            pretrained_model_name_or_path = directory
-        else:
-            directory = Path(str(pretrained_model_name_or_path))
-        model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
-        bad = {k: sorted(map(str, info.get(k) or ())) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
-        bad = {k: v for k, v in bad.items() if v}
-        if strict and bad:
-            detail = "; ".join(
-                f"{k.replace('_', ' ')}: {', '.join(v[:8])}{' …' if len(v) > 8 else ''}" for k, v in bad.items()
-            )
-            raise CheckpointError(
-                f"{directory} does not match {cls.__name__} ({detail}); pass strict=False to load it anyway"
-            )
-        check_finite(model, directory)
-        return (model, info) if want_info else model
+        return _load_pretrained(cls, super().from_pretrained, pretrained_model_name_or_path, args, strict, kwargs)
+
+
+def check_pretrained_files(
+    model_cls: type,
+    config_cls: Any,
+    directory: Path,
+    raw: Mapping[str, Any],
+    kwargs: Mapping[str, Any],
+    max_parameters: int | None = None,
+) -> None:
+    """Pre-build checks of a transformers checkpoint folder: the config is valid, the model it describes is not
+    absurdly large (counted on the meta device), and every name and shape agrees with the safetensors files."""
+    given = kwargs.get("config")  # a config passed on purpose replaces config.json
+    overrides = {k: v for k, v in kwargs.items() if k in raw}
+    try:
+        config = given if given is not None else config_cls.from_pretrained(directory, **overrides)
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{directory / CONFIG_FILE} is not a valid {config_cls.__name__}: {e}") from e
+    mapping = getattr(model_cls, "_model_mapping", None)  # an Auto class: the class this config builds
+    if mapping is not None:
+        try:
+            model_cls = mapping[type(config)]
+        except KeyError as e:
+            raise CheckpointError(f"{directory / CONFIG_FILE}: {type(config).__name__} has no such model") from e
+    safetensors_files = (directory / WEIGHTS_FILE).exists() or (directory / INDEX_FILE).exists()
+    header = weights_header(directory) if safetensors_files or not any(directory.glob("*.bin")) else None
+    shapes = meta_state_shapes(lambda: model_cls(config), directory)
+    if shapes is None:
+        return
+    if max_parameters is not None:
+        check_size(model_cls, shapes, directory, max_parameters)
+    if header is None:
+        return
+    ignore = tuple(getattr(model_cls, "_keys_to_ignore_on_load_unexpected", None) or ())
+    ignore += tuple(getattr(model_cls, "_keys_to_ignore_on_load_missing", None) or ())
+    if getattr(config, "tie_word_embeddings", False):
+        ignore += tuple(f"^{re.escape(k)}$" for k in getattr(model_cls, "_tied_weights_keys", None) or ())
+    check_against_weights(model_cls, shapes, header, directory, ignore)
+
+
+def _load_pretrained(cls, load, path, args, strict: bool, kwargs: dict[str, Any], tag=None, max_parameters=None):
+    want_info = kwargs.pop("output_loading_info", False)
+    directory = Path(str(path))
+    if looks_local(path):
+        directory = path = resolve_directory(path)
+        if strict:
+            precheck = getattr(cls, "_precheck", None)
+            if precheck is not None:
+                precheck(directory, kwargs)
+            else:
+                from transformers import AutoConfig
+
+                raw = read_config(directory)
+                if tag is not None:
+                    check_tag(raw, tag, directory)
+                config_cls = getattr(cls, "config_class", None) or AutoConfig
+                check_pretrained_files(cls, config_cls, directory, raw, kwargs, max_parameters)
+    model, info = load(path, *args, output_loading_info=True, **kwargs)
+    bad = {k: sorted(map(str, info.get(k) or ())) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    bad = {k: v for k, v in bad.items() if v}
+    if strict and bad:
+        detail = "; ".join(
+            f"{k.replace('_', ' ')}: {', '.join(v[:8])}{' …' if len(v) > 8 else ''}" for k, v in bad.items()
+        )
+        raise CheckpointError(
+            f"{directory} does not match {type(model).__name__} ({detail}); pass strict=False to load it anyway"
+        )
+    check_finite(model, directory)
+    return (model, info) if want_info else model
+
+
+def load_pretrained(
+    cls: Any,
+    path: str | os.PathLike,
+    *args: Any,
+    strict: bool = True,
+    tag: type | None = None,
+    max_parameters: int | None = None,
+    **kwargs: Any,
+):
+    """``cls.from_pretrained(path, ...)`` of any transformers class (``AutoModelForCausalLM``, a model class without
+    :class:`PreTrainedMixin`) under the same checks: clear errors for path typos and bad files, names and shapes
+    before building (and ``max_parameters``, if given), strict keys and finite weights after. ``tag``: the class
+    whose :func:`model_tag` the folder must carry, if it carries one (a wrapper such as ``R2LModel``)."""
+    return _load_pretrained(cls, cls.from_pretrained, path, args, strict, kwargs, tag, max_parameters)

@@ -26,7 +26,11 @@ def _load(path: str):
         )
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    return DreamModel.from_pretrained(path, dtype=dtype).to(device).eval(), load_tokenizer(path)
+    from labcore.hub import exit_on_load_error
+
+    with exit_on_load_error():
+        model = DreamModel.from_pretrained(path, dtype=dtype)
+    return model.to(device).eval(), load_tokenizer(path)
 
 
 def _sampler_kwargs(a) -> dict:

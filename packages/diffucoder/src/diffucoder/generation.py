@@ -16,6 +16,7 @@ ids from the attention mask (``cumsum − 1``) and padded keys are ignored.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -102,8 +103,8 @@ def _check(model, input_ids, attention_mask, steps, max_length, alg, mask_token_
         )
     if not 1 <= steps <= new:
         raise ValueError(f"steps must be in [1, max_new_tokens={new}], got {steps}")
-    if temperature < 0 or (alg_temp is not None and alg_temp < 0):
-        raise ValueError("temperature and alg_temp must be non-negative")
+    if not 0 <= temperature < math.inf or (alg_temp is not None and not 0 <= alg_temp < math.inf):
+        raise ValueError(f"temperature and alg_temp must be finite and non-negative, got {temperature}, {alg_temp}")
     if attention_mask is not None and attention_mask.shape != input_ids.shape:
         raise ValueError(f"attention_mask {tuple(attention_mask.shape)} must match inputs {tuple(input_ids.shape)}")
 

@@ -18,6 +18,7 @@ from transformers import GenerationConfig, PreTrainedModel
 from transformers.activations import ACT2FN
 
 from diffucoder.config import DreamConfig
+from labcore.hub import PreTrainedMixin, looks_local, read_config, resolve_directory
 
 KVCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]
 _SDPA_GQA = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 5)  # SDPA's enable_gqa
@@ -214,6 +215,11 @@ class DreamBaseModel(DreamPreTrainedModel):
         if input_ids.dim() != 2 or input_ids.dtype not in (torch.long, torch.int32, torch.int64):
             raise ValueError(f"input_ids must be a 2-D integer tensor, got {tuple(input_ids.shape)} {input_ids.dtype}")
         b, n = input_ids.shape
+        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size):
+            raise ValueError(
+                f"input_ids must lie in [0, {self.config.vocab_size}), got [{int(input_ids.min())}, "
+                f"{int(input_ids.max())}]: was the prompt tokenised with this model's tokenizer?"
+            )
         past_len = past_key_values[0][0].shape[2] if past_key_values else 0
         future_len = future_key_values[0][0].shape[2] if future_key_values else 0
         if cache_position is not None:  # full-length buffers, written at [cache_position, cache_position + n)
@@ -251,8 +257,12 @@ class DreamBaseModel(DreamPreTrainedModel):
         return self.norm(x), (tuple(presents) if use_cache else None)
 
 
-class DreamModel(DreamPreTrainedModel):
+class DreamModel(PreTrainedMixin, DreamPreTrainedModel):
     """Dream/DiffuCoder masked-diffusion LM; ``logits[:, i]`` predicts token ``i + 1`` (shifted convention)."""
+
+    paper_url = "https://arxiv.org/abs/2506.20639"
+    repo_url = "https://github.com/apple/ml-diffucoder"
+    hub_max_parameters = 20_000_000_000  # the official checkpoints have 7.6B
 
     # target -> source, the form transformers 5 reads; iterating it yields the target names, the list form that
     # transformers 4 reads. Only used when ``tie_word_embeddings=True`` (official checkpoints are untied).
@@ -269,10 +279,10 @@ class DreamModel(DreamPreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, strict: bool = True, convert_causal: bool = False, **kwargs):
-        """``PreTrainedModel.from_pretrained`` that refuses a checkpoint with missing or unexpected weights.
+        """``PreTrainedModel.from_pretrained`` under labcore's save/load contract (``labcore.hub.PreTrainedMixin``).
 
         transformers only warns and leaves missing weights randomly initialised; a checkpoint that is not a
-        Dream/DiffuCoder one (other layout, truncated shards) is an error here unless ``strict=False``.
+        Dream/DiffuCoder one (other layout, foreign config, truncated shards) is an error here unless ``strict=False``.
 
         A causal checkpoint (``model_type`` other than "Dream", e.g. Qwen2, whose weights have the same names)
         is refused: its logits are next-token predictions of a causal model, not a denoiser's. Dream was
@@ -283,14 +293,17 @@ class DreamModel(DreamPreTrainedModel):
         if kwargs.get("config") is None and args:
             from transformers import PretrainedConfig
 
-            cfg_dict, _ = PretrainedConfig.get_config_dict(args[0], **_hub_kwargs(kwargs))
+            if looks_local(args[0]):  # a local folder: clear errors for typos and missing/corrupt config.json
+                cfg_dict = read_config(resolve_directory(args[0]))
+            else:
+                cfg_dict, _ = PretrainedConfig.get_config_dict(args[0], **_hub_kwargs(kwargs))
             kind = cfg_dict.get("model_type")
             if kind != DreamConfig.model_type:
                 if not convert_causal:
                     raise ValueError(
-                        f"{args[0]} is a {kind!r} checkpoint, not a Dream/DiffuCoder one: loading a causal LM as a "
-                        "diffusion denoiser gives meaningless samples. Pass convert_causal=True to start from its "
-                        "weights on purpose"
+                        f"{args[0]} is a {kind!r} checkpoint (model_type in its config.json), not a Dream/DiffuCoder "
+                        "one: loading a causal LM as a diffusion denoiser gives meaningless samples. "
+                        "Pass convert_causal=True to start from its weights on purpose"
                     )
                 fields = {k: v for k, v in cfg_dict.items() if k not in ("model_type", "architectures", "auto_map")}
                 if "mask_token_id" in kwargs:
@@ -298,19 +311,7 @@ class DreamModel(DreamPreTrainedModel):
                 if fields.get("mask_token_id") is None:
                     raise ValueError("convert_causal=True needs mask_token_id=<id of <|mask|>> for the new model")
                 kwargs["config"] = DreamConfig(**fields)
-        want_info = kwargs.pop("output_loading_info", False)
-        model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
-        bad = {k: sorted(info.get(k) or ()) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
-        bad = {k: v for k, v in bad.items() if v}
-        if strict and bad:
-            detail = "; ".join(
-                f"{k}: {', '.join(map(str, v[:5]))}{' ...' if len(v) > 5 else ''}" for k, v in bad.items()
-            )
-            raise ValueError(
-                f"checkpoint does not match the Dream layout ({detail}); is it a Dream/DiffuCoder checkpoint? "
-                "Pass strict=False to load it anyway with those weights freshly initialised"
-            )
-        return (model, info) if want_info else model
+        return super().from_pretrained(*args, strict=strict, **kwargs)
 
     def get_input_embeddings(self):
         return self.model.embed_tokens

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from labcore.figures import save_image_grid
+from labcore.hub import exit_on_load_error
 from labcore.logging import get_logger
 from labcore.metrics import bits_per_dim
 from labcore.rng import seed_everything
@@ -108,13 +109,14 @@ def sample(args) -> None:
         raise SystemExit("pass exactly one of --model (a save_pretrained directory) or --official-checkpoint (.pth)")
     if args.finetuned_decoder and not args.vae:
         raise SystemExit("--finetuned-decoder replaces the decoder of a VAE: pass the VAE with --vae too")
-    if args.official_checkpoint:
-        model = StarFlow.from_official_checkpoint(args.official_checkpoint, _config(args) if args.config else None)
-        pipe = StarFlowPipeline(model)
-    elif (Path(args.model) / "transformer").exists():
-        pipe = StarFlowPipeline.from_pretrained(args.model)
-    else:
-        pipe = StarFlowPipeline(StarFlow.from_pretrained(args.model))
+    with exit_on_load_error():
+        if args.official_checkpoint:
+            model = StarFlow.from_official_checkpoint(args.official_checkpoint, _config(args) if args.config else None)
+            pipe = StarFlowPipeline(model)
+        elif (Path(args.model) / "transformer").exists():
+            pipe = StarFlowPipeline.from_pretrained(args.model)
+        else:
+            pipe = StarFlowPipeline(StarFlow.from_pretrained(args.model))
     if args.vae:
         pipe.autoencoder = LatentAutoencoder.from_pretrained(args.vae, args.finetuned_decoder)
         pipe.autoencoder.check_model(pipe.model.config)
@@ -140,7 +142,8 @@ def evaluate(args) -> None:
     from starflow.model import StarFlow
 
     seed_everything(args.seed)
-    model = StarFlow.from_pretrained(args.model).eval()
+    with exit_on_load_error():
+        model = StarFlow.from_pretrained(args.model).eval()
     cfg = model.config
     if cfg.conditional and not cfg.num_classes:
         raise SystemExit("evaluate supports unconditional and class-conditional pixel/latent datasets")

@@ -15,6 +15,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from labcore.flows import patchify, score_denoise, unpatchify
+from labcore.hub import PreTrainedMixin, read_state_file
 from labcore.validate import check_finite
 from starflow.config import StarFlowConfig
 from starflow.flow import JacobiOptions, MetaBlock
@@ -27,7 +28,11 @@ class FlowOutput:
     intermediates: list[torch.Tensor]  # outputs of the shallow blocks (latent-norm penalty)
 
 
-class StarFlow(PreTrainedModel):
+class StarFlow(PreTrainedMixin, PreTrainedModel):
+    """STARFlow: autoregressive flow blocks in the deep-shallow layout over image (or latent) patches."""
+
+    paper_url = "https://arxiv.org/abs/2506.06276"
+    repo_url = "https://github.com/apple/ml-starflow"
     config_class = StarFlowConfig
     main_input_name = "x"
     base_model_prefix = "starflow"
@@ -149,6 +154,7 @@ class StarFlow(PreTrainedModel):
         (default: the preset of a released checkpoint, recognised by its file name)."""
         from starflow.official import load_official_state_dict, official_config
 
+        state = read_state_file(path)  # a missing, empty or corrupt file is refused before building the model
         model = cls(config if config is not None else official_config(path))
-        load_official_state_dict(model, torch.load(path, map_location="cpu", weights_only=True))
+        load_official_state_dict(model, state)
         return model

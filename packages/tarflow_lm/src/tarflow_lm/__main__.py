@@ -23,7 +23,10 @@ log = get_logger("tarflow_lm.cli")
 def _load(path: str) -> TarFlowLMModel:
     if not (Path(path) / "config.json").exists():
         raise SystemExit(f"no model at {path}: pass the 'model' folder written by `python -m tarflow_lm train`")
-    return TarFlowLMModel.from_pretrained(path).eval()
+    from labcore.hub import exit_on_load_error
+
+    with exit_on_load_error():
+        return TarFlowLMModel.from_pretrained(path).eval()
 
 
 def cmd_train(a) -> None:

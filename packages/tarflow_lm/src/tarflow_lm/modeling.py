@@ -10,6 +10,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
+from labcore.hub import PreTrainedMixin
 from tarflow_lm.codebook import LOG_2PI, GaussianCodebook
 from tarflow_lm.configuration import TarFlowLMConfig
 from tarflow_lm.flows import LAYER_TYPES, channel_mix, householder_vectors
@@ -24,7 +25,8 @@ class TarFlowLMOutput(ModelOutput):
     log_posterior: torch.Tensor | None = None  # (B,) log q(z | x)
 
 
-class TarFlowLMModel(PreTrainedModel):
+class TarFlowLMModel(PreTrainedMixin, PreTrainedModel):
+    paper_url = "https://arxiv.org/abs/2507.00425"
     config_class = TarFlowLMConfig
     base_model_prefix = "tarflow_lm"
     main_input_name = "input_ids"
@@ -169,6 +171,8 @@ class TarFlowLMModel(PreTrainedModel):
         return_passes: bool = False,
     ):
         """Sample ``u ~ N(0, τ²I)``, invert the flow, decode with the tied decoder."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         seq_len = seq_len or self.config.max_seq_len
         if seq_len > self.config.max_seq_len:
             raise ValueError(f"seq_len {seq_len} exceeds max_seq_len {self.config.max_seq_len}")

@@ -26,7 +26,10 @@ log = get_logger("tcsm")
 def _load(path: str) -> tuple[TCSMDenoiser, object]:
     if not (Path(path) / "config.json").exists():
         raise SystemExit(f"{path} holds no saved denoiser (config.json missing); train one with `python -m tcsm train`")
-    model = TCSMDenoiser.from_pretrained(path).eval()
+    from labcore.hub import exit_on_load_error
+
+    with exit_on_load_error():
+        model = TCSMDenoiser.from_pretrained(path).eval()
     return model, make_process(model.config.process, model.config.vocab_size, model.config.schedule)
 
 

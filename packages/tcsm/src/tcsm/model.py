@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
+from labcore.hub import PreTrainedMixin
 from tcsm.config import TCSMConfig
 
 
@@ -43,8 +44,10 @@ class Block(nn.Module):
         return h + F.dropout(self.mlp(self.norm2(h)), drop, self.training)
 
 
-class TCSMDenoiser(PreTrainedModel):
+class TCSMDenoiser(PreTrainedMixin, PreTrainedModel):
     """``forward(x_t, t) → logits (B, L, V)`` of the factorised denoiser ``∏_i p_θ(x_1^i | x_t)``."""
+
+    paper_url = "https://arxiv.org/abs/2504.16431"
 
     config_class = TCSMConfig
     base_model_prefix = "tcsm"
@@ -101,6 +104,8 @@ class TCSMDenoiser(PreTrainedModel):
         if self.time is not None:
             if t is None:
                 raise ValueError("this denoiser is time-conditioned: pass t (shape (batch,), values in [0, 1])")
+            if t.ndim > 1 or not bool(torch.isfinite(t).all()):
+                raise ValueError(f"t must be finite times in [0, 1] of shape (batch,) or (), got {tuple(t.shape)} {t}")
             h = h + self.time(timestep_embedding(t.expand(input_ids.shape[0]), h.shape[-1]))[:, None]
         for block in self.blocks:
             h = block(h)
