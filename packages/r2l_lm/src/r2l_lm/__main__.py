@@ -18,7 +18,11 @@ def _load(path: str):
 
     if not (Path(path) / "config.json").exists():
         raise SystemExit(f"{path} holds no saved model (config.json missing); train one with `python -m r2l_lm train`")
-    return AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    from labcore.hub import exit_on_load_error, load_pretrained
+
+    with exit_on_load_error():
+        model = load_pretrained(AutoModelForCausalLM, path)
+    return model.eval(), AutoTokenizer.from_pretrained(path)
 
 
 def _direction(model, flag: str | None) -> str:

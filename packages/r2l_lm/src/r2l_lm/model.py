@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from labcore.checkpoint import atomic_write_text
+from labcore.hub import TAG_KEY, load_pretrained, model_card, model_tag, read_config
 from r2l_lm.reversal import Direction, check_direction, encode_pair, pad_id_of, require_bos, tokenize
 from r2l_lm.scoring import MCQScorer, continuation_logprobs
 
@@ -37,15 +39,23 @@ class R2LModel(torch.nn.Module):
         self.bos = require_bos(tokenizer, bos_token_id)
         setattr(model.config, DIRECTION_KEY, "r2l")
 
+    paper_url = "https://arxiv.org/abs/2502.18435"
+    hub_max_parameters = 20_000_000_000
+
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, bos_token_id: int | None = None, **kwargs) -> R2LModel:
-        """Load model and tokenizer saved by :meth:`save_pretrained` (or any R2L HF checkpoint)."""
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        """Load model and tokenizer saved by :meth:`save_pretrained` (or any R2L HF checkpoint), under labcore's
+        save/load contract (strict keys, clear file errors, names and shapes checked before building)."""
+        model = load_pretrained(AutoModelForCausalLM, path, tag=cls, max_parameters=cls.hub_max_parameters, **kwargs)
         return cls(model, AutoTokenizer.from_pretrained(path), bos_token_id)
 
     def save_pretrained(self, path: str | os.PathLike, **kwargs) -> Path:
+        """Model (``config.json`` tagged ``r2l_lm.R2LModel``, safetensors), tokenizer and a model card."""
+        setattr(self.model.config, TAG_KEY, model_tag(type(self)))
         self.model.save_pretrained(path, **kwargs)
         self.tokenizer.save_pretrained(path)
+        card = model_card(self, read_config(Path(path)), self.paper_url, None)
+        atomic_write_text(Path(path) / "README.md", card)
         return Path(path)
 
     @property

@@ -49,8 +49,12 @@ def bootstrap_ci(
     x = np.asarray(values, dtype=np.float64)
     if x.size < 2:
         raise ValueError(f"a bootstrap interval needs at least 2 scores, got {x.size}")
+    if not np.isfinite(x).all():
+        raise ValueError("scores contain NaN or inf; every per-sample score must be a number in [0, 1]")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
     means = x[np.random.default_rng(seed).integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
     lo, hi = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(lo), float(hi)
