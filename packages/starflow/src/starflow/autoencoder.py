@@ -16,6 +16,7 @@ from torch import nn
 
 from labcore.checkpoint import load_state_dict_checked
 from labcore.extras import require
+from labcore.hub import read_state_file
 
 # The reference's fine-tuned VAE file (``pytorch_model.bin``) stores the AutoencoderKL as
 # ``encoder = [encoder, quant_conv]`` and ``decoder = [post_quant_conv, decoder]``.
@@ -61,13 +62,7 @@ class LatentAutoencoder(nn.Module):
     @staticmethod
     def finetuned_from_state_dict(vae, path: str | Path):
         """A copy of ``vae`` with the weights of a fine-tuned VAE file (strict: errors name every mismatch)."""
-        path = Path(path)
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_state_file(path)  # missing, empty or corrupt files: clear errors
         finetuned = copy.deepcopy(vae)
         load_state_dict_checked(finetuned, convert_reference_vae_state_dict(state))
         return finetuned
