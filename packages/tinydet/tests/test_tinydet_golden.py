@@ -84,3 +84,31 @@ def test_first_gt_of_the_set_is_never_a_true_positive_under_aitodr():
     assert coco_rotated_ap(det, gt, 1, protocol="clean")["AP"] == pytest.approx(1.0)
     # two images, equal scores: the first image's hit is a false positive, so precision 0.5 up to recall 0.5
     assert coco_rotated_ap(det * 2, gt * 2, 1, protocol="aitod-r")["AP50"] == pytest.approx(51 * 0.5 / 101)
+
+
+def _c2f_disagreements(topk=16, topq=12, gauss_thr=0.8) -> list[int]:
+    from safetensors.numpy import load_file
+
+    from tinydet.assign import coarse_to_fine_assign
+    from tinydet.coder import DeltaXYWHACoder
+
+    t = {k: torch.from_numpy(v) for k, v in load_file(str(GOLDEN / "c2f_assigner.safetensors")).items()}
+    out = []
+    for case in range(6):
+        priors, gts, want = t[f"c{case}_priors"], t[f"c{case}_gts"], t[f"c{case}_assigned"]
+        assert (want > 0).any()  # positives occur
+        pred = DeltaXYWHACoder("le135", norm_factor=None).decode(priors, t[f"c{case}_deltas"])
+        got = coarse_to_fine_assign(priors, pred, t[f"c{case}_logits"], gts, topk, topq, gauss_thr)
+        out.append(int((got != want).sum()))
+    return out
+
+
+def test_coarse_to_fine_assigner_matches_the_official_c2f_assigner():
+    """AI-TOD-R's ``C2FAssigner`` (topk 16, topq 12, dgmm, gauss_thr 0.8) on 6 scenes of 189 dense shifted priors,
+    as the detector calls ours (deltas decoded from the shifted priors by the assigner's own coder). 3 scenes
+    agree exactly; 3 differ in 1–2 priors (a swap of two neighbouring priors, one extra positive), which we
+    have not traced yet (candidates: float32 vs float64 near-ties in the quality or GJSD ranking, torch.topk's
+    order among the −100 fillers the reference ranks when a gt has fewer than topq candidates)."""
+    off = _c2f_disagreements()
+    assert off.count(0) >= 3 and sum(off) <= 4, off
+    assert sum(_c2f_disagreements(gauss_thr=1.0)) > 4  # the settings matter: a looser filter is caught

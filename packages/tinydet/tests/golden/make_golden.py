@@ -35,8 +35,10 @@ HERE = Path(__file__).resolve().parent
 NUM_CLASSES = 8  # AI-TOD-R's
 
 
-def shapely_iou(d: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+def shapely_iou(d: torch.Tensor, g: torch.Tensor, mode: str = "iou", aligned: bool = False) -> torch.Tensor:
     """Stand-in for ``mmcv.ops.box_iou_rotated`` (N×M IoU of (cx, cy, w, h, a) boxes)."""
+    if mode != "iou" or aligned:
+        raise NotImplementedError(f"stand-in box_iou_rotated: mode={mode!r}, aligned={aligned}")
     from shapely.geometry import Polygon
 
     def poly(b):
@@ -48,6 +50,8 @@ def shapely_iou(d: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         ]
         return Polygon(pts)
 
+    # mmcv reads each row's first 5 values from memory: (K, 1, 5) inputs (C2FAssigner passes some) are (K, 5)
+    d, g = d.reshape(d.shape[0], 5 if d.numel() == 0 else -1), g.reshape(g.shape[0], 5 if g.numel() == 0 else -1)
     dp, gp = [poly(b) for b in d.double()], [poly(b) for b in g.double()]
     out = np.zeros((len(dp), len(gp)))
     for i, p in enumerate(dp):
@@ -105,6 +109,97 @@ def load_official(root: Path) -> types.SimpleNamespace:
         AITODReval=mods["aitodr_eval"].AITODReval,
         eval_rbbox_map=mods["eval_map"].eval_rbbox_map,
     )
+
+
+def _classes(path: Path, names: list[str], namespace: dict) -> dict:
+    """Exec the named top-level classes and functions of an official file in ``namespace``, decorators dropped."""
+    tree = ast.parse(path.read_text())
+    body = [n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name in names]
+    for n in body:
+        n.decorator_list = []
+    exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), namespace)
+    return namespace
+
+
+def load_assigner(root: Path):
+    """AI-TOD-R's ``C2FAssigner`` with its ``RBboxMetrics2D`` and default ``DeltaXYWHAOBBoxCoder``; stand-ins:
+    mmdet's ``AssignResult`` (a record of its arguments), ``BaseAssigner``/``BaseBBoxCoder`` (empty bases),
+    ``box_iou_rotated`` (shapely)."""
+    bbox = root / "mmrotate/core/bbox"
+    ns = {"torch": torch, "np": np, "numpy": np, "math": __import__("math"), "box_iou_rotated": shapely_iou}
+    _functions(bbox / "transforms.py", ["norm_angle", "hbb2obb", "hbb2obb_oc", "hbb2obb_le135", "hbb2obb_le90"], ns)
+    ns["BaseBBoxCoder"] = type("BaseBBoxCoder", (), {})
+    _classes(bbox / "coder/delta_xywha_rbbox_coder.py", ["DeltaXYWHAOBBoxCoder", "bbox2delta", "delta2bbox"], ns)
+    names = ["RBboxMetrics2D", "rbbox_metrics", "xy_wh_r_2_xy_sigma", "get_gjsd", "gjsd"]
+    _classes(bbox / "iou_calculators/rotate_metric_calculator.py", names, ns)
+
+    class AssignResult:
+        def __init__(self, num_gts, gt_inds, max_overlaps, labels=None):
+            self.num_gts, self.gt_inds, self.max_overlaps, self.labels = num_gts, gt_inds, max_overlaps, labels
+
+    ns["AssignResult"] = AssignResult
+    ns["BaseAssigner"] = object
+    ns["build_iou_calculator"] = lambda cfg: ns[cfg["type"]]()
+    ns["build_bbox_coder"] = lambda cfg: ns[cfg["type"]](**{k: v for k, v in cfg.items() if k != "type"})
+    _classes(bbox / "assigners/coarse2fine_assigner.py", ["C2FAssigner"], ns)
+    return ns["C2FAssigner"]
+
+
+def assigner_cases(rng: np.random.Generator, assigner_cls, n_cases: int = 6) -> dict:
+    """Dense priors of a 3-level FPN on a 96-px image (4·stride squares, dynamic-prior shifts up to 3 px),
+    random deltas and logits, 3–20 tiny gts; the reference's settings (topk 16, topq 12, gauss_thr 0.8)."""
+    assigner = assigner_cls(
+        iou_calculator=dict(type="RBboxMetrics2D"),
+        assign_metric="gjsd",
+        topk=16,
+        topq=12,
+        constraint="dgmm",
+        gauss_thr=0.8,
+    )
+    out = {}
+    for c in range(n_cases):
+        priors = []
+        for stride in (8, 16, 32):
+            ys, xs = np.meshgrid(np.arange(96 // stride), np.arange(96 // stride), indexing="ij")
+            n = xs.size
+            priors.append(
+                np.stack(
+                    [
+                        xs.ravel() * stride,
+                        ys.ravel() * stride,
+                        np.full(n, 4.0 * stride),
+                        np.full(n, 4.0 * stride),
+                        np.zeros(n),
+                    ],
+                    1,
+                )
+            )
+        priors = np.concatenate(priors).astype(np.float32)
+        priors[:, :2] += rng.uniform(-3, 3, (len(priors), 2)).astype(np.float32)
+        deltas = (rng.normal(0, 0.3, (len(priors), 5))).astype(np.float32)
+        logits = rng.normal(-3, 1.5, (len(priors), 3)).astype(np.float32)
+        g = int(rng.integers(3, 21))
+        gts = np.stack(
+            [
+                rng.uniform(4, 92, g),
+                rng.uniform(4, 92, g),
+                rng.uniform(3, 20, g),
+                rng.uniform(2, 10, g),
+                rng.uniform(-np.pi / 4, 3 * np.pi / 4, g),
+            ],
+            1,
+        ).astype(np.float32)
+        res = assigner.assign(
+            torch.from_numpy(logits).T, torch.from_numpy(deltas).T, torch.from_numpy(priors), torch.from_numpy(gts)
+        )
+        out |= {
+            f"c{c}_priors": priors,
+            f"c{c}_deltas": deltas,
+            f"c{c}_logits": logits,
+            f"c{c}_gts": gts,
+            f"c{c}_assigned": res.gt_inds.numpy().astype(np.int64),
+        }
+    return out
 
 
 def polygons(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -224,6 +319,9 @@ def main() -> None:
             f"det{i}_labels": dl,
         }
     from safetensors.numpy import save_file
+
+    assign = assigner_cases(np.random.default_rng(18), load_assigner(root))
+    save_file({k: np.ascontiguousarray(v) for k, v in assign.items()}, str(Path(args.out) / "c2f_assigner.safetensors"))
 
     out = Path(args.out)
     save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(out / "aitodr.safetensors"))
