@@ -83,6 +83,8 @@ def cmd_train(a) -> None:
 
 def _read_mcq(path: str) -> tuple[list[str], list[list[str]], list[int]]:
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    if not rows:
+        raise SystemExit(f"{path}: no questions (the file is empty); give one JSON object per line")
     try:
         return [r["question"] for r in rows], [r["choices"] for r in rows], [int(r["gold"]) for r in rows]
     except KeyError as e:
@@ -92,9 +94,9 @@ def _read_mcq(path: str) -> tuple[list[str], list[list[str]], list[int]]:
 def cmd_score(a) -> None:
     from r2l_lm.scoring import MCQScorer
 
+    qs, opts, gold = _read_mcq(a.mcq)  # before the model: a bad file fails fast
     model, tok = _load(a.model)
     scorer = MCQScorer(model, tok, _direction(model, a.direction), batch_size=a.batch_size, delimiter=a.delimiter)
-    qs, opts, gold = _read_mcq(a.mcq)
     res = scorer.evaluate(qs, opts, gold, paradigm=a.paradigm)
     print(json.dumps({"accuracy": res["accuracy"], "gold_nll_nats": res["gold_nll"], "questions": len(qs)}))
 

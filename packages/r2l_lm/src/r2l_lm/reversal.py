@@ -51,11 +51,17 @@ def pad_right(seqs: Sequence[Sequence[int]], pad_id: int, length: int | None = N
 
 
 def reverse_ids(ids: Sequence[int], bos_token_id: int | None = None, eos_token_id: int | None = None) -> list[int]:
-    """Reverse a token list, keeping a leading BOS first and a trailing EOS last (an involution)."""
+    """Reverse the other tokens, keeping every BOS/EOS id where it is (a leading BOS stays first, a trailing
+    EOS last, separators inside stay put). An involution for every input, also when BOS/EOS ids occur
+    inside the sequence (keeping only the end markers fixed would turn ``[x, BOS]`` into ``[BOS, x]``, which
+    then stays ``[BOS, x]``)."""
     ids = list(ids)
-    start = 1 if ids and bos_token_id is not None and ids[0] == bos_token_id else 0
-    end = len(ids) - 1 if len(ids) > start and eos_token_id is not None and ids[-1] == eos_token_id else len(ids)
-    return ids[:start] + ids[start:end][::-1] + ids[end:]
+    fixed = {t for t in (bos_token_id, eos_token_id) if t is not None}
+    slots = [i for i, t in enumerate(ids) if t not in fixed]
+    out = list(ids)
+    for i, j in zip(slots, reversed(slots)):
+        out[i] = ids[j]
+    return out
 
 
 def reverse_padded(
@@ -71,14 +77,15 @@ def reverse_padded(
         )
     b, t = input_ids.shape
     pos = torch.arange(t, device=input_ids.device).expand(b, t)
-    lengths = lengths.to(input_ids.device).view(b, 1)
-    first = input_ids[:, :1]
-    last = input_ids.gather(1, (lengths - 1).clamp(min=0))
-    start = (first == bos_token_id).long() if bos_token_id is not None else torch.zeros_like(first)
-    start = torch.minimum(start, lengths)
-    end = lengths - ((last == eos_token_id) & (lengths > start)).long() if eos_token_id is not None else lengths
-    inside = (pos >= start) & (pos < end)
-    return input_ids.gather(1, torch.where(inside, start + end - 1 - pos, pos))
+    movable = pos < lengths.to(input_ids.device).view(b, 1)
+    for special in (bos_token_id, eos_token_id):
+        if special is not None:
+            movable = movable & (input_ids != special)
+    rank = movable.long().cumsum(1) - 1  # k for the k-th movable token of its row
+    count = movable.sum(1, keepdim=True)
+    slot_of_rank = torch.where(movable, pos, t + pos).argsort(1)  # positions of the movable tokens, in order
+    source = slot_of_rank.gather(1, (count - 1 - rank).clamp(min=0))
+    return input_ids.gather(1, torch.where(movable, source, pos))
 
 
 def tokenize(tokenizer: Any, text: str) -> list[int]:

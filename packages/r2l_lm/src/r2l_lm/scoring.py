@@ -15,6 +15,7 @@ evaluation wrapper computes. ``q`` and ``a`` are tokenized jointly and split wit
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -38,14 +39,31 @@ class ContinuationScores:
     is_greedy: torch.Tensor
 
 
+def _accepts_logits_to_keep(model: torch.nn.Module) -> bool:
+    """Whether ``model.forward`` names a ``logits_to_keep`` parameter (transformers >= 4.50). Decided by the
+    signature, not by trying: a ``**kwargs`` forward (Llama on transformers 4.46-4.48) swallows the keyword."""
+    try:
+        return "logits_to_keep" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):  # no introspectable signature
+        return False
+
+
 def _logits_at(model: torch.nn.Module, ids: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
     """Float logits of positions ``[lo, hi)``. Right padding only follows real tokens, so the causal mask
     alone keeps it out of every real position: no attention mask (SDPA stays on its causal path), and the
     LM head runs on the needed positions only where the model supports ``logits_to_keep``."""
-    try:
-        return model(input_ids=ids, logits_to_keep=torch.arange(lo, hi, device=ids.device)).logits.float()
-    except TypeError:  # models without logits_to_keep
-        return model(input_ids=ids).logits[:, lo:hi].float()
+    if _accepts_logits_to_keep(model):
+        logits = model(input_ids=ids, logits_to_keep=torch.arange(lo, hi, device=ids.device)).logits
+    else:
+        logits = model(input_ids=ids).logits
+    if logits.shape[1] == ids.shape[1]:  # every position (hi - lo < length, so this is unambiguous)
+        logits = logits[:, lo:hi]
+    elif logits.shape[1] != hi - lo:
+        raise ValueError(
+            f"the model returned logits for {logits.shape[1]} positions of a length-{ids.shape[1]} input; "
+            f"the scorer needs all {ids.shape[1]} (or the {hi - lo} asked for with logits_to_keep)"
+        )
+    return logits.float()
 
 
 @torch.inference_mode()
@@ -123,6 +141,13 @@ def combine_paradigm(
     if paradigm == "r2l-2":
         return cond + prior
     raise ValueError(f"paradigm must be one of {PARADIGMS}, got {paradigm!r}")
+
+
+def _check_questions(questions: Sequence[str], gold: Sequence[int]) -> None:
+    if len(gold) != len(questions):
+        raise ValueError(f"{len(questions)} questions but {len(gold)} gold labels")
+    if not questions:
+        raise ValueError("no questions to score: an accuracy over 0 questions is undefined (empty MCQ file?)")
 
 
 class MCQScorer:
@@ -214,10 +239,9 @@ class MCQScorer:
     def accuracy(
         self, questions: Sequence[str], options: Sequence[Sequence[str]], gold: Sequence[int], **kwargs
     ) -> float:
-        if len(gold) != len(questions):
-            raise ValueError(f"{len(questions)} questions but {len(gold)} gold labels")
+        _check_questions(questions, gold)
         pred = self.predict(questions, options, **kwargs)
-        return sum(int(p == g) for p, g in zip(pred, gold)) / max(len(gold), 1)
+        return sum(int(p == g) for p, g in zip(pred, gold)) / len(gold)
 
     def evaluate(
         self,
@@ -229,8 +253,7 @@ class MCQScorer:
     ) -> dict[str, float]:
         """``accuracy`` and mean ``gold_nll`` (nats, as :meth:`gold_nll`) from one scoring pass: the gold
         option's conditional log-probability is among those :meth:`score` computes anyway."""
-        if len(gold) != len(questions):
-            raise ValueError(f"{len(questions)} questions but {len(gold)} gold labels")
+        _check_questions(questions, gold)
         sizes = [len(o) for o in options]
         if any(not 0 <= g < k for g, k in zip(gold, sizes)):
             raise ValueError("every gold label must index one of its question's options")
@@ -238,7 +261,7 @@ class MCQScorer:
         pred = [int(s.argmax()) for s in flat.split(sizes)]
         gold_cond = cond[[start + g for start, g in zip(accumulate([0, *sizes[:-1]]), gold)]]
         return {
-            "accuracy": sum(int(p == g) for p, g in zip(pred, gold)) / max(len(gold), 1),
+            "accuracy": sum(int(p == g) for p, g in zip(pred, gold)) / len(gold),
             "gold_nll": float(-gold_cond.mean()),
         }
 

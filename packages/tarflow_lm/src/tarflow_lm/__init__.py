@@ -5,7 +5,7 @@ from transformers import AutoConfig, AutoModel
 from tarflow_lm.codebook import GaussianCodebook
 from tarflow_lm.configuration import PRESETS, TarFlowLMConfig, openwebtext_config, text8_config, tiny_config
 from tarflow_lm.mixture import RootFindingError
-from tarflow_lm.modeling import TarFlowLMModel, TarFlowLMOutput
+from tarflow_lm.modeling import InverseAccuracyError, TarFlowLMModel, TarFlowLMOutput
 
 AutoConfig.register("tarflow_lm", TarFlowLMConfig, exist_ok=True)
 AutoModel.register(TarFlowLMConfig, TarFlowLMModel, exist_ok=True)
@@ -13,6 +13,7 @@ AutoModel.register(TarFlowLMConfig, TarFlowLMModel, exist_ok=True)
 __all__ = [
     "PRESETS",
     "GaussianCodebook",
+    "InverseAccuracyError",
     "RootFindingError",
     "TarFlowLMConfig",
     "TarFlowLMModel",
