@@ -15,7 +15,7 @@ def test_nan_or_inf_inputs_are_refused_by_forward_log_prob_and_sample(tiny_model
     x_bad = x.clone()
     x_bad[1, 2, 0, 3] = bad
     for call in (tiny_model, tiny_model.log_prob, tiny_model.loss):
-        with pytest.raises(ValueError, match=r"^x contains 1 NaN/inf value\(s\) \(first at index \(1, 2, 0, 3\)\)"):
+        with pytest.raises(ValueError, match=r"^latents x contains 1 NaN/inf value\(s\) \(first at index \(1, 2, 0, 3\)\)"):
             call(x_bad, y)
     with pytest.raises(ValueError, match="^noise contains"):
         tiny_model.sample(x_bad, y)

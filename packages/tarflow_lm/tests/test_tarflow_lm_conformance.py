@@ -28,7 +28,6 @@ def _model() -> TarFlowLMModel:
 
 
 OUT_OF_VOCAB = Bad("out_of_vocab", lambda ids: ids + 5)
-SEQ_LEN = "#23 generate(seq_len=0) silently uses the maximum length (tarflow_lm): helper badinputs"
 
 globals().update(
     conformance_tests(
@@ -46,7 +45,6 @@ globals().update(
                 lambda batch_size, seq_len, temperature: _model().generate(batch_size, seq_len, temperature),
                 lambda: {"batch_size": 2, "seq_len": 4, "temperature": 1.0},
                 {"batch_size": COUNTS, "seq_len": COUNTS, "temperature": (*NONFINITE, 0.0)},
-                xfail={"seq_len-0": SEQ_LEN, "seq_len--1": SEQ_LEN},
             ),
         ],
         clis=[

@@ -69,7 +69,7 @@ class StarFlow(PreTrainedMixin, PreTrainedModel):
         c = self.config
         return (c.channel_size, c.img_size, c.img_size)
 
-    def tokens(self, x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    def tokens(self, x: torch.Tensor, name: str = "latents x") -> torch.Tensor:
         """Patch tokens of latents (or pixels) ``x``; refuses wrong shapes, integer dtypes and NaN/inf."""
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(
