@@ -18,7 +18,6 @@ same 2 micro-batches (the same global batch).
 
 from __future__ import annotations
 
-import signal
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 
 from labcore.checkpoint import atomic_write
 from labcore.logging import get_logger
+from labcore.signals import SignalFlag
 from labcore.trainer_args import (  # noqa: F401 (re-exported)
     STRATEGIES,
     add_trainer_args,
@@ -46,7 +46,6 @@ except ImportError as err:  # pragma: no cover - exercised only without lightnin
 
 log = get_logger("labcore.lightning")
 LAST = "last.ckpt"
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -69,22 +68,15 @@ class SignalCheckpoint(Callback):
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.received: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def _handler(self, signum, frame) -> None:
-        self.received = signum
+        self.flag = SignalFlag()
 
     def on_train_start(self, trainer, pl_module) -> None:
-        try:
-            self._previous = {s: signal.signal(s, self._handler) for s in SIGNALS}
-        except ValueError:  # not the main thread (e.g. a notebook's worker): leave the handlers alone
-            self._previous = {}
+        self.flag.install()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if not self._previous or not _at_step_boundary(trainer, batch_idx):
+        if not self.flag.active or not _at_step_boundary(trainer, batch_idx):
             return
-        signum = self.received or 0
+        signum = self.flag.received
         if trainer.world_size > 1:  # any rank signalled -> every rank saves and leaves together
             t = torch.tensor(float(signum), device=trainer.strategy.root_device)
             signum = int(trainer.strategy.reduce(t, reduce_op="max").item())
@@ -92,20 +84,15 @@ class SignalCheckpoint(Callback):
             trainer.save_checkpoint(self.path)
             if trainer.is_global_zero:
                 log.warning("signal %d: saved %s at step %d; exiting", signum, self.path, trainer.global_step)
-            self._restore()
+            self.flag.restore()
             raise SystemExit(128 + signum)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self._restore()
+        self.flag.restore()
         trainer.save_checkpoint(self.path)  # the final step too, so a longer rerun continues from it
 
     def on_exception(self, trainer, pl_module, exception) -> None:
-        self._restore()
-
-    def _restore(self) -> None:
-        for s, h in self._previous.items():
-            signal.signal(s, h)
-        self._previous = {}
+        self.flag.restore()
 
 
 def _at_step_boundary(trainer, batch_idx: int) -> bool:

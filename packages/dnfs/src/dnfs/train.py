@@ -181,18 +181,31 @@ class DNFSTrainer:
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 0,
     ) -> History:
-        """Run ``epochs`` coordinate-descent epochs, evaluating every ``eval_every`` (0: never)."""
-        from labcore.logging import progress
+        """Run ``epochs`` coordinate-descent epochs, evaluating every ``eval_every`` (0: never).
 
-        for _ in progress(range(epochs), desc="dnfs"):
-            info = {"loss": self.train_epoch()}
-            if eval_every and self.epoch % eval_every == 0:
-                ev = self.evaluate()
-                info.update(ess=ev["ess"], log_z=ev["log_mean_exp"])
-            if callback is not None:
-                callback(self.epoch, info)
-            if checkpoint_dir and checkpoint_every and self.epoch % checkpoint_every == 0:
-                self.save_checkpoint(checkpoint_dir)
+        SIGINT/SIGTERM let the current epoch finish, then save a checkpoint (with ``checkpoint_dir``) and
+        exit with status ``128 + signal``: rerunning with ``--resume`` loses no epoch.
+        """
+        from labcore.logging import get_logger, progress
+        from labcore.signals import SignalFlag
+
+        with SignalFlag() as flag:
+            for _ in progress(range(epochs), desc="dnfs"):
+                info = {"loss": self.train_epoch()}
+                if eval_every and self.epoch % eval_every == 0:
+                    ev = self.evaluate()
+                    info.update(ess=ev["ess"], log_z=ev["log_mean_exp"])
+                if callback is not None:
+                    callback(self.epoch, info)
+                due = checkpoint_every and self.epoch % checkpoint_every == 0
+                if checkpoint_dir and (due or flag.received):
+                    path = self.save_checkpoint(checkpoint_dir)
+                if flag.received:
+                    saved = f"saved {path}" if checkpoint_dir else "no checkpoint_dir: nothing saved"
+                    get_logger("dnfs").warning(
+                        "signal %d after epoch %d: %s; exiting", flag.received, self.epoch, saved
+                    )
+                    raise SystemExit(flag.exit_code())
         return self.history
 
     def save_checkpoint(self, root: str | Path) -> Path:
