@@ -18,7 +18,7 @@ from energy_diffusion.distill import distill
 from energy_diffusion.edm import TOY_EDM, EDMConfig, MLPDenoiser, train_denoiser
 from energy_diffusion.energy import MLPEnergy
 from energy_diffusion.experiment import toy_pair
-from energy_diffusion.smc import FeynmanKac, reverse_diffusion, smc_sample
+from energy_diffusion.smc import FeynmanKac, reverse_diffusion, smc_sample, smc_summary
 from energy_diffusion.targets import grid, ring
 from labcore.hub import exit_on_load_error
 from labcore.logging import get_logger
@@ -138,12 +138,7 @@ def cmd_sample(a) -> None:
             generator=gen,
         )
         x = res.resampled(gen)
-        log.info(
-            "SMC: log Z estimate %.3f, %d resampling events, final ESS %.2f",
-            res.log_z,
-            len(res.resampled_at),
-            res.ess[-1] if res.ess else 1.0,
-        )
+        log.info(smc_summary(res, a.weight_min_sigma))
     else:
         x = reverse_diffusion(fk, a.num, shape, steps=a.steps, cfg=cfg, mala_steps=a.mala_steps, generator=gen)
     out = Path(a.out)

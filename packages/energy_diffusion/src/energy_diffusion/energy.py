@@ -42,15 +42,27 @@ class EnergyModel(nn.Module):
         quad = x.pow(2).flatten(1).sum(1) / (2 * (sigma**2 + self.sigma_data**2))
         return quad - c_out / (sigma**2 * c_in) * g
 
-    def score(self, x: torch.Tensor, sigma: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
-        """−∇ₓE(x, σ) (differentiable w.r.t. the parameters when ``create_graph``)."""
+    def score(self, x: torch.Tensor, sigma: torch.Tensor, create_graph: bool | None = None) -> torch.Tensor:
+        """−∇ₓE(x, σ). ``create_graph`` (default: whether grad mode is on, like any module's output) keeps the
+        graph of the gradient, so the score can be differentiated again (w.r.t. ``x`` or the parameters);
+        without it the score is a constant to autograd. Sample under ``torch.no_grad()`` to skip that graph."""
+        create_graph = torch.is_grad_enabled() if create_graph is None else create_graph
         with torch.enable_grad():
             x = x if x.requires_grad else x.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(self.energy(x, sigma).sum(), x, create_graph=create_graph)
         return -grad
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
-        """The implied denoiser ``x + σ²·score``: an EnergyModel is also a Denoiser."""
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, create_graph: bool | None = None) -> torch.Tensor:
+        """The implied denoiser ``x + σ²·score``: an EnergyModel is also a Denoiser.
+
+        Differentiable by default whenever grad mode is on (``create_graph`` as in :meth:`score`); with
+        ``create_graph=False`` the output's Jacobian would be exactly the identity, so it is refused
+        when ``x`` requires grad."""
+        if create_graph is False and torch.is_grad_enabled() and x.requires_grad:
+            raise ValueError(
+                "create_graph=False makes the denoiser's Jacobian the identity (the score is a constant to "
+                "autograd) while x requires grad; leave create_graph at its default to differentiate the denoiser"
+            )
         return x + _expand(sigma, x) ** 2 * self.score(x, sigma, create_graph)
 
 

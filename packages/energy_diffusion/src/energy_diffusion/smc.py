@@ -125,7 +125,7 @@ class FeynmanKac:
 class SMCResult:
     samples: torch.Tensor
     log_weights: torch.Tensor  # normalised, final
-    log_z: float  # log of the unbiased estimate of Z = ∫ γ(x, σ_min) dx
+    log_z: float  # log of the unbiased estimate of Z = ∫ γ(x, σ_min) dx (weight_min_sigma = 0 only; see smc_summary)
     ess: list[float] = field(default_factory=list)  # ESS / N after each step's reweighting
     resampled_at: list[int] = field(default_factory=list)
     acceptance: list[float] = field(default_factory=list)
@@ -160,6 +160,20 @@ def mala(
     return x, accepted / max(n_steps, 1)
 
 
+def check_schedule(fk: FeynmanKac, cfg: EDMConfig) -> None:
+    """Refuse energies trained on another noise schedule than ``cfg`` (their ``sigma_data``, and the
+    ``sigma_max`` kept in ``hub_info`` by ``from_pretrained``): the product is defined on one schedule."""
+    for i, model in enumerate(fk.models):
+        trained = {"sigma_data": getattr(model, "sigma_data", None),
+                   "sigma_max": getattr(model, "hub_info", {}).get("sigma_max")}
+        for name, value in trained.items():
+            if value is not None and not math.isclose(float(value), float(getattr(cfg, name)), rel_tol=1e-6):
+                raise ValueError(
+                    f"energy #{i} was trained with {name}={value} but cfg.{name}={getattr(cfg, name)}; sample with "
+                    "the schedule the energies were trained on (all energies must share one)"
+                )
+
+
 def smc_sample(
     fk: FeynmanKac,
     n_particles: int,
@@ -184,6 +198,7 @@ def smc_sample(
     """
     if n_particles < 2:
         raise ValueError(f"SMC needs at least 2 particles (n_particles), got {n_particles}")
+    check_schedule(fk, cfg)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if resampling not in RESAMPLERS:
@@ -249,6 +264,7 @@ def reverse_diffusion(
     optionally MCMC-corrected at every level (as in Du et al., 2023). Biased for products and powers."""
     if n < 1 or steps < 1:
         raise ValueError(f"n and steps must be >= 1, got n={n}, steps={steps}")
+    check_schedule(fk, cfg)
     sigmas = karras_sigmas(steps + 1, cfg).tolist()
     x = sigmas[0] * torch.randn(n, *shape, generator=generator, device=device)
     for s_now, s_next in zip(sigmas[:-1], sigmas[1:]):
@@ -258,3 +274,12 @@ def reverse_diffusion(
         if mala_steps:
             x, _ = mala(fk, x, s_next, mala_step_size * s_next**2, mala_steps, generator)
     return x.detach()
+
+
+def smc_summary(result: SMCResult, weight_min_sigma: float = 0.0) -> str:
+    """One log line for an SMC run. ``log_z`` estimates the target's ``log Z`` only with
+    ``weight_min_sigma = 0``: above it the potentials are switched off, so it is then not reported."""
+    ess = result.ess[-1] if result.ess else 1.0
+    head = (f"log Z estimate {result.log_z:.3f}" if weight_min_sigma <= 0 else
+            f"no log Z estimate (the weights stop at sigma {weight_min_sigma:g}, so the FK normaliser is not Z)")
+    return f"SMC: {head}, {len(result.resampled_at)} resampling events, final ESS {ess:.2f}"

@@ -6,7 +6,7 @@ import torch
 
 from labcore.metrics import bits_per_dim
 from tcsm.losses import masked_diffusion_ce
-from tcsm.noise import MaskedProcess, UniformProcess
+from tcsm.noise import MaskedProcess, UniformProcess, check_denoiser_process
 
 
 @torch.no_grad()
@@ -19,6 +19,7 @@ def masked_nelbo(
     """
     if not isinstance(process, MaskedProcess):
         raise TypeError("masked_nelbo needs a MaskedProcess; use uniform_nelbo (or nelbo) for the uniform process")
+    check_denoiser_process(denoiser, process)
     b, _ = x1.shape
     k = num_samples
     u = torch.rand(b, 1, device=x1.device, generator=generator)
@@ -43,6 +44,7 @@ def uniform_nelbo(
     """
     if not isinstance(process, UniformProcess):
         raise TypeError("uniform_nelbo needs a UniformProcess; use masked_nelbo (or nelbo) for the masked process")
+    check_denoiser_process(denoiser, process)
     if steps < 1:
         raise ValueError(f"steps must be positive, got {steps}")
     b = x1.shape[0]

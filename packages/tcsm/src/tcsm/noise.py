@@ -136,6 +136,17 @@ class UniformProcess:
         return torch.multinomial(probs.flatten(0, 1), 1, generator=generator).view_as(xt)
 
 
+def check_denoiser_process(denoiser, process: MaskedProcess | UniformProcess, name: str = "denoiser") -> None:
+    """Refuse a denoiser whose config says it was trained for the other process (its logits and inputs
+    mean other things: a masked model has a mask token and no time input, a uniform one the reverse)."""
+    trained = getattr(getattr(denoiser, "config", None), "process", None)
+    if trained is not None and trained != process.name:
+        raise ValueError(
+            f"{name} was trained for the {trained!r} process but a {process.name!r} process was given; use "
+            f"make_process(model.config.process, ...) to build the process the model was trained with"
+        )
+
+
 def make_process(name: str, vocab_size: int, schedule: str = "linear") -> MaskedProcess | UniformProcess:
     if name == "masked":
         return MaskedProcess(vocab_size, schedule)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from tcsm.noise import MaskedProcess
+from tcsm.noise import MaskedProcess, check_denoiser_process
 from tcsm.objective import TCSMObjective
 from tcsm.targets import ARTeacherTopK, DenoiserTarget, TiltedTarget, ar_teacher_target
 from tcsm.train import train
@@ -99,7 +99,15 @@ def preference_loss(
 
     The tilted target ``p_ref·e^{r/β}`` (§5.1) with a reward fitted to preferences makes
     ``r = β log p*/p_ref``; the log-ratio is estimated on shared times and masks for both sequences.
+    Masked process only: the log-ratio estimate is the masked denoising bound's.
     """
+    if not isinstance(process, MaskedProcess):
+        raise TypeError(
+            f"preference_loss needs a MaskedProcess (the implicit reward is estimated through the masked "
+            f"denoising bound), got {type(process).__name__}; train the preference model with process='masked'"
+        )
+    check_denoiser_process(model, process, "model")
+    check_denoiser_process(reference, process, "reference")
     if chosen.shape != rejected.shape:
         raise ValueError(
             f"chosen and rejected must have the same shape, got {tuple(chosen.shape)} and {tuple(rejected.shape)}"
