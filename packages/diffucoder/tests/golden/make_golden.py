@@ -23,7 +23,6 @@ import argparse
 import ast
 import json
 import random
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -31,6 +30,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
+
+from labcore.golden import git_commit
 
 HERE = Path(__file__).parent
 CONFIG = dict(
@@ -150,13 +151,10 @@ def main() -> None:
 
     save_file({k: v.contiguous() for k, v in out.items()}, HERE / "diffucoder_golden.safetensors")
 
-    def commit(path):
-        return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
-
     meta = {
         "official_repositories": {
-            "https://github.com/NVlabs/Fast-dLLM (dream/model: Dream reference code)": commit(args.fast_dllm).strip(),
-            "https://github.com/apple/ml-diffucoder (src/open_r1/coupled_grpo.py)": commit(args.diffucoder).strip(),
+            "https://github.com/NVlabs/Fast-dLLM (dream/model: Dream reference code)": git_commit(args.fast_dllm),
+            "https://github.com/apple/ml-diffucoder (src/open_r1/coupled_grpo.py)": git_commit(args.diffucoder),
         },
         "command": "python packages/diffucoder/tests/golden/make_golden.py <Fast-dLLM> <ml-diffucoder>",
         "torch": torch.__version__,

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from labcore.golden import write_golden_meta
 
 HERE = Path(__file__).parent
 MODELS = {  # LEquiTFRtModel keyword arguments; "ising" runs on the Ising target (D=9, S=2)
@@ -107,19 +107,16 @@ def main() -> None:
     out.update({"cv/x": data.samples, "cv/t": data.ts, "cv/k": data.time_idx, "cv/dt_log_Zt": data.dt_log_Zt.float()})
 
     save_file({k: v.contiguous() for k, v in out.items()}, HERE / "dnfs_golden.safetensors")
-    commit = subprocess.run(["git", "-C", str(args.official), "rev-parse", "HEAD"], capture_output=True, text=True)
-    meta = {
-        "official_repository": "https://github.com/m-crabb/DNFS",
-        "official_commit": commit.stdout.strip() or "unknown",
-        "command": "python packages/dnfs/tests/golden/make_golden.py <checkout of m-crabb/DNFS>",
-        "torch": torch.__version__,
-        "python": sys.version.split()[0],
-        "models": MODELS,
-        "ising": ISING,
-        "steps": STEPS,
-        "num_times": NUM_TIMES,
-    }
-    (HERE / "dnfs_golden.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_golden_meta(
+        HERE / "dnfs_golden.json",
+        "https://github.com/m-crabb/DNFS",
+        args.official,
+        "python packages/dnfs/tests/golden/make_golden.py <checkout of m-crabb/DNFS>",
+        models=MODELS,
+        ising=ISING,
+        steps=STEPS,
+        num_times=NUM_TIMES,
+    )
 
 
 if __name__ == "__main__":

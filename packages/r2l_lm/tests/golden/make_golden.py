@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
-import subprocess
 import sys
 import types
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
+
+from labcore.golden import write_golden_meta
 
 HERE = Path(__file__).parent
 TEXT = (
@@ -156,22 +156,19 @@ def main() -> None:
         out["r2l3_score" + key] = torch.tensor([a[1] for a in answers], dtype=torch.float64)
         out["is_greedy" + key] = torch.tensor([a[2] for a in answers])
     save_file(out, HERE / "r2l_lm_golden.safetensors")
-    commit = subprocess.run(["git", "-C", str(args.official), "rev-parse", "HEAD"], capture_output=True, text=True)
-    meta = {
-        "official_repository": "https://github.com/apple/ml-reversal-blessing",
-        "official_commit": commit.stdout.strip() or "unknown",
-        "official_function": "simulation/run_evaluate.py:_EvalWrapperReversed.loglikelihood",
-        "command": "python packages/r2l_lm/tests/golden/make_golden.py <checkout of apple/ml-reversal-blessing>",
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "lm_eval": importlib.import_module("lm_eval").__version__,
-        "python": sys.version.split()[0],
-        "questions": QUESTIONS,
-        "options": OPTIONS,
-        "questions_nodelim": QUESTIONS_NODELIM,
-        "options_nodelim": OPTIONS_NODELIM,
-    }
-    (HERE / "r2l_lm_golden.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_golden_meta(
+        HERE / "r2l_lm_golden.json",
+        "https://github.com/apple/ml-reversal-blessing",
+        args.official,
+        "python packages/r2l_lm/tests/golden/make_golden.py <checkout of apple/ml-reversal-blessing>",
+        official_function="simulation/run_evaluate.py:_EvalWrapperReversed.loglikelihood",
+        transformers=transformers.__version__,
+        lm_eval=importlib.import_module("lm_eval").__version__,
+        questions=QUESTIONS,
+        options=OPTIONS,
+        questions_nodelim=QUESTIONS_NODELIM,
+        options_nodelim=OPTIONS_NODELIM,
+    )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +23,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from safetensors.torch import save_file
+
+from labcore.golden import write_golden_meta
 
 HERE = Path(__file__).parent
 MODELS = {
@@ -107,22 +107,19 @@ def main() -> None:
             out[p + "denoised"] = (sample - NOISE_STD**2 * sample.numel() * grad).detach()
         dist.destroy_process_group()
     save_file({k: v.contiguous() for k, v in out.items()}, HERE / "starflow_golden.safetensors")
-    commit = subprocess.run(["git", "-C", str(args.official), "rev-parse", "HEAD"], capture_output=True, text=True)
-    meta = {
-        "official_repository": "https://github.com/apple/ml-starflow",
-        "official_commit": commit.stdout.strip() or "unknown",
-        "command": "python packages/starflow/tests/golden/make_golden.py <checkout of apple/ml-starflow>",
-        "torch": torch.__version__,
-        "python": sys.version.split()[0],
-        "models": MODELS,
-        "txt_size": TXT_SIZE,
-        "txt_dim": TXT_DIM,
-        "channel_size": CHANNELS,
-        "latent_norm_regularization": LATENT_NORM,
-        "noise_std": NOISE_STD,
-        "jacobi": JACOBI,
-    }
-    (HERE / "starflow_golden.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_golden_meta(
+        HERE / "starflow_golden.json",
+        "https://github.com/apple/ml-starflow",
+        args.official,
+        "python packages/starflow/tests/golden/make_golden.py <checkout of apple/ml-starflow>",
+        models=MODELS,
+        txt_size=TXT_SIZE,
+        txt_dim=TXT_DIM,
+        channel_size=CHANNELS,
+        latent_norm_regularization=LATENT_NORM,
+        noise_std=NOISE_STD,
+        jacobi=JACOBI,
+    )
 
 
 if __name__ == "__main__":

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import save_file
+
+from labcore.golden import write_golden_meta
 
 HERE = Path(__file__).parent
 # file name = the official naming <dataset>_model_<patch>_<channels>_<blocks>_<layers>_<noise_std>
@@ -120,17 +119,14 @@ def main() -> None:
         if yc is not None:
             out[p + "sample_y"] = yc
     save_file({k: v.contiguous() for k, v in out.items()}, HERE / "tarflow_golden.safetensors")
-    commit = subprocess.run(["git", "-C", str(args.official), "rev-parse", "HEAD"], capture_output=True, text=True)
-    meta = {
-        "official_repository": "https://github.com/apple/ml-tarflow",
-        "official_commit": commit.stdout.strip() or "unknown",
-        "command": "python packages/tarflow/tests/golden/make_golden.py <checkout of apple/ml-tarflow>",
-        "torch": torch.__version__,
-        "python": sys.version.split()[0],
-        "models": MODELS,
-        "sample_noise": "torch.randn(3, 16, 12, generator=torch.Generator().manual_seed(7))",
-    }
-    (HERE / "tarflow_golden.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_golden_meta(
+        HERE / "tarflow_golden.json",
+        "https://github.com/apple/ml-tarflow",
+        args.official,
+        "python packages/tarflow/tests/golden/make_golden.py <checkout of apple/ml-tarflow>",
+        models=MODELS,
+        sample_noise="torch.randn(3, 16, 12, generator=torch.Generator().manual_seed(7))",
+    )
 
 
 if __name__ == "__main__":
