@@ -47,7 +47,7 @@ class ARBaselineLM(nn.Module):
     ) -> torch.Tensor:
         """Ancestral sampling, one token per step (full re-encode each step; fine at demo lengths)."""
         seq_len = seq_len or self.max_seq_len
-        ids = torch.empty(batch_size, 0, dtype=torch.long)
+        ids = torch.empty(batch_size, 0, dtype=torch.long, device=next(self.parameters()).device)
         for _ in range(seq_len):
             probs = self.logits(torch.cat([ids, ids.new_zeros(batch_size, 1)], 1))[:, -1].softmax(-1)
             ids = torch.cat([ids, torch.multinomial(probs, 1, generator=generator)], 1)
