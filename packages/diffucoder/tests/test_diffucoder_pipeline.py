@@ -117,6 +117,7 @@ def test_demo_runs(tmp_path):
     assert res["train_steps"] == 30  # a step budget, not a wall-clock one
     assert res["final_loss"] < res["first_loss"]
     assert (tmp_path / "loss.png").exists() and (tmp_path / "arness_vs_temperature.png").exists()
+    assert res["claim"]["baseline_name"].startswith("same model at T=")  # a labcore.claims row
 
 
 def test_cli_grpo_on_humaneval_prompts(tmp_path, make_config, tok):
