@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_fork", "fsdp")
 
@@ -54,4 +55,6 @@ def micro_seed(seed: int, step: int, index: int = 0) -> int:
 
 def step_generator(seed: int, step: int, device: str | torch.device = "cpu") -> torch.Generator:
     """A generator seeded by ``(seed, step)`` only: the same global batch on every process."""
+    import torch
+
     return torch.Generator(device=device).manual_seed(micro_seed(seed, step, 10**6))

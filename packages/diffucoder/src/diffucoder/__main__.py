@@ -239,7 +239,7 @@ def _add_sampler(p) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="diffucoder", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("train", help="masked-diffusion SFT of a small Dream model on standard-library functions")
@@ -305,7 +305,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=600, help="training steps (a step budget: same numbers on any machine)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=cmd_demo)
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = build_parser().parse_args(argv)
     a.fn(a)
 
 

@@ -164,7 +164,7 @@ def _target_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--states", type=int, default=3, help="Potts states")
 
 
-def parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="dnfs", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train a DNFS sampler on a lattice target")
@@ -207,7 +207,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    a = parser().parse_args(argv)
+    a = build_parser().parse_args(argv)
     {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "exact": cmd_exact, "demo": cmd_demo}[a.cmd](a)
 
 

@@ -1,3 +1,6 @@
-from energy_diffusion.cli import main
+from energy_diffusion.cli import build_parser, main
 
-main()
+__all__ = ["build_parser", "main"]
+
+if __name__ == "__main__":
+    main()

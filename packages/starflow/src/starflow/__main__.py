@@ -169,7 +169,7 @@ def demo(args) -> None:
     print(json.dumps(run_demo(Path(args.out), steps=args.steps, per_class=args.per_class, guidance=args.guidance)))
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m starflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -217,7 +217,11 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--steps", type=positive_int_arg, default=400)
     d.add_argument("--per-class", type=positive_int_arg, default=10)
     d.add_argument("--guidance", type=nonnegative_float_arg, default=2.0)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     {"train": train, "sample": sample, "evaluate": evaluate, "demo": demo}[args.cmd](args)
 
 

@@ -86,7 +86,7 @@ def cmd_sample(a) -> None:
             print(decode_chars(passes[-1][i]))
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tarflow_lm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train on the text8-like corpus; resumes from OUT/checkpoints")
@@ -113,7 +113,11 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--passes", action="store_true", help="print the decode of every intermediate flow layer")
     s.add_argument("--seed", type=int, default=0)
-    a = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = build_parser().parse_args(argv)
     {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample}[a.command](a)
 
 

@@ -118,7 +118,7 @@ def cmd_demo(a) -> None:
     print(json.dumps(demo(Path(a.out)), indent=1))
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tcsm", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="pre-train a denoiser with TCSM on the text8-like corpus")
@@ -163,7 +163,11 @@ def main(argv: list[str] | None = None) -> None:
     for q in (t, f, s, e, d):
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--max-chars", type=int, default=400_000)
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = build_parser().parse_args(argv)
     a.fn(a)
 
 

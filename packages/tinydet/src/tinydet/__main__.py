@@ -200,7 +200,7 @@ def cmd_split(args) -> None:
     log.info("wrote %d patches of %d px to %s/images and labelTxt", n, args.size, args.out)
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinydet", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--seed", type=int, default=0, help="seeds torch/numpy/python (init, shuffling, flips)")
@@ -293,7 +293,11 @@ def main(argv: list[str] | None = None) -> None:
     sp.add_argument("--gap", type=int, default=200)
     sp.add_argument("--iof-thr", type=float, default=0.7)
     sp.set_defaults(fn=cmd_split)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     from labcore.rng import seed_everything
 
     seed_everything(args.seed)
