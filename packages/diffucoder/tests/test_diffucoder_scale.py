@@ -25,7 +25,7 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path, make_model):
 @pytest.mark.slow  # two CLI start-ups; the shared mechanism runs in CI via tarflow and energy_diffusion
 def test_sigterm_saves_the_step_and_the_run_resumes(tmp_path):
     out = tmp_path / "run"
-    args = ["diffucoder", "train", "--out", str(out), "--steps", "60", "--batch", "4", "--length", "48"]
+    args = ["diffucoder", "train", "--out", str(out), "--steps", "60", "--batch-size", "4", "--length", "48"]
     args += ["--max-chars", "20000", "--vocab", "300", "--hidden", "16", "--layers", "1", "--heads", "2"]
     args += ["--kv-heads", "1", "--checkpoint-every", "3", "--device", "cpu"]
     step = check_interrupt_and_resume(args, out / "checkpoints" / "last.ckpt", sig=signal.SIGTERM)

@@ -22,7 +22,7 @@ def test_train_resume_and_sample(tmp_path, seeded):
         "16",
         "--depth",
         "2",
-        "--batch",
+        "--batch-size",
         "64",
     ]
     main([*common, "--teacher-steps", "6", "--distill-steps", "4", "--checkpoint-every", "3"])
@@ -80,7 +80,7 @@ def test_mismatched_checkpoint_is_reported(tmp_path, seeded):
             "8",
             "--depth",
             "2",
-            "--batch",
+            "--batch-size",
             "32",
             "--teacher-steps",
             "2",

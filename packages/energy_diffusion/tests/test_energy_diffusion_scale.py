@@ -23,7 +23,7 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
 def test_sigterm_saves_the_step_and_a_resumed_run_equals_an_uninterrupted_one(tmp_path):
     def args(out):
         return ["energy_diffusion", "train", "--target", "toy-a", "--out", str(out), "--n-data", "256"] + [
-            *("--hidden", "8", "--depth", "2", "--batch", "16", "--teacher-steps", "150", "--distill-steps", "2"),
+            *("--hidden", "8", "--depth", "2", "--batch-size", "16", "--teacher-steps", "150", "--distill-steps", "2"),
             *("--checkpoint-every", "5", "--device", "cpu"),
         ]
 

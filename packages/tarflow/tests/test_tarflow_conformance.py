@@ -58,7 +58,7 @@ globals().update(
                     (["sample", "--model", "{missing}"], "{missing}"),
                     (["sample", "--model", "{empty_dir}"], "config.json"),
                     (["evaluate", "--model", "{corrupt}"], "config.json"),
-                    (["sample", "--reference-checkpoint", "{empty_file}"], "{empty_file}"),
+                    (["sample", "--official-checkpoint", "{empty_file}"], "{empty_file}"),
                 ],
             )
         ],

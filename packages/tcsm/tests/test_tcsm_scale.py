@@ -25,8 +25,9 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
 @pytest.mark.slow  # two CLI start-ups; the shared mechanism runs in CI via tarflow and energy_diffusion
 def test_sigint_saves_the_step_and_the_run_resumes(tmp_path):
     out = tmp_path / "run"
-    args = ["tcsm", "train", "--out", str(out), "--steps", "150", "--batch", "4", "--length", "8", "--hidden", "16"]
-    args += ["--layers", "1", "--heads", "2", "--max-chars", "5000", "--checkpoint-every", "3", "--device", "cpu"]
+    args = ["tcsm", "train", "--out", str(out), "--steps", "150", "--batch-size", "4", "--length", "8"]
+    args += ["--hidden", "16", "--layers", "1", "--heads", "2", "--max-chars", "5000"]
+    args += ["--checkpoint-every", "3", "--device", "cpu"]
     step = check_interrupt_and_resume(args, out / "checkpoints" / "last.ckpt", sig=2)
     assert 3 <= step < 150
     assert (out / "denoiser" / "config.json").exists()

@@ -75,7 +75,7 @@ def test_cli_train_sample_evaluate_finetune(tmp_path, capsys):
             str(tmp_path / "pre"),
             "--steps",
             "3",
-            "--batch",
+            "--batch-size",
             "4",
             "--length",
             "16",
@@ -93,12 +93,13 @@ def test_cli_train_sample_evaluate_finetune(tmp_path, capsys):
     model_dir = str(tmp_path / "pre" / "denoiser")
     main(["sample", "--model", model_dir, "--num", "2", "--steps", "4"])
     main(["evaluate", "--model", model_dir, "--sequences", "4", "--samples", "2", *common])
-    main(["finetune", "--model", model_dir, "--out", str(tmp_path / "ft"), "--steps", "2", "--batch", "4", *common])
+    ft = ["finetune", "--model", model_dir, "--out", str(tmp_path / "ft"), "--steps", "2", "--batch-size", "4"]
+    main([*ft, *common])
     out = capsys.readouterr().out.splitlines()
     assert len(out[0]) == 16 and set(out[0]) <= set(" abcdefghijklmnopqrstuvwxyz")
     assert "bits_per_char_bound" in out[2]
     assert (tmp_path / "ft" / "denoiser" / "model.safetensors").exists()
-    uni = ["--steps", "2", "--batch", "4", "--length", "8", "--hidden", "16", "--layers", "1", "--heads", "2"]
+    uni = ["--steps", "2", "--batch-size", "4", "--length", "8", "--hidden", "16", "--layers", "1", "--heads", "2"]
     main(["train", "--out", str(tmp_path / "uni"), "--process", "uniform", *uni, *common])
     main(["evaluate", "--model", str(tmp_path / "uni" / "denoiser"), "--sequences", "4", "--samples", "3", *common])
     res = json.loads(capsys.readouterr().out.splitlines()[-1])

@@ -73,7 +73,7 @@ def cmd_train(a) -> None:
         prompt_mask,
         out,
         a.steps,
-        a.batch,
+        a.batch_size,
         a.lr,
         seed=a.seed,
         progress=True,
@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="masked-diffusion SFT of a small Dream model on standard-library functions")
     p.add_argument("--out", required=True)
     p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--length", type=int, default=64)
     p.add_argument("--max-chars", type=int, default=1_000_000)

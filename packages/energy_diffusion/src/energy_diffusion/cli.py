@@ -77,7 +77,7 @@ def cmd_train(a) -> None:
         data,
         cfg,
         steps=a.teacher_steps,
-        batch_size=a.batch,
+        batch_size=a.batch_size,
         lr=a.lr,
         seed=a.seed,
         checkpoint_dir=out / "teacher_ckpt",
@@ -90,7 +90,7 @@ def cmd_train(a) -> None:
         data,
         cfg,
         steps=a.distill_steps,
-        batch_size=a.batch,
+        batch_size=a.batch_size,
         lr=a.lr,
         seed=a.seed,
         checkpoint_dir=out / "energy_ckpt",
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--distill-steps", type=int, default=2000)
     t.add_argument("--hidden", type=int, default=128)
     t.add_argument("--depth", type=int, default=3)
-    t.add_argument("--batch", type=int, default=512)
+    t.add_argument("--batch-size", type=int, default=512)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--sigma-max", type=float, default=TOY_EDM.sigma_max)
     t.add_argument("--sigma-data", type=float, default=TOY_EDM.sigma_data, help="EDM σ_data (data scale)")

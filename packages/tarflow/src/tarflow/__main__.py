@@ -33,12 +33,12 @@ def _load(args) -> TarFlow:
     from labcore.hub import exit_on_load_error
 
     with exit_on_load_error():
-        if args.reference_checkpoint:
-            model = TarFlow.from_reference_checkpoint(args.reference_checkpoint)
+        if args.official_checkpoint:
+            model = TarFlow.from_reference_checkpoint(args.official_checkpoint)
         elif args.model:
             model = TarFlow.from_pretrained(args.model)
         else:
-            raise SystemExit("give --model DIR (save_pretrained output) or --reference-checkpoint FILE.pth")
+            raise SystemExit("give --model DIR (save_pretrained output) or --official-checkpoint FILE.pth")
     return model.to(args.device).eval()
 
 
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--model", type=Path, help="directory written by save_pretrained / train")
-        s.add_argument("--reference-checkpoint", type=Path, help="official apple/ml-tarflow .pth")
+        s.add_argument("--official-checkpoint", type=Path, help="official apple/ml-tarflow .pth")
         s.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         s.add_argument("--cfg", type=nonnegative_float_arg, default=0.0, help="classifier-free guidance weight")
         s.set_defaults(func=fn)

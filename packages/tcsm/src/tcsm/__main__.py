@@ -51,7 +51,7 @@ def cmd_train(a) -> None:
     train(
         model,
         objective,
-        lambda step: corpus.batch(a.batch, a.length, generator=step_generator(a.seed, step)),
+        lambda step: corpus.batch(a.batch_size, a.length, generator=step_generator(a.seed, step)),
         a.steps,
         lr=a.lr,
         out_dir=a.out,
@@ -77,7 +77,7 @@ def cmd_finetune(a) -> None:
         process,
         vowel_count,
         a.beta,
-        lambda step: corpus.batch(a.batch, length, generator=step_generator(a.seed, step)),
+        lambda step: corpus.batch(a.batch_size, length, generator=step_generator(a.seed, step)),
         a.steps,
         lr=a.lr,
         out_dir=a.out,
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="pre-train a denoiser with TCSM on the text8-like corpus")
     t.add_argument("--out", required=True)
     t.add_argument("--steps", type=int, default=2000)
-    t.add_argument("--batch", type=int, default=64)
+    t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--length", type=int, default=64)
     t.add_argument("--hidden", type=int, default=128)
     t.add_argument("--layers", type=int, default=4)
@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True)
     f.add_argument("--beta", type=float, default=2.0)
     f.add_argument("--steps", type=int, default=200)
-    f.add_argument("--batch", type=int, default=32)
+    f.add_argument("--batch-size", type=int, default=32)
     f.add_argument("--lr", type=float, default=1e-3)
     f.set_defaults(fn=cmd_finetune)
     for q in (t, f):
