@@ -25,13 +25,10 @@ OPEN = {
                          "sample: missing --device"),
     "r2l_lm": ("no 'sample' command", "evaluate: --device must default to 'auto'"),
     "starflow": ("sample: missing --device", "evaluate: missing --device"),
-    "tarflow": ("train: missing --seed", "sample: --device must default to 'auto'",
-                "evaluate: --device must default to 'auto'"),
+    "tarflow": ("train: missing --seed",),
     "tarflow_lm": ("no 'demo' command", "evaluate: missing --device", "sample: missing --device"),
     "tcsm": ("sample: missing --device", "evaluate: missing --device"),
     "tinydet": ("evaluate: missing --device",),
-    "typescore": ("evaluate: --gpu is spelled --device", "evaluate: --device must default to 'auto'",
-                  "extract: --gpu is spelled --device"),
 }
 
 
@@ -93,3 +90,14 @@ def test_cli_helpers_import_no_torch():
     code = "import sys, labcore.cli, labcore.trainer_args; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_resolve_device_auto_follows_cuda(monkeypatch):
+    import torch
+
+    from labcore.cli import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" and resolve_device("cuda:1") == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda" and resolve_device("cpu") == "cpu"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from labcore.cli import add_device, resolve_device
 from labcore.figures import save_image_grid
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
@@ -39,6 +40,7 @@ def _load(args) -> TarFlow:
             model = TarFlow.from_pretrained(args.model)
         else:
             raise SystemExit("give --model DIR (save_pretrained output) or --official-checkpoint FILE.pth")
+    args.device = resolve_device(args.device)
     return model.to(args.device).eval()
 
 
@@ -141,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--model", type=Path, help="directory written by save_pretrained / train")
         s.add_argument("--official-checkpoint", type=Path, help="official apple/ml-tarflow .pth")
-        s.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+        add_device(s)
         s.add_argument("--cfg", type=nonnegative_float_arg, default=0.0, help="classifier-free guidance weight")
         s.set_defaults(func=fn)
         if name == "sample":
