@@ -23,7 +23,7 @@ OPEN = {
              "train: resume is --resume/--no-resume (BooleanOptionalAction) defaulting to True"),
     "energy_diffusion": ("no 'evaluate' command", "train: missing --steps", "sample: missing --model",
                          "sample: missing --device"),
-    "r2l_lm": ("no 'sample' command", "evaluate: --device must default to 'auto'"),
+    "r2l_lm": ("no 'sample' command",),
     "starflow": ("sample: missing --device", "evaluate: missing --device"),
     "tarflow": ("train: missing --seed",),
     "tarflow_lm": ("no 'demo' command", "evaluate: missing --device", "sample: missing --device"),

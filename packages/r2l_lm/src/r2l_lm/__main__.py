@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from labcore.cli import add_device, resolve_device
 from labcore.extras import require
 from labcore.logging import get_logger
 from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
@@ -118,7 +119,7 @@ def cmd_evaluate(a) -> None:
     from r2l_lm.lm_eval_adapter import R2LHFLM
 
     model, tok = _load(a.model)
-    kw = dict(tokenizer=tok, batch_size=a.batch_size, device=a.device)
+    kw = dict(tokenizer=tok, batch_size=a.batch_size, device=resolve_device(a.device))
     lm = R2LHFLM(model, paradigm=a.paradigm, **kw) if _direction(model, a.direction) == "r2l" else HFLM(model, **kw)
     out = lm_eval.simple_evaluate(model=lm, tasks=a.tasks.split(","), limit=a.limit, num_fewshot=a.num_fewshot)
     print(json.dumps(out["results"], indent=2, default=str))
@@ -223,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=float)
     p.add_argument("--num-fewshot", type=int)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--device", default="cpu")
+    add_device(p)
     p.set_defaults(fn=cmd_evaluate)
 
     p = sub.add_parser("simulate", help="the arithmetic simulation: 4 models, all variants, a table")
