@@ -63,12 +63,9 @@ def cmd_evaluate(a) -> None:
         raise ValueError("give either an image folder or --model <diffusers pipeline dir>, not both")
     if a.pair_by_order and a.images is None:
         raise ValueError("--pair-by-order pairs an image folder with the prompts; it does not go with --model")
-    normalizer = _normalizer(a)
-    metric = TypeScore(normalizer=normalizer, confidence=a.confidence, mode=a.mode)  # validates both
+    metric = TypeScore(normalizer=_normalizer(a), confidence=a.confidence, mode=a.mode)  # validates both
     items = _prompts(a)
-    for it in items:
-        if not normalizer(it.text):
-            raise ValueError(f"prompt {it.id!r}: its instructed text {it.text!r} is empty after normalisation")
+    metric.check_items(items)
     if a.clip:
         from typescore.clipscore import check_clip_dir
 

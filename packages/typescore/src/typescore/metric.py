@@ -209,6 +209,12 @@ class TypeScore:
 
         return describe(self.extractor, self.normalizer, self.mode)
 
+    def check_items(self, items: Sequence[PromptItem]) -> None:
+        """Refuse prompts whose instructed text normalises to nothing (cheap: run it before generating or OCR)."""
+        for it in items:
+            if not self.normalizer(it.text):
+                raise ValueError(f"instructed text of prompt {it.id!r} is empty after normalisation: {it.text!r}")
+
     def score_sample(
         self, instructed: str, extracted: str, id: str = "0", prompt: str = "", meta: dict | None = None
     ) -> SampleScore:
@@ -251,8 +257,6 @@ class TypeScore:
         if len(images) != len(prompts):
             raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
         items = [p if isinstance(p, PromptItem) else PromptItem.from_prompt(str(i), p) for i, p in enumerate(prompts)]
-        for it in items:  # before any extraction work
-            if not self.normalizer(it.text):
-                raise ValueError(f"instructed text of prompt {it.id!r} is empty after normalisation: {it.text!r}")
+        self.check_items(items)  # before any extraction work
         extracted = extract_all(self.extractor, images)
         return self.score_texts([it.text for it in items], extracted, items)
