@@ -67,6 +67,9 @@ def coarse_to_fine_assign(
        prior. Other priors are negatives, or ignored if their best similarity is ≥ ``ignore_thr``.
     2. Fine: candidates are ranked by quality ``IoU(pred, gt) + σ(max class logit)``; each gt keeps
        its ``topq`` best (``topq`` capped by the number of all candidates), the rest become negatives.
+       As in the reference, a gt with fewer than ``topq`` own candidates fills its ``topq`` with other
+       gts' candidates (in ``torch.topk``'s order among equal fillers): they stay positives of their own
+       gt and count in this gt's mean positive prior (step 3).
     3. Gaussian-mixture filter: a positive survives only if the mixture of the gt Gaussian (weight
        0.7) and a Gaussian of gt covariance at the mean of the gt's positive priors (0.3),
        evaluated at the prior centre, is ≥ ``exp(−gauss_thr)``. As in the reference, the filter
@@ -85,19 +88,16 @@ def coarse_to_fine_assign(
     owner = cand_gt[idx] - 1
     iou = rotated_iou_aligned(pred_boxes[idx].detach(), gt[owner])
     quality = iou + cls_logits[idx].detach().max(1).values.sigmoid()
-    table = torch.full_like(sim, -math.inf)
-    table[owner, idx] = quality.to(table.dtype)
-    best = table.topk(min(topq, idx.numel()), dim=1)
-    chosen = torch.isfinite(best.values)
-    pos_gt = torch.arange(gt.shape[0], device=gt.device)[:, None].expand_as(best.indices)[chosen]
-    pos_idx = best.indices[chosen]
+    # the reference ranks a (gt, candidate) table whose other gts' candidates hold -100: a gt with fewer than
+    # ``topq`` own candidates also takes fillers, which keep their own gt and enter this gt's prior mean
+    table = quality.new_full((gt.shape[0], idx.numel()), -100.0)
+    table[owner, torch.arange(idx.numel(), device=idx.device)] = quality
+    chosen = idx[table.topk(min(topq, idx.numel()), dim=1).indices]  # (G, q) prior indices
     assigned[idx] = 0
-    assigned[pos_idx] = pos_gt + 1
+    assigned[chosen] = cand_gt[chosen]
     # Gaussian-mixture filter, for every prior against gt max(label − 1, 0)
     mu_t, sigma_t = obb_to_gaussian(gt.double())
-    count = torch.bincount(pos_gt, minlength=gt.shape[0])[:, None]
-    mean_pos = torch.zeros_like(mu_t).index_add_(0, pos_gt, priors[pos_idx, :2].double())
-    mean_pos = torch.where(count > 0, mean_pos / count.clamp_min(1), mu_t)
+    mean_pos = priors[chosen, :2].double().mean(1)
     which = (assigned - 1).clamp_min(0)
     inv = torch.linalg.inv(sigma_t)[which]
     centres = priors[:, :2].double()
