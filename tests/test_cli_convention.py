@@ -18,17 +18,9 @@ WITHOUT = {"typescore": ("train",)}  # a metric: nothing to train
 # departures still open on main (issue #17 item 5), listed exactly: a new one fails the test, and so does a
 # fixed one left here (delete its line). Empty this table, do not grow it.
 OPEN = {
-    "diffucoder": ("sample: missing --device", "evaluate: missing --device"),
     "dnfs": ("train: missing --steps", "train: --model names a saved model directory, not a choice of architecture",
              "train: resume is --resume/--no-resume (BooleanOptionalAction) defaulting to True"),
-    "energy_diffusion": ("no 'evaluate' command", "train: missing --steps", "sample: missing --model",
-                         "sample: missing --device"),
     "r2l_lm": ("no 'sample' command",),
-    "starflow": ("sample: missing --device", "evaluate: missing --device"),
-    "tarflow": ("train: missing --seed",),
-    "tarflow_lm": ("no 'demo' command", "evaluate: missing --device", "sample: missing --device"),
-    "tcsm": ("sample: missing --device", "evaluate: missing --device"),
-    "tinydet": ("evaluate: missing --device",),
 }
 
 

@@ -1,3 +1,6 @@
+import pytest
+import torch
+
 pytest_plugins = ["pytester"]
 
 
@@ -58,3 +61,12 @@ def test_unknown_marker_rejected(pytester):
     result = pytester.runpytest("-p", "labcore.testing", "--strict-markers")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*'gpux' not found in `markers`*"])
+
+
+def test_stop_at_device_stops_a_move_off_the_cpu(stop_at_device):
+    layer = torch.nn.Linear(2, 2)
+    assert layer.to("cpu") is layer and layer.to(torch.float64).weight.dtype == torch.float64
+    with pytest.raises(stop_at_device, match="meta"):
+        layer.to("meta")
+    with pytest.raises(stop_at_device, match="meta"):
+        layer.to(device=torch.device("meta"), dtype=torch.float32)

@@ -109,6 +109,18 @@ def test_cli_sample_and_arness(tmp_path, make_config, tok, capsys):
         main(["sample", "--model", str(tmp_path / "missing"), "--prompt", "x"])
 
 
+def test_cli_device_reaches_the_model(tmp_path, make_config, tok, stop_at_device):
+    from diffucoder import DreamModel
+    from diffucoder.__main__ import main
+    from diffucoder.tokenizer import dream_config_kwargs
+
+    DreamModel(make_config(**dream_config_kwargs(tok))).save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    for command in (["sample", "--prompt", "x"], ["arness", "--prompt", "x"], ["evaluate", "--limit", "1"]):
+        with pytest.raises(stop_at_device, match="meta"):
+            main([*command, "--model", str(tmp_path / "m"), "--device", "meta"])
+
+
 @pytest.mark.slow
 def test_demo_runs(tmp_path):
     from diffucoder.demo import main

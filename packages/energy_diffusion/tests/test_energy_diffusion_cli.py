@@ -37,6 +37,7 @@ def test_train_resume_and_sample(tmp_path, seeded):
         main(
             [
                 "sample",
+                "--model",
                 str(run / "energy"),
                 str(run / "energy"),
                 "--betas",
@@ -93,7 +94,7 @@ def test_mismatched_checkpoint_is_reported(tmp_path, seeded):
     meta = json.loads((other / "config.json").read_text())
     (other / "config.json").write_text(json.dumps({**meta, "sigma_max": meta["sigma_max"] / 2}))
     with pytest.raises(SystemExit, match="different .sigma_max, sigma_data"):
-        main(["sample", str(tmp_path / "energy"), str(other), "--num", "4", "--out", str(tmp_path / "x.pt")])
+        main(["sample", "--model", str(tmp_path / "energy"), str(other), "--num", "4", "--out", str(tmp_path / "x.pt")])
     cfg = tmp_path / "energy" / "config.json"
     cfg.write_text(cfg.read_text().replace('"hidden": 8', '"hidden": 12'))
     with pytest.raises(SystemExit, match="shape"):
@@ -107,3 +108,25 @@ def test_demo_runs_on_a_tiny_budget(tmp_path, seeded):
     assert claim["ours"].count(";") == 1 and claim["verdict"] in ("supports", "does not show at this scale")
     for png in ("composition.png", "low_temperature.png", "training_losses.png"):
         assert (tmp_path / png).stat().st_size > 0
+
+
+def test_steps_evaluate_and_device(tmp_path, seeded, capsys, stop_at_device):
+    from energy_diffusion.cli import built_in_target, exact_composition
+
+    tiny = ["--n-data", "256", "--hidden", "8", "--depth", "2", "--batch-size", "32"]
+    main(["train", "--target", "toy-a", "--out", str(tmp_path), "--steps", "3", *tiny])
+    for stage in ("teacher_ckpt", "energy_ckpt"):  # --steps is each stage's step budget
+        assert torch.load(tmp_path / stage / "last.ckpt", weights_only=False)["global_step"] == 3
+    energy = str(tmp_path / "energy")
+    capsys.readouterr()
+    main(["evaluate", "--model", energy, energy, "--num", "64", "--steps", "5"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["targets"] == ["toy-a", "toy-a"] and result["samples"] == 64
+    assert result["mmd2"] > result["noise_floor_mmd2"] and result["sliced_wasserstein"] > 0  # 3 steps: far off
+    square, _ = built_in_target("toy-a").power(2)
+    assert torch.allclose(exact_composition(["toy-a", "toy-a"], [1.0, 1.0]).means, square.means)
+    with pytest.raises(SystemExit, match="integer --betas"):
+        main(["evaluate", "--model", energy, "--betas", "0.5"])
+    for command in ("sample", "evaluate"):
+        with pytest.raises(stop_at_device, match="meta"):
+            main([command, "--model", energy, "--device", "meta"])

@@ -49,9 +49,9 @@ globals().update(
                 "energy-diffusion",
                 main,
                 [
-                    (["sample", "{missing}"], "{missing}"),
-                    (["sample", "{empty_dir}"], "config.json"),
-                    (["sample", "{corrupt}"], "config.json"),
+                    (["sample", "--model", "{missing}"], "{missing}"),
+                    (["sample", "--model", "{empty_dir}"], "config.json"),
+                    (["sample", "--model", "{corrupt}"], "config.json"),
                 ],
             )
         ],

@@ -199,3 +199,12 @@ def test_cli_class_folder_with_cached_latents(tmp_path):
     assert cached["labels"].tolist() == [0, 0, 1, 1]
     assert cached["latents"].shape == (4, 4, 4, 4) and torch.isfinite(cached["latents"]).all()
     assert not list(out.glob("*.tmp")) and not list(out.glob(".latents.safetensors.*"))  # no temporary files left
+
+
+def test_cli_device_reaches_the_model(tmp_path, stop_at_device):
+    from starflow import StarFlow, preset
+
+    StarFlow(preset("digits")).save_pretrained(tmp_path / "m")
+    for command in (["sample", "--class-labels", "1"], ["evaluate"]):
+        with pytest.raises(stop_at_device, match="meta"):
+            main([*command, "--model", str(tmp_path / "m"), "--device", "meta"])

@@ -129,3 +129,20 @@ def test_a_few_training_steps_lower_test_bits_per_dim(tmp_path, seeded):
 def test_full_demo_reaches_its_reported_bits_per_dim(tmp_path):
     out = demo(tmp_path)
     assert out["test_bits_per_dim"] < 6.0
+
+
+def test_cli_train_seed_reaches_fit(tmp_path, monkeypatch):
+    """``train --seed`` is the seed ``fit`` trains with (was hard-coded)."""
+    import tarflow.training
+
+    class Stop(Exception):
+        pass
+
+    def spy(config, train, out, **kwargs):
+        raise Stop(kwargs["seed"])
+
+    monkeypatch.setattr(tarflow.training, "fit", spy)
+    for seed in (0, 7):
+        with pytest.raises(Stop) as stop:
+            cli(["train", "--out", str(tmp_path), "--seed", str(seed), "--steps", "1"])
+        assert stop.value.args == (seed,)

@@ -100,3 +100,18 @@ def test_progressive_training_trains_then_freezes_each_layer(tmp_path):
     assert not same(init, at2, "codebook.")
     assert same(at2, at4, "flows.0.") and same(at2, at4, "codebook.")  # stage 2 freezes them ...
     assert not same(at2, at4, "flows.1.")  # ... and trains the newly added layer
+
+
+def test_cli_device_reaches_the_model(tmp_path, stop_at_device):
+    TarFlowLMModel(tiny_config(max_seq_len=8, hidden_size=16, num_heads=2, num_mixtures=2)).save_pretrained(tmp_path)
+    for command in (["sample"], ["evaluate", "--max-chars", "20000"]):
+        with pytest.raises(stop_at_device, match="meta"):
+            cli([*command, "--model", str(tmp_path), "--device", "meta"])
+
+
+def test_cli_demo_runs_the_labcore_demo(tmp_path, monkeypatch, capsys):
+    import tarflow_lm.demo
+
+    monkeypatch.setattr(tarflow_lm.demo, "main", lambda out, steps: {"out": str(out), "steps": steps})
+    cli(["demo", "--out", str(tmp_path), "--steps", "3"])
+    assert json.loads(capsys.readouterr().out) == {"out": str(tmp_path), "steps": 3}

@@ -3,6 +3,7 @@
 import json
 import math
 
+import pytest
 import torch
 
 from tcsm import TCSMConfig, TCSMDenoiser, TCSMObjective, factorised
@@ -151,3 +152,14 @@ def test_pretraining_from_a_parametric_target_matches_the_teacher_denoiser():
     before = gap()
     train(student, obj, _batches, 200, lr=3e-3, target=target, log_every=0)
     assert gap() < 0.1 * before, (before, gap())
+
+
+def test_cli_device_reaches_the_model(tmp_path, stop_at_device):
+    from tcsm.__main__ import main
+
+    config = TCSMConfig(vocab_size=28, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        max_position_embeddings=8)
+    TCSMDenoiser(config).save_pretrained(tmp_path)
+    for command in ("sample", "evaluate"):
+        with pytest.raises(stop_at_device, match="meta"):
+            main([command, "--model", str(tmp_path), "--device", "meta", "--max-chars", "2000"])

@@ -149,3 +149,9 @@ def test_demo_main_states_the_claim_with_its_baseline(tmp_path, monkeypatch):
     assert claim.ours == 0.08 and claim.baseline == 0.006 and claim.verdict == SUPPORTS
     monkeypatch.setattr(demo, "run", lambda out: {**fake, "DCFL AP_t": 0.001})
     assert claim_from(demo.main(tmp_path)).verdict != SUPPORTS
+
+
+def test_cli_evaluate_device_reaches_the_model(tmp_path, stop_at_device):
+    RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES)).save_pretrained(tmp_path)
+    with pytest.raises(stop_at_device, match="meta"):
+        cli(["evaluate", "--model", str(tmp_path), "--num-images", "1", "--size", "64", "--device", "meta"])

@@ -5,7 +5,7 @@ A test directory enables it in its ``conftest.py`` with
 
 Markers: ``gpu`` (needs CUDA; skipped without it) and ``slow`` (left out of the CPU suite).
 With ``LABCORE_GPU_TESTS=1`` only ``gpu`` tests run, so a GPU runner does not repeat the CPU suite.
-Fixtures: ``seeded`` (seeds every generator with 0).
+Fixtures: ``seeded`` (seeds every generator with 0), ``stop_at_device`` (``--device`` reaches the model).
 """
 
 from __future__ import annotations
@@ -58,3 +58,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def seeded() -> int:
     """Seed Python, NumPy and torch with 0 for the test."""
     return seed_everything(0)
+
+
+class MovedTo(Exception):
+    """A module was moved onto this (non-CPU) device while ``stop_at_device`` was active."""
+
+
+@pytest.fixture
+def stop_at_device(monkeypatch) -> type[MovedTo]:
+    """For the test, moving any ``nn.Module`` onto a non-CPU device raises :class:`MovedTo` naming the device: a CLI
+    test runs ``... --device meta`` and checks the model is sent there, without running the rest of the command."""
+    original = torch.nn.Module.to
+
+    def to(self, *args, **kwargs):
+        device = torch._C._nn._parse_to(*args, **kwargs)[0]
+        if device is not None and device.type != "cpu":
+            raise MovedTo(str(device))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "to", to)
+    return MovedTo

@@ -12,12 +12,16 @@ from __future__ import annotations
 import argparse
 import math
 import numbers
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def check_finite(x: torch.Tensor, name: str) -> torch.Tensor:
     """``x`` unchanged if it holds no NaN/inf (integer tensors always pass); else ``ValueError`` naming ``name``."""
+    import torch  # here, not at the top: argparse types from this module build light parsers
+
     if torch.is_tensor(x) and (x.is_floating_point() or x.is_complex()) and not bool(torch.isfinite(x).all()):
         bad = ~torch.isfinite(x)
         first = tuple(int(i) for i in bad.nonzero()[0])

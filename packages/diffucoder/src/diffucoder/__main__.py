@@ -6,17 +6,17 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
+from labcore.cli import add_device, add_seed, resolve_device
 from labcore.extras import require
 from labcore.logging import get_logger
-from labcore.rng import seed_everything
 from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
 
 log = get_logger("diffucoder")
 
 
-def _load(path: str):
+def _load(path: str, device: str):
+    import torch
+
     from diffucoder.modeling import DreamModel
     from diffucoder.tokenizer import load_tokenizer
 
@@ -24,8 +24,8 @@ def _load(path: str):
         raise SystemExit(
             f"{path} holds no checkpoint (config.json missing); train one with `python -m diffucoder train`"
         )
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    device = resolve_device(device)
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     from labcore.hub import exit_on_load_error
 
     with exit_on_load_error():
@@ -44,6 +44,7 @@ def cmd_train(a) -> None:
     from diffucoder.modeling import DreamModel
     from diffucoder.tokenizer import dream_config_kwargs, load_tokenizer, train_tiny_tokenizer
     from diffucoder.train import fit
+    from labcore.rng import seed_everything
 
     seed_everything(a.seed)
     out = Path(a.out)
@@ -86,10 +87,12 @@ def cmd_train(a) -> None:
 
 
 def cmd_sample(a) -> None:
+    import torch
+
     from diffucoder.cached import cached_generate
     from diffucoder.generation import diffusion_generate
 
-    model, tok = _load(a.model)
+    model, tok = _load(a.model, a.device)
     ids = torch.tensor([tok.encode(a.prompt, add_special_tokens=False)] * a.num, device=model.device)
     g = torch.Generator(model.device).manual_seed(a.seed)
     if a.cached:
@@ -128,10 +131,12 @@ def cmd_sample(a) -> None:
 
 
 def cmd_arness(a) -> None:
+    import torch
+
     from diffucoder.arness import arness_vs_temperature
     from labcore.figures import save_line_plot
 
-    model, tok = _load(a.model)
+    model, tok = _load(a.model, a.device)
     ids = torch.tensor([tok.encode(a.prompt, add_special_tokens=False)] * a.num, device=model.device)
     res = arness_vs_temperature(model, ids, a.temperatures, a.max_new_tokens, a.alg or "entropy", a.k, seed=a.seed)
     temps = list(res)
@@ -151,7 +156,7 @@ def cmd_arness(a) -> None:
 def cmd_evaluate(a) -> None:
     from diffucoder.humaneval import evaluate, generate, load_problems
 
-    model, tok = _load(a.model)
+    model, tok = _load(a.model, a.device)
     problems = load_problems(a.limit)
     completions = generate(
         model, tok, problems, a.num, a.max_new_tokens, a.steps or a.max_new_tokens, **_sampler_kwargs(a)
@@ -162,6 +167,8 @@ def cmd_evaluate(a) -> None:
 
 
 def cmd_grpo(a) -> None:
+    import torch
+
     Dataset = require("datasets", extra="rl", package="diffucoder").Dataset
     GRPOConfig = require("trl", extra="rl", package="diffucoder").GRPOConfig
 
@@ -236,7 +243,8 @@ def _add_sampler(p) -> None:
     )
     p.add_argument("--alg-temp", type=float, default=None)
     p.add_argument("--num", type=int, default=1, help="samples per prompt")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
+    add_device(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--kv-heads", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
     add_trainer_args(p, checkpoint_every=100)
     p.set_defaults(fn=cmd_train)
     p = sub.add_parser("sample", help="sample a completion (exact Dream sampler or --cached)")
@@ -303,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="train a tiny model for ~1 minute, sample, AR-ness plot")
     p.add_argument("--out", default="diffucoder_demo")
     p.add_argument("--steps", type=int, default=600, help="training steps (a step budget: same numbers on any machine)")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
     p.set_defaults(fn=cmd_demo)
     return ap
 

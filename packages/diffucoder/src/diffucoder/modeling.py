@@ -353,3 +353,15 @@ class DreamModel(PreTrainedMixin, DreamPreTrainedModel):
         from diffucoder.generation import diffusion_generate
 
         return diffusion_generate(self, inputs, **kwargs)
+
+
+def _register_auto_classes() -> None:
+    """Let ``AutoConfig``/``AutoModel*.from_pretrained`` build Dream folders (importing this module registers)."""
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
+
+    AutoConfig.register("Dream", DreamConfig, exist_ok=True)
+    for auto in (AutoModel, AutoModelForMaskedLM, AutoModelForCausalLM):  # not causal, but TRL builds models this way
+        auto.register(DreamConfig, DreamModel, exist_ok=True)
+
+
+_register_auto_classes()

@@ -1,33 +1,22 @@
 """Right-to-left language models and reverse-thinking MCQ scoring (Zhang et al., arXiv 2502.18435)."""
 
-from r2l_lm.model import DIRECTION_KEY, R2LModel, model_direction
-from r2l_lm.official import load_official_checkpoint
-from r2l_lm.reversal import (
-    R2LDataCollator,
-    ReversedTextDataset,
-    decode,
-    encode_pair,
-    reverse_ids,
-    reverse_padded,
-    to_model_order,
-)
-from r2l_lm.scoring import PARADIGMS, MCQScorer, conditional_entropy_proxy, continuation_logprobs
+from labcore.lazy import lazy_exports
 
-__all__ = [
-    "DIRECTION_KEY",
-    "PARADIGMS",
-    "MCQScorer",
-    "R2LDataCollator",
-    "R2LModel",
-    "ReversedTextDataset",
-    "conditional_entropy_proxy",
-    "continuation_logprobs",
-    "decode",
-    "encode_pair",
-    "load_official_checkpoint",
-    "model_direction",
-    "reverse_ids",
-    "reverse_padded",
-    "to_model_order",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        ".model": ("DIRECTION_KEY", "R2LModel", "model_direction"),
+        ".official": ("load_official_checkpoint",),
+        ".reversal": (
+            "R2LDataCollator",
+            "ReversedTextDataset",
+            "decode",
+            "encode_pair",
+            "reverse_ids",
+            "reverse_padded",
+            "to_model_order",
+        ),
+        ".scoring": ("PARADIGMS", "MCQScorer", "conditional_entropy_proxy", "continuation_logprobs"),
+    },
+)
 __version__ = "0.1.0"

@@ -1,17 +1,13 @@
 """STARFlow (Gu et al., arXiv 2506.06276): deep-shallow autoregressive flows in latent space."""
 
-from starflow.config import PRESETS, StarFlowConfig, preset
-from starflow.flow import JacobiOptions, MetaBlock
-from starflow.guidance import guided_gaussian
-from starflow.model import FlowOutput, StarFlow
+from labcore.lazy import lazy_exports
 
-__all__ = [
-    "StarFlow",
-    "StarFlowConfig",
-    "MetaBlock",
-    "JacobiOptions",
-    "FlowOutput",
-    "guided_gaussian",
-    "preset",
-    "PRESETS",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        ".config": ("PRESETS", "StarFlowConfig", "preset"),
+        ".flow": ("JacobiOptions", "MetaBlock"),
+        ".guidance": ("guided_gaussian",),
+        ".model": ("FlowOutput", "StarFlow"),
+    },
+)

@@ -18,13 +18,8 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from labcore.figures import save_image_grid
-from labcore.hub import exit_on_load_error
+from labcore.cli import add_device, add_seed, resolve_device
 from labcore.logging import get_logger
-from labcore.metrics import bits_per_dim
-from labcore.rng import seed_everything
 from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
 from labcore.validate import nonnegative_float_arg, positive_float_arg, positive_int_arg
 
@@ -54,6 +49,7 @@ def _config(args):
 
 def train(args) -> None:
     from labcore.lightning import fit, step_dataloader
+    from labcore.rng import seed_everything
     from starflow.autoencoder import LatentAutoencoder
     from starflow.conditioning import TextEncoder
     from starflow.data import cache_latents
@@ -98,6 +94,11 @@ def train(args) -> None:
 
 
 def sample(args) -> None:
+    import torch
+
+    from labcore.figures import save_image_grid
+    from labcore.hub import exit_on_load_error
+    from labcore.rng import seed_everything
     from starflow.autoencoder import LatentAutoencoder
     from starflow.conditioning import TextEncoder
     from starflow.flow import JacobiOptions
@@ -122,6 +123,7 @@ def sample(args) -> None:
         pipe.autoencoder.check_model(pipe.model.config)
     if args.text_encoder:
         pipe.text_encoder = TextEncoder.from_pretrained(args.text_encoder, pipe.model.config.txt_size)
+    pipe.to(resolve_device(args.device))
     jacobi = JacobiOptions(args.jacobi_block, args.jacobi_iters, args.jacobi_threshold) if args.jacobi_block else None
     out = pipe(
         args.prompt or None,
@@ -136,24 +138,31 @@ def sample(args) -> None:
     log.info("wrote %d samples to %s", len(out.images), args.out)
 
 
-@torch.no_grad()
 def evaluate(args) -> None:
+    import torch
+
+    from labcore.hub import exit_on_load_error
+    from labcore.metrics import bits_per_dim
+    from labcore.rng import seed_everything
     from starflow.conditioning import ClassEmbedder
     from starflow.model import StarFlow
 
     seed_everything(args.seed)
+    device = resolve_device(args.device)
     with exit_on_load_error():
-        model = StarFlow.from_pretrained(args.model).eval()
+        model = StarFlow.from_pretrained(args.model).eval().to(device)
     cfg = model.config
     if cfg.conditional and not cfg.num_classes:
         raise SystemExit("evaluate supports unconditional and class-conditional pixel/latent datasets")
     loader = torch.utils.data.DataLoader(_dataset(args.data, cfg.img_size, "test"), batch_size=args.batch_size)
     total, n = 0.0, 0
-    for x, labels in loader:
-        x = x + cfg.noise_std * torch.randn_like(x)
-        y = ClassEmbedder(cfg.num_classes)(labels) if cfg.num_classes else None
-        total += -model.log_prob(x, y).sum().item()
-        n += len(x)
+    with torch.no_grad():
+        for x, labels in loader:
+            x = x.to(device)
+            x = x + cfg.noise_std * torch.randn_like(x)
+            y = ClassEmbedder(cfg.num_classes)(labels).to(device) if cfg.num_classes else None
+            total += -model.log_prob(x, y).sum().item()
+            n += len(x)
     nll = total / n
     dims = cfg.channel_size * cfg.img_size**2
     print(
@@ -189,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_trainer_args(t, checkpoint_every=500)
     t.add_argument("--workers", type=int, default=0)
     t.add_argument("--out", default="runs/starflow")
-    t.add_argument("--seed", type=int, default=0)
+    add_seed(t)
     s = sub.add_parser("sample", help="sample a grid PNG")
     s.add_argument("--model", help="a save_pretrained model or pipeline directory")
     s.add_argument("--official-checkpoint", help="a reference .pth, e.g. starflow_3B_t2i_256x256.pth")
@@ -206,12 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jacobi-threshold", type=float, default=5e-3, help="relative change to stop (reference: 0.005)")
     s.add_argument("--scale", type=positive_int_arg, default=4)
     s.add_argument("--out", default="samples.png")
-    s.add_argument("--seed", type=int, default=0)
+    add_seed(s)
+    add_device(s)
     e = sub.add_parser("evaluate", help="NLL / bits per dim of noise-augmented data")
     e.add_argument("--model", required=True)
     e.add_argument("--data", default="digits")
     e.add_argument("--batch-size", type=positive_int_arg, default=256)
-    e.add_argument("--seed", type=int, default=0)
+    add_seed(e)
+    add_device(e)
     d = sub.add_parser("demo", help="the quick-start demo: class-conditional digits, grids with/without guidance")
     d.add_argument("--out", default="runs/starflow-demo")
     d.add_argument("--steps", type=positive_int_arg, default=400)

@@ -57,6 +57,15 @@ class StarFlowPipeline:
             )
         return cls(model, ae, te)
 
+    def to(self, device: str | torch.device) -> StarFlowPipeline:
+        """Move the flow, the autoencoder and the text encoder onto ``device`` (in place); returns ``self``."""
+        self.model.to(device)
+        if self.autoencoder is not None:
+            self.autoencoder.to(device)
+        if self.text_encoder is not None:
+            self.text_encoder.encoder.to(device)
+        return self
+
     def save_pretrained(self, path: str | Path) -> None:
         path = Path(path)
         self.model.save_pretrained(path / "transformer")

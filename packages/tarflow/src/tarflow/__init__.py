@@ -1,19 +1,14 @@
 """TarFlow: Transformer autoregressive normalizing flows (Zhai et al., 2024, arXiv 2412.06329)."""
 
-from tarflow.block import Guidance, MetaBlock
-from tarflow.config import PRESETS, TarFlowConfig, parse_reference_name, preset
-from tarflow.layers import KVCache
-from tarflow.model import FlowOutput, TarFlow
+from labcore.lazy import lazy_exports
 
-__all__ = [
-    "TarFlow",
-    "TarFlowConfig",
-    "FlowOutput",
-    "MetaBlock",
-    "Guidance",
-    "KVCache",
-    "PRESETS",
-    "preset",
-    "parse_reference_name",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        ".block": ("Guidance", "MetaBlock"),
+        ".config": ("PRESETS", "TarFlowConfig", "parse_reference_name", "preset"),
+        ".layers": ("KVCache",),
+        ".model": ("FlowOutput", "TarFlow"),
+    },
+)
 __version__ = "0.1.0"

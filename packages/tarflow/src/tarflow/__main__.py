@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from labcore.cli import add_device, resolve_device
-from labcore.figures import save_image_grid
+from labcore.cli import add_device, add_seed, resolve_device
 from labcore.logging import get_logger
-from labcore.rng import seed_everything
 from labcore.trainer_args import add_trainer_args, trainer_options
 from labcore.validate import nonnegative_float_arg, positive_float_arg, positive_int_arg
 from tarflow.config import PRESETS, preset
-from tarflow.model import TarFlow
+
+if TYPE_CHECKING:  # torch and the model load inside the commands: --help stays fast
+    from tarflow.model import TarFlow
 
 log = get_logger("tarflow")
 
@@ -32,6 +31,7 @@ def _dataset(name: str, split: str, img_size: int):
 
 def _load(args) -> TarFlow:
     from labcore.hub import exit_on_load_error
+    from tarflow.model import TarFlow
 
     with exit_on_load_error():
         if args.official_checkpoint:
@@ -68,14 +68,19 @@ def cmd_train(args) -> None:
         resume=args.resume,
         num_workers=args.num_workers,
         compile_model=args.compile,
+        seed=args.seed,
         **trainer_options(args),
     )
     module.model.save_pretrained(Path(args.out) / "model")
     log.info("saved %s", Path(args.out) / "model")
 
 
-@torch.no_grad()
 def cmd_sample(args) -> None:
+    import torch
+
+    from labcore.figures import save_image_grid
+    from labcore.rng import seed_everything
+
     model = _load(args)
     seed_everything(args.seed)
     n_cls = model.config.num_classes
@@ -83,7 +88,7 @@ def cmd_sample(args) -> None:
     if n_cls:
         y = torch.full((args.num,), args.label) if args.label is not None else torch.arange(args.num) % n_cls
         y = y.to(args.device)
-    with torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16):
+    with torch.no_grad(), torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16):
         samples = model.sample(
             args.num,
             y,
@@ -133,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--sample-every", type=int, default=0, help="save a PNG sample grid every N steps")
     t.add_argument("--cfg", type=nonnegative_float_arg, default=0.0, help="guidance weight of the sample grids")
     t.add_argument("--num-workers", type=int, default=0)
+    add_seed(t)
     add_trainer_args(t, checkpoint_every=500)
     t.set_defaults(func=cmd_train)
 
@@ -156,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--jacobi-tol", type=positive_float_arg, help="use the Jacobi sampler with this tolerance")
             s.add_argument("--no-denoise", action="store_true", help="skip the score-based denoising step")
             s.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
-            s.add_argument("--seed", type=int, default=0)
+            add_seed(s)
             s.add_argument("--scale", type=positive_int_arg, default=1, help="integer upscaling of the PNG")
             s.add_argument("--out", type=Path, default=Path("samples.png"))
         else:

@@ -1,24 +1,17 @@
-"""TarFlowLM (arXiv 2507.00425): language modelling with Transformer autoregressive flows over continuous latents."""
+"""TarFlowLM (arXiv 2507.00425): language modelling with Transformer autoregressive flows over continuous latents.
 
-from transformers import AutoConfig, AutoModel
+Importing :mod:`tarflow_lm.modeling` (``from tarflow_lm import TarFlowLMModel``) registers ``tarflow_lm`` with
+transformers' ``AutoConfig``/``AutoModel``; ``import tarflow_lm`` alone imports nothing heavy.
+"""
 
-from tarflow_lm.codebook import GaussianCodebook
-from tarflow_lm.configuration import PRESETS, TarFlowLMConfig, openwebtext_config, text8_config, tiny_config
-from tarflow_lm.mixture import RootFindingError
-from tarflow_lm.modeling import InverseAccuracyError, TarFlowLMModel, TarFlowLMOutput
+from labcore.lazy import lazy_exports
 
-AutoConfig.register("tarflow_lm", TarFlowLMConfig, exist_ok=True)
-AutoModel.register(TarFlowLMConfig, TarFlowLMModel, exist_ok=True)
-
-__all__ = [
-    "PRESETS",
-    "GaussianCodebook",
-    "InverseAccuracyError",
-    "RootFindingError",
-    "TarFlowLMConfig",
-    "TarFlowLMModel",
-    "TarFlowLMOutput",
-    "openwebtext_config",
-    "text8_config",
-    "tiny_config",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        ".codebook": ("GaussianCodebook",),
+        ".configuration": ("PRESETS", "TarFlowLMConfig", "openwebtext_config", "text8_config", "tiny_config"),
+        ".mixture": ("RootFindingError",),
+        ".modeling": ("InverseAccuracyError", "TarFlowLMModel", "TarFlowLMOutput"),
+    },
+)

@@ -1,35 +1,42 @@
-"""CLI: ``python -m tarflow_lm train|evaluate|sample`` on the offline text8-like character corpus."""
+"""CLI: ``python -m tarflow_lm train|evaluate|sample|demo`` on the offline text8-like character corpus."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from labcore.checkpoint import atomic_write_text
+from labcore.cli import add_device, add_seed, resolve_device
 from labcore.logging import get_logger
-from labcore.rng import seed_everything
 from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
-from tarflow_lm.configuration import PRESETS
-from tarflow_lm.data import contiguous_windows, decode_chars, text8_like_splits
-from tarflow_lm.modeling import TarFlowLMModel
-from tarflow_lm.training import evaluate, train
+from tarflow_lm.presets import PRESET_KWARGS
+
+if TYPE_CHECKING:  # torch and the model load inside the commands: --help stays fast
+    from tarflow_lm.modeling import TarFlowLMModel
 
 log = get_logger("tarflow_lm.cli")
 
 
-def _load(path: str) -> TarFlowLMModel:
+def _load(path: str, device: str) -> TarFlowLMModel:
+    from tarflow_lm.modeling import TarFlowLMModel
+
     if not (Path(path) / "config.json").exists():
         raise SystemExit(f"no model at {path}: pass the 'model' folder written by `python -m tarflow_lm train`")
     from labcore.hub import exit_on_load_error
 
     with exit_on_load_error():
-        return TarFlowLMModel.from_pretrained(path).eval()
+        return TarFlowLMModel.from_pretrained(path).eval().to(resolve_device(device))
 
 
 def cmd_train(a) -> None:
+    from labcore.checkpoint import atomic_write_text
+    from labcore.rng import seed_everything
+    from tarflow_lm.configuration import PRESETS
+    from tarflow_lm.data import contiguous_windows, text8_like_splits
+    from tarflow_lm.modeling import TarFlowLMModel
+    from tarflow_lm.training import evaluate, train
+
     seed_everything(a.seed)
     overrides = {"max_seq_len": a.seq_len} if a.seq_len else {}
     if a.layer_types:
@@ -64,19 +71,22 @@ def cmd_train(a) -> None:
 
 
 def cmd_evaluate(a) -> None:
-    model = _load(a.model)
+    from tarflow_lm.data import contiguous_windows, text8_like_splits
+    from tarflow_lm.training import evaluate
+
+    model = _load(a.model, a.device)
     _, valid_ids = text8_like_splits(a.max_chars)
-    print(
-        json.dumps(
-            evaluate(model, contiguous_windows(valid_ids, model.config.max_seq_len, a.eval_windows), a.num_samples),
-            indent=2,
-        )
-    )
+    windows = contiguous_windows(valid_ids, model.config.max_seq_len, a.eval_windows).to(model.device)
+    print(json.dumps(evaluate(model, windows, a.num_samples), indent=2))
 
 
 def cmd_sample(a) -> None:
-    model = _load(a.model)
-    gen = torch.Generator().manual_seed(a.seed)
+    import torch
+
+    from tarflow_lm.data import decode_chars
+
+    model = _load(a.model, a.device)
+    gen = torch.Generator(model.device).manual_seed(a.seed)
     passes = model.generate(a.num, a.seq_len, a.temperature, gen, return_passes=True)
     for i in range(a.num):
         if a.passes:
@@ -86,12 +96,18 @@ def cmd_sample(a) -> None:
             print(decode_chars(passes[-1][i]))
 
 
+def cmd_demo(a) -> None:
+    from tarflow_lm.demo import main as demo
+
+    print(json.dumps(demo(Path(a.out), steps=a.steps), indent=1))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tarflow_lm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train on the text8-like corpus; resumes from OUT/checkpoints")
     t.add_argument("--out", required=True)
-    t.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    t.add_argument("--preset", choices=sorted(PRESET_KWARGS), default="tiny")
     t.add_argument("--layer-types", help="comma list, e.g. mix1,affine,mixd")
     t.add_argument("--patch-size", type=int)
     t.add_argument("--seq-len", type=int)
@@ -105,20 +121,25 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--eval-windows", type=int, default=128)
         p.add_argument("--num-samples", type=int, default=8, help="K for the importance-weighted bound")
     sub.choices["evaluate"].add_argument("--model", required=True)
-    t.add_argument("--seed", type=int, default=0)
+    add_device(sub.choices["evaluate"])
+    add_seed(t)
     s = sub.add_parser("sample", help="sample u ~ N(0, τ²I), invert, decode (optionally every pass)")
     s.add_argument("--model", required=True)
     s.add_argument("--num", type=int, default=4)
     s.add_argument("--seq-len", type=int)
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--passes", action="store_true", help="print the decode of every intermediate flow layer")
-    s.add_argument("--seed", type=int, default=0)
+    add_seed(s)
+    add_device(s)
+    d = sub.add_parser("demo", help="the quick-start demo: flow vs AR baseline on the text8-like corpus, PNGs")
+    d.add_argument("--out", default="runs/tarflow_lm-demo")
+    d.add_argument("--steps", type=int, default=600, help="training steps (a step budget: same numbers anywhere)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     a = build_parser().parse_args(argv)
-    {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample}[a.command](a)
+    {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "demo": cmd_demo}[a.command](a)
 
 
 if __name__ == "__main__":

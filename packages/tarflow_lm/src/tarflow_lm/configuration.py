@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
 from transformers import PretrainedConfig
+
+from tarflow_lm.presets import PRESET_KWARGS
 
 LAYER_TYPE_NAMES = ("affine", "mix1", "mixd", "mixd_tied")
 
@@ -51,51 +55,25 @@ class TarFlowLMConfig(PretrainedConfig):
         super().__init__(**kwargs)
 
 
+def _preset(name: str, overrides: dict) -> TarFlowLMConfig:
+    return TarFlowLMConfig(**{**copy.deepcopy(PRESET_KWARGS[name]), **overrides})  # a copy: presets stay unchanged
+
+
 def tiny_config(**overrides) -> TarFlowLMConfig:
     """A CPU-sized character model for tests and the demo."""
-    base = dict(
-        vocab_size=27,
-        latent_dim=8,
-        max_seq_len=32,
-        layer_types=["mix1", "affine"],
-        num_mixtures=8,
-        hidden_size=48,
-        layers_per_block=1,
-        num_heads=4,
-    )
-    return TarFlowLMConfig(**{**base, **overrides})
+    return _preset("tiny", overrides)
 
 
 def text8_config(**overrides) -> TarFlowLMConfig:
     """GPT-2-small-sized budget (12 Transformer layers, width 768, 12 heads) split over 6 flow layers
     for text8 (27 symbols, length 256). The split and latent width are our choice; the paper's exact
     per-layer table was not available to us."""
-    base = dict(
-        vocab_size=27,
-        latent_dim=64,
-        max_seq_len=256,
-        layer_types=["mix1"] + ["affine"] * 5,
-        num_mixtures=27,
-        hidden_size=768,
-        layers_per_block=2,
-        num_heads=12,
-    )
-    return TarFlowLMConfig(**{**base, **overrides})
+    return _preset("text8", overrides)
 
 
 def openwebtext_config(**overrides) -> TarFlowLMConfig:
     """The same GPT-2-small budget for OpenWebText with the GPT-2 vocabulary (50257) and length 1024."""
-    base = dict(
-        vocab_size=50257,
-        latent_dim=64,
-        max_seq_len=1024,
-        layer_types=["mixd"] + ["affine"] * 5,
-        num_mixtures=64,
-        hidden_size=768,
-        layers_per_block=2,
-        num_heads=12,
-    )
-    return TarFlowLMConfig(**{**base, **overrides})
+    return _preset("openwebtext", overrides)
 
 
 PRESETS = {"tiny": tiny_config, "text8": text8_config, "openwebtext": openwebtext_config}

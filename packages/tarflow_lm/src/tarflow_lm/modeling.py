@@ -242,3 +242,14 @@ class TarFlowLMModel(PreTrainedMixin, PreTrainedModel):
         for i, layer in enumerate(self.flows):
             layer.requires_grad_(i == num_layers - 1)
         self.codebook.requires_grad_(num_layers == 1)
+
+
+def _register_auto_classes() -> None:
+    """Let ``AutoConfig``/``AutoModel.from_pretrained`` build TarFlowLM folders (importing this module registers)."""
+    from transformers import AutoConfig, AutoModel
+
+    AutoConfig.register("tarflow_lm", TarFlowLMConfig, exist_ok=True)
+    AutoModel.register(TarFlowLMConfig, TarFlowLMModel, exist_ok=True)
+
+
+_register_auto_classes()

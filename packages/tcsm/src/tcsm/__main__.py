@@ -5,35 +5,40 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
+from labcore.cli import add_device, add_seed, resolve_device
 from labcore.logging import get_logger
-from labcore.rng import seed_everything
 from labcore.trainer_args import add_trainer_args, maybe_compile, step_generator, trainer_options
-from tcsm.config import TCSMConfig
-from tcsm.data import CharCorpus, CharVocab
-from tcsm.likelihood import bits_per_char, nelbo, perplexity_bound
-from tcsm.model import TCSMDenoiser
-from tcsm.noise import make_process
-from tcsm.objective import TCSMObjective
-from tcsm.sampling import sample
-from tcsm.train import train
+
+if TYPE_CHECKING:  # torch and the model load inside the commands: --help stays fast
+    from tcsm.model import TCSMDenoiser
 
 log = get_logger("tcsm")
 
 
-def _load(path: str) -> tuple[TCSMDenoiser, object]:
+def _load(path: str, device: str = "cpu") -> tuple[TCSMDenoiser, object]:
+    from tcsm.model import TCSMDenoiser
+    from tcsm.noise import make_process
+
     if not (Path(path) / "config.json").exists():
         raise SystemExit(f"{path} holds no saved denoiser (config.json missing); train one with `python -m tcsm train`")
     from labcore.hub import exit_on_load_error
 
     with exit_on_load_error():
-        model = TCSMDenoiser.from_pretrained(path).eval()
+        model = TCSMDenoiser.from_pretrained(path).eval().to(device)
     return model, make_process(model.config.process, model.config.vocab_size, model.config.schedule)
 
 
 def cmd_train(a) -> None:
+    from labcore.rng import seed_everything
+    from tcsm.config import TCSMConfig
+    from tcsm.data import CharCorpus
+    from tcsm.model import TCSMDenoiser
+    from tcsm.noise import make_process
+    from tcsm.objective import TCSMObjective
+    from tcsm.train import train
+
     seed_everything(a.seed)
     corpus = CharCorpus(a.max_chars)
     cfg = TCSMConfig(
@@ -64,6 +69,8 @@ def cmd_train(a) -> None:
 
 
 def cmd_finetune(a) -> None:
+    from labcore.rng import seed_everything
+    from tcsm.data import CharCorpus
     from tcsm.demo import vowel_count
     from tcsm.posttrain import reward_finetune
 
@@ -90,24 +97,37 @@ def cmd_finetune(a) -> None:
 
 
 def cmd_sample(a) -> None:
-    model, process = _load(a.model)
+    import torch
+
+    from tcsm.data import CharVocab
+    from tcsm.sampling import sample
+
+    device = resolve_device(a.device)
+    model, process = _load(a.model, device)
     xs = sample(
         model,
         process,
         a.num,
         a.length or model.config.max_position_embeddings,
         a.steps,
-        generator=torch.Generator().manual_seed(a.seed),
+        device=device,
+        generator=torch.Generator(device).manual_seed(a.seed),
     )
     for line in CharVocab().decode(xs):
         print(line)
 
 
 def cmd_evaluate(a) -> None:
-    model, process = _load(a.model)
+    import torch
+
+    from tcsm.data import CharCorpus
+    from tcsm.likelihood import bits_per_char, nelbo, perplexity_bound
+
+    device = resolve_device(a.device)
+    model, process = _load(a.model, device)
     length = model.config.max_position_embeddings
-    valid = CharCorpus(a.max_chars).eval_batches(length, a.sequences)
-    bound = nelbo(model, process, valid, a.samples, torch.Generator().manual_seed(a.seed))
+    valid = CharCorpus(a.max_chars).eval_batches(length, a.sequences).to(device)
+    bound = nelbo(model, process, valid, a.samples, torch.Generator(device).manual_seed(a.seed))
     bpc, ppl = bits_per_char(bound, length), perplexity_bound(bound, length)
     print(json.dumps({"bits_per_char_bound": bpc, "perplexity_bound": ppl, "sequences": len(valid)}))
 
@@ -161,8 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="runs/tcsm")
     d.set_defaults(fn=cmd_demo)
     for q in (t, f, s, e, d):
-        q.add_argument("--seed", type=int, default=0)
+        add_seed(q)
         q.add_argument("--max-chars", type=int, default=400_000)
+    for q in (s, e):
+        add_device(q)
     return p
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-
+from labcore.cli import add_device, resolve_device
 from labcore.logging import get_logger, progress
-from labcore.rotated import obb_to_poly
 from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
 from labcore.validate import nonnegative_int_arg, positive_float_arg, positive_int_arg
 
 log = get_logger("tinydet")
 CLASS_SETS = {"aitod": "AITOD_CLASSES", "dota": "DOTA_CLASSES", "synthetic": "SYNTHETIC_CLASSES"}
+
+if TYPE_CHECKING:  # torch loads inside the commands: --help stays fast
+    import torch
 
 
 def _dataset(spec: str, classes: str, num_images: int, size: int, protocol: str | None = None):
@@ -27,6 +28,8 @@ def _dataset(spec: str, classes: str, num_images: int, size: int, protocol: str 
 
 
 def _load_image(path: Path) -> torch.Tensor:
+    import numpy as np
+    import torch
     from PIL import Image
 
     return torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
@@ -146,6 +149,9 @@ def _train_recipe(args, classes) -> None:
 
 
 def cmd_predict(args) -> None:
+    import numpy as np
+
+    from labcore.rotated import obb_to_poly
     from tinydet.visualize import draw_boxes
 
     detector = _load_model(args.model)
@@ -176,12 +182,14 @@ def cmd_predict(args) -> None:
 def cmd_evaluate(args) -> None:
     from tinydet.evaluate import coco_rotated_ap, voc_rotated_map
 
-    detector = _load_model(args.model)
+    device = resolve_device(args.device)
+    detector = _load_model(args.model).to(device)
     ds = _dataset(args.data, args.classes, args.num_images, args.size, args.protocol)
     dets, gts = [], []
     for i in progress(range(len(ds)), desc="evaluate"):
         item = ds[i]
-        dets.append(detector.predict(item["image"][None])[0])
+        det = detector.predict(item["image"][None].to(device))[0]
+        dets.append({key: value.cpu() for key, value in det.items()})
         gts.append(item)
     n = detector.config.num_classes
     metrics = {
@@ -273,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
                 default="aitod-r",
                 help="aitod-r: AI-TOD-R's loader + evaluator, quirks included; clean: difficult ignored, no quirks",
             )
+            add_device(s)
     pr = sub.add_parser("predict", parents=[common])
     pr.add_argument("--model", required=True)
     pr.add_argument("--images", nargs="+", required=True)
