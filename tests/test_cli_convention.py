@@ -20,7 +20,6 @@ WITHOUT = {"typescore": ("train",)}  # a metric: nothing to train
 OPEN = {
     "dnfs": ("train: missing --steps", "train: --model names a saved model directory, not a choice of architecture",
              "train: resume is --resume/--no-resume (BooleanOptionalAction) defaulting to True"),
-    "r2l_lm": ("no 'sample' command",),
 }
 
 

@@ -37,8 +37,8 @@ globals().update(
                 "r2l_lm",
                 main,
                 [
-                    (["generate", "--model", "{missing}", "--suffix", "1"], "{missing}"),
-                    (["generate", "--model", "{corrupt}", "--suffix", "1"], "config.json"),
+                    (["sample", "--model", "{missing}", "--suffix", "1"], "{missing}"),
+                    (["sample", "--model", "{corrupt}", "--suffix", "1"], "config.json"),
                 ],
             )
         ],

@@ -235,3 +235,23 @@ def test_r2l_model_generates_backwards_and_roundtrips(bpe_model, bpe_tokenizer, 
     setattr(loaded.model.config, DIRECTION_KEY, "l2r")
     with pytest.raises(ValueError, match="right-to-left"):
         R2LModel(loaded.model, bpe_tokenizer)
+
+
+def test_cli_sample_seed_and_device_take_effect(bpe_model, bpe_tokenizer, tmp_path, capsys, stop_at_device):
+    import copy
+
+    from r2l_lm.__main__ import main
+
+    flat = copy.deepcopy(bpe_model)
+    with torch.no_grad():
+        flat.lm_head.weight.div_(20)  # the fixture's logits are peaked: sampling would be near-greedy
+    R2LModel(flat, bpe_tokenizer).save_pretrained(tmp_path)
+    args = ["sample", "--model", str(tmp_path), "--suffix", " is the answer.", "--num", "4", "--do-sample"]
+
+    def draw(seed: int) -> str:
+        main([*args, "--max-new-tokens", "8", "--seed", str(seed)])
+        return capsys.readouterr().out
+
+    assert draw(0) == draw(0) != draw(1)
+    with pytest.raises(stop_at_device, match="meta"):
+        main([*args, "--device", "meta"])

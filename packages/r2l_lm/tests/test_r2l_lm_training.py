@@ -74,7 +74,7 @@ def test_demo_and_cli_run_end_to_end(tmp_path, capsys):
     cli(["score", "--model", str(model_dir), "--mcq", str(mcq)])  # direction read from the config: r2l
     res = json.loads(capsys.readouterr().out)
     assert res["questions"] == 1 and res["accuracy"] in (0.0, 1.0)
-    cli(["generate", "--model", str(model_dir), "--suffix", "= 1 2", "--max-new-tokens", "3"])
+    cli(["sample", "--model", str(model_dir), "--suffix", "= 1 2", "--max-new-tokens", "3"])
     assert capsys.readouterr().out.strip().endswith("= 1 2")
     args = ["--arithmetic", "1", "1", "reverse", "--num-test", "10", "--steps", "2", "--hidden", "16", "--layers", "1"]
     args += ["--heads", "2", "--batch-size", "8", "--device", "cpu", "--devices", "1"]

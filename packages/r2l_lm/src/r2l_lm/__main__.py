@@ -1,4 +1,4 @@
-"""CLI: ``python -m r2l_lm train|score|generate|evaluate|simulate|entropy|convert|demo`` (also ``r2l-lm ...``)."""
+"""CLI: ``python -m r2l_lm train|score|sample|evaluate|simulate|entropy|convert|demo`` (also ``r2l-lm ...``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from labcore.cli import add_device, resolve_device
+from labcore.cli import add_device, add_seed, resolve_device
 from labcore.extras import require
 from labcore.logging import get_logger
 from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
@@ -102,12 +102,14 @@ def cmd_score(a) -> None:
     print(json.dumps({"accuracy": res["accuracy"], "gold_nll_nats": res["gold_nll"], "questions": len(qs)}))
 
 
-def cmd_generate(a) -> None:
+def cmd_sample(a) -> None:
+    from labcore.rng import seed_everything
     from r2l_lm.model import R2LModel
 
     model, tok = _load(a.model)
-    r2l = R2LModel(model, tok)
-    sampling = {"do_sample": True, "top_p": a.top_p} if a.sample else {"do_sample": False}
+    r2l = R2LModel(model.to(resolve_device(a.device)), tok)
+    seed_everything(a.seed)
+    sampling = {"do_sample": True, "top_p": a.top_p} if a.do_sample else {"do_sample": False}
     for text in r2l.generate([a.suffix] * a.num, max_new_tokens=a.max_new_tokens, **sampling):  # one batch
         print(text + a.suffix)
 
@@ -207,14 +209,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(fn=cmd_score)
 
-    p = sub.add_parser("generate", help="R2L: write the text that precedes SUFFIX")
+    p = sub.add_parser("sample", help="R2L: write the text that precedes SUFFIX (greedy unless --do-sample)")
     p.add_argument("--model", required=True)
     p.add_argument("--suffix", required=True)
     p.add_argument("--num", type=int, default=1)
     p.add_argument("--max-new-tokens", type=int, default=32)
-    p.add_argument("--sample", action="store_true")
+    p.add_argument("--do-sample", action="store_true", help="sample (nucleus, --top-p) instead of greedy decoding")
     p.add_argument("--top-p", type=float, default=1.0)
-    p.set_defaults(fn=cmd_generate)
+    add_seed(p)
+    add_device(p)
+    p.set_defaults(fn=cmd_sample)
 
     p = sub.add_parser("evaluate", help="lm-evaluation-harness tasks; R2L models score with the R2L adapter")
     p.add_argument("--model", required=True)
