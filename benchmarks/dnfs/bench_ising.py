@@ -54,12 +54,16 @@ def run_dnfs(target, control, args, device):
         control=control,
         eval_samples=args.eval_samples,
     )
-    trainer = DNFSTrainer(model, GeometricPath(target), config, generator=torch.Generator(device).manual_seed(0))
+    trainer = DNFSTrainer(model, GeometricPath(target), config, seed=args.seed)
     start = time.time()
-    while time.time() - start < args.budget:
-        trainer.train_epoch()
+
+    def stop_after_budget(epoch: int, info: dict) -> None:
+        if time.time() - start >= args.budget:
+            trainer.trainer.should_stop = True  # Lightning ends the run after this step
+
+    history = trainer.fit(10**9, callback=stop_after_budget, accelerator=device.type)
     ev = trainer.evaluate()
-    return ev["result"], time.time() - start, trainer.epoch
+    return ev["result"], time.time() - start, len(history.loss) // args.steps_per_epoch
 
 
 def run_ais(target, seconds, args, device):

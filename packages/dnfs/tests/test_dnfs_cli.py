@@ -18,7 +18,7 @@ TINY = [
     "0.2",
     "--bias",
     "0.1",
-    "--model",
+    "--arch",
     "mlp",
     "--hidden",
     "16",
@@ -39,9 +39,11 @@ TINY = [
 
 def test_cli_train_resume_evaluate_sample(tmp_path, capsys):
     out = tmp_path / "run"
-    main(["train", *TINY, "--epochs", "1", "--out", str(out)])
-    main(["train", *TINY, "--epochs", "2", "--resume", "--out", str(out)])
-    assert (out / "checkpoints" / "step-00000002").exists()
+    main(["train", *TINY, "--steps", "3", "--out", str(out)])
+    main(["train", *TINY, "--steps", "6", "--out", str(out)])  # resumes by default
+    assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
+    main(["train", *TINY, "--steps", "2", "--no-resume", "--out", str(out)])
+    assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
     capsys.readouterr()
     main(["evaluate", "--model", str(out), "--num", "64", "--steps", "8", "--device", "cpu"])
     report = json.loads(capsys.readouterr().out)
@@ -106,14 +108,14 @@ def test_cli_potts_reports_the_enumerated_log_z(tmp_path, capsys):
         "3",
         "--sigma",
         "0.3",
-        "--model",
+        "--arch",
         "transformer",
         "--hidden",
         "16",
         "--blocks",
         "1",
-        "--epochs",
-        "1",
+        "--steps",
+        "2",
         "--steps-per-epoch",
         "2",
         "--num-times",

@@ -20,8 +20,7 @@ def test_training_and_sampling_on_cuda():
         model,
         GeometricPath(target),
         TrainConfig(num_times=9, num_trajectories=32, batch_size=32, steps_per_epoch=3, eval_samples=64),
-        generator=torch.Generator(device).manual_seed(0),
     )
-    trainer.fit(1)
+    trainer.fit(3, accelerator="gpu", devices=1)
     ev = trainer.evaluate()
     assert ev["result"].samples.device.type == "cuda" and 0 < ev["ess"] <= 1

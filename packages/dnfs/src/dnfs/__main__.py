@@ -1,7 +1,8 @@
 """CLI: ``python -m dnfs train|sample|evaluate|exact|demo``.
 
 The target is described by flags (``--target ising|potts --side --sigma --bias --states``) and stored next to
-the trained model (``target.json``), so ``sample``/``evaluate`` only need ``--model``.
+the trained model (``target.json``), so ``sample``/``evaluate`` only need ``--model`` (the directory ``train``
+wrote). ``train`` runs on Lightning with the shared trainer flags (``--devices --strategy ddp ...``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dnfs.metrics import effective_sample_size, ising_thermodynamics, log_partit
 from dnfs.sampler import default_times, simulate
 from dnfs.targets import LatticeIsing, LatticePotts
 from dnfs.train import DNFSTrainer, TrainConfig
+from labcore.cli import add_device, add_seed, resolve_device
+from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
 from labcore.validate import positive_int_arg
 
 TARGET_FILE = "target.json"
@@ -29,12 +32,6 @@ def build_target(spec: dict):
     if spec["target"] == "potts":
         return LatticePotts(spec["side"], spec["states"], sigma=spec["sigma"])
     raise ValueError(f"unknown target {spec['target']!r}")
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _load(model_dir: str, device: torch.device):
@@ -51,18 +48,17 @@ def _load(model_dir: str, device: torch.device):
 
 
 def cmd_train(a) -> None:
-    from labcore.checkpoint import atomic_write_text, latest_checkpoint
+    from labcore.checkpoint import atomic_write_text
     from labcore.logging import get_logger
     from labcore.rng import seed_everything
 
     log = get_logger("dnfs")
     seed_everything(a.seed)
-    device = _device(a.device)
     spec = {"target": a.target, "side": a.side, "sigma": a.sigma, "bias": a.bias, "states": a.states}
-    target = build_target(spec).to(device)
+    target = build_target(spec)
     model = lattice_rate_model(
-        a.model, target.dim, target.num_states, a.hidden, a.head_dim, a.blocks, a.layers_per_block
-    ).to(device)
+        a.arch, target.dim, target.num_states, a.hidden, a.head_dim, a.blocks, a.layers_per_block
+    )
     config = TrainConfig(
         num_times=a.num_times,
         num_trajectories=a.trajectories,
@@ -72,30 +68,22 @@ def cmd_train(a) -> None:
         control=a.control,
         eval_samples=a.eval_samples,
     )
-    trainer = DNFSTrainer(model, GeometricPath(target), config)
-    out = Path(a.out)
-    ckpt = out / "checkpoints"
-    if a.resume and latest_checkpoint(ckpt) is not None:
-        trainer.load_checkpoint(ckpt)
-        log.info("resumed from epoch %d", trainer.epoch)
+    trainer = DNFSTrainer(maybe_compile(model, a.compile), GeometricPath(target), config, seed=a.seed)
 
     def report(epoch: int, info: dict) -> None:
-        log.info("epoch %d  " + "  ".join(f"{k} {v:.4f}" for k, v in info.items()), epoch)
+        if trainer.global_rank == 0:
+            log.info("epoch %d  " + "  ".join(f"{k} {v:.4f}" for k, v in info.items()), epoch)
 
-    trainer.fit(
-        max(a.epochs - trainer.epoch, 0),
-        eval_every=a.eval_every,
-        callback=report,
-        checkpoint_dir=ckpt,
-        checkpoint_every=a.checkpoint_every,
-    )
-    save_rate_model(model, out / "model")
-    atomic_write_text(out / TARGET_FILE, json.dumps(spec, indent=1))
-    log.info("saved %s", out)
+    trainer.fit(a.steps, out_dir=a.out, resume=a.resume, eval_every=a.eval_every, callback=report, **trainer_options(a))
+    if trainer.global_rank == 0:
+        out = Path(a.out)
+        save_rate_model(model, out / "model")
+        atomic_write_text(out / TARGET_FILE, json.dumps(spec, indent=1))
+        log.info("saved %s", out)
 
 
 def _weighted_run(a):
-    device = _device(a.device)
+    device = torch.device(resolve_device(a.device))
     model, path, spec = _load(a.model, device)
     gen = torch.Generator(device=device).manual_seed(a.seed)
     res = simulate(model, path, a.num, default_times(a.steps, device), generator=gen)
@@ -167,25 +155,25 @@ def _target_flags(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="dnfs", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train a DNFS sampler on a lattice target")
+    t = sub.add_parser("train", help="train a DNFS sampler on a lattice target (Lightning)")
     _target_flags(t)
-    t.add_argument("--model", choices=["transformer", "mlp"], default="transformer")
+    t.add_argument("--arch", choices=["transformer", "mlp"], default="transformer", help="rate network")
     t.add_argument("--hidden", type=int, default=64)
     t.add_argument("--head-dim", type=int, default=16)
     t.add_argument("--blocks", type=int, default=3)
     t.add_argument("--layers-per-block", type=int, default=1)
-    t.add_argument("--epochs", type=positive_int_arg, default=100)
-    t.add_argument("--steps-per-epoch", type=positive_int_arg, default=100)
+    t.add_argument("--steps", type=positive_int_arg, default=10000, help="optimiser steps in all (default 100 epochs)")
+    t.add_argument("--steps-per-epoch", type=positive_int_arg, default=100, help="steps between trajectory refreshes")
     t.add_argument("--num-times", type=positive_int_arg, default=64)
-    t.add_argument("--trajectories", type=positive_int_arg, default=256)
-    t.add_argument("--batch-size", type=positive_int_arg, default=128)
+    t.add_argument("--trajectories", type=positive_int_arg, default=256, help="simulated per epoch (all processes)")
+    t.add_argument("--batch-size", type=positive_int_arg, default=128, help="global batch (all processes)")
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--control", choices=["stein", "learned"], default="stein")
-    t.add_argument("--eval-every", type=int, default=1)
+    t.add_argument("--eval-every", type=int, default=1, help="epochs between ESS / log Z probes (0: never)")
     t.add_argument("--eval-samples", type=int, default=2048)
-    t.add_argument("--checkpoint-every", type=int, default=5)
-    t.add_argument("--resume", action="store_true")
-    t.add_argument("--out", required=True)
+    t.add_argument("--out", required=True, help="run directory: checkpoints/last.ckpt, model/, target.json")
+    add_seed(t)
+    add_trainer_args(t, checkpoint_every=500)
     for name, help_ in (
         ("sample", "draw weighted samples into a .pt file"),
         ("evaluate", "ESS, log Z, F/U/S per site"),
@@ -200,9 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     _target_flags(e)
     d = sub.add_parser("demo", help="the 5x5 Ising quick start")
     d.add_argument("--out", default="runs/dnfs_demo")
-    for p in sub.choices.values():
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--device", default="auto")
+    for p in (sub.choices[name] for name in ("sample", "evaluate", "exact", "demo")):
+        add_seed(p)
+        add_device(p)
     return ap
 
 

@@ -149,13 +149,21 @@ def greedy_maxcut(adjacency: torch.Tensor, restarts: int = 16, seed: int = 0) ->
     return x[int(torch.argmax(cut_size(x, adjacency)))]
 
 
-def anneal_train(trainer, betas: list[float], callback=None) -> None:
-    """One coordinate-descent epoch per inverse temperature in ``betas`` (the target's β is set in place)."""
-    for k, beta in enumerate(betas):
-        trainer.path.target.beta = float(beta)
-        loss = trainer.train_epoch()
+def anneal_train(trainer, betas: list[float], callback=None, **trainer_options) -> None:
+    """One coordinate-descent epoch per inverse temperature in ``betas``, in one ``trainer.fit`` (the target's β is
+    set in place before each epoch simulates its trajectories); ``callback(k, beta, mean loss)`` after epoch ``k``."""
+    if len(betas) == 0:
+        raise ValueError("betas is empty: give at least one inverse temperature")
+    target = trainer.path.target
+    target.beta = float(betas[0])
+
+    def next_beta(epoch: int, info: dict) -> None:
         if callback is not None:
-            callback(k, beta, loss)
+            callback(epoch - 1, betas[epoch - 1], info["loss"])
+        if epoch < len(betas):
+            target.beta = float(betas[epoch])
+
+    trainer.fit(len(betas) * trainer.config.steps_per_epoch, callback=next_beta, **trainer_options)
 
 
 @torch.no_grad()

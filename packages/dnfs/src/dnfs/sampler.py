@@ -31,11 +31,15 @@ def euler_step_probs(g: torch.Tensor, x: torch.Tensor, dt: float) -> torch.Tenso
     return jump.scatter(-1, x[..., None], (1.0 - jump.sum(-1, keepdim=True)).clamp(min=0.0))
 
 
-def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One draw per row of the last axis by inverse-CDF (device-agnostic, supports a generator)."""
-    u = torch.rand(*probs.shape[:-1], 1, device=probs.device, generator=generator, dtype=probs.dtype)
+def sample_categorical(
+    probs: torch.Tensor, generator: torch.Generator | None = None, uniforms: torch.Tensor | None = None
+) -> torch.Tensor:
+    """One draw per row of the last axis by inverse-CDF (device-agnostic, supports a generator); ``uniforms``
+    of shape ``(*probs.shape[:-1], 1)`` replaces the draw from ``generator``."""
+    if uniforms is None:
+        uniforms = torch.rand(*probs.shape[:-1], 1, device=probs.device, generator=generator, dtype=probs.dtype)
     cdf = probs.cumsum(-1)
-    idx = (cdf < u * cdf[..., -1:]).sum(-1)
+    idx = (cdf < uniforms * cdf[..., -1:]).sum(-1)
     return idx.clamp(max=probs.shape[-1] - 1)
 
 
@@ -56,8 +60,14 @@ def simulate(
     keep_trajectory: bool = False,
     generator: torch.Generator | None = None,
     initial: torch.Tensor | None = None,
+    part: tuple[int, int] = (0, 1),
 ) -> SampleResult:
-    """Run the Euler sampler from ``η`` over the grid ``times`` (``times[0] = 0``, ``times[-1] = 1``)."""
+    """Run the Euler sampler from ``η`` over the grid ``times`` (``times[0] = 0``, ``times[-1] = 1``).
+
+    ``part=(i, n)`` simulates only the ``i``-th of ``n`` equal contiguous slices of the ``num_samples`` rows,
+    drawing the random numbers of all rows, so every row gets the same ones as in the whole run (one process's
+    share under DDP: the samples depend on the generator and the global row index only).
+    """
     if times.ndim != 1 or len(times) < 2 or float(times[0]) != 0.0 or float(times[-1]) != 1.0:
         raise ValueError(
             f"times must be a grid from 0 to 1 with at least 2 points (e.g. default_times(63)), got "
@@ -65,8 +75,15 @@ def simulate(
         )
     if initial is None:
         check_count(num_samples, "num_samples")
+    index, count = part
+    if not 0 <= index < count:
+        raise ValueError(f"part must be (index, count) with 0 <= index < count, got {part}")
     device = times.device
     x = path.sample_initial(num_samples, device, generator) if initial is None else initial.to(device)
+    rows = x.shape[0]
+    if rows % count:
+        raise ValueError(f"{rows} samples do not split into {count} equal parts (part={part})")
+    x = x.chunk(count)[index] if count > 1 else x
     log_w = torch.zeros(x.shape[0], device=device)
     traj, wpath = [x], [log_w]
     for t0, t1 in zip(times[:-1].tolist(), times[1:].tolist()):
@@ -74,7 +91,9 @@ def simulate(
         g = model(x, tt)
         if with_weights:
             log_w = log_w + (t1 - t0) * (path.dt_log_unnormalised(x) + stein_term(g, path.log_ratio(x, tt), x))
-        x = sample_categorical(euler_step_probs(g, x, t1 - t0), generator)
+        probs = euler_step_probs(g, x, t1 - t0)
+        u = torch.rand(rows, *probs.shape[1:-1], 1, device=device, generator=generator, dtype=probs.dtype)
+        x = sample_categorical(probs, uniforms=u.chunk(count)[index] if count > 1 else u)
         if keep_trajectory:
             traj.append(x)
             wpath.append(log_w)
