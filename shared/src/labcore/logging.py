@@ -9,8 +9,6 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from tqdm.auto import tqdm
-
 T = TypeVar("T")
 _CONFIGURED = False
 
@@ -44,6 +42,8 @@ def get_logger(name: str) -> _logging.Logger:
 def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str = "",
              disable: bool | None = None, **kwargs) -> Iterator[T]:
     """A tqdm progress bar, shown on a TTY only unless ``disable`` says otherwise."""
+    from tqdm.auto import tqdm  # here: importing tqdm.auto costs asyncio, and --help needs no bar
+
     if disable is None:
         disable = not sys.stderr.isatty()
     return tqdm(iterable, total=total, desc=desc, disable=disable, dynamic_ncols=True, **kwargs)
