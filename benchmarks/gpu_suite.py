@@ -152,7 +152,7 @@ def compiled_pair(ctx: Ctx, package: str, metric: str, model, step) -> Row:
 
 
 def case_tarflow(ctx: Ctx) -> list[Row]:
-    from tarflow import TarFlow, TarFlowConfig, preset
+    from tarflow import PRESETS, TarFlow, TarFlowConfig
     from tarflow.baseline import baseline_forward, baseline_inverse
 
     bench = bench_module("tarflow/bench_speed.py")
@@ -162,7 +162,7 @@ def case_tarflow(ctx: Ctx) -> list[Row]:
         )
         batch = 4
     else:
-        cfg, batch = preset("imagenet64-cond"), 64
+        cfg, batch = PRESETS["imagenet64-cond"](), 64
     torch.manual_seed(0)
     model = TarFlow(cfg).to(ctx.device)
     bench.randomize_output_layers(model)
@@ -205,7 +205,7 @@ def case_tarflow(ctx: Ctx) -> list[Row]:
 
 
 def case_starflow(ctx: Ctx) -> list[Row]:
-    from starflow import StarFlow, StarFlowConfig, preset
+    from starflow import PRESETS, StarFlow, StarFlowConfig
     from starflow.conditioning import ClassEmbedder
 
     bench = bench_module("starflow/bench_starflow.py")
@@ -215,7 +215,7 @@ def case_starflow(ctx: Ctx) -> list[Row]:
         )
         batch = 2
     else:
-        cfg, batch = preset("XL"), 16
+        cfg, batch = PRESETS["XL"](), 16
     torch.manual_seed(0)
     model = StarFlow(cfg).to(ctx.device).eval()
     with torch.no_grad():
@@ -299,12 +299,12 @@ def case_tinydet(ctx: Ctx) -> list[Row]:
 
 
 def case_tarflow_lm(ctx: Ctx) -> list[Row]:
-    from tarflow_lm import TarFlowLMModel, tiny_config
+    from tarflow_lm import PRESETS, TarFlowLMModel
     from tarflow_lm.baseline import ARBaselineLM
 
     batch, length, hidden = (2, 8, 32) if ctx.smoke else (64, 256, 512)
     torch.manual_seed(0)
-    ours = TarFlowLMModel(tiny_config(max_seq_len=length, hidden_size=hidden, patch_size=4)).to(ctx.device).eval()
+    ours = TarFlowLMModel(PRESETS["tiny"](max_seq_len=length, hidden_size=hidden, patch_size=4)).to(ctx.device).eval()
     ar = ARBaselineLM(27, hidden, 3, 4, length).to(ctx.device).eval()
     with torch.no_grad():
         return [

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from starflow import JacobiOptions, MetaBlock, StarFlow, StarFlowConfig, preset
+from starflow import PRESETS, JacobiOptions, MetaBlock, StarFlow, StarFlowConfig
 from starflow.conditioning import ClassEmbedder
 from starflow.guidance import guided_gaussian
 
@@ -118,7 +118,7 @@ def main() -> None:
             channel_size=4, img_size=8, channels=256, head_dim=64, layers_per_block=[2, 2, 8], num_classes=10
         )
     else:
-        cfg = preset(args.preset)
+        cfg = PRESETS[args.preset]()
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}.get(
         args.dtype, torch.bfloat16 if device.type == "cuda" else torch.float32
     )

@@ -19,7 +19,7 @@ import time
 import torch
 
 from labcore.metrics import bits_per_dim
-from tarflow import TarFlow, preset
+from tarflow import PRESETS, TarFlow
 from tarflow.baseline import baseline_forward, baseline_inverse
 from tarflow.model import BIN_WIDTH
 
@@ -68,7 +68,7 @@ def main() -> None:
     sample_batch = args.sample_batch or (64 if gpu else 8)
     amp = torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=gpu)
     torch.manual_seed(0)
-    config = preset(name)
+    config = PRESETS[name]()
     model = TarFlow(config).to(args.device)
     randomize_output_layers(model)
     c = config

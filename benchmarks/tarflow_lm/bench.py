@@ -14,7 +14,7 @@ import time
 import torch
 
 from labcore.rng import seed_everything
-from tarflow_lm import TarFlowLMModel, tiny_config
+from tarflow_lm import PRESETS, TarFlowLMModel
 from tarflow_lm.baseline import ARBaselineLM
 from tarflow_lm.data import contiguous_windows, text8_like_splits
 from tarflow_lm.training import evaluate, train
@@ -41,7 +41,7 @@ def likelihood_table(a):
     seed_everything(0)
     tr, va = text8_like_splits(200_000)
     valid = contiguous_windows(va, a.seq_len, 64)
-    cfg = tiny_config(
+    cfg = PRESETS["tiny"](
         max_seq_len=a.seq_len,
         hidden_size=64,
         layers_per_block=1,
@@ -84,7 +84,7 @@ def speed_table():
         for p in (1, 2, 4):
             torch.manual_seed(0)
             m = TarFlowLMModel(
-                tiny_config(
+                PRESETS["tiny"](
                     max_seq_len=64,
                     hidden_size=64,
                     layers_per_block=1,

@@ -5,7 +5,7 @@ import torch
 
 from labcore.checkpoint import CheckpointError
 from labcore.flows import patchify
-from starflow import StarFlow, StarFlowConfig, preset
+from starflow import PRESETS, StarFlow, StarFlowConfig
 from starflow.official import _patch_order, load_official_state_dict, official_config
 
 
@@ -79,7 +79,7 @@ def test_official_layout_keys_and_shapes_load(tmp_path):
 
 
 def test_official_3b_preset_layout_matches_reference_shapes():
-    cfg = preset("3B-t2i-256")
+    cfg = PRESETS["3B-t2i-256"]()
     layout = reference_layout(cfg)
     with torch.device("meta"):
         model = StarFlow(cfg)
@@ -89,7 +89,7 @@ def test_official_3b_preset_layout_matches_reference_shapes():
 
 
 def test_released_checkpoint_name_selects_its_preset(tmp_path):
-    assert official_config("ckpts/starflow_3B_t2i_256x256.pth").to_dict() == preset("3B-t2i-256").to_dict()
+    assert official_config("ckpts/starflow_3B_t2i_256x256.pth").to_dict() == PRESETS["3B-t2i-256"]().to_dict()
     torch.save({}, tmp_path / "my_model.pth")
     with pytest.raises(ValueError, match="pass config="):
         StarFlow.from_official_checkpoint(str(tmp_path / "my_model.pth"))

@@ -202,9 +202,9 @@ def test_cli_class_folder_with_cached_latents(tmp_path):
 
 
 def test_cli_device_reaches_the_model(tmp_path, stop_at_device):
-    from starflow import StarFlow, preset
+    from starflow import create
 
-    StarFlow(preset("digits")).save_pretrained(tmp_path / "m")
+    create("digits").save_pretrained(tmp_path / "m")
     for command in (["sample", "--class-labels", "1"], ["evaluate"]):
         with pytest.raises(stop_at_device, match="meta"):
             main([*command, "--model", str(tmp_path / "m"), "--device", "meta"])

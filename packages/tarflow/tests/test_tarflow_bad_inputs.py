@@ -93,9 +93,9 @@ def test_cli_refuses_zero_negative_and_nan_arguments_before_any_work(argv, tmp_p
 
 
 def test_fit_refuses_zero_steps(tmp_path):
-    from tarflow.config import preset
+    from tarflow import PRESETS
     from tarflow.training import fit
 
     with pytest.raises(ValueError, match="steps must be >= 1"):
-        fit(preset("digits-tiny"), None, tmp_path / "run", steps=0)
+        fit(PRESETS["digits-tiny"](), None, tmp_path / "run", steps=0)
     assert not (tmp_path / "run").exists()

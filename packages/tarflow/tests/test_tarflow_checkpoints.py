@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from tarflow import TarFlow, TarFlowConfig, parse_reference_name, preset
+from tarflow import PRESETS, TarFlow, TarFlowConfig, parse_reference_name
 from tarflow.config import config_from_reference
 
 
@@ -97,7 +97,7 @@ def test_reference_name_parsing():
         noise_std=0.07,
     )
     assert parse_reference_name("imagenet64_model_2_768_8_8_uniform.pth")["noise_type"] == "uniform"
-    assert preset("afhq-256").reference_name == "8_768_8_8_0.07"
+    assert PRESETS["afhq-256"]().reference_name == "8_768_8_8_0.07"
     with pytest.raises(ValueError, match="reference naming"):
         parse_reference_name("model.pth")
 
@@ -142,8 +142,8 @@ def test_bad_inputs_name_the_expected_values(tiny_model):
         TarFlow(TarFlowConfig(1, 4, 2, 32, 1, 1, head_dim=32))(torch.randn(1, 1, 4, 4), torch.tensor([0]))
     with pytest.raises(ValueError, match="guidance"):
         tiny_model.inverse(torch.randn(1, 16, 2), guidance=-1.0)
-    with pytest.raises(KeyError, match="choose one of"):
-        preset("imagenet-65")
+    with pytest.raises(KeyError, match="did you mean 'imagenet64-.*presets: afhq-256"):
+        PRESETS["imagenet-65"]
     with pytest.raises(ValueError, match="float images"):
         tiny_model(torch.zeros(1, 2, 4, 4, dtype=torch.uint8))
     with pytest.raises(ValueError, match="NaN"):

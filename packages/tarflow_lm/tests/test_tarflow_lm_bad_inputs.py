@@ -5,14 +5,14 @@ import math
 import pytest
 import torch
 
-from tarflow_lm.configuration import tiny_config
+from tarflow_lm import PRESETS
 from tarflow_lm.modeling import InverseAccuracyError, TarFlowLMModel
 
 
 def _model(scale: float, seed: int, **overrides) -> TarFlowLMModel:
     torch.manual_seed(seed)
     config = dict(patch_size=4, layer_types=["mixd", "mixd"], latent_dim=4, max_seq_len=16) | overrides
-    model = TarFlowLMModel(tiny_config(**config)).double().eval()
+    model = TarFlowLMModel(PRESETS["tiny"](**config)).double().eval()
     with torch.no_grad():  # random weights away from the identity initialisation
         for p in model.flows.parameters():
             p.add_(scale * torch.randn_like(p))

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from tarflow_lm import TarFlowLMModel, tiny_config
+from tarflow_lm import PRESETS, TarFlowLMModel
 from tarflow_lm.__main__ import main as cli
 from tarflow_lm.data import decode_chars, encode_chars, random_windows
 from tarflow_lm.demo import main as demo
@@ -59,7 +59,7 @@ def test_cli_train_evaluate_sample(tmp_path, capsys):
 
 def test_training_resumes_exactly(tmp_path):
     stream = encode_chars("the quick brown fox jumps over the lazy dog " * 20)
-    make = lambda: TarFlowLMModel(tiny_config(max_seq_len=8, hidden_size=16, num_heads=2, num_mixtures=2))  # noqa: E731
+    make = lambda: TarFlowLMModel(PRESETS["tiny"](max_seq_len=8, hidden_size=16, num_heads=2, num_mixtures=2))  # noqa: E731
     torch.manual_seed(0)
     full = train(make(), stream, steps=4, batch_size=2, show_progress=False)
     torch.manual_seed(0)
@@ -83,7 +83,9 @@ def test_progressive_training_trains_then_freezes_each_layer(tmp_path):
     """Train, freeze, add: over 2 stages of 2 steps, layer 1 is untouched in stage 1 and layer 0 and the
     codebook are untouched in stage 2 (compared through the step-2 and step-4 checkpoints)."""
     torch.manual_seed(0)
-    config = tiny_config(max_seq_len=8, layer_types=["affine", "affine"], num_mixtures=0, hidden_size=16, num_heads=2)
+    config = PRESETS["tiny"](
+        max_seq_len=8, layer_types=["affine", "affine"], num_mixtures=0, hidden_size=16, num_heads=2
+    )
     model = TarFlowLMModel(config)
     init = {k: v.clone() for k, v in model.state_dict().items()}
     stream = encode_chars("the quick brown fox jumps over the lazy dog " * 20)
@@ -103,7 +105,7 @@ def test_progressive_training_trains_then_freezes_each_layer(tmp_path):
 
 
 def test_cli_device_reaches_the_model(tmp_path, stop_at_device):
-    TarFlowLMModel(tiny_config(max_seq_len=8, hidden_size=16, num_heads=2, num_mixtures=2)).save_pretrained(tmp_path)
+    TarFlowLMModel(PRESETS["tiny"](max_seq_len=8, hidden_size=16, num_heads=2, num_mixtures=2)).save_pretrained(tmp_path)
     for command in (["sample"], ["evaluate", "--max-chars", "20000"]):
         with pytest.raises(stop_at_device, match="meta"):
             cli([*command, "--model", str(tmp_path), "--device", "meta"])

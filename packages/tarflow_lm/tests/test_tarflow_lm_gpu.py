@@ -3,14 +3,14 @@
 import pytest
 import torch
 
-from tarflow_lm import TarFlowLMModel, tiny_config
+from tarflow_lm import PRESETS, TarFlowLMModel
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("layer_types", [["mix1", "affine"], ["mixd", "affine"]])
 def test_cuda_forward_inverse_and_training_step(layer_types):
     torch.manual_seed(0)
-    model = TarFlowLMModel(tiny_config(patch_size=2, layer_types=layer_types, max_seq_len=16)).cuda()
+    model = TarFlowLMModel(PRESETS["tiny"](patch_size=2, layer_types=layer_types, max_seq_len=16)).cuda()
     ids = torch.randint(0, 27, (4, 16), device="cuda")
     out = model(ids)
     out.loss.backward()

@@ -6,12 +6,12 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from tarflow_lm import TarFlowLMModel, tiny_config
+from tarflow_lm import PRESETS, TarFlowLMModel
 
 
 def test_codebook_terms_match_torch_distributions():
     torch.manual_seed(0)
-    m = TarFlowLMModel(tiny_config(latent_dim=3, vocab_size=5)).double()
+    m = TarFlowLMModel(PRESETS["tiny"](latent_dim=3, vocab_size=5)).double()
     ids = torch.tensor([[0, 4, 2, 2]])
     z, log_q = m.codebook.encode(ids)
     mu, sig = m.codebook.means[ids], m.codebook.log_sigmas[ids].exp().unsqueeze(-1)
@@ -28,7 +28,9 @@ def test_proposition4_sigma_to_zero_recovers_discrete_ar_cross_entropy():
     torch.manual_seed(1)
     v, d, t = 5, 3, 6
     model = TarFlowLMModel(
-        tiny_config(vocab_size=v, latent_dim=d, max_seq_len=16, layer_types=["mixd_tied"], hidden_size=v, num_heads=1)
+        PRESETS["tiny"](
+            vocab_size=v, latent_dim=d, max_seq_len=16, layer_types=["mixd_tied"], hidden_size=v, num_heads=1
+        )
     ).double()
     with torch.no_grad():
         model.codebook.means.copy_(torch.randn(v, d, dtype=torch.float64))
@@ -60,7 +62,7 @@ def test_proposition4_sigma_to_zero_recovers_discrete_ar_cross_entropy():
 def test_tied_mixd_layer_inverts_and_rejects_patches():
     torch.manual_seed(7)
     model = TarFlowLMModel(
-        tiny_config(
+        PRESETS["tiny"](
             vocab_size=6, latent_dim=3, max_seq_len=4, layer_types=["mixd_tied", "affine"], hidden_size=8, num_heads=2
         )
     ).double()
@@ -69,7 +71,7 @@ def test_tied_mixd_layer_inverts_and_rejects_patches():
     z, _ = model.codebook.encode(torch.randint(0, 6, (2, 4)))
     torch.testing.assert_close(model.prior_inverse(model.prior_forward(z)[-1])[-1], z, rtol=0, atol=1e-7)
     with pytest.raises(ValueError, match="patch_size=1"):
-        tiny_config(layer_types=["mixd_tied"], patch_size=2)
+        PRESETS["tiny"](layer_types=["mixd_tied"], patch_size=2)
 
 
 @pytest.mark.parametrize("layer_types", [["affine", "mix1"], ["mixd", "affine"]])
@@ -77,7 +79,9 @@ def test_prior_density_integrates_to_one(layer_types):
     """Two 1-D latents: ∫∫ p(z) dz over a grid must be 1 if every log-det is right."""
     torch.manual_seed(2)
     model = TarFlowLMModel(
-        tiny_config(latent_dim=1, max_seq_len=2, layer_types=layer_types, num_mixtures=3, hidden_size=8, num_heads=2)
+        PRESETS["tiny"](
+            latent_dim=1, max_seq_len=2, layer_types=layer_types, num_mixtures=3, hidden_size=8, num_heads=2
+        )
     ).double()
     with torch.no_grad():
         for p in model.flows.parameters():
@@ -94,7 +98,7 @@ def test_sampling_inverts_the_prior_and_last_pass_is_the_output(patch_size):
     torch.manual_seed(3)
     model = (
         TarFlowLMModel(
-            tiny_config(
+            PRESETS["tiny"](
                 patch_size=patch_size,
                 latent_dim=4,
                 layer_types=["mix1", "affine", "mixd"],
@@ -117,7 +121,7 @@ def test_sampling_inverts_the_prior_and_last_pass_is_the_output(patch_size):
 
 def test_importance_weighted_bound_is_at_least_the_elbo_average():
     torch.manual_seed(4)
-    model = TarFlowLMModel(tiny_config(max_seq_len=8)).eval()
+    model = TarFlowLMModel(PRESETS["tiny"](max_seq_len=8)).eval()
     ids = torch.randint(0, 27, (3, 8))
     torch.manual_seed(5)
     iw = model.importance_weighted_bound(ids, num_samples=8)
@@ -135,7 +139,7 @@ def test_importance_weighted_bound_is_at_least_the_elbo_average():
 
 
 def test_bad_inputs_raise_clear_errors():
-    model = TarFlowLMModel(tiny_config(patch_size=2, max_seq_len=8))
+    model = TarFlowLMModel(PRESETS["tiny"](patch_size=2, max_seq_len=8))
     with pytest.raises(ValueError, match="token ids must lie in"):
         model(torch.tensor([[0, 27]]))
     with pytest.raises(ValueError, match="not divisible by patch_size"):
@@ -147,12 +151,12 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(TypeError, match="integer tensor"):
         model(torch.zeros(1, 8))
     with pytest.raises(ValueError, match="unknown layer types"):
-        tiny_config(layer_types=["spline"])
+        PRESETS["tiny"](layer_types=["spline"])
 
 
 def test_save_pretrained_roundtrip(tmp_path):
     torch.manual_seed(6)
-    model = TarFlowLMModel(tiny_config(patch_size=2, max_seq_len=8)).eval()
+    model = TarFlowLMModel(PRESETS["tiny"](patch_size=2, max_seq_len=8)).eval()
     model.save_pretrained(tmp_path)
     loaded = AutoModel.from_pretrained(tmp_path).eval()  # registered with the transformers Auto classes
     assert isinstance(loaded, TarFlowLMModel)
@@ -163,7 +167,7 @@ def test_save_pretrained_roundtrip(tmp_path):
 
 
 def test_progressive_stage_freezes_all_but_newest_layer():
-    model = TarFlowLMModel(tiny_config(layer_types=["mix1", "affine", "affine"], num_mixtures=4))
+    model = TarFlowLMModel(PRESETS["tiny"](layer_types=["mix1", "affine", "affine"], num_mixtures=4))
     model.set_progressive_stage(2)
     trainable = [any(p.requires_grad for p in layer.parameters()) for layer in model.flows]
     assert trainable == [False, True, False] and model.active_layers == 2
@@ -185,7 +189,7 @@ def test_patched_prior_with_channel_mixing_matches_the_full_jacobian():
         hidden_size=8,
         num_heads=2,
     )
-    model = TarFlowLMModel(tiny_config(**cfg)).double()
+    model = TarFlowLMModel(PRESETS["tiny"](**cfg)).double()
     with torch.no_grad():
         for p in model.flows.parameters():
             p.add_(0.2 * torch.randn_like(p))
@@ -195,7 +199,7 @@ def test_patched_prior_with_channel_mixing_matches_the_full_jacobian():
     expected = (-0.5 * u.pow(2) - 0.5 * math.log(2 * math.pi)).sum() + torch.linalg.slogdet(jac)[1]
     torch.testing.assert_close(model.prior_log_prob(z)[0], expected, rtol=1e-7, atol=1e-7)
     torch.testing.assert_close(model.prior_inverse(u)[-1], z, rtol=0, atol=1e-7)
-    unmixed = TarFlowLMModel(tiny_config(**cfg, channel_mixing=False)).double()
+    unmixed = TarFlowLMModel(PRESETS["tiny"](**cfg, channel_mixing=False)).double()
     unmixed.load_state_dict(model.state_dict())
     assert not torch.allclose(unmixed.prior_forward(z)[-1], u)  # the mixing is active in this configuration
 
@@ -207,7 +211,7 @@ def test_elbo_and_iw_bounds_target_the_exact_marginal_likelihood():
     torch.manual_seed(2)
     model = (
         TarFlowLMModel(
-            tiny_config(
+            PRESETS["tiny"](
                 vocab_size=3,
                 latent_dim=1,
                 max_seq_len=2,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from labcore.lightning_testing import check_ddp_matches_single, check_interrupt_and_resume
-from tarflow_lm import TarFlowLMModel, tiny_config
+from tarflow_lm import PRESETS, TarFlowLMModel
 from tarflow_lm.data import encode_chars
 from tarflow_lm.training import train
 
@@ -16,7 +16,7 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
 
     def run(out, steps, opts):
         torch.manual_seed(0)
-        model = TarFlowLMModel(tiny_config(max_seq_len=8, hidden_size=16, num_heads=2, num_mixtures=2))
+        model = TarFlowLMModel(PRESETS["tiny"](max_seq_len=8, hidden_size=16, num_heads=2, num_mixtures=2))
         train(model, stream, steps=steps, batch_size=4, out_dir=out, **opts)
         return out / "checkpoints" / "last.ckpt"
 

@@ -8,7 +8,7 @@ tiktoken = pytest.importorskip("tiktoken")
 
 from tiktoken.load import load_tiktoken_bpe  # noqa: E402
 
-from tarflow_lm import TarFlowLMModel, tiny_config  # noqa: E402
+from tarflow_lm import PRESETS, TarFlowLMModel  # noqa: E402
 from tarflow_lm.tokenizer import gpt2_ranks_path, gpt2_tokenizer  # noqa: E402
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -27,6 +27,6 @@ def test_gpt2_tokenizer_matches_tiktoken_and_model_vocab():
     assert ids == ref.encode(text) and tok.decode(ids) == text
     assert len(tok) == 50257 and tok.eos_token_id == 50256
     model = TarFlowLMModel(
-        tiny_config(vocab_size=len(tok), latent_dim=4, max_seq_len=8, hidden_size=16, num_heads=2, num_mixtures=2)
+        PRESETS["tiny"](vocab_size=len(tok), latent_dim=4, max_seq_len=8, hidden_size=16, num_heads=2, num_mixtures=2)
     )
     assert torch.isfinite(model(torch.tensor([ids[:8]])).elbo).all()

@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
+from tinydet import create
 from tinydet.data import PointLabels, SyntheticTinyObjects
 from tinydet.model import DCFLHead
-from tinydet.recipes import RECIPES, create
+from tinydet.recipes import RECIPES
 from tinydet.train import DetectorModule, fit
 
 # parameters (all, trainable): R-50 with stem + layer1 and every BatchNorm affine frozen; Point Teacher
@@ -35,14 +36,14 @@ def test_recipe_builds_the_real_size_model_on_meta(name):
 
 
 def test_unknown_recipe_names_the_choices():
-    with pytest.raises(ValueError, match="dcfl_r50_aitodr_1x"):
+    with pytest.raises(KeyError, match="did you mean 'dcfl_r50_aitodr_1x'"):
         create("dcfl_r50")
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_recipe_trains_two_sgd_steps_on_cpu(name, tmp_path):
     torch.manual_seed(0)
-    model = create(name, ("vehicle", "ship", "storage-tank"))
+    model = create(name, classes=["vehicle", "ship", "storage-tank"])
     data = SyntheticTinyObjects(2, size=128)
     if RECIPES[name].model == "point_teacher":
         data = PointLabels(data)

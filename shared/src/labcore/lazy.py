@@ -5,7 +5,7 @@ In a package's ``__init__.py``::
 
     __getattr__, __dir__, __all__ = lazy_exports(__name__, {
         ".model": ("TarFlow", "FlowOutput"),
-        ".config": ("PRESETS", "TarFlowConfig", "preset"),
+        ".presets": ("PRESETS", "create"),
     })
 
 ``from tarflow import TarFlow``, ``tarflow.TarFlow``, ``dir(tarflow)`` and ``from tarflow import *`` behave as

@@ -16,5 +16,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         ".generation": ("DreamModelOutput", "diffusion_generate"),
         ".losses": ("masked_diffusion_loss",),
         ".modeling": ("DreamModel", "shift_logits"),
+        ".presets": ("PRESETS", "create"),
     },
 )

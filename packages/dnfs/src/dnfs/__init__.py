@@ -12,6 +12,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         ".kolmogorov": ("GeometricPath", "kolmogorov_residual", "stein_term", "xi"),
         ".metrics": ("effective_sample_size", "ising_thermodynamics", "log_partition", "weighted_mean"),
         ".mlp": ("LEMLPConfig", "LocallyEquivariantMLP"),
+        ".presets": ("PRESETS", "create"),
         ".sampler": ("SampleResult", "default_times", "simulate"),
         ".targets": ("CallableTarget", "DiscreteTarget", "LatticeIsing", "LatticePotts"),
         ".train": ("DNFSTrainer", "TrainConfig"),

@@ -8,6 +8,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         ".distill": ("distill", "distillation_loss"),
         ".edm": ("EDMConfig", "MLPDenoiser", "UNetDenoiser", "karras_sigmas", "train_denoiser"),
         ".energy": ("EnergyModel", "MLPEnergy", "UNetEnergy"),
+        ".presets": ("PRESETS", "create"),
         ".smc": (
             "FeynmanKac",
             "SMCResult",

@@ -17,6 +17,7 @@ from energy_diffusion.distill import distill
 from energy_diffusion.edm import TOY_EDM, MLPDenoiser, score_from_denoiser, train_denoiser
 from energy_diffusion.energy import MLPEnergy
 from energy_diffusion.metrics import mmd_rbf, sliced_wasserstein
+from energy_diffusion.presets import create
 from energy_diffusion.smc import FeynmanKac, reverse_diffusion, smc_sample
 from energy_diffusion.targets import GaussianMixture
 
@@ -64,7 +65,7 @@ def learn(
         data = gm.sample(n_data, torch.Generator().manual_seed(seed + i))
         teacher = MLPDenoiser(2, hidden=128, depth=3)
         t_loss = train_denoiser(teacher, data, TOY_EDM, steps=teacher_steps, batch_size=512, lr=2e-3, seed=seed + i)
-        energy = MLPEnergy(2, hidden=128, depth=3)
+        energy = create("toy-2d")
         d_loss = distill(energy, teacher, data, TOY_EDM, steps=distill_steps, batch_size=512, lr=2e-3, seed=seed + i)
         out.losses.append((t_loss, d_loss))
         out.teachers.append(teacher)

@@ -7,6 +7,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
     {
         ".model": ("DIRECTION_KEY", "R2LModel", "model_direction"),
         ".official": ("load_official_checkpoint",),
+        ".presets": ("PRESETS", "create"),
         ".reversal": (
             "R2LDataCollator",
             "ReversedTextDataset",

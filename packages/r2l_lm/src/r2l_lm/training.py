@@ -13,11 +13,12 @@ from typing import Any
 
 import lightning as L
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel
+from transformers import LlamaForCausalLM, PreTrainedModel
 
 from labcore.lightning import fit, losses, make_trainer, step_dataloader
 from labcore.schedules import warmup_cosine
 from r2l_lm.model import DIRECTION_KEY
+from r2l_lm.presets import PRESETS
 from r2l_lm.reversal import Direction, R2LDataCollator, ReversedTextDataset, check_direction
 
 
@@ -31,8 +32,8 @@ def tiny_llama(
     eos_token_id: int = 2,
     pad_token_id: int = 0,
 ) -> LlamaForCausalLM:
-    """A small randomly initialised Llama (the paper's architecture family) for CPU runs and tests."""
-    cfg = LlamaConfig(
+    """A small randomly initialised Llama (the paper's architecture family) for CPU runs and tests: preset ``tiny``."""
+    cfg = PRESETS["tiny"](
         vocab_size=vocab_size,
         hidden_size=hidden,
         intermediate_size=4 * hidden,
@@ -43,10 +44,9 @@ def tiny_llama(
         bos_token_id=bos_token_id,
         eos_token_id=eos_token_id,
         pad_token_id=pad_token_id,
-        tie_word_embeddings=True,
     )
     cfg._attn_implementation = "sdpa"
-    return LlamaForCausalLM(cfg)
+    return PRESETS.build(cfg)
 
 
 class CausalLMModule(L.LightningModule):

@@ -5,9 +5,10 @@ from labcore.lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
-        ".config": ("PRESETS", "StarFlowConfig", "preset"),
+        ".config": ("StarFlowConfig",),
         ".flow": ("JacobiOptions", "MetaBlock"),
         ".guidance": ("guided_gaussian",),
         ".model": ("FlowOutput", "StarFlow"),
+        ".presets": ("PRESETS", "create"),
     },
 )

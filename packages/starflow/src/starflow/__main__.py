@@ -40,11 +40,12 @@ def _dataset(spec: str, image_size: int, split: str = "train"):
 
 
 def _config(args):
-    from starflow.config import StarFlowConfig, preset
+    from starflow.config import StarFlowConfig
+    from starflow.presets import PRESETS
 
     if args.config:
         return StarFlowConfig(**json.loads(Path(args.config).read_text()))
-    return preset(args.preset)
+    return PRESETS.cli_config(args.preset)
 
 
 def train(args) -> None:
@@ -184,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train with Lightning (resumes from OUT/checkpoints/last.ckpt)")
-    t.add_argument("--preset", default="digits")
+    t.add_argument("--preset", default="digits", help="a name of starflow.PRESETS (tiny, digits, XL, XXL, 3B-t2i-256)")
     t.add_argument("--config", help="JSON file of StarFlowConfig fields (overrides --preset)")
     t.add_argument("--data", default="digits", help="digits | classes:DIR | captions:DIR")
     t.add_argument("--vae", help="local diffusers AutoencoderKL directory (latent space)")

@@ -1,4 +1,4 @@
-"""STARFlow configuration (a transformers ``PretrainedConfig``) and named presets.
+"""STARFlow configuration (a transformers ``PretrainedConfig``; named presets: :mod:`starflow.presets`).
 
 Field names follow the reference training arguments (``channels``, ``layers_per_block``,
 ``txt_size``, ``noise_std``, ``soft_clip``, ...). The model works on ``(channel_size, img_size,
@@ -90,43 +90,3 @@ class StarFlowConfig(PretrainedConfig):
     @property
     def conditional(self) -> bool:
         return self.txt_dim > 0
-
-
-# the paper's and the release's 256-px models live in the SD-VAE latent space (32×32×4, patch 1)
-SD_VAE_256 = dict(channel_size=4, img_size=32, vae="stabilityai/sd-vae-ft-ema")
-
-PRESETS = {
-    # tiny configs for tests and the CPU demo
-    "tiny": lambda: StarFlowConfig(
-        channel_size=4, img_size=4, channels=48, head_dim=24, layers_per_block=[1, 2], txt_size=3, txt_dim=8
-    ),
-    "digits": lambda: StarFlowConfig(
-        channel_size=1,
-        img_size=8,
-        patch_size=2,
-        channels=64,
-        head_dim=32,
-        layers_per_block=[2, 4],
-        num_classes=10,
-        noise_std=0.05,
-    ),
-    # paper presets (Table 1/§4): 1.4B XL = 2(5)-18, 3.8B XXL = 2(5)-24, class-conditional 256 px on SD-VAE latents
-    "XL": lambda: StarFlowConfig(**SD_VAE_256, channels=2048, layers_per_block=[2, 2, 2, 2, 2, 18], num_classes=1000),
-    "XXL": lambda: StarFlowConfig(**SD_VAE_256, channels=3072, layers_per_block=[2, 2, 2, 2, 2, 24], num_classes=1000),
-    # configs/starflow_3B_t2i_256x256.yaml of the reference release
-    "3B-t2i-256": lambda: StarFlowConfig(
-        **SD_VAE_256,
-        channels=3072,
-        layers_per_block=[2, 2, 2, 2, 2, 24],
-        txt_size=128,
-        txt_dim=2048,
-        text_encoder="google/flan-t5-xl",
-    ),
-}
-
-
-def preset(name: str) -> StarFlowConfig:
-    """A named configuration: ``tiny``, ``digits``, ``XL``, ``XXL``, ``3B-t2i-256``."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name]()

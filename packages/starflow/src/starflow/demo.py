@@ -17,9 +17,9 @@ from labcore.figures import save_image_grid, save_line_plot
 from labcore.logging import get_logger, progress
 from labcore.rng import seed_everything
 from starflow.conditioning import ClassEmbedder
-from starflow.config import preset
 from starflow.data import digits_dataset
 from starflow.model import StarFlow
+from starflow.presets import create
 from starflow.training import train_loop
 
 log = get_logger("starflow.demo")
@@ -53,7 +53,7 @@ def main(
     x_all, y_all = (torch.cat(t) for t in zip(*parts))
     perm = torch.randperm(len(x_all))
     train, test = perm[:1500], perm[1500:]
-    model = StarFlow(preset("digits"))
+    model = create("digits")
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(x_all[train], y_all[train]), batch_size=batch_size, shuffle=True, drop_last=True
     )

@@ -66,7 +66,7 @@ OFFICIAL_CHECKPOINTS = {"starflow_3B_t2i_256x256": "3B-t2i-256"}
 
 def official_config(path: str) -> StarFlowConfig:
     """The config of a released checkpoint, recognised by its file name."""
-    from starflow.config import preset
+    from starflow.presets import PRESETS
 
     stem = Path(path).name.split(".")[0]
     if stem not in OFFICIAL_CHECKPOINTS:
@@ -74,7 +74,7 @@ def official_config(path: str) -> StarFlowConfig:
             f"{Path(path).name!r} is not a known release ({sorted(OFFICIAL_CHECKPOINTS)}); "
             "pass config= (a StarFlowConfig matching the checkpoint's training arguments)"
         )
-    return preset(OFFICIAL_CHECKPOINTS[stem])
+    return PRESETS[OFFICIAL_CHECKPOINTS[stem]]()
 
 
 def load_official_state_dict(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> None:

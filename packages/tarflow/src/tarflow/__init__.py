@@ -6,9 +6,10 @@ __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         ".block": ("Guidance", "MetaBlock"),
-        ".config": ("PRESETS", "TarFlowConfig", "parse_reference_name", "preset"),
+        ".config": ("TarFlowConfig", "parse_reference_name"),
         ".layers": ("KVCache",),
         ".model": ("FlowOutput", "TarFlow"),
+        ".presets": ("PRESETS", "create"),
     },
 )
 __version__ = "0.1.0"

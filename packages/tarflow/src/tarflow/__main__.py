@@ -11,8 +11,6 @@ from labcore.cli import add_device, add_seed, resolve_device
 from labcore.logging import get_logger
 from labcore.trainer_args import add_trainer_args, trainer_options
 from labcore.validate import nonnegative_float_arg, positive_float_arg, positive_int_arg
-from tarflow.config import PRESETS, preset
-
 if TYPE_CHECKING:  # torch and the model load inside the commands: --help stays fast
     from tarflow.model import TarFlow
 
@@ -45,9 +43,10 @@ def _load(args) -> TarFlow:
 
 
 def cmd_train(args) -> None:
+    from tarflow.presets import PRESETS
     from tarflow.training import fit
 
-    config = preset(args.preset)
+    config = PRESETS.cli_config(args.preset)
     if args.noise_type:
         config = config.replace(noise_type=args.noise_type)
     if args.noise_std is not None:
@@ -126,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a TarFlow (Lightning)")
-    t.add_argument("--preset", default="digits-tiny", choices=sorted(PRESETS))
+    t.add_argument("--preset", default="digits-tiny", help="a name of tarflow.PRESETS (the paper's and tiny ones)")
     t.add_argument("--data", default="digits", help="'digits' or an ImageFolder root")
     t.add_argument("--out", default="runs/tarflow", type=Path)
     t.add_argument("--steps", type=positive_int_arg, default=1000)

@@ -1,4 +1,4 @@
-"""Model configuration, the paper's named presets, and the reference checkpoint naming scheme."""
+"""Model configuration and the reference checkpoint naming scheme (named presets: :mod:`tarflow.presets`)."""
 
 from __future__ import annotations
 
@@ -63,27 +63,6 @@ class TarFlowConfig:
         """``P_C_T_K_noise`` as the reference's ``train.py`` names its checkpoints."""
         tail = f"{self.noise_std:.2f}" if self.noise_type == "gaussian" else "uniform"
         return f"{self.patch_size}_{self.channels}_{self.num_blocks}_{self.layers_per_block}_{tail}"
-
-
-# The paper's configurations (Table 1 / the reference README), beside tiny ones for tests and demos.
-PRESETS: dict[str, TarFlowConfig] = {
-    "afhq-256": TarFlowConfig(3, 256, 8, 768, 8, 8, num_classes=3, noise_std=0.07),
-    "imagenet64-uncond": TarFlowConfig(3, 64, 2, 768, 8, 8, noise_std=0.05),
-    "imagenet64-cond": TarFlowConfig(3, 64, 2, 768, 8, 8, num_classes=1000, noise_std=0.05),
-    "imagenet64-bpd": TarFlowConfig(3, 64, 2, 768, 8, 8, noise_type="uniform"),
-    "imagenet128-cond": TarFlowConfig(3, 128, 4, 1024, 8, 8, num_classes=1000, noise_std=0.15),
-    "mnist-local": TarFlowConfig(1, 28, 4, 128, 4, 4, num_classes=10, noise_std=0.1),
-    "digits-tiny": TarFlowConfig(1, 8, 2, 64, 4, 1, head_dim=32, num_classes=10, noise_type="uniform"),
-    "digits-gen": TarFlowConfig(1, 8, 2, 64, 4, 1, head_dim=32, num_classes=10, noise_std=0.7),
-    "cpu-bench": TarFlowConfig(3, 16, 2, 128, 4, 2, num_classes=10, noise_std=0.05),
-}
-
-
-def preset(name: str) -> TarFlowConfig:
-    """A copy of the named preset; raises with the list of names on a typo."""
-    if name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return dataclasses.replace(PRESETS[name])
 
 
 _REFERENCE_NAME = re.compile(

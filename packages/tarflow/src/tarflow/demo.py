@@ -22,10 +22,10 @@ from labcore.digits import DigitClassifier
 from labcore.figures import save_image_grid, save_line_plot
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
-from tarflow.config import preset
 from tarflow.data import digits
 from tarflow.evaluation import evaluate_bpd
 from tarflow.model import TarFlow
+from tarflow.presets import PRESETS
 from tarflow.training import fit
 
 log = get_logger("tarflow.demo")
@@ -53,12 +53,12 @@ def main(
     train, test = digits("train"), digits("test")
     common = {"batch_size": batch_size, "lr": 2e-3, "drop_label": 0.1, "resume": False, "progress_bar": False}
     seed_everything(seed)
-    bpd_model = fit(preset("digits-tiny"), train, out_dir / "bpd-run", steps=bpd_steps, checkpoint_every=bpd_steps,
+    bpd_model = fit(PRESETS["digits-tiny"](), train, out_dir / "bpd-run", steps=bpd_steps, checkpoint_every=bpd_steps,
                     seed=seed, **common).model.eval()
     bpd = evaluate_bpd(bpd_model, test)
 
     seed_everything(seed)
-    config = preset("digits-gen")
+    config = PRESETS["digits-gen"]()
     model = fit(config, train, out_dir / "gen-run", steps=gen_steps, checkpoint_every=gen_steps, seed=seed,
                 **common).model.eval()
     model.save_pretrained(out_dir / "tarflow-digits")  # `python -m tarflow sample --model <out>/tarflow-digits`

@@ -10,8 +10,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         ".codebook": ("GaussianCodebook",),
-        ".configuration": ("PRESETS", "TarFlowLMConfig", "openwebtext_config", "text8_config", "tiny_config"),
+        ".configuration": ("TarFlowLMConfig",),
         ".mixture": ("RootFindingError",),
         ".modeling": ("InverseAccuracyError", "TarFlowLMModel", "TarFlowLMOutput"),
+        ".presets": ("PRESETS", "create"),
     },
 )

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from labcore.cli import add_device, add_seed, resolve_device
 from labcore.logging import get_logger
 from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
-from tarflow_lm.presets import PRESET_KWARGS
 
 if TYPE_CHECKING:  # torch and the model load inside the commands: --help stays fast
     from tarflow_lm.modeling import TarFlowLMModel
@@ -32,7 +31,7 @@ def _load(path: str, device: str) -> TarFlowLMModel:
 def cmd_train(a) -> None:
     from labcore.checkpoint import atomic_write_text
     from labcore.rng import seed_everything
-    from tarflow_lm.configuration import PRESETS
+    from tarflow_lm.presets import PRESETS
     from tarflow_lm.data import contiguous_windows, text8_like_splits
     from tarflow_lm.modeling import TarFlowLMModel
     from tarflow_lm.training import evaluate, train
@@ -43,7 +42,7 @@ def cmd_train(a) -> None:
         overrides["layer_types"] = a.layer_types.split(",")
     if a.patch_size:
         overrides["patch_size"] = a.patch_size
-    config = PRESETS[a.preset](**overrides)
+    config = PRESETS.cli_config(a.preset, **overrides)
     if config.vocab_size != 27:
         raise SystemExit(
             f"preset {a.preset} has vocab {config.vocab_size}; the bundled corpus is character-level "
@@ -107,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train on the text8-like corpus; resumes from OUT/checkpoints")
     t.add_argument("--out", required=True)
-    t.add_argument("--preset", choices=sorted(PRESET_KWARGS), default="tiny")
+    t.add_argument("--preset", default="tiny", help="tiny, text8 or openwebtext (tarflow_lm.PRESETS)")
     t.add_argument("--layer-types", help="comma list, e.g. mix1,affine,mixd")
     t.add_argument("--patch-size", type=int)
     t.add_argument("--seq-len", type=int)

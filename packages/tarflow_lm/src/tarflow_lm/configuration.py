@@ -1,12 +1,8 @@
-"""transformers-style configuration for TarFlowLM, with tiny and paper-sized presets."""
+"""transformers-style configuration for TarFlowLM (named presets: :mod:`tarflow_lm.presets`)."""
 
 from __future__ import annotations
 
-import copy
-
 from transformers import PretrainedConfig
-
-from tarflow_lm.presets import PRESET_KWARGS
 
 LAYER_TYPE_NAMES = ("affine", "mix1", "mixd", "mixd_tied")
 
@@ -53,27 +49,3 @@ class TarFlowLMConfig(PretrainedConfig):
         self.hidden_size, self.layers_per_block, self.num_heads = hidden_size, layers_per_block, num_heads
         self.init_log_sigma, self.channel_mixing = init_log_sigma, channel_mixing
         super().__init__(**kwargs)
-
-
-def _preset(name: str, overrides: dict) -> TarFlowLMConfig:
-    return TarFlowLMConfig(**{**copy.deepcopy(PRESET_KWARGS[name]), **overrides})  # a copy: presets stay unchanged
-
-
-def tiny_config(**overrides) -> TarFlowLMConfig:
-    """A CPU-sized character model for tests and the demo."""
-    return _preset("tiny", overrides)
-
-
-def text8_config(**overrides) -> TarFlowLMConfig:
-    """GPT-2-small-sized budget (12 Transformer layers, width 768, 12 heads) split over 6 flow layers
-    for text8 (27 symbols, length 256). The split and latent width are our choice; the paper's exact
-    per-layer table was not available to us."""
-    return _preset("text8", overrides)
-
-
-def openwebtext_config(**overrides) -> TarFlowLMConfig:
-    """The same GPT-2-small budget for OpenWebText with the GPT-2 vocabulary (50257) and length 1024."""
-    return _preset("openwebtext", overrides)
-
-
-PRESETS = {"tiny": tiny_config, "text8": text8_config, "openwebtext": openwebtext_config}

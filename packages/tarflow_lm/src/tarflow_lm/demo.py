@@ -18,9 +18,9 @@ from labcore.figures import save_image_grid, save_line_plot
 from labcore.logging import get_logger
 from labcore.rng import seed_everything
 from tarflow_lm.baseline import ARBaselineLM
-from tarflow_lm.configuration import tiny_config
 from tarflow_lm.data import contiguous_windows, decode_chars, text8_like_splits
 from tarflow_lm.modeling import TarFlowLMModel
+from tarflow_lm.presets import PRESETS
 from tarflow_lm.training import evaluate, train
 
 log = get_logger("tarflow_lm.demo")
@@ -40,7 +40,7 @@ def passes_image(passes: list[torch.Tensor], cell: int = 6) -> torch.Tensor:
 def main(out_dir: Path, steps: int = 600, batch_size: int = 32, max_chars: int = 200_000, seq_len: int = 32) -> dict:
     out_dir = Path(out_dir)
     seed_everything(0)
-    config = tiny_config(
+    config = PRESETS["tiny"](
         max_seq_len=seq_len,
         hidden_size=64,
         layers_per_block=1,

@@ -11,6 +11,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         ".model": ("TCSMDenoiser",),
         ".noise": ("MaskedProcess", "Schedule", "UniformProcess", "make_process"),
         ".objective": ("TCSMObjective", "factorised", "joint"),
+        ".presets": ("PRESETS", "create"),
         ".sampling": ("sample",),
         ".targets": ("DenoiserTarget", "JointTarget", "TiltedTarget", "ar_teacher_target"),
     },

@@ -8,6 +8,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         ".data": ("AITOD_CLASSES", "DOTA_CLASSES", "SyntheticTinyObjects", "read_aitodr_txt", "read_dota_txt"),
         ".detector": ("DetectorConfig", "RotatedDetector"),
         ".evaluate": ("coco_rotated_ap", "voc_rotated_map"),
+        ".presets": ("PRESETS", "create"),
         ".two_stage": ("TwoStageConfig", "TwoStageDetector"),
     },
 )

@@ -115,14 +115,15 @@ def cmd_train(args) -> None:
 
 
 def _train_recipe(args, classes) -> None:
-    """``train --recipe NAME``: :func:`tinydet.recipes.create` and the recipe's SGD schedule (12 epochs over
+    """``train --recipe NAME``: :func:`tinydet.create` and the recipe's SGD schedule (12 epochs over
     the data unless ``--steps``; ``--batch-size`` images per step, default the config's per-GPU count)."""
     from tinydet import data
-    from tinydet.recipes import RECIPES, create
+    from tinydet.presets import create
+    from tinydet.recipes import RECIPES
     from tinydet.train import fit
 
     recipe = RECIPES[args.recipe]
-    detector = create(args.recipe, classes, args.backbone_weights)
+    detector = create(args.recipe, args.backbone_weights, classes=list(classes))
     ds = _dataset(args.data, args.classes, args.num_images, args.size)
     if recipe.model == "point_teacher":
         ds = data.PointLabels(ds)

@@ -1,10 +1,11 @@
 """Named recipes: the papers' real-size models with the reference training schedule (AI-TOD-R @847c656 configs).
 
-``create(name)`` builds the model; ``RECIPES[name]`` holds the schedule ``train --recipe`` uses: SGD
-momentum 0.9, weight decay 1e-4, linear warm-up over 500 iterations from 1/3 of the rate, ×0.1 at epochs
-8 and 11 of 12, gradient clipping 35 (``schedule_1x.py``); images resized to 800 (``RResize``, AI-TOD-R
-images are 800×800: single scale, no multi-scale in these configs) and flipped horizontally / vertically /
-diagonally with probability 0.25 each (``RRandomFlip``; Point Teacher's pipeline has no flips).
+``tinydet.create(name)`` builds the model (:mod:`tinydet.presets`); ``RECIPES[name]`` holds the schedule
+``train --recipe`` uses: SGD momentum 0.9, weight decay 1e-4, linear warm-up over 500 iterations from 1/3 of the
+rate, ×0.1 at epochs 8 and 11 of 12, gradient clipping 35 (``schedule_1x.py``); images resized to 800
+(``RResize``, AI-TOD-R images are 800×800: single scale, no multi-scale in these configs) and flipped
+horizontally / vertically / diagonally with probability 0.25 each (``RRandomFlip``; Point Teacher's pipeline
+has no flips).
 """
 
 from __future__ import annotations
@@ -12,14 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
-
-from tinydet.data import AITOD_CLASSES
-
 
 @dataclass(frozen=True)
 class Recipe:
-    """One named recipe: which model, its config overrides, and the reference schedule."""
+    """One named recipe: which model, its config overrides (the preset of the same name), and the schedule."""
 
     model: str  # "single" (RotatedDetector), "two_stage" (TwoStageDetector) or "point_teacher"
     config: dict[str, Any] = field(default_factory=dict)
@@ -67,33 +64,3 @@ RECIPES: dict[str, Recipe] = {
         source="sodaa_fcos_pointteacher_1x.py",
     ),
 }
-
-
-def create(name: str, classes=AITOD_CLASSES, backbone_weights: str | None = None, **overrides) -> nn.Module:
-    """The real-size model of recipe ``name`` (R-50, 256-channel FPN/heads), optionally with ImageNet
-    backbone weights (a local file, ``torchvision://resnet50``, a torchvision weight name or ``timm:<name>``;
-    see :func:`tinydet.model.load_backbone_weights`). ``overrides`` replace config fields."""
-    if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
-    recipe = RECIPES[name]
-    kw = {**recipe.config, **overrides}
-    if recipe.model == "single":
-        from tinydet.detector import DetectorConfig, RotatedDetector
-
-        model = RotatedDetector(DetectorConfig(classes=list(classes), **kw))
-    elif recipe.model == "two_stage":
-        from tinydet.two_stage import TwoStageConfig, TwoStageDetector
-
-        model = TwoStageDetector(TwoStageConfig.reference(classes, **kw))
-    else:
-        from tinydet.point_teacher import PointTeacher, PointTeacherConfig
-
-        model = PointTeacher(PointTeacherConfig.reference(classes, **kw))
-    if backbone_weights:
-        from tinydet.model import load_backbone_weights
-
-        backbone = model.student.backbone if recipe.model == "point_teacher" else model.backbone
-        load_backbone_weights(backbone, backbone_weights)
-        if recipe.model == "point_teacher":  # the EMA teacher starts as a copy of the student
-            model.teacher.load_state_dict(model.student.state_dict())
-    return model
