@@ -13,6 +13,12 @@ import torch
 import torch.nn.functional as F
 
 
+def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32, or float64 if it already is: a flow's affine maths, log-determinants and reductions run in
+    float32 under a bfloat16 model and never lose a float64 model's precision."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def patchify(x: torch.Tensor, patch_size: int) -> torch.Tensor:
     """``(B, C, H, W)`` → ``(B, (H/p)·(W/p), C·p·p)`` tokens in raster order."""
     if x.ndim != 4:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from labcore.flows import at_least_fp32
 from labcore.kernels import affine_forward, affine_inverse
 from labcore.validate import check_finite, check_number
 from starflow.guidance import guided_gaussian
@@ -89,8 +90,8 @@ class MetaBlock(nn.Module):
         return self.final_norm(h)
 
     def head(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(μ, σ)`` in float32 from hidden states."""
-        out = self.proj_out(h).float()
+        """``(μ, σ)`` in float32 (float64 in a float64 model) from hidden states."""
+        out = at_least_fp32(self.proj_out(h))
         if self.soft_clip > 0:
             out = self.soft_clip * torch.tanh(out / self.soft_clip)
         raw_sigma, mu = out.chunk(2, dim=-1)
@@ -136,7 +137,7 @@ class MetaBlock(nn.Module):
         """Tokens ``x (B, T, C)`` → ``(z, log|det ∂z/∂x|)`` with the log-det per example."""
         xp = self.permute(x)
         mu, sigma = self.params(xp, y)
-        z = affine_forward(xp.float(), sigma.log(), mu)
+        z = affine_forward(at_least_fp32(xp), sigma.log(), mu)
         return self.permute(z).to(x.dtype), -sigma.log().flatten(1).sum(1)
 
     # -- sampling direction ---------------------------------------------------------------
@@ -172,7 +173,7 @@ class MetaBlock(nn.Module):
                     f"got {tuple(y_null.shape)}"
                 )
             cond = torch.cat([y, y_null.expand_as(y)])
-        zp = self.permute(z.float())
+        zp = self.permute(at_least_fp32(z))
         b, t, c = zp.shape
         rows = 2 * b if guidance > 0 else b
         txt_len = cond.shape[1] if self.txt_dim else 0
@@ -201,7 +202,7 @@ class MetaBlock(nn.Module):
 
     def _jacobi(self, z, rope, cache, guidance, reps, opts: JacobiOptions):
         b, t, _c = z.shape
-        xs = torch.cat([self.sos_embed.expand(b, -1, -1).float(), z.clone()], 1)  # initial guess: x = z
+        xs = torch.cat([self.sos_embed.expand(b, -1, -1).to(z.dtype), z.clone()], 1)  # initial guess: x = z
         start = 0
         while start < t:
             n = min(opts.block_size, t - start)
@@ -224,7 +225,7 @@ class MetaBlock(nn.Module):
         """Reference-strategy inverse: recompute the prefix each step with an explicit mask, and
         run the conditional and null passes as two calls. The baseline of the benchmark and tests."""
         guidance = check_number(guidance, "guidance", minimum=0) * bool(self.txt_dim)
-        zp = self.permute(z.float())
+        zp = self.permute(at_least_fp32(z))
         x = torch.zeros_like(zp)
         for i in range(zp.shape[1]):
             mu, sigma = (p[:, i] for p in self.params(x[:, : i + 1], y, explicit_mask=True))

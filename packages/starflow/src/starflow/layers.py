@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from labcore.flows import at_least_fp32
+
 
 class RMSNorm(nn.Module):
     """RMSNorm with a unit offset: ``x / rms(x) · (1 + w)``, ``w`` initialised to zero."""
@@ -22,9 +24,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.zeros(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()
+        xf = at_least_fp32(x)
         out = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (out * (1 + self.weight.float())).type_as(x)
+        return (out * (1 + self.weight.to(xf.dtype))).type_as(x)
 
 
 def rope_angles(grid: int, txt_len: int, head_dim: int, with_text_axis: bool, theta: float = 1e4) -> torch.Tensor:
@@ -64,7 +66,7 @@ class Rope:
         cos, sin = self.cos[start : start + x.shape[-2]], self.sin[start : start + x.shape[-2]]
         pairs = x.unflatten(-1, (-1, 2))
         rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), -1).flatten(-2)
-        return (x.float() * cos + rotated.float() * sin).to(x.dtype)
+        return (at_least_fp32(x) * cos + at_least_fp32(rotated) * sin).to(x.dtype)
 
 
 class KVCache:

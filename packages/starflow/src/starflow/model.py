@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from labcore.flows import patchify, score_denoise, unpatchify
+from labcore.flows import at_least_fp32, patchify, score_denoise, unpatchify
 from labcore.hub import PreTrainedMixin, read_state_file
 from labcore.validate import check_finite
 from starflow.config import StarFlowConfig
@@ -92,7 +92,7 @@ class StarFlow(PreTrainedMixin, PreTrainedModel):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> FlowOutput:
         """Map (noisy) latents to the base Gaussian through every block."""
         h = self.tokens(x)
-        logdet = h.new_zeros(h.shape[0], dtype=torch.float32)
+        logdet = h.new_zeros(h.shape[0], dtype=at_least_fp32(h).dtype)
         inter = []
         for i, block in enumerate(self.blocks):
             h, ld = block(h, y if i == len(self.blocks) - 1 else None)
@@ -104,19 +104,19 @@ class StarFlow(PreTrainedMixin, PreTrainedModel):
     def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Exact per-example ``log p(x)`` in nats (change of variables, standard normal prior)."""
         out = self(x, y)
-        z = out.z.float().flatten(1)
+        z = at_least_fp32(out.z).flatten(1)
         return -0.5 * (z.square() + math.log(2 * math.pi)).sum(1) + out.logdet
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Per-dimension NLL (the reference's ``0.5·z² − log-det`` mean) plus the latent-norm penalty (§3.1)."""
         out = self(x, y)
         dims = out.z[0].numel()
-        loss_z = 0.5 * out.z.float().square().flatten(1).mean(1).mean()
+        loss_z = 0.5 * at_least_fp32(out.z).square().flatten(1).mean(1).mean()
         loss_logdet = -(out.logdet / dims).mean()
         # the reference's train.py sums mean(h²) over the patchified input and every shallow block's output
         # (the input term is constant; it keeps the reported loss equal to the reference's). Patchifying only
         # reorders elements, so the input term is mean(x²) without patchifying x a second time.
-        penalty = sum((h.float().square().mean() for h in out.intermediates), x.float().square().mean())
+        penalty = sum((at_least_fp32(h).square().mean() for h in out.intermediates), at_least_fp32(x).square().mean())
         loss = loss_z + loss_logdet + self.config.latent_norm_regularization * penalty
         return {"loss": loss, "loss_z": loss_z.detach(), "loss_logdet": loss_logdet.detach()}
 

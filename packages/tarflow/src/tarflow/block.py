@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from labcore.flows import at_least_fp32
 from labcore.kernels import affine_forward, affine_inverse
-from tarflow.layers import AttentionBlock, KVCache, at_least_fp32
+from tarflow.layers import AttentionBlock, KVCache
 
 
 @dataclass(frozen=True)

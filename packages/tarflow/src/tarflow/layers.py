@@ -11,10 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
-    """``t`` in float32, or float64 if it already is: reductions never lose a float64 model's precision."""
-    return t.to(torch.promote_types(t.dtype, torch.float32))
+from labcore.flows import at_least_fp32
 
 
 def layer_norm_fp32(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:

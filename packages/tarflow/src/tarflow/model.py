@@ -17,13 +17,13 @@ import torch
 from torch import nn
 
 from labcore.checkpoint import load_state_dict_checked
-from labcore.flows import patchify, score_denoise, unpatchify
+from labcore.flows import at_least_fp32, patchify, score_denoise, unpatchify
 from labcore.hub import HubMixin, read_state_file
 from labcore.metrics import bits_per_dim
 from labcore.validate import check_count, check_finite, check_number
 from tarflow.block import Guidance, MetaBlock
 from tarflow.config import TarFlowConfig, config_from_reference
-from tarflow.layers import KVCache, at_least_fp32
+from tarflow.layers import KVCache
 
 BIN_WIDTH = 2 / 256  # 8-bit pixels mapped to [-1, 1]
 

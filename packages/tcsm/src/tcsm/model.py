@@ -106,7 +106,7 @@ class TCSMDenoiser(PreTrainedMixin, PreTrainedModel):
                 raise ValueError("this denoiser is time-conditioned: pass t (shape (batch,), values in [0, 1])")
             if t.ndim > 1 or not bool(torch.isfinite(t).all()):
                 raise ValueError(f"t must be finite times in [0, 1] of shape (batch,) or (), got {tuple(t.shape)} {t}")
-            h = h + self.time(timestep_embedding(t.expand(input_ids.shape[0]), h.shape[-1]))[:, None]
+            h = h + self.time(timestep_embedding(t.expand(input_ids.shape[0]), h.shape[-1]).to(h.dtype))[:, None]
         for block in self.blocks:
             h = block(h)
-        return self.head(self.norm(h)).float()
+        return self.head(self.norm(h)).to(torch.promote_types(h.dtype, torch.float32))  # float32 or float64 logits

@@ -19,7 +19,7 @@ class PixelNormalize(nn.Module):
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return (images.float() - self.mean) / self.std
+        return (images.to(self.mean.dtype) - self.mean) / self.std  # in the model's dtype
 
 
 class ConvModule(nn.Module):

@@ -131,7 +131,7 @@ class OrientedRPNHead(nn.Module):
                 )
             pos, neg = random_sample(assigned, cfg.rpn_num_samples, cfg.rpn_pos_fraction, generator)
             num_samples += max(pos.numel(), 1) + max(neg.numel(), 1)
-            target = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]).float()
+            target = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]).to(logits.dtype)
             cls_terms.append(
                 F.binary_cross_entropy_with_logits(logits[i, torch.cat([pos, neg])], target, reduction="sum")
             )
@@ -160,6 +160,7 @@ class OrientedRPNHead(nn.Module):
             if cfg.rpn_min_bbox_size > 0:
                 ok &= (boxes[:, 2:4] >= cfg.rpn_min_bbox_size).all(1)
             boxes, scores, ids = boxes[ok], scores[ok], levels[ok]
-            kept = batched_nms(obb_to_hbb(boxes), scores, ids, cfg.rpn_nms_iou_thr)[: cfg.rpn_max_per_img]
+            hulls = obb_to_hbb(boxes)  # anchors keep the decoded boxes in float32 under a bfloat16 model
+            kept = batched_nms(hulls, scores.to(hulls.dtype), ids, cfg.rpn_nms_iou_thr)[: cfg.rpn_max_per_img]
             out.append((boxes[kept], scores[kept]))
         return out

@@ -429,7 +429,8 @@ class PointTeacher(nn.Module, HubMixin, library_name="tinydet", paper_url="https
             return zero, zero
         pred, tgt, ctr = torch.cat(preds), torch.cat(targets), torch.cat(ctr_tgt)
         loss_bbox = (rotated_iou_loss(pred, tgt, "log") * ctr).sum() / ctr.sum().clamp_min(1e-6)
-        loss_ctr = nn.functional.binary_cross_entropy_with_logits(torch.cat(ctr_pred), ctr)
+        ctr_pred = torch.cat(ctr_pred)  # targets from float32 geometry: the loss takes the model's dtype
+        loss_ctr = nn.functional.binary_cross_entropy_with_logits(ctr_pred, ctr.to(ctr_pred.dtype))
         return loss_bbox, loss_ctr
 
     def _mil(
