@@ -19,7 +19,7 @@ PAPER = {
     ("starflow", "XXL"): (3.8e9, 0.02, "STARFlow §4 / Table 1"),
     ("starflow", "3B-t2i-256"): (3.8e9, 0.02, "STARFlow Figure 1: 'our 3.8B STARFlow model' (text-to-image)"),
     # "a 7B dLLM" adapted from Qwen2.5-Coder-7B, whose 7.61B (embeddings included) the name rounds down
-    ("diffucoder", "diffucoder-7b"): (7.61e9, 0.005, "DiffuCoder §3; Qwen2.5-Coder report, Table 1: 7.61B"),
+    ("diffucoder", "diffucoder-7b"): (7.61e9, 0.005, "DiffuCoder abstract; Qwen2.5-Coder-7B model card: 7.61B"),
     # "2B" of the official simulation builder llama3_2b: one significant figure
     ("r2l_lm", "llama3-2b"): (2e9, 0.25, "R2L abstract (2B-8B models); simulation/model.py llama3_2b"),
 }

@@ -27,13 +27,14 @@ from functools import partial
 
 import torch
 
-from diffucoder import DreamConfig, DreamModel, diffusion_generate
+from diffucoder import PRESETS, DreamConfig, DreamModel, diffusion_generate
 from diffucoder.cached import cached_generate
 from diffucoder.coupled_grpo import coupled_per_token_logps
 from diffucoder.generation import left_pad
 
 SHAPES = {
-    "tiny": dict(
+    "tiny": partial(
+        DreamConfig,
         vocab_size=512,
         hidden_size=256,
         intermediate_size=512,
@@ -44,17 +45,7 @@ SHAPES = {
         mask_token_id=511,
         pad_token_id=510,
     ),
-    "7b": dict(
-        vocab_size=152064,
-        hidden_size=3584,
-        intermediate_size=18944,
-        num_hidden_layers=28,
-        num_attention_heads=28,
-        num_key_value_heads=4,
-        max_position_embeddings=32768,
-        mask_token_id=151666,
-        pad_token_id=151643,
-    ),
+    "7b": PRESETS["diffucoder-7b"],  # DiffuCoder-7B's shape
 }
 
 
@@ -219,7 +210,7 @@ def main() -> None:
     else:
         torch.set_default_dtype(dtype)
         with torch.device(device):
-            model = DreamModel(DreamConfig(**SHAPES[args.shape])).eval()
+            model = DreamModel(SHAPES[args.shape]()).eval()
         torch.set_default_dtype(torch.float32)
         name = f"random {args.shape}"
     vocab = model.config.vocab_size

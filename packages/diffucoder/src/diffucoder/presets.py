@@ -15,7 +15,7 @@ PRESETS = Presets(
     DreamModel,
     {
         # the config.json of apple/DiffuCoder-7B-Base/-Instruct: Qwen2.5-Coder-7B's shape (28 layers, width 3584,
-        # 28 query / 4 key-value heads, SwiGLU 18944), Dream's mask token; "7B" in the paper (§3)
+        # 28 query / 4 key-value heads, SwiGLU 18944), Dream's mask token; "a 7B dLLM" (abstract)
         "diffucoder-7b": partial(
             DreamConfig,
             vocab_size=152064,
