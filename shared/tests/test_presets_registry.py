@@ -44,3 +44,17 @@ def test_unknown_name_lists_close_matches_and_every_name():
         presets[["x"]]
     with pytest.raises(ValueError, match="at least one preset"):
         Presets("demo", Small, {})
+
+
+def test_configs_of_one_preset_share_no_mutable_argument():
+    presets = Presets("demo", Small, {"listy": partial(Other, depth=[1, 2])})
+    a, b = presets["listy"](), presets["listy"]()
+    a.depth.append(3)
+    assert b.depth == [1, 2] and presets["listy"]().depth == [1, 2]
+
+
+def test_cli_config_exits_with_the_message():
+    presets = Presets("demo", Small, {"small-8": partial(Small, width=8)})
+    assert presets.cli_config("small-8", width=3) == Small(3)
+    with pytest.raises(SystemExit, match="did you mean 'small-8'"):
+        presets.cli_config("small8")

@@ -11,6 +11,7 @@ from labcore.cli import add_device, add_seed, resolve_device
 from labcore.logging import get_logger
 from labcore.trainer_args import add_trainer_args, trainer_options
 from labcore.validate import nonnegative_float_arg, positive_float_arg, positive_int_arg
+
 if TYPE_CHECKING:  # torch and the model load inside the commands: --help stays fast
     from tarflow.model import TarFlow
 

@@ -31,9 +31,9 @@ def _load(path: str, device: str) -> TarFlowLMModel:
 def cmd_train(a) -> None:
     from labcore.checkpoint import atomic_write_text
     from labcore.rng import seed_everything
-    from tarflow_lm.presets import PRESETS
     from tarflow_lm.data import contiguous_windows, text8_like_splits
     from tarflow_lm.modeling import TarFlowLMModel
+    from tarflow_lm.presets import PRESETS
     from tarflow_lm.training import evaluate, train
 
     seed_everything(a.seed)
