@@ -1,29 +1,14 @@
 import pytest
 import torch
 
-from diffucoder import DreamConfig, DreamModel
+from diffucoder import PRESETS, DreamConfig, DreamModel
 from labcore.testing import enable as pytest_configure  # noqa: F401  (opt in to the gpu/slow markers and fixtures)
 
 MASK_ID = 15
 
 
 def tiny_config(**overrides) -> DreamConfig:
-    kwargs = dict(
-        vocab_size=16,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        mask_token_id=MASK_ID,
-        pad_token_id=14,
-        bos_token_id=13,
-        eos_token_id=13,
-        rope_theta=10000.0,
-    )
-    kwargs.update(overrides)
-    return DreamConfig(**kwargs)
+    return PRESETS["tiny"](**overrides)  # 16 symbols: mask 15, pad 14, BOS/EOS 13
 
 
 def tiny_model(seed: int = 0, **overrides) -> DreamModel:
