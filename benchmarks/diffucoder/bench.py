@@ -2,6 +2,7 @@
 
     python benchmarks/diffucoder/bench.py                      # tiny random model (CPU)
     python benchmarks/diffucoder/bench.py --model DEMO/model   # a trained checkpoint (e.g. the demo's)
+    python benchmarks/diffucoder/bench.py --sft-steps 1500 --sft-functions 32   # train the benchmark checkpoint
     python benchmarks/diffucoder/bench.py --shape 7b           # 7B-shaped random model in bf16 (GPU)
 
     python benchmarks/diffucoder/bench.py --model DEMO/model --humaneval -1   # + pass@1, exact vs cached
@@ -11,9 +12,10 @@ Rows: "reference strategy" = Dream's sampler as shipped (full forward every step
 block-wise prefix or dual KV cache with confidence-threshold parallel decoding (Fast-dLLM) or a fixed
 schedule per block. Every row decodes the same number of tokens (``--new``). Speed-ups are ratios of times
 taken interleaved in one process (median of ``--repeats``), then median and range over ``--seeds`` (each
-seed draws other prompts). Agreement = fraction of completion tokens equal to the reference's output, and to
-the same schedule run without cache (the cache's own approximation error). Run with ``OMP_NUM_THREADS=1``
-on CPU.
+seed draws other prompts); on CPU both in CPU time of this process (run with ``OMP_NUM_THREADS=1``: our own
+work, which a loaded machine inflates far less) and in wall time. Agreement = fraction of completion tokens
+equal to the reference's output, and to the same schedule run without cache (the cache's own approximation
+error); with real prompts also the fraction equal to the SFT answer (padding included).
 """
 
 from __future__ import annotations
@@ -55,21 +57,33 @@ def sync(device):
 
 
 def timed(fn, device):
+    """``(output, wall seconds, CPU seconds of this process)``. With one thread on a loaded CPU the process time
+    counts our own work, which other jobs inflate far less than the wall time."""
     sync(device)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     out = fn()
     sync(device)
-    return out, time.perf_counter() - start
+    return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def snippet_prompts(tok, seed: int, batch: int, width: int, device):
-    """``batch`` standard-library function signatures drawn by ``seed``, left-padded to ``width`` tokens."""
-    from diffucoder.data import function_snippets
+def snippet_prompts(tok, seed: int, batch: int, width: int, new: int, held_out: bool, device, functions=None):
+    """``(input_ids, attention_mask, answers)``: ``batch`` prompts (signature lines) drawn by ``seed`` from the
+    quick start's SFT rows laid out to ``width + new`` tokens (what ``--sft-steps`` trains on), among those of at
+    most ``width`` tokens: the ``HELD_OUT`` rows the model never trained on, or the training rows (the first
+    ``functions`` of them, as ``diffucoder.demo.train_model``); left-padded to ``width``. ``answers`` (batch,
+    new): each row's SFT target (body, ``<|im_end|>``, ``<|dlm_pad|>``…)."""
+    from diffucoder.data import function_snippets, sft_tensors
+    from diffucoder.demo import HELD_OUT
 
-    heads = [h for h, _ in function_snippets()]
-    pick = torch.randperm(len(heads), generator=torch.Generator().manual_seed(seed))[:batch].tolist()
-    ids = [tok.encode(heads[i], add_special_tokens=False)[-width:] for i in pick]
-    return left_pad(ids, tok.pad_token_id, width, device)
+    ids, prompt_mask = sft_tensors(tok, function_snippets(1_000_000), width + new)
+    lens = prompt_mask.sum(-1).tolist()
+    train = range(HELD_OUT, len(ids) if functions is None else HELD_OUT + functions)
+    rows = [i for i in (range(HELD_OUT) if held_out else train) if lens[i] <= width]
+    if len(rows) < batch:
+        raise ValueError(f"only {len(rows)} prompts of at most {width} tokens; lower --batch or raise --prompt")
+    pick = [rows[j] for j in torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))[:batch]]
+    prompt, attn = left_pad([ids[i, : lens[i]].tolist() for i in pick], tok.pad_token_id, width, device)
+    return prompt, attn, torch.stack([ids[i, lens[i] : lens[i] + new] for i in pick]).to(device)
 
 
 def decode(model, prompt, attn, new: int, kw: dict | None):
@@ -102,49 +116,62 @@ def settings(new: int, blocks, thresholds) -> list[tuple[str, dict | None]]:
     return rows
 
 
-def sampler_table(model, prompt_fn, seeds, new: int, blocks, thresholds, repeats: int, device) -> list[str]:
-    """Speed-up vs the reference (median over repeats, then over seeds, with the range) and token agreement
-    with the reference's output and with the same schedule without cache. All timings of a seed are taken
-    interleaved in this one process, so machine load affects every row alike."""
-    rows = settings(new, blocks, thresholds)
-    speed = {label: [] for label, _ in rows}
-    calls = {label: [] for label, _ in rows}
-    agree_ref = {label: [] for label, _ in rows}
-    agree_nc = {label: [] for label, _ in rows}
-    for seed in seeds:
-        prompt, attn = prompt_fn(seed)
-        width = prompt.shape[1]
+def _spread(values, fmt: str = "{:.2f}", unit: str = "") -> str:
+    """median [min–max] of per-seed values."""
+    lo, mid, hi = (fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+    return f"{mid}{unit} [{lo}–{hi}]"
 
-        times = {label: [] for label, _ in rows}
+
+def sampler_table(model, prompt_fn, seeds, new: int, blocks, thresholds, repeats: int, device) -> list[str]:
+    """Speed-up vs the reference (per seed: ratio of the medians over ``repeats``; then median [min–max] over
+    seeds), in CPU time of this process (CPU runs; one thread) and in wall time, and token agreement with the
+    reference's output and with the same schedule without cache. All timings of a seed are taken interleaved in
+    this one process, so machine load affects every row alike."""
+    rows = settings(new, blocks, thresholds)
+    ref_label = rows[0][0]
+    clocks = ("cpu", "wall") if device.type == "cpu" else ("wall",)
+    stats = {label: {"calls": [], "ref": [], "nc": [], "answer": [], "cpu": [], "wall": []} for label, _ in rows}
+    for seed in seeds:
+        prompt, attn, answers = prompt_fn(seed)
+        width = prompt.shape[1]
+        times = {label: {"cpu": [], "wall": []} for label, _ in rows}
         outs = {}
         for _ in range(repeats):
             for label, kw in rows:
-                (seqs, nfe), secs = timed(partial(decode, model, prompt, attn, new, kw), device)
-                times[label].append(secs)
+                (seqs, nfe), wall, cpu = timed(partial(decode, model, prompt, attn, new, kw), device)
+                times[label]["wall"].append(wall)
+                times[label]["cpu"].append(cpu)
                 outs[label] = (seqs[:, width:], nfe)
-        ref = outs[rows[0][0]][0]
-        t_ref = statistics.median(times[rows[0][0]])
+        ref = outs[ref_label][0]
         for label, kw in rows:
             seqs, nfe = outs[label]
-            speed[label].append(t_ref / statistics.median(times[label]))
-            calls[label].append(nfe)
-            agree_ref[label].append((seqs == ref).float().mean().item())
+            row = stats[label]
+            for c in clocks:
+                row[c].append(statistics.median(times[ref_label][c]) / statistics.median(times[label][c]))
+            row["calls"].append(nfe)
+            row["ref"].append((seqs == ref).float().mean().item())
+            if answers is not None:
+                row["answer"].append((seqs == answers).float().mean().item())
             twin = label.rsplit(", ", 1)[0] + ", no cache"
             if kw is not None and twin in outs:
-                agree_nc[label].append((seqs == outs[twin][0]).float().mean().item())
+                row["nc"].append((seqs == outs[twin][0]).float().mean().item())
+    names = {"cpu": "speed-up, CPU time", "wall": "speed-up, wall time"}
     lines = [
-        "| sampler | model calls (mean) | speed-up vs reference: median [min–max] over seeds "
-        "| agreement with the reference (exact) decoding | agreement with the same schedule without cache |",
-        "|---|---|---|---|---|",
+        "| sampler | model calls (mean) | "
+        + " | ".join(names[c] for c in clocks)
+        + " | agreement with exact decoding | agreement with the same schedule without cache"
+        + (" | tokens equal to the SFT answer |" if stats[ref_label]["answer"] else " |"),
+        "|---|---|" + "---|" * len(clocks) + "---|---|" + ("---|" if stats[ref_label]["answer"] else ""),
     ]
     for label, _ in rows:
-        s = speed[label]
-        nc = f"{statistics.mean(agree_nc[label]):.3f}" if agree_nc[label] else "—"
+        row = stats[label]
+        nc = _spread(row["nc"], "{:.3f}") if row["nc"] else "—"
+        speeds = " | ".join(_spread(row[c], unit="×") for c in clocks)
         lines.append(
-            f"| {label} | {statistics.mean(calls[label]):.1f} "
-            f"| {statistics.median(s):.2f}× [{min(s):.2f}–{max(s):.2f}] "
-            f"| {statistics.mean(agree_ref[label]):.3f} | {nc} |"
+            f"| {label} | {statistics.mean(row['calls']):.1f} | {speeds} | {_spread(row['ref'], '{:.3f}')} | {nc} |"
+            + (f" {_spread(row['answer'], '{:.3f}')} |" if row["answer"] else "")
         )
+    lines.append(f"\n(median [min–max] over seeds {list(seeds)})")
     return lines
 
 
@@ -165,7 +192,7 @@ def humaneval_pass1(model, tok, new: int, cached_kw: dict, limit: int | None, ba
             chunk = problems[i : i + batch]
             ids = [tok.encode(p["prompt"], add_special_tokens=False)[-width:] for p in chunk]
             prompt, attn = left_pad(ids, tok.pad_token_id, device=device)
-            (seqs, _), t = timed(partial(decode, model, prompt, attn, new, kw), device)
+            (seqs, _), t, _ = timed(partial(decode, model, prompt, attn, new, kw), device)
             secs += t
             texts = tok.batch_decode(seqs[:, prompt.shape[1] :], skip_special_tokens=True)
             completions += [[truncate(text)] for text in texts]
@@ -187,6 +214,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shape", choices=list(SHAPES), default="tiny")
     ap.add_argument("--model", default=None, help="a trained checkpoint directory instead of a random model")
+    ap.add_argument(
+        "--sft-steps",
+        type=int,
+        default=0,
+        help="train the benchmark checkpoint: the quick start's recipe for N steps (seed 0) at length prompt + new, "
+        "into --out (resumable; a finished run is reused)",
+    )
+    ap.add_argument(
+        "--sft-functions",
+        type=int,
+        default=None,
+        help="train on (and draw prompts from) the first N training functions only (default: all)",
+    )
+    ap.add_argument("--out", default="runs/diffucoder-bench", help="where --sft-steps trains")
+    ap.add_argument("--held-out", action="store_true", help="prompts the checkpoint never trained on (8 rows)")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--prompt", type=int, default=16)
     ap.add_argument("--new", type=int, default=64)
@@ -202,11 +244,20 @@ def main() -> None:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     torch.manual_seed(0)
     tok = None
+    if args.sft_steps:
+        from diffucoder.demo import train_model
+
+        if args.model:
+            raise SystemExit("pass --model or --sft-steps, not both")
+        train_model(args.out, args.sft_steps, seed=0, length=args.prompt + args.new, functions=args.sft_functions)
+        args.model = f"{args.out}/model"
     if args.model:
         from diffucoder.tokenizer import load_tokenizer
 
         model = DreamModel.from_pretrained(args.model, dtype=dtype).to(device).eval()
         tok, name = load_tokenizer(args.model), args.model
+        if args.sft_steps:
+            name += f" (quick-start recipe, {args.sft_steps} steps, {args.sft_functions or 'all'} training functions)"
     else:
         torch.set_default_dtype(dtype)
         with torch.device(device):
@@ -217,16 +268,20 @@ def main() -> None:
 
     def prompt_fn(seed):
         if tok is not None:  # real prompts: signature lines of standard-library functions, left-padded
-            return snippet_prompts(tok, seed, args.batch, args.prompt, device)
+            return snippet_prompts(
+                tok, seed, args.batch, args.prompt, args.new, args.held_out, device, args.sft_functions
+            )
         g = torch.Generator().manual_seed(seed)
-        return torch.randint(0, min(vocab, 500), (args.batch, args.prompt), generator=g).to(device), None
+        return torch.randint(0, min(vocab, 500), (args.batch, args.prompt), generator=g).to(device), None, None
 
     diffusion_generate(model, prompt_fn(0)[0], max_new_tokens=8, steps=8, alg="entropy")  # warm-up
     where = f"{device.type}" + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else "")
     print(
         f"model: {name}, device: {where}, dtype: {dtype}, torch threads: {torch.get_num_threads()}, "
         f"os.cpu_count(): {os.cpu_count()}; batch {args.batch}, prompt {args.prompt}, new {args.new}, "
-        f"seeds {args.seeds}, {args.repeats} interleaved repeats\n"
+        f"seeds {args.seeds}, {args.repeats} interleaved repeats"
+        + (", held-out prompts" if args.held_out else ", training prompts" if tok is not None else "")
+        + "\n"
     )
     print(
         "\n".join(
@@ -248,7 +303,7 @@ def main() -> None:
 
     grpo_step()
     model.zero_grad()
-    _, t_step = timed(grpo_step, device)
+    _, t_step, _ = timed(grpo_step, device)
     print(
         f"\ncoupled-GRPO estimator forward+backward, {args.grpo_batch} completions x {new} tokens "
         f"(3 passes in one batch): {t_step * 1000:.1f} ms"

@@ -338,3 +338,33 @@ def test_cached_sampler_refuses_unused_options(model):
         cached_generate(model, ids, max_new_tokens=8, block_length=4, steps=3)
     with pytest.raises(ValueError, match="threshold"):
         cached_generate(model, ids, max_new_tokens=8, block_length=4, threshold=None)
+
+
+@pytest.mark.parametrize("dual", [False, True])
+def test_cached_forward_work_per_block(dual, model):
+    """Each block costs one full refresh pass, then in-block passes on ``[start − 1, block end)`` (dual cache) or
+    ``[start − 1, total)`` (prefix cache) only; a model confident everywhere (threshold 0) decodes each block in its
+    refresh pass, so the calls equal the blocks (Fast-dLLM's refresh reveals one token: never fewer calls there)."""
+    ids, new, block = torch.randint(0, 13, (2, 4)), 12, 4
+    total = ids.shape[1] + new
+    for threshold in (0.0, 0.5, 2.0):
+        lengths = []
+        handle = model.register_forward_pre_hook(lambda m, args, seen=lengths: seen.append(args[0].shape[1]))
+        try:
+            _, nfe = cached_generate(
+                model, ids, max_new_tokens=new, block_length=block, threshold=threshold, dual_cache=dual
+            )
+        finally:
+            handle.remove()
+        assert len(lengths) == nfe
+        starts = range(ids.shape[1], total, block)
+        refreshes = [i for i, n in enumerate(lengths) if n == total]
+        assert len(refreshes) == len(starts) and refreshes[0] == 0
+        for (first, nxt), start in zip(zip(refreshes, refreshes[1:] + [len(lengths)]), starts):
+            assert 1 <= nxt - first <= block  # every pass reveals at least one token of the block
+            in_block = (start + block if dual else total) - (start - 1)
+            assert lengths[first + 1 : nxt] == [in_block] * (nxt - first - 1)
+        if threshold == 0.0:
+            assert nfe == len(starts)
+        if threshold == 2.0:  # nothing is confident: one token per pass
+            assert nfe == new

@@ -17,7 +17,8 @@ Two in-block schedules, as Fast-dLLM's Dream sampler:
   probability, ``topk_margin``, ``entropy``), drawn with ``alg_temp > 0``.
 
 ``<|mask|>`` itself is never proposed. One difference from Fast-dLLM: its refresh pass reveals the block's
-first position unconditionally; here it decodes like every other step. The caches are an approximation
+first position unconditionally; here it decodes like every other step, so a block never takes more model
+passes than there (one full refresh, then passes on the block only). The caches are an approximation
 (cached keys were computed while other tokens were still masked); ``use_cache=False`` runs the same
 schedule with full forwards, and the benchmark reports how many tokens agree.
 """

@@ -27,17 +27,19 @@ from labcore.logging import get_logger
 from labcore.rng import seed_everything
 
 log = get_logger("diffucoder.demo")
+HELD_OUT = 8  # the first rows of the SFT data: prompts the model never trains on
 
 
-def main(out_dir: Path, train_steps: int = 600, seed: int = 0, sample_seeds=(0, 1, 2)) -> dict:
+def train_model(out_dir: Path, train_steps: int = 600, seed: int = 0, length: int = 48, functions: int | None = None):
+    """The quick start's recipe: a 512-token byte-level BPE and a 3-layer, 96-wide Dream model trained
+    ``train_steps`` steps (batch 32) on standard-library functions laid out to ``length`` tokens (the first
+    ``functions`` after the ``HELD_OUT`` held-out rows; default all). Seeded and resumable (``out_dir/run``); the
+    model and tokenizer are saved to ``out_dir/model``. Returns ``(model, tokenizer, ids, prompt_mask, losses)``."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
     tok = train_tiny_tokenizer([python_source(300_000)], vocab_size=512)
-    pairs = function_snippets(1_000_000)
-    ids, prompt_mask = sft_tensors(tok, pairs, length=48)
-    held_out = 8
-    train_ids, train_prompt = ids[held_out:], prompt_mask[held_out:]
+    ids, prompt_mask = sft_tensors(tok, function_snippets(1_000_000), length=length)
+    train = slice(HELD_OUT, None if functions is None else HELD_OUT + functions)
     cfg = DreamConfig(
         **dream_config_kwargs(tok),
         hidden_size=96,
@@ -45,14 +47,14 @@ def main(out_dir: Path, train_steps: int = 600, seed: int = 0, sample_seeds=(0, 
         num_hidden_layers=3,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=128,
+        max_position_embeddings=max(128, length),
     )
     model = DreamModel(cfg)
-    log.info("training on %d functions (%d held out) for %d steps", len(train_ids), held_out, train_steps)
+    log.info("training on %d functions (%d held out) for %d steps", len(ids[train]), HELD_OUT, train_steps)
     losses = fit(
         model,
-        train_ids,
-        train_prompt,
+        ids[train],
+        prompt_mask[train],
         out_dir / "run",
         max_steps=train_steps,
         batch_size=32,
@@ -60,9 +62,16 @@ def main(out_dir: Path, train_steps: int = 600, seed: int = 0, sample_seeds=(0, 
         seed=seed,
     )
     model.eval()
-    save_line_plot({"masked-diffusion loss": losses}, out_dir / "loss.png", ylabel="loss / token", title="SFT")
     model.save_pretrained(out_dir / "model")
     tok.save_pretrained(out_dir / "model")
+    return model, tok, ids, prompt_mask, losses
+
+
+def main(out_dir: Path, train_steps: int = 600, seed: int = 0, sample_seeds=(0, 1, 2)) -> dict:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model, tok, ids, prompt_mask, losses = train_model(out_dir, train_steps, seed)
+    save_line_plot({"masked-diffusion loss": losses}, out_dir / "loss.png", ylabel="loss / token", title="SFT")
 
     samples = []
     for i in range(3):  # held-out signatures
@@ -71,7 +80,7 @@ def main(out_dir: Path, train_steps: int = 600, seed: int = 0, sample_seeds=(0, 
         samples.append(tok.decode(out[0], skip_special_tokens=True))
         log.info("sample %d:\n%s", i, samples[-1])
 
-    prompts = [row[:n] for row, n in zip(ids[:held_out].tolist(), prompt_mask[:held_out].sum(-1).tolist())]
+    prompts = [row[:n] for row, n in zip(ids[:HELD_OUT].tolist(), prompt_mask[:HELD_OUT].sum(-1).tolist())]
     batch, attn = left_pad(prompts, tok.pad_token_id)
     result = {
         "train_steps": len(losses),
@@ -114,7 +123,9 @@ def _arness_table(model, batch, attn, out_dir: Path, seeds) -> dict:
         baseline=round(local[0], 3),
         baseline_name=f"same model at T={temps[0]}",
         verdict=verdict(shown),
-        note="" if shown else "AR-ness of a 3-layer model trained 600 steps moves with the training and sampling "
+        note=""
+        if shown
+        else "AR-ness of a 3-layer model trained 600 steps moves with the training and sampling "
         "seeds more than with temperature, and much of its completion is <|im_end|>/<|dlm_pad|> filled out of "
         "order at any temperature; the paper measures a 7B model",
         figures=["arness_vs_temperature.png", "loss.png"],
