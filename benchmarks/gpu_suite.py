@@ -263,7 +263,7 @@ def case_diffucoder(ctx: Ctx) -> list[Row]:
     sampler (one token per step) at equal output length. Random weights are never confident, so threshold 0.9
     decodes one token per call (the cache's gain alone); the fixed schedule with 4 tokens per call stands for a
     trained model's parallelism (agreement needs trained weights: ``benchmarks/diffucoder/bench.py``)."""
-    from diffucoder import DreamConfig, DreamModel
+    from diffucoder import DreamModel
 
     bench = bench_module("diffucoder/bench.py")
     shape, prompt_len, new, block = ("tiny", 8, 16, 8) if ctx.smoke else ("7b", 64, 256, 32)
@@ -272,7 +272,7 @@ def case_diffucoder(ctx: Ctx) -> list[Row]:
     torch.set_default_dtype(dtype)
     try:
         with torch.device(ctx.device):
-            model = DreamModel(DreamConfig(**bench.SHAPES[shape])).eval()
+            model = DreamModel(bench.SHAPES[shape]()).eval()
     finally:
         torch.set_default_dtype(torch.float32)
     schedules = (
