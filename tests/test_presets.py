@@ -137,3 +137,13 @@ def test_unknown_preset_raises_the_one_error_everywhere(package):
             call(name + "x")
         assert isinstance(err.value, KeyError) and all(n in str(err.value) for n in mod.PRESETS.names())
     assert sorted(mod.PRESETS) == mod.PRESETS.names()
+
+
+@pytest.mark.parametrize(
+    ("package", "typo"), [("tarflow", "digits-tinyy"), ("starflow", "digit"), ("tarflow_lm", "tiny8")]
+)
+def test_cli_preset_typo_exits_with_the_close_matches(package, typo, tmp_path):
+    main = importlib.import_module(f"{package}.__main__").main
+    data = [] if package == "tarflow_lm" else ["--data", "digits"]
+    with pytest.raises(SystemExit, match=f"{package} has no preset {typo!r}; did you mean"):
+        main(["train", "--preset", typo, *data, "--out", str(tmp_path)])

@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train with Lightning (resumes from OUT/checkpoints/last.ckpt)")
-    t.add_argument("--preset", default="digits", help="a name of starflow.PRESETS (tiny, digits, XL, XXL, 3B-t2i-256)")
+    t.add_argument("--preset", default="digits", help="a name of starflow.PRESETS (the paper's sizes and tiny ones)")
     t.add_argument("--config", help="JSON file of StarFlowConfig fields (overrides --preset)")
     t.add_argument("--data", default="digits", help="digits | classes:DIR | captions:DIR")
     t.add_argument("--vae", help="local diffusers AutoencoderKL directory (latent space)")

@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train on the text8-like corpus; resumes from OUT/checkpoints")
     t.add_argument("--out", required=True)
-    t.add_argument("--preset", default="tiny", help="tiny, text8 or openwebtext (tarflow_lm.PRESETS)")
+    t.add_argument("--preset", default="tiny", help="a name of tarflow_lm.PRESETS")
     t.add_argument("--layer-types", help="comma list, e.g. mix1,affine,mixd")
     t.add_argument("--patch-size", type=int)
     t.add_argument("--seq-len", type=int)
