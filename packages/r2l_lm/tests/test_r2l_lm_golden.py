@@ -23,7 +23,7 @@ META = json.loads((GOLDEN / "r2l_lm_golden.json").read_text())
 
 @pytest.fixture(scope="module")
 def golden():
-    model = GPT2LMHeadModel.from_pretrained(GOLDEN / "gpt2", dtype=torch.float32).eval()
+    model = GPT2LMHeadModel.from_pretrained(GOLDEN / "gpt2").float().eval()
     return model, PreTrainedTokenizerFast.from_pretrained(GOLDEN / "tokenizer")
 
 

@@ -209,7 +209,7 @@ def _edit_weights(directory: Path, edit: Callable[[dict[str, torch.Tensor]], Non
 
     tensors = load_file(str(directory / WEIGHTS_FILE))
     edit(tensors)
-    save_file(tensors, str(directory / WEIGHTS_FILE))
+    save_file(tensors, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})  # transformers<4.47 needs it
 
 
 @contextlib.contextmanager
