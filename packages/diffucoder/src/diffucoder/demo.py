@@ -39,6 +39,8 @@ def train_model(out_dir: Path, train_steps: int = 600, seed: int = 0, length: in
     seed_everything(seed)
     tok = train_tiny_tokenizer([python_source(300_000)], vocab_size=512)
     ids, prompt_mask = sft_tensors(tok, function_snippets(1_000_000), length=length)
+    if functions is not None and not 1 <= functions <= len(ids) - HELD_OUT:
+        raise ValueError(f"functions={functions} must be in [1, {len(ids) - HELD_OUT}] (functions that fit {length})")
     train = slice(HELD_OUT, None if functions is None else HELD_OUT + functions)
     cfg = DreamConfig(
         **dream_config_kwargs(tok),
