@@ -11,22 +11,16 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from dnfs.io import lattice_rate_model, load_rate_model, save_rate_model
-from dnfs.kolmogorov import GeometricPath
-from dnfs.metrics import effective_sample_size, ising_thermodynamics, log_partition, magnetisation
-from dnfs.sampler import default_times, simulate
-from dnfs.targets import LatticeIsing, LatticePotts
-from dnfs.train import DNFSTrainer, TrainConfig
 from labcore.cli import add_device, add_seed, resolve_device
-from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
+from labcore.trainer_args import add_trainer_args
 from labcore.validate import positive_int_arg
 
 TARGET_FILE = "target.json"
 
 
 def build_target(spec: dict):
+    from dnfs.targets import LatticeIsing, LatticePotts
+
     if spec["target"] == "ising":
         return LatticeIsing(spec["side"], sigma=spec["sigma"], bias=spec["bias"])
     if spec["target"] == "potts":
@@ -34,7 +28,10 @@ def build_target(spec: dict):
     raise ValueError(f"unknown target {spec['target']!r}")
 
 
-def _load(model_dir: str, device: torch.device):
+def _load(model_dir: str, device):
+    from dnfs.io import load_rate_model
+    from dnfs.kolmogorov import GeometricPath
+
     d = Path(model_dir)
     if not (d / TARGET_FILE).exists():
         raise SystemExit(f"{d} holds no trained DNFS sampler ({TARGET_FILE} missing); run `python -m dnfs train`")
@@ -48,9 +45,13 @@ def _load(model_dir: str, device: torch.device):
 
 
 def cmd_train(a) -> None:
+    from dnfs.io import lattice_rate_model, save_rate_model
+    from dnfs.kolmogorov import GeometricPath
+    from dnfs.train import DNFSTrainer, TrainConfig
     from labcore.checkpoint import atomic_write_text
     from labcore.logging import get_logger
     from labcore.rng import seed_everything
+    from labcore.trainer_args import maybe_compile, trainer_options
 
     log = get_logger("dnfs")
     seed_everything(a.seed)
@@ -83,6 +84,10 @@ def cmd_train(a) -> None:
 
 
 def _weighted_run(a):
+    import torch
+
+    from dnfs.sampler import default_times, simulate
+
     device = torch.device(resolve_device(a.device))
     model, path, spec = _load(a.model, device)
     gen = torch.Generator(device=device).manual_seed(a.seed)
@@ -91,6 +96,10 @@ def _weighted_run(a):
 
 
 def cmd_sample(a) -> None:
+    import torch
+
+    from dnfs.metrics import effective_sample_size
+
     res, _, _ = _weighted_run(a)
     torch.save({"samples": res.samples.cpu(), "log_weights": res.log_weights.cpu()}, a.out)
     print(json.dumps({"saved": a.out, "num": a.num, "ess": effective_sample_size(res.log_weights)}))
@@ -98,6 +107,7 @@ def cmd_sample(a) -> None:
 
 def cmd_evaluate(a) -> None:
     from dnfs.exact import exact_log_z, ferdinand_fisher, transfer_matrix_ising
+    from dnfs.metrics import effective_sample_size, ising_thermodynamics, log_partition, magnetisation
 
     res, path, spec = _weighted_run(a)
     out = {"ess": effective_sample_size(res.log_weights), **log_partition(res.log_weights)}
