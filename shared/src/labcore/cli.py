@@ -43,6 +43,11 @@ def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
 
 
+def add_compile(parser: argparse.ArgumentParser) -> None:
+    """``--compile``: torch.compile the sampler's model (:func:`labcore.compiling.maybe_compile`)."""
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (inductor; CPU needs g++)")
+
+
 def resolve_device(name: str) -> str:
     """``--device`` as a torch device string: ``auto`` is ``cuda`` when available, else ``cpu``."""
     if name != "auto":

@@ -7,7 +7,9 @@ the same command-line flags (:func:`add_trainer_args`), with:
   ``checkpoint_every`` optimiser steps, resumed by :func:`fit`;
 - signal safety (:class:`SignalCheckpoint`): SIGINT/SIGTERM write ``last.ckpt`` at the current step and
   exit with ``128 + signal`` (130/143), so a resumed run loses no step;
-- any Lightning strategy (``ddp``, ``ddp_spawn``, ``ddp_fork``, ``fsdp``), precision and ``torch.compile``.
+- any Lightning strategy (``ddp``, ``ddp_spawn``, ``ddp_fork``, ``fsdp``), precision and ``torch.compile``
+  (:mod:`labcore.compiling`). ``fsdp`` needs CUDA: Lightning's ``FSDPStrategy`` refuses a CPU accelerator,
+  and torch's FSDP refuses CPU processes even when that check is bypassed (torch 2.14, Lightning 2.6).
 
 Step-indexed trainers (whose batch and noise are drawn afresh each step rather than read from a
 dataset) subclass :class:`StepModule`: every micro-batch's randomness is a function of
@@ -31,7 +33,6 @@ from labcore.signals import SignalFlag
 from labcore.trainer_args import (  # noqa: F401 (re-exported)
     STRATEGIES,
     add_trainer_args,
-    maybe_compile,
     micro_seed,
     step_generator,
     trainer_options,
@@ -165,6 +166,8 @@ def make_trainer(
         raise ValueError(f"checkpoint_every must be >= 1 optimiser step, got {checkpoint_every}")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
+    if strategy == "fsdp" and (accelerator == "cpu" or not torch.cuda.is_available()):
+        raise ValueError("strategy 'fsdp' needs CUDA GPUs (Lightning's and torch's FSDP refuse CPU); use 'ddp' on CPU")
     saving: list[Callback] = []
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)

@@ -5,7 +5,9 @@ A test directory enables it in its ``conftest.py`` with
 
 Markers: ``gpu`` (needs CUDA; skipped without it) and ``slow`` (left out of the CPU suite).
 With ``LABCORE_GPU_TESTS=1`` only ``gpu`` tests run, so a GPU runner does not repeat the CPU suite.
-Fixtures: ``seeded`` (seeds every generator with 0), ``stop_at_device`` (``--device`` reaches the model).
+Fixtures: ``seeded`` (seeds every generator with 0), ``stop_at_device`` (``--device`` reaches the model),
+``compile_backend`` (the torch.compile backends a compile test runs with). :func:`compiled_vs_eager` runs a
+call before and after :func:`labcore.compiling.maybe_compile`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 import pytest
 import torch
 
+from labcore.compiling import maybe_compile
 from labcore.rng import seed_everything
 
 MARKERS = {
@@ -78,3 +81,24 @@ def stop_at_device(monkeypatch) -> type[MovedTo]:
 
     monkeypatch.setattr(torch.nn.Module, "to", to)
     return MovedTo
+
+
+@pytest.fixture(params=["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)])
+def compile_backend(request) -> str:
+    """``aot_eager`` (TorchDynamo's graph capture and AOTAutograd, no code generation) in the CPU suite;
+    ``inductor`` (the default backend: generated C++ on CPU, seconds to minutes to compile) under ``-m slow``."""
+    torch._dynamo.reset()
+    return request.param
+
+
+def compiled_vs_eager(run, model: torch.nn.Module, backend: str, *, modules=None, seed: int = 0):
+    """``(run(model) eager, run(model) after maybe_compile(model, True, ...))``, torch seeded with ``seed``
+    before each call; fails unless the compiled call captured at least one graph (compilation applied)."""
+    torch.manual_seed(seed)
+    eager = run(model)
+    maybe_compile(model, True, modules=modules, backend=backend)
+    torch._dynamo.utils.counters.clear()
+    torch.manual_seed(seed)
+    compiled = run(model)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0, "the compiled call ran no compiled graph"
+    return eager, compiled

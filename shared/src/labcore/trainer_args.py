@@ -19,7 +19,7 @@ def add_trainer_args(parser: argparse.ArgumentParser, *, checkpoint_every: int =
     g.add_argument("--num-nodes", type=int, default=1, help="nodes (with torchrun or SLURM)")
     g.add_argument("--strategy", default="auto", choices=STRATEGIES, help="data/model parallelism")
     g.add_argument("--precision", default=None, help="e.g. 32-true, 64-true, bf16-mixed, 16-mixed")
-    g.add_argument("--compile", action="store_true", help="torch.compile the model")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model (labcore.compiling)")
     g.add_argument("--checkpoint-every", type=int, default=checkpoint_every, help="optimiser steps between checkpoints")
     g.add_argument(
         "--resume", action=argparse.BooleanOptionalAction, default=True, help="continue from OUT's last.ckpt"
@@ -39,13 +39,6 @@ def trainer_options(args: argparse.Namespace) -> dict[str, Any]:
         "precision": args.precision,
         "checkpoint_every": args.checkpoint_every,
     }
-
-
-def maybe_compile(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
-    """``model.compile()`` in place when ``enabled`` (state-dict keys unchanged, so checkpoints still load)."""
-    if enabled:
-        model.compile()
-    return model
 
 
 def micro_seed(seed: int, step: int, index: int = 0) -> int:

@@ -6,10 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from labcore.cli import add_device, add_seed, resolve_device
+from labcore.cli import add_compile, add_device, add_seed, resolve_device
+from labcore.compiling import maybe_compile
 from labcore.extras import require
 from labcore.logging import get_logger
-from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
+from labcore.trainer_args import add_trainer_args, trainer_options
 
 log = get_logger("diffucoder")
 
@@ -93,6 +94,7 @@ def cmd_sample(a) -> None:
     from diffucoder.generation import diffusion_generate
 
     model, tok = _load(a.model, a.device)
+    maybe_compile(model, a.compile)
     ids = torch.tensor([tok.encode(a.prompt, add_special_tokens=False)] * a.num, device=model.device)
     g = torch.Generator(model.device).manual_seed(a.seed)
     if a.cached:
@@ -275,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold", type=float, default=0.9, help="with --cached and no --steps: parallel-decoding threshold"
     )
     _add_sampler(p)
+    add_compile(p)
     p.set_defaults(fn=cmd_sample)
     p = sub.add_parser("arness", help="record decoding orders and plot AR-ness vs temperature (PNG)")
     p.add_argument("--model", required=True)

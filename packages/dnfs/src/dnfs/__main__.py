@@ -11,7 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
-from labcore.cli import add_device, add_seed, resolve_device
+from labcore.cli import add_compile, add_device, add_seed, resolve_device
+from labcore.compiling import maybe_compile
 from labcore.trainer_args import add_trainer_args
 from labcore.validate import positive_int_arg
 
@@ -51,7 +52,7 @@ def cmd_train(a) -> None:
     from labcore.checkpoint import atomic_write_text
     from labcore.logging import get_logger
     from labcore.rng import seed_everything
-    from labcore.trainer_args import maybe_compile, trainer_options
+    from labcore.trainer_args import trainer_options
 
     log = get_logger("dnfs")
     seed_everything(a.seed)
@@ -90,6 +91,7 @@ def _weighted_run(a):
 
     device = torch.device(resolve_device(a.device))
     model, path, spec = _load(a.model, device)
+    maybe_compile(model, a.compile)
     gen = torch.Generator(device=device).manual_seed(a.seed)
     res = simulate(model, path, a.num, default_times(a.steps, device), generator=gen)
     return res, path, spec
@@ -192,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--model", required=True, help="directory written by `train`")
         s.add_argument("--num", type=positive_int_arg, default=2048)
         s.add_argument("--steps", type=positive_int_arg, default=63)
+        add_compile(s)
         if name == "sample":
             s.add_argument("--out", required=True)
     e = sub.add_parser("exact", help="exact Ising log Z, U/D, F/D, S/D (transfer matrix, Ferdinand-Fisher)")

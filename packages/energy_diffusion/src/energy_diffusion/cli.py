@@ -15,9 +15,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labcore.cli import add_device, add_seed, resolve_device
+from labcore.cli import add_compile, add_device, add_seed, resolve_device
+from labcore.compiling import maybe_compile
 from labcore.logging import get_logger
-from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
+from labcore.trainer_args import add_trainer_args, trainer_options
 
 if TYPE_CHECKING:  # torch and the models load inside the commands: --help stays fast
     import torch
@@ -138,6 +139,8 @@ def compose(a) -> tuple[FeynmanKac, list[float], list[dict]]:
 
     device = resolve_device(a.device)
     energies = [load_energy(p).to(device) for p in a.model]
+    for e in energies:
+        maybe_compile(e, a.compile, modules=e.sampling_modules())
     dims = {e.dim for e in energies}
     if len(dims) != 1:
         raise SystemExit(f"energies have different dimensions {sorted(dims)}; they cannot be composed")
@@ -285,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         add_seed(q)
         add_device(q)
+        add_compile(q)
     s.add_argument("--out", default="samples.pt")
     s.set_defaults(fn=cmd_sample)
     e.set_defaults(fn=cmd_evaluate)

@@ -29,6 +29,11 @@ class EnergyModel(nn.Module):
     def features(self, u: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def sampling_modules(self) -> list[nn.Module]:
+        """What ``compile`` compiles for sampling: the feature network ``f`` (:meth:`energy` and :meth:`score`
+        call it, not ``forward``; :func:`labcore.compiling.maybe_compile`)."""
+        return list(self.children())
+
     def energy(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """E(x, σ) per example, shape ``(N,)``."""
         sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)

@@ -6,10 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from labcore.cli import add_device, add_seed, resolve_device
+from labcore.cli import add_compile, add_device, add_seed, resolve_device
+from labcore.compiling import maybe_compile
 from labcore.extras import require
 from labcore.logging import get_logger
-from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
+from labcore.trainer_args import add_trainer_args, trainer_options
 
 log = get_logger("r2l_lm")
 
@@ -97,6 +98,7 @@ def cmd_score(a) -> None:
 
     qs, opts, gold = _read_mcq(a.mcq)  # before the model: a bad file fails fast
     model, tok = _load(a.model)
+    maybe_compile(model, a.compile)
     scorer = MCQScorer(model, tok, _direction(model, a.direction), batch_size=a.batch_size, delimiter=a.delimiter)
     res = scorer.evaluate(qs, opts, gold, paradigm=a.paradigm)
     print(json.dumps({"accuracy": res["accuracy"], "gold_nll_nats": res["gold_nll"], "questions": len(qs)}))
@@ -107,7 +109,7 @@ def cmd_sample(a) -> None:
     from r2l_lm.model import R2LModel
 
     model, tok = _load(a.model)
-    r2l = R2LModel(model.to(resolve_device(a.device)), tok)
+    r2l = R2LModel(maybe_compile(model.to(resolve_device(a.device)), a.compile), tok)
     seed_everything(a.seed)
     sampling = {"do_sample": True, "top_p": a.top_p} if a.do_sample else {"do_sample": False}
     for text in r2l.generate([a.suffix] * a.num, max_new_tokens=a.max_new_tokens, **sampling):  # one batch
@@ -207,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paradigm", choices=["l2r", "r2l-1", "r2l-2", "r2l-3"])
     p.add_argument("--delimiter", default=" ")
     p.add_argument("--batch-size", type=int, default=64)
+    add_compile(p)
     p.set_defaults(fn=cmd_score)
 
     p = sub.add_parser("sample", help="R2L: write the text that precedes SUFFIX (greedy unless --do-sample)")
@@ -218,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=1.0)
     add_seed(p)
     add_device(p)
+    add_compile(p)
     p.set_defaults(fn=cmd_sample)
 
     p = sub.add_parser("evaluate", help="lm-evaluation-harness tasks; R2L models score with the R2L adapter")

@@ -18,9 +18,10 @@ import argparse
 import json
 from pathlib import Path
 
-from labcore.cli import add_device, add_seed, resolve_device
+from labcore.cli import add_compile, add_device, add_seed, resolve_device
+from labcore.compiling import maybe_compile
 from labcore.logging import get_logger
-from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
+from labcore.trainer_args import add_trainer_args, trainer_options
 from labcore.validate import nonnegative_float_arg, positive_float_arg, positive_int_arg
 
 log = get_logger("starflow")
@@ -125,6 +126,7 @@ def sample(args) -> None:
     if args.text_encoder:
         pipe.text_encoder = TextEncoder.from_pretrained(args.text_encoder, pipe.model.config.txt_size)
     pipe.to(resolve_device(args.device))
+    maybe_compile(pipe.model, args.compile, modules=pipe.model.sampling_modules())
     jacobi = JacobiOptions(args.jacobi_block, args.jacobi_iters, args.jacobi_threshold) if args.jacobi_block else None
     out = pipe(
         args.prompt or None,
@@ -218,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="samples.png")
     add_seed(s)
     add_device(s)
+    add_compile(s)
     e = sub.add_parser("evaluate", help="NLL / bits per dim of noise-augmented data")
     e.add_argument("--model", required=True)
     e.add_argument("--data", default="digits")

@@ -121,6 +121,12 @@ class StarFlow(PreTrainedMixin, PreTrainedModel):
         return {"loss": loss, "loss_z": loss_z.detach(), "loss_logdet": loss_logdet.detach()}
 
     # -- sampling -------------------------------------------------------------------------
+    def sampling_modules(self) -> list[nn.Module]:
+        """What ``compile`` compiles for :meth:`sample`: every Transformer layer, which the sequential inverse
+        calls once per token with its KV cache, and the model (the denoising score's forward pass)
+        (:func:`labcore.compiling.maybe_compile`)."""
+        return [self, *(layer for block in self.blocks for layer in block.attn_blocks)]
+
     @torch.no_grad()
     def sample(
         self,

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labcore.cli import add_device, add_seed, resolve_device
+from labcore.cli import add_compile, add_device, add_seed, resolve_device
+from labcore.compiling import maybe_compile
 from labcore.logging import get_logger
 from labcore.trainer_args import add_trainer_args, trainer_options
 from labcore.validate import nonnegative_float_arg, positive_float_arg, positive_int_arg
@@ -82,6 +83,7 @@ def cmd_sample(args) -> None:
     from labcore.rng import seed_everything
 
     model = _load(args)
+    maybe_compile(model, args.compile, modules=model.sampling_modules())
     seed_everything(args.seed)
     n_cls = model.config.num_classes
     y = None
@@ -165,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
             add_seed(s)
             s.add_argument("--scale", type=positive_int_arg, default=1, help="integer upscaling of the PNG")
             s.add_argument("--out", type=Path, default=Path("samples.png"))
+            add_compile(s)
         else:
             s.add_argument("--data", default="digits")
             s.add_argument("--split", default="test")

@@ -197,6 +197,12 @@ class TarFlow(
         dtype = next(self.parameters()).dtype
         return score_denoise(x, sigma, lambda v: self.log_prob(v.to(dtype), y))
 
+    def sampling_modules(self) -> list[nn.Module]:
+        """What ``compile`` compiles for :meth:`sample`: the model (the Jacobi sampler's and the denoising
+        score's forward passes) and every Transformer layer's MLP, which the sequential KV-cached inverse calls
+        once per token; its attention steps stay eager (:func:`labcore.compiling.maybe_compile`)."""
+        return [self, *(layer.mlp for block in self.blocks for layer in block.attn_blocks)]
+
     def sample(
         self,
         num: int,

@@ -10,9 +10,10 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, Dataset
 
+from labcore.compiling import maybe_compile
 from labcore.figures import save_image_grid
 from labcore.lightning import fit as fit_resumable
-from labcore.lightning import make_trainer, maybe_compile, micro_batch, step_dataloader
+from labcore.lightning import make_trainer, micro_batch, step_dataloader
 from labcore.logging import get_logger
 from labcore.schedules import warmup_cosine
 from labcore.validate import check_count

@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labcore.cli import add_device, add_seed, resolve_device
+from labcore.cli import add_compile, add_device, add_seed, resolve_device
+from labcore.compiling import maybe_compile
 from labcore.logging import get_logger
-from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
+from labcore.trainer_args import add_trainer_args, trainer_options
 
 if TYPE_CHECKING:  # torch and the model load inside the commands: --help stays fast
     from tarflow_lm.modeling import TarFlowLMModel
@@ -85,6 +86,7 @@ def cmd_sample(a) -> None:
     from tarflow_lm.data import decode_chars
 
     model = _load(a.model, a.device)
+    maybe_compile(model, a.compile, modules=model.sampling_modules())
     gen = torch.Generator(model.device).manual_seed(a.seed)
     passes = model.generate(a.num, a.seq_len, a.temperature, gen, return_passes=True)
     for i in range(a.num):
@@ -130,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--passes", action="store_true", help="print the decode of every intermediate flow layer")
     add_seed(s)
     add_device(s)
+    add_compile(s)
     d = sub.add_parser("demo", help="the quick-start demo: flow vs AR baseline on the text8-like corpus, PNGs")
     d.add_argument("--out", default="runs/tarflow_lm-demo")
     d.add_argument("--steps", type=int, default=600, help="training steps (a step budget: same numbers anywhere)")

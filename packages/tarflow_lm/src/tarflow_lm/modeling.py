@@ -211,6 +211,11 @@ class TarFlowLMModel(PreTrainedMixin, PreTrainedModel):
         """
         return [self.decode(z) for z in self.prior_inverse(u, check=False)]
 
+    def sampling_modules(self) -> list[nn.Module]:
+        """What ``compile`` compiles for :meth:`generate`: every flow layer's causal Transformer, which the
+        inverse calls once per patch with its KV cache (:func:`labcore.compiling.maybe_compile`)."""
+        return [flow.net for flow in self.flows]
+
     @torch.no_grad()
     def generate(
         self,

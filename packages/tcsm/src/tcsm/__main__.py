@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labcore.cli import add_device, add_seed, resolve_device
+from labcore.cli import add_compile, add_device, add_seed, resolve_device
+from labcore.compiling import maybe_compile
 from labcore.logging import get_logger
-from labcore.trainer_args import add_trainer_args, maybe_compile, step_generator, trainer_options
+from labcore.trainer_args import add_trainer_args, step_generator, trainer_options
 
 if TYPE_CHECKING:  # torch and the model load inside the commands: --help stays fast
     from tcsm.model import TCSMDenoiser
@@ -104,6 +105,7 @@ def cmd_sample(a) -> None:
 
     device = resolve_device(a.device)
     model, process = _load(a.model, device)
+    maybe_compile(model, a.compile)
     xs = sample(
         model,
         process,
@@ -171,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num", type=int, default=8)
     s.add_argument("--length", type=int, default=None)
     s.add_argument("--steps", type=int, default=64)
+    add_compile(s)
     s.set_defaults(fn=cmd_sample)
     e = sub.add_parser("evaluate", help="validation bits/char (ELBO bound of the model's process)")
     e.add_argument("--model", required=True)

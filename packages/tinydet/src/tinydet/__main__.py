@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labcore.cli import add_device, resolve_device
+from labcore.cli import add_compile, add_device, resolve_device
+from labcore.compiling import maybe_compile
 from labcore.logging import get_logger, progress
-from labcore.trainer_args import add_trainer_args, maybe_compile, trainer_options
+from labcore.trainer_args import add_trainer_args, trainer_options
 from labcore.validate import nonnegative_int_arg, positive_float_arg, positive_int_arg
 
 log = get_logger("tinydet")
@@ -156,6 +157,7 @@ def cmd_predict(args) -> None:
     from tinydet.visualize import draw_boxes
 
     detector = _load_model(args.model)
+    maybe_compile(detector, args.compile)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for path in progress([Path(p) for p in args.images], desc="predict"):
@@ -292,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--patch-size", type=nonnegative_int_arg, default=0, help="split large images into windows (DOTA: 1024)"
     )
     pr.add_argument("--gap", type=int, default=200, help="overlap of the --patch-size windows")
+    add_compile(pr)
     pr.set_defaults(fn=cmd_predict)
     sp = sub.add_parser(
         "split", help="cut a DOTA-layout folder into window patches (mmrotate img_split)", parents=[common]
