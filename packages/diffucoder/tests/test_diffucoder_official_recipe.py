@@ -109,8 +109,9 @@ def test_recipe_defaults_are_the_official_config():
         recipe_settings("paper")
 
 
-# TRL's private methods CoupledGRPOTrainer overrides or relies on; a change of any signature must fail here
-# (tested with trl 1.16.0; the package pins trl>=1.16,<1.17).
+# TRL's private methods CoupledGRPOTrainer overrides or relies on, each signature in full (parameters, defaults) as
+# recorded from trl 1.16.0: any change of the installed TRL must fail here (the package pins trl>=1.16,<1.17).
+_MM = ("pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes", "num_tiles")
 PRIVATE_API = {
     "_prepare_inputs": ["self", "generation_batch"],
     "_generate_single_turn": [
@@ -119,7 +120,7 @@ PRIVATE_API = {
         "images",
         "multimodal_fields",
         "num_generations",
-        "has_tool_images",
+        "has_tool_images=False",
     ],
     "_generate_and_score_completions": ["self", "inputs"],
     "_get_per_token_logps_and_entropies": [
@@ -128,21 +129,33 @@ PRIVATE_API = {
         "input_ids",
         "attention_mask",
         "logits_to_keep",
-        "batch_size",
-        "compute_entropy",
-        "compute_aux_loss",
+        "batch_size=None",
+        "compute_entropy=False",
+        "compute_aux_loss=False",
+        *(f"{name}=None" for name in _MM),
+        "image_sizes=None",
+        "token_type_ids=None",
+        "mm_token_type_ids=None",
+        "image_position_ids=None",
     ],
     "_compute_loss": ["self", "model", "inputs"],
     "training_step": ["self", "model", "inputs", "num_items_in_batch"],
 }
 
 
+def _params(function) -> list[str]:
+    return [
+        p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
+        for p in inspect.signature(function).parameters.values()
+    ]
+
+
 def test_trl_private_api_is_the_one_overridden():
     from trl import GRPOTrainer
 
     for name, params in PRIVATE_API.items():
-        got = list(inspect.signature(getattr(GRPOTrainer, name)).parameters)
-        assert got[: len(params)] == params, f"GRPOTrainer.{name}{got} changed"
+        got = _params(getattr(GRPOTrainer, name))
+        assert got == params, f"GRPOTrainer.{name}{got} changed (recorded from trl 1.16.0)"
     # the official index (_step read after incrementing) relies on TRL incrementing _step after the loss
     assert "self._step += 1" in inspect.getsource(GRPOTrainer.training_step)
     assert "shuffle_sequence_dict" in inspect.getsource(GRPOTrainer._prepare_inputs)
