@@ -161,3 +161,12 @@ def test_cli_grpo_on_humaneval_prompts(tmp_path, make_config, tok):
     )
     assert (tmp_path / "out" / "model" / "config.json").exists()
     assert DreamModel.from_pretrained(tmp_path / "out" / "model").config.model_type == "Dream"
+
+
+@pytest.mark.parametrize("functions", [0, 10_000])
+def test_train_model_refuses_a_subset_it_cannot_take(tmp_path, functions):
+    from diffucoder.demo import train_model
+
+    with pytest.raises(ValueError, match="functions="):
+        train_model(tmp_path, train_steps=1, functions=functions)
+    assert not (tmp_path / "run").exists()  # refused before any training
