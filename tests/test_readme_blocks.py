@@ -1,11 +1,11 @@
 """Every fenced code block of the READMEs and CONTRIBUTING.md runs verbatim (issue #17 item 6).
 
-A ```python block runs as a script, a ```bash/```sh block with ``bash -euo pipefail``: each in a fresh
-subprocess (the block saved as a file), in an empty temporary directory, offline (``HF_HUB_OFFLINE=1``), with this interpreter's
-``python`` and console scripts first on ``PATH``. A block that must not run here says why in an HTML comment
-on the line right before its fence, ``<!-- skip: needs CUDA and the 7B checkpoint -->``; the reason is
-mandatory and is the skip's message. Any other language (``text``, ``toml``, ...) is not code, and every fence
-names its language. Test ids are ``README:line``.
+A ```python block runs as a script, a ```bash/```sh block with ``bash -euo pipefail``: each saved to a file and
+run in a fresh subprocess, in an empty temporary directory, offline (``HF_HUB_OFFLINE=1``), with this
+interpreter's ``python`` and console scripts first on ``PATH``. A block that must not run here says why in an
+HTML comment on the line right before its fence, ``<!-- skip: needs CUDA and the 7B checkpoint -->``; the
+reason is mandatory and is the skip's message. Any other language (``text``, ``toml``, ...) is not code, and
+every fence names its language. Test ids are ``README:line`` (the opening fence).
 """
 
 from __future__ import annotations
