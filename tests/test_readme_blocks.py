@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -82,21 +83,44 @@ def test_parser_reads_skip_markers(tmp_path):
         blocks(doc)
 
 
-@pytest.mark.parametrize("block", RUNNABLE, ids=[b.id for b in RUNNABLE])
-def test_readme_block_runs(block, tmp_path):
-    if block.skip:
-        pytest.skip(block.skip)
+def skip_reason(block: Block) -> str | None:
+    """Why ``block`` does not run here: its marker's reason, or its package is not installed."""
     package = block.doc.parent.name if block.doc.parent.parent.name == "packages" else None
     if package and find_spec(package) is None:
-        pytest.skip(f"{package} is not installed")
+        return f"{package} is not installed"
+    return block.skip
+
+
+def run(block: Block, tmp: Path) -> subprocess.CompletedProcess:
     bindir = str(Path(sys.executable).parent)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "MPLBACKEND": "Agg", "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
-    script, work = tmp_path / "block", tmp_path / "work"
+    script, work = tmp / "block", tmp / "work"
     script.write_text(block.code, encoding="utf-8")
     work.mkdir()
     cmd = [part.format(python=sys.executable) for part in CODE[block.lang]] + [str(script)]
-    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def started(request, tmp_path_factory):
+    """Every selected block that runs, started at the first one's test, two at a time (CI has 2 cores; the
+    blocks are dominated by single-threaded imports): each test then waits for its own."""
+    chosen = [item.callspec.params["block"] for item in request.session.items
+              if getattr(item, "originalname", None) == "test_readme_block_runs"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {b.id: pool.submit(run, b, tmp_path_factory.mktemp("block")) for b in chosen if not skip_reason(b)}
+        yield futures
+        for f in futures.values():
+            f.cancel()
+
+
+@pytest.mark.parametrize("block", RUNNABLE, ids=[b.id for b in RUNNABLE])
+def test_readme_block_runs(block, started):
+    reason = skip_reason(block)
+    if reason:
+        pytest.skip(reason)
+    proc = started[block.id].result()
     assert proc.returncode == 0, (
         f"{block.id} ({block.lang}) exited with {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}"
         f"\n--- stderr\n{proc.stderr[-6000:]}")
