@@ -62,12 +62,20 @@ def test_volume_preserving_training_learns_prior_variance(tmp_path, seeded):
 
 
 def test_demo_runs_at_a_tiny_budget(tmp_path):
-    out = demo(tmp_path, bpd_steps=3, gen_steps=3, guidance=(0.0, 1.0), batch_size=32)
+    out = demo(tmp_path, bpd_steps=3, gen_steps=3, guidance=(0.0, 1.0), chosen=1.0, batch_size=32, gen_batch_size=16)
     assert np.isfinite(out["test_bits_per_dim"]) and out["test_bits_per_dim"] > 0
-    assert (tmp_path / "tarflow_digits_samples_w1.png").exists()
+    assert (tmp_path / "tarflow_digits_samples.png").exists()
     assert (tmp_path / "tarflow_label_accuracy_vs_guidance.png").exists()
-    assert out["claim"]["baseline"] == out["label_accuracy_w0"] and 0 <= out["label_accuracy_w1"] <= 1
+    assert out["claim"]["baseline"] == out["label_accuracy_w0"] and out["claim"]["ours"] == out["label_accuracy_w1"]
+    assert 0 <= out["label_accuracy_w1_annealed"] <= 1
     assert (tmp_path / "tarflow-digits" / "model.safetensors").exists()
+
+
+def test_demo_refuses_a_chosen_guidance_it_does_not_sample(tmp_path):
+    with pytest.raises(ValueError, match="chosen=3"):
+        demo(tmp_path, guidance=(0.0, 1.0), chosen=3.0)
+    with pytest.raises(ValueError, match="contain 0"):
+        demo(tmp_path, guidance=(1.0, 2.0), chosen=2.0)
 
 
 def test_cli_sample_and_evaluate(tmp_path, capsys, seeded):
@@ -126,9 +134,10 @@ def test_a_few_training_steps_lower_test_bits_per_dim(tmp_path, seeded):
 
 
 @pytest.mark.slow
-def test_full_demo_reaches_its_reported_bits_per_dim(tmp_path):
+def test_full_demo_reaches_its_reported_bits_per_dim_and_label_accuracy(tmp_path):
     out = demo(tmp_path)
     assert out["test_bits_per_dim"] < 6.0
+    assert out["claim"]["verdict"] == "supports", out["claim"]  # guided samples: label accuracy >= 0.8
 
 
 def test_cli_train_seed_reaches_fit(tmp_path, monkeypatch):
