@@ -2,8 +2,9 @@
 
     python benchmarks/tarflow_lm/bench.py --steps 300      # CPU, tiny: numbers are NOT paper-comparable
 
-Prints a markdown table: validation bits/char (AR: exact NLL; TarFlowLM: ELBO and IW-K bounds) and
-generation tokens/s for patch sizes 1/2/4 (untrained weights: speed depends on shapes, not values).
+Prints markdown tables: validation bits/char (AR: exact NLL; TarFlowLM: ELBO and IW-K bounds), mean ± std over
+``--seeds`` (:mod:`labcore.seeds`; the seed sets initialisation, batches and posterior samples; the data are
+fixed), and generation tokens/s for patch sizes 1/2/4 (untrained weights: speed depends on shapes, not values).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 import torch
 
 from labcore.rng import seed_everything
+from labcore.seeds import over_seeds, seed_table
 from tarflow_lm import PRESETS, TarFlowLMModel
 from tarflow_lm.baseline import ARBaselineLM
 from tarflow_lm.data import contiguous_windows, text8_like_splits
@@ -29,6 +31,7 @@ def main():
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seq-len", type=int, default=32)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--speed-only", action="store_true", help="skip the likelihood comparison")
     a = ap.parse_args()
     if not a.speed_only:
@@ -38,7 +41,6 @@ def main():
 
 
 def likelihood_table(a):
-    seed_everything(0)
     tr, va = text8_like_splits(200_000)
     valid = contiguous_windows(va, a.seq_len, 64)
     cfg = PRESETS["tiny"](
@@ -48,33 +50,42 @@ def likelihood_table(a):
         layer_types=["mix1", "affine", "affine"],
         num_mixtures=[8, 0, 0],
     )
-    flow = TarFlowLMModel(cfg)
-    t0 = time.time()
-    train(flow, tr, steps=a.steps, batch_size=a.batch_size, lr=3e-3, show_progress=False)
-    flow_time = time.time() - t0
-    fm = evaluate(flow, valid, num_samples=8)
-    seed_everything(0)
-    prog = TarFlowLMModel(cfg)
-    train(prog, tr, steps=a.steps, batch_size=a.batch_size, lr=3e-3, progressive=True, show_progress=False)
-    pm = evaluate(prog, valid, num_samples=8)
+    params = {}
 
-    seed_everything(0)
-    ar = ARBaselineLM(27, 64, 3, 4, a.seq_len)  # 3 Transformer layers = 3 flow layers × 1
-    t0 = time.time()
-    train(ar, tr, steps=a.steps, batch_size=a.batch_size, lr=3e-3, show_progress=False)
-    ar_time = time.time() - t0
-    ar_bpc = evaluate(ar, valid)["elbo_bpc"]  # exact NLL
+    def timed_train(model, seed, **kw):
+        params[type(model).__name__] = n_params(model)
+        t0 = time.time()
+        train(model, tr, steps=a.steps, batch_size=a.batch_size, seq_len=a.seq_len, lr=3e-3, seed=seed,
+              show_progress=False, **kw)
+        return time.time() - t0
 
+    def one_seed(seed):
+        seed_everything(seed)
+        ar = ARBaselineLM(27, 64, 3, 4, a.seq_len)  # 3 Transformer layers = 3 flow layers × 1
+        ar_s = timed_train(ar, seed)
+        seed_everything(seed)
+        flow = TarFlowLMModel(cfg)
+        flow_s = timed_train(flow, seed)
+        fm = evaluate(flow, valid, num_samples=8, seed=seed)
+        seed_everything(seed)
+        prog = TarFlowLMModel(cfg)
+        timed_train(prog, seed, progressive=True)
+        pm = evaluate(prog, valid, num_samples=8, seed=seed)
+        return {
+            "AR Transformer, 3 layers: exact NLL, bits/char": evaluate(ar, valid)["elbo_bpc"],
+            "TarFlowLM Mix-1 + 2×affine: ELBO, bits/char": fm["elbo_bpc"],
+            "same, importance-weighted bound K = 8, bits/char": fm["iw8_bpc"],
+            "same, progressive training (one layer at a time): ELBO, bits/char": pm["elbo_bpc"],
+            "same, progressive: IW-8, bits/char": pm["iw8_bpc"],
+            "AR training, s": ar_s,
+            "TarFlowLM training (not progressive), s": flow_s,
+        }
+
+    spread = over_seeds(one_seed, a.seeds)
     print(f"## Likelihood ({a.steps} steps × batch {a.batch_size} × {a.seq_len} chars, CPU, contended)\n")
-    print("| model | params | valid bits/char | train s |\n|---|---|---|---|")
-    print(f"| AR Transformer (exact NLL) | {n_params(ar):,} | {ar_bpc:.3f} | {ar_time:.0f} |")
-    print(f"| TarFlowLM mix1+2×affine, ELBO | {n_params(flow):,} | {fm['elbo_bpc']:.3f} | {flow_time:.0f} |")
-    print(f"| TarFlowLM mix1+2×affine, IW-8 bound | | {fm['iw8_bpc']:.3f} | |")
-    print(
-        f"| same, progressive (1 layer at a time, equal step shares), ELBO / IW-8 | | "
-        f"{pm['elbo_bpc']:.3f} / {pm['iw8_bpc']:.3f} | |"
-    )
-    print("| paper anchor, text8 (GPT-2-small budget): AR / TCSM / MD4 | | 1.23 / ≤1.25 / ≤1.37 | |")
+    print(f"params: AR {params['ARBaselineLM']:,}, TarFlowLM {params['TarFlowLMModel']:,}\n")
+    print(seed_table({k: {"value": v} for k, v in spread.items()}, ["value"], a.seeds, label="measure"))
+    print("\npaper anchor, text8 (GPT-2-small budget): AR / TCSM / MD4 = 1.23 / ≤1.25 / ≤1.37")
 
 
 def speed_table():
