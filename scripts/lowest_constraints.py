@@ -8,7 +8,7 @@ following the project's self-references such as ``tcsm[test]`` -> ``tcsm[demo]``
 pinned to the lower bound of its ``>=``/``~=``/``==`` specifier; when several of them name the same distribution the
 highest minimum is pinned. Other projects of this repository (labcore) are not followed: their minimums are held in
 their own leg, and holding them here too would make the leg unsolvable wherever this project's dependencies need
-more (transformers 4.56 needs huggingface_hub>=0.34, labcore allows 0.23). A requirement without a lower bound
+more (transformers 4.56 needs huggingface_hub>=0.34, labcore allows 0.30). A requirement without a lower bound
 is reported on stderr and left unpinned. Environment markers are evaluated for this interpreter.
 """
 

@@ -44,6 +44,7 @@ def gpt2_ranks_path() -> Path:
 @functools.lru_cache(maxsize=1)
 def gpt2_tokenizer(ranks_path: str | None = None):
     """``GPT2TokenizerFast`` (vocab 50257 incl. ``<|endoftext|>``) built without any network access."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import GPT2TokenizerFast
 
     path = Path(ranks_path) if ranks_path else gpt2_ranks_path()
@@ -61,4 +62,7 @@ def gpt2_tokenizer(ranks_path: str | None = None):
         for tok, _ in sorted(ranks.items(), key=lambda kv: kv[1])
         if len(tok) > 1
     ]
-    return GPT2TokenizerFast(vocab=vocab, merges=merges, unk_token=EOT, bos_token=EOT, eos_token=EOT)
+    bpe = Tokenizer(models.BPE(vocab, merges))  # built here: transformers<5 takes no vocab/merges in memory
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    return GPT2TokenizerFast(tokenizer_object=bpe, unk_token=EOT, bos_token=EOT, eos_token=EOT)
