@@ -11,65 +11,31 @@ every fence names its language. Test ids are ``README:line`` (the opening fence)
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
+from labcore.markdown import Block, blocks
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "shared" / "README.md",
         *sorted(ROOT.glob("packages/*/README.md"))]
 CODE = {"python": ["{python}"], "bash": ["bash", "-euo", "pipefail"], "sh": ["bash", "-euo", "pipefail"]}
-FENCE = re.compile(r"^\s*(```+|~~~+)\s*([\w+-]*)")
-SKIP = re.compile(r"^\s*<!--\s*skip:(.*?)-->\s*$")
-
-
-@dataclass(frozen=True)
-class Block:
-    doc: Path
-    line: int  # the opening fence's line number (1-based)
-    lang: str
-    code: str
-    skip: str | None  # the reason given by a `<!-- skip: ... -->` line right before the fence
-
-    @property
-    def id(self) -> str:
-        return f"{self.doc.relative_to(ROOT)}:{self.line}"
-
-
-def blocks(doc: Path) -> list[Block]:
-    """The fenced code blocks of one Markdown file; raises ValueError on an unclosed fence or empty skip reason."""
-    lines = doc.read_text(encoding="utf-8").splitlines()
-    found, i = [], 0
-    while i < len(lines):
-        m = FENCE.match(lines[i])
-        if not m:
-            i += 1
-            continue
-        fence, start = m.group(1), i
-        end = next((j for j in range(i + 1, len(lines)) if lines[j].strip().startswith(fence)), None)
-        if end is None:
-            raise ValueError(f"{doc}:{start + 1}: fence never closed")
-        skip = SKIP.match(lines[start - 1]) if start else None
-        if skip and not skip.group(1).strip():
-            raise ValueError(f"{doc}:{start + 1}: a skip marker needs its reason: <!-- skip: why -->")
-        found.append(Block(doc, start + 1, m.group(2).lower(), "\n".join(lines[start + 1 : end]) + "\n",
-                           skip.group(1).strip() if skip else None))
-        i = end + 1
-    return found
-
-
 ALL = [b for doc in DOCS if doc.exists() for b in blocks(doc)]
+
+
+def block_id(block: Block) -> str:
+    return f"{block.doc.relative_to(ROOT)}:{block.line}"
+
 RUNNABLE = [b for b in ALL if b.lang in CODE]
 
 
 def test_every_fence_names_its_language():
-    bare = [b.id for b in ALL if not b.lang]
+    bare = [block_id(b) for b in ALL if not b.lang]
     assert not bare, "fences without a language (say `text` for output): " + ", ".join(bare)
 
 
@@ -109,18 +75,19 @@ def started(request, tmp_path_factory):
     chosen = [item.callspec.params["block"] for item in request.session.items
               if getattr(item, "originalname", None) == "test_readme_block_runs"]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {b.id: pool.submit(run, b, tmp_path_factory.mktemp("block")) for b in chosen if not skip_reason(b)}
+        futures = {block_id(b): pool.submit(run, b, tmp_path_factory.mktemp("block"))
+                   for b in chosen if not skip_reason(b)}
         yield futures
         for f in futures.values():
             f.cancel()
 
 
-@pytest.mark.parametrize("block", RUNNABLE, ids=[b.id for b in RUNNABLE])
+@pytest.mark.parametrize("block", RUNNABLE, ids=[block_id(b) for b in RUNNABLE])
 def test_readme_block_runs(block, started):
     reason = skip_reason(block)
     if reason:
         pytest.skip(reason)
-    proc = started[block.id].result()
+    proc = started[block_id(block)].result()
     assert proc.returncode == 0, (
-        f"{block.id} ({block.lang}) exited with {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}"
+        f"{block_id(block)} ({block.lang}) exited with {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}"
         f"\n--- stderr\n{proc.stderr[-6000:]}")

@@ -1,9 +1,11 @@
 """Release rehearsal: build every wheel and sdist, then install ONE package offline from the built files into
-a clean venv that sees only torch (labcore.rehearsal), import it and run its CLI's ``--help``/``demo --help``.
+a clean venv that sees only torch (labcore.rehearsal), import it and run its CLI's ``--help``/``demo --help``;
+then, with its ``[demo]`` extra added, run its README's code blocks verbatim and its CLI ``demo``.
 
 CI runs dnfs (the smallest core); every other package is the same test marked ``slow``.
 """
 
+import os
 import subprocess
 import sys
 import tarfile
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from labcore import rehearsal
+from labcore import markdown, rehearsal
 
 ROOT = Path(__file__).resolve().parents[1]
 DIRS = {"labcore": ROOT / "shared"}
@@ -72,7 +74,34 @@ def _rehearse(package: str, dist: Path, torch_site, tmp_path: Path) -> int:
     sdist = next(dist.glob(f"{wheel.name.split('-')[0]}-*.tar.gz"))
     names = tarfile.open(sdist).getnames()
     assert any(n.endswith("/tests/conftest.py") for n in names) and any(n.endswith("/LICENSE") for n in names)
-    return rehearsal.dist_size(deps) + sum(rehearsal.wheel_size(w) for w in wheels.values())
+    added = rehearsal.dist_size(deps) + sum(rehearsal.wheel_size(w) for w in wheels.values())
+    _first_use(package, project["Name"], dist, requires, torch_names | deps, [site, deps_site], tmp_path)
+    return added
+
+
+def _first_use(package, name, dist, requires, present, visible, tmp_path):
+    """With ``[demo]`` added: every README block not marked skip runs verbatim, then the CLI ``demo``."""
+    extra, missing = rehearsal.closure([(name, {"demo"})], requires)
+    assert not missing, f"{package}[demo]'s dependencies are not installed here: {missing}"
+    visible = [*visible, rehearsal.symlink_site(extra - present, tmp_path / "demo-site")]
+    python = rehearsal.make_venv(tmp_path / "venv-demo", visible)
+    rehearsal.pip_install(python, dist, f"{name}[demo]")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg",
+           "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def check(cmd: list[str], what: str) -> None:
+        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, f"{package}: {what} fails in the clean venv\n{proc.stderr[-4000:]}"
+
+    shell = {"python": [str(python)], "bash": ["bash", "-euo", "pipefail"], "sh": ["bash", "-euo", "pipefail"]}
+    for block in markdown.blocks(DIRS[package] / "README.md"):
+        if block.lang in shell and not block.skip:
+            script = tmp_path / f"block{block.line}"
+            script.write_text(block.code, encoding="utf-8")
+            check([*shell[block.lang], str(script)], f"README.md:{block.line}")
+    check([str(python), "-m", package, "demo", "--out", str(tmp_path / "demo")], f"python -m {package} demo")
 
 
 def _import_name(wheel: Path) -> str:
