@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"  # inherited by the demo processes: NumPy/scikit-learn on one thread too
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter per demo: no state leaks between demos
-    with ProcessPoolExecutor(args.jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
+    fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}  # 3.10: workers are reused
+    with ProcessPoolExecutor(args.jobs, mp_context=ctx, **fresh) as pool:
         futures = {name: pool.submit(run_demo, name, args.out / name) for name in demos}
         results = {name: f.result() for name, f in futures.items()}
     from labcore.report import write_report
