@@ -10,7 +10,6 @@ every fence names its language. Test ids are ``README:line`` (the opening fence)
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -19,19 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from labcore.markdown import Block, blocks
+from labcore.markdown import RUNNERS, Block, blocks, run_block
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "shared" / "README.md",
         *sorted(ROOT.glob("packages/*/README.md"))]
-CODE = {"python": ["{python}"], "bash": ["bash", "-euo", "pipefail"], "sh": ["bash", "-euo", "pipefail"]}
 ALL = [b for doc in DOCS if doc.exists() for b in blocks(doc)]
 
 
 def block_id(block: Block) -> str:
     return f"{block.doc.relative_to(ROOT)}:{block.line}"
 
-RUNNABLE = [b for b in ALL if b.lang in CODE]
+RUNNABLE = [b for b in ALL if b.lang in RUNNERS]
 
 
 def test_every_fence_names_its_language():
@@ -58,14 +56,9 @@ def skip_reason(block: Block) -> str | None:
 
 
 def run(block: Block, tmp: Path) -> subprocess.CompletedProcess:
-    bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "MPLBACKEND": "Agg", "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
-    script, work = tmp / "block", tmp / "work"
-    script.write_text(block.code, encoding="utf-8")
+    work = tmp / "work"
     work.mkdir()
-    cmd = [part.format(python=sys.executable) for part in CODE[block.lang]] + [str(script)]
-    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    return run_block(block, sys.executable, work, tmp / "block")
 
 
 @pytest.fixture(scope="module")

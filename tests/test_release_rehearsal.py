@@ -5,7 +5,6 @@ then, with its ``[demo]`` extra added, run its README's code blocks verbatim and
 CI runs dnfs (the smallest core); every other package is the same test marked ``slow``.
 """
 
-import os
 import subprocess
 import sys
 import tarfile
@@ -86,22 +85,16 @@ def _first_use(package, name, dist, requires, present, visible, tmp_path):
     visible = [*visible, rehearsal.symlink_site(extra - present, tmp_path / "demo-site")]
     python = rehearsal.make_venv(tmp_path / "venv-demo", visible)
     rehearsal.pip_install(python, dist, f"{name}[demo]")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg",
-           "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     work = tmp_path / "work"
     work.mkdir()
-
-    def check(cmd: list[str], what: str) -> None:
-        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, f"{package}: {what} fails in the clean venv\n{proc.stderr[-4000:]}"
-
-    shell = {"python": [str(python)], "bash": ["bash", "-euo", "pipefail"], "sh": ["bash", "-euo", "pipefail"]}
     for block in markdown.blocks(DIRS[package] / "README.md"):
-        if block.lang in shell and not block.skip:
-            script = tmp_path / f"block{block.line}"
-            script.write_text(block.code, encoding="utf-8")
-            check([*shell[block.lang], str(script)], f"README.md:{block.line}")
-    check([str(python), "-m", package, "demo", "--out", str(tmp_path / "demo")], f"python -m {package} demo")
+        if block.lang in markdown.RUNNERS and not block.skip:
+            proc = markdown.run_block(block, python, work, tmp_path / f"block{block.line}")
+            where = f"README.md:{block.line}"
+            assert proc.returncode == 0, f"{package}: {where} fails in the clean venv\n{proc.stderr[-4000:]}"
+    proc = subprocess.run([str(python), "-m", package, "demo", "--out", str(tmp_path / "demo")], cwd=work,
+                          env=markdown.offline_env(python), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{package}: its CLI demo fails in the clean venv\n{proc.stderr[-4000:]}"
 
 
 def _import_name(wheel: Path) -> str:

@@ -6,12 +6,16 @@ A block that must not run says why in an HTML comment on the line right before i
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 FENCE = re.compile(r"^\s*(```+|~~~+)\s*([\w+-]*)")
 SKIP = re.compile(r"^\s*<!--\s*skip:(.*?)-->\s*$")
+# how a block of each code language runs verbatim (any other language, ``text`` or ``toml``, is not code)
+RUNNERS = {"python": ("{python}",), "bash": ("bash", "-euo", "pipefail"), "sh": ("bash", "-euo", "pipefail")}
 
 
 @dataclass(frozen=True)
@@ -43,3 +47,17 @@ def blocks(doc: Path) -> list[Block]:
                            skip.group(1).strip() if skip else None))
         i = end + 1
     return found
+
+
+def offline_env(python: str | Path) -> dict[str, str]:
+    """This process's environment, offline (no hub), headless plots, ``python``'s venv first on ``PATH``."""
+    path = f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+            "MPLBACKEND": "Agg", "PATH": path}
+
+
+def run_block(block: Block, python: str | Path, cwd: Path, script: Path) -> subprocess.CompletedProcess:
+    """Run a code block verbatim with ``python`` (saved to ``script``, run in ``cwd`` with :func:`offline_env`)."""
+    script.write_text(block.code, encoding="utf-8")
+    cmd = [part.format(python=python) for part in RUNNERS[block.lang]] + [str(script)]
+    return subprocess.run(cmd, cwd=cwd, env=offline_env(python), capture_output=True, text=True, timeout=900)
