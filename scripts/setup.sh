@@ -2,18 +2,20 @@
 # Set up this repository on a fresh Linux machine with Python 3.10+.
 #
 # Creates (or reuses) a virtual environment, installs torch + torchvision first, then labcore
-# and every package under packages/ editable with their `test` extras in ONE pip command.
+# and every package under packages/ editable with their `test` extras (LAB_EXTRAS) in ONE pip command.
 # Re-running it on a set-up machine is fast and harmless.
 #
 # Environment:
 #   LAB_VENV      virtual environment to use (default: .venv; "none" installs into the current python)
 #   LAB_TORCH     pip requirement(s) for torch (default: "torch==2.14.1 torchvision==0.29.1")
 #   LAB_PACKAGES  space-separated package names to install (default: all of packages/)
+#   LAB_EXTRAS    the extra each package is installed with (default: test; the quick start uses demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV="${LAB_VENV:-.venv}"
 TORCH="${LAB_TORCH:-torch==2.14.1 torchvision==0.29.1}"
+EXTRAS="${LAB_EXTRAS:-test}"
 
 if [[ "$VENV" != "none" ]]; then
     if [[ ! -x "$VENV/bin/python" ]]; then
@@ -51,13 +53,13 @@ then
     pip_install $TORCH
 fi
 
-targets=("-e" "shared[test]")
+targets=("-e" "shared[$EXTRAS]")
 for dir in packages/*/; do
     name="$(basename "$dir")"
     if [[ -n "${LAB_PACKAGES:-}" && " ${LAB_PACKAGES} " != *" $name "* ]]; then
         continue
     fi
-    [[ -f "$dir/pyproject.toml" ]] && targets+=("-e" "${dir%/}[test]")
+    [[ -f "$dir/pyproject.toml" ]] && targets+=("-e" "${dir%/}[$EXTRAS]")
 done
 echo "setup: installing ${targets[*]}"
 pip_install "${targets[@]}"

@@ -64,6 +64,14 @@ def test_test_extra_covers_every_other_extra(d):
         assert covered or all(r in extras["test"] for r in reqs), f"{d.name}[test] misses [{name}]"
 
 
+@pytest.mark.parametrize("d", PROJECTS, ids=lambda d: d.name)
+def test_every_demo_has_a_demo_extra(d):
+    """``scripts/quickstart.sh`` sets up with ``[demo]`` only: a project registering a quick-start demo declares it."""
+    data = tomllib.loads((d / "pyproject.toml").read_text())
+    if "labcore.demos" in data["project"].get("entry-points", {}):
+        assert "demo" in data["project"].get("optional-dependencies", {}), f"{d.name} has a demo but no [demo] extra"
+
+
 def test_labcore_version_matches_its_module():
     init = (ROOT / "shared/src/labcore/__init__.py").read_text()
     assert f'__version__ = "{_labcore_version()}"' in init
