@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from diffucoder import DreamConfig, DreamModel
+from diffucoder import PRESETS, DreamModel
 from diffucoder.__main__ import main
 from diffucoder.generation import diffusion_generate
 from labcore.conformance import (
@@ -13,34 +13,22 @@ from labcore.conformance import (
     COUNTS,
     EXTRA_DIM,
     NONFINITE,
-    Bad,
     CallSpec,
     CliSpec,
     ModelSpec,
     conformance_tests,
+    out_of_vocab,
 )
 
-TINY = dict(
-    vocab_size=16,
-    hidden_size=16,
-    intermediate_size=32,
-    num_hidden_layers=1,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=32,
-    mask_token_id=15,
-    pad_token_id=14,
-    bos_token_id=13,
-    eos_token_id=13,
-)
+TINY = dict(num_hidden_layers=1, max_position_embeddings=32)  # overrides of the "tiny" preset
 
 
 def _model() -> DreamModel:
     torch.manual_seed(0)
-    return DreamModel(DreamConfig(**TINY)).eval()
+    return DreamModel(PRESETS["tiny"](**TINY)).eval()
 
 
-OUT_OF_VOCAB = Bad("out_of_vocab", lambda ids: ids + 16)
+OUT_OF_VOCAB = out_of_vocab(PRESETS["tiny"]().vocab_size)
 
 globals().update(
     conformance_tests(

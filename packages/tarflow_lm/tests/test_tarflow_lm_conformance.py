@@ -9,11 +9,11 @@ from labcore.conformance import (
     COUNTS,
     EXTRA_DIM,
     NONFINITE,
-    Bad,
     CallSpec,
     CliSpec,
     ModelSpec,
     conformance_tests,
+    out_of_vocab,
 )
 from tarflow_lm.__main__ import main
 from tarflow_lm.configuration import TarFlowLMConfig
@@ -27,7 +27,7 @@ def _model() -> TarFlowLMModel:
     return TarFlowLMModel(TarFlowLMConfig(**TINY)).eval()
 
 
-OUT_OF_VOCAB = Bad("out_of_vocab", lambda ids: ids + 5)
+OUT_OF_VOCAB = out_of_vocab(TINY["vocab_size"])
 
 globals().update(
     conformance_tests(

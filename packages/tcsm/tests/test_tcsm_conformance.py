@@ -10,11 +10,11 @@ from labcore.conformance import (
     COUNTS,
     EXTRA_DIM,
     NONFINITE,
-    Bad,
     CallSpec,
     CliSpec,
     ModelSpec,
     conformance_tests,
+    out_of_vocab,
 )
 from tcsm.__main__ import main
 from tcsm.config import TCSMConfig
@@ -42,7 +42,7 @@ def _sample_args() -> dict:
     return {"model": model, "num": 2, "length": 4, "steps": 2}
 
 
-OUT_OF_VOCAB = Bad("out_of_vocab", lambda ids: ids + 10)
+OUT_OF_VOCAB = out_of_vocab(TINY["vocab_size"])
 
 globals().update(
     conformance_tests(

@@ -107,6 +107,11 @@ ZERO = Bad("zero", lambda v: v * 0)
 NEGATIVE = Bad("negative", lambda v: -abs(v) - 1)
 
 
+def out_of_vocab(vocab_size: int) -> Bad:
+    """Token ids shifted past a vocabulary of ``vocab_size``: every id is out of range."""
+    return Bad("out_of_vocab", lambda ids: ids + vocab_size)
+
+
 def _label(value: Any) -> str:
     if isinstance(value, Bad):
         return value.label
