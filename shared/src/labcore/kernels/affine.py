@@ -4,8 +4,6 @@
 The CUDA fast path is one fused Triton kernel (inference only: it has no autograd).
 """
 
-from __future__ import annotations
-
 import torch
 
 from labcore.kernels.dispatch import kernel
@@ -41,6 +39,7 @@ def _no_grad_contiguous(*tensors: torch.Tensor) -> bool:
     return not needs_grad and all(t.is_contiguous() for t in tensors) and len({t.shape for t in tensors}) == 1
 
 
+# No ``from __future__ import annotations`` here: see labcore.rotated.triton_iou (triton 3.0's interpreter).
 try:  # Triton ships with CUDA builds of torch; without it the reference runs.
     import triton
     import triton.language as tl

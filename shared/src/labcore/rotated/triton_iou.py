@@ -11,19 +11,19 @@ the result has the input dtype, as the reference's. No autograd: the dispatch us
 only when no gradient is needed, so the rotated IoU loss keeps the differentiable reference.
 """
 
-from __future__ import annotations
-
 import torch
 
 from labcore.rotated.iou import _check_pair, rotated_iou_aligned
 
 _BLOCK = 128
 
+# No ``from __future__ import annotations`` here: triton 3.0's interpreter (TRITON_INTERPRET=1) knows a
+# constexpr parameter only by the object ``tl.constexpr``, not by the string postponed annotations leave.
 try:  # Triton ships with CUDA builds of torch; without it the reference runs.
     import triton
     import triton.language as tl
-except ImportError:  # pragma: no cover - depends on the install
-    triton = None
+except ImportError as e:  # pragma: no cover - not installed, or (triton 3.0.0) setuptools missing
+    triton, _triton_error = None, e
 
 
 def fast_path_available(boxes1: torch.Tensor, boxes2: torch.Tensor) -> bool:
@@ -35,7 +35,10 @@ def fast_path_available(boxes1: torch.Tensor, boxes2: torch.Tensor) -> bool:
 def triton_rotated_iou_aligned(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """IoU of ``boxes1[i]`` with ``boxes2[i]`` (``(N, 5)`` each) by the Triton kernel; no autograd."""
     if triton is None:
-        raise ImportError("the rotated IoU fast path needs triton (pip install triton); the reference runs without it")
+        raise ImportError(
+            f"the rotated IoU fast path needs triton, which did not import ({_triton_error}); install it "
+            "(pip install triton; triton 3.0.0 also needs setuptools) or use the reference, which runs without it"
+        )
     _check_pair(boxes1, boxes2)
     out = torch.empty(boxes1.shape[0], dtype=boxes1.dtype, device=boxes1.device)
     if out.numel():
