@@ -65,7 +65,9 @@ def _scenes(t, n):
 def test_aitodr_protocol_reproduces_the_official_evaluator(golden, max_dets):
     t, meta = golden
     dets, gts = _scenes(t, meta["num_images"])
-    want = meta["metrics_by_max_dets"][max_dets]
+    want = dict(meta["metrics_by_max_dets"][max_dets])
+    if np.lib.NumpyVersion(np.__version__) < "2.0.0":  # the evaluator's default argsort orders score ties otherwise
+        want |= {k: v for k, v in meta["voc_numpy1"].items() if k != "numpy"}
     got = coco_rotated_ap(dets, gts, meta["num_classes"], int(max_dets), protocol="aitod-r")
     got |= voc_rotated_map(dets, gts, meta["num_classes"], protocol="aitod-r")
     assert set(want) <= set(got)

@@ -254,7 +254,7 @@ def voc_rotated_map(
         order = np.argsort(-np.concatenate(all_scores), kind=kind)
         tp, fp = np.cumsum(np.concatenate(tps)[order]), np.cumsum(np.concatenate(fps)[order])
         eps = np.finfo(np.float32 if ref else np.float64).eps
-        rec = tp / np.maximum(np.array(n_gt), eps)
+        rec = tp.astype(np.float64) / max(n_gt, eps)  # float64 as mmrotate's; numpy<2 made float32 of a 0-d divisor
         prec = tp / np.maximum(tp + fp, eps)
         aps.append(_average_precision(rec, prec))
     if not aps:

@@ -11,8 +11,10 @@ It loads, from the checkout, ``poly2obb_np_le135`` + ``norm_angle`` (``mmrotate/
 (``mmdet/core/evaluation/mean_ap.py``), and runs them on fixed synthetic scenes. Stand-ins for what
 cannot be installed here (mmcv's compiled ops): ``mmcv.ops.box_iou_rotated`` is shapely's polygon IoU
 (float64, returned as float32 like mmcv's), ``print_log`` prints, ``AsciiTable`` is a no-op, the
-multiprocessing pool runs in-process, and ``np.float`` (removed from numpy) is ``float``.
-Writes ``aitodr.safetensors`` (inputs) and ``aitodr.json`` (outputs, commit, command).
+multiprocessing pool runs in-process, and ``np.float`` (removed from numpy) is ``float``, ``np.bool`` (absent in
+numpy 1.24–1.26) ``bool``.
+Writes ``aitodr.safetensors`` (inputs) and ``aitodr.json`` (outputs, commit, command). Then, under numpy<2,
+``--voc-numpy1`` adds the VOC mAPs the evaluator gives there (numpy's default argsort breaks score ties otherwise).
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ def _functions(path: Path, names: list[str], namespace: dict) -> dict:
 def load_official(root: Path) -> types.SimpleNamespace:
     if not hasattr(np, "float"):
         np.float = float  # removed in numpy 1.24; the evaluator still uses it
+    if not hasattr(np, "bool"):
+        np.bool = bool  # removed in numpy 1.24, back (as np.bool_) in 2.0; the evaluator uses it
     ap_ns = _functions(root / "mmdet/core/evaluation/mean_ap.py", ["average_precision"], {"np": np})
     tf_ns = _functions(root / "mmrotate/core/bbox/transforms.py", ["norm_angle", "poly2obb_np_le135"], {"np": np})
     stubs = {
@@ -292,14 +296,34 @@ def run_official(official, gts, dets, max_dets: int):
     return {**dict(zip(keys, map(float, ev.stats))), "mAP50": float(voc[False]), "mAP50_07": float(voc[True])}
 
 
+def add_voc_numpy1(official, out: Path) -> None:
+    """numpy<2 orders tied scores differently in its default argsort, which ``eval_rbbox_map`` uses: its VOC mAPs
+    of the same inputs differ from numpy 2's; record them as ``voc_numpy1``."""
+    if np.lib.NumpyVersion(np.__version__) >= "2.0.0":
+        raise SystemExit(f"--voc-numpy1 needs numpy<2, this is {np.__version__}")
+    from safetensors.numpy import load_file
+
+    t, meta = load_file(str(out / "aitodr.safetensors")), json.loads((out / "aitodr.json").read_text())
+    n = meta["num_images"]
+    gts = [(t[f"gt{i}_boxes"], t[f"gt{i}_labels"]) for i in range(n)]
+    dets = [(t[f"det{i}_boxes"], t[f"det{i}_scores"], t[f"det{i}_labels"]) for i in range(n)]
+    voc = {k: v for k, v in run_official(official, gts, dets, 1500).items() if k.startswith("mAP50")}
+    meta["voc_numpy1"] = {"numpy": np.__version__, **voc}
+    (out / "aitodr.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print(json.dumps(voc, indent=1))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--official", required=True, help="checkout of Chasel-Tsui/AI-TOD-R")
     p.add_argument("--out", default=str(HERE))
     p.add_argument("--commit", help="the checkout's commit id, when it is not a git work tree")
+    p.add_argument("--voc-numpy1", action="store_true", help="under numpy<2: add the VOC mAPs of the written inputs")
     args = p.parse_args()
     root = Path(args.official)
     official = load_official(root)
+    if args.voc_numpy1:
+        return add_voc_numpy1(official, Path(args.out))
     rng = np.random.default_rng(20)
     # loader: polygons → boxes (None = dropped)
     polys = polygons(rng, 600)
@@ -336,6 +360,7 @@ def main() -> None:
         "stand_ins": "mmcv.ops.box_iou_rotated = shapely polygon IoU (float64 -> float32); nothing else replaced",
         "num_images": len(gts),
         "num_classes": NUM_CLASSES,
+        "numpy": np.__version__,
         "metrics_by_max_dets": metrics,
     }
     (out / "aitodr.json").write_text(json.dumps(meta, indent=1) + "\n")
