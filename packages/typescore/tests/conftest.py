@@ -155,6 +155,7 @@ def tiny_vlm(tmp_path_factory) -> Path:
             pad_token_id=tokenizer.pad_token_id,
         ),
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        image_seq_length=(_TINY_VISION["image_size"] // _TINY_VISION["patch_size"]) ** 2,  # 4.46 reads fewer as legacy
         vision_feature_layer=-1,
     )
     LlavaForConditionalGeneration(config).save_pretrained(folder)

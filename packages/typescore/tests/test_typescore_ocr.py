@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from typescore import EasyOCRExtractor, TypeScore, corrupt_text, paired_difference_ci, render_text
 from typescore.extract import get_extractor
@@ -29,34 +28,19 @@ def test_easyocr_ranks_correct_above_corrupted_above_blank(easyocr):
     assert blank.extracted == "" and blank.ensemble == 0.0
 
 
-def test_resolution_zero_vs_ten_percent_errors(easyocr, tiny_clip):
+def test_resolution_zero_vs_ten_percent_errors(easyocr):
     # Two synthetic "models" on the same instructions: a clean renderer and one with exactly 10 % character errors.
+    # (A random tiny CLIP is no contrast here: whether its cosines separate the pair is chance — transformers'
+    # init draws the same seed's weights differently from 4.46.1 to 5.x, and the verdict flipped with it.)
     texts = ["LESS IS MORE", "MAPLE AVE", "CITY OF DREAMS", "NO PAIN NO GAIN", "OPEN 24 HOURS"]
     noisy = [corrupt_text(t, 0.1, seed=4, exact=True) for t in texts]
     assert all(n != t for n, t in zip(noisy, texts))
     ts = TypeScore(easyocr)
     prompts = [f'"{t}"' for t in texts]
-    clean_images = [render_text(t, 320, 64, 28) for t in texts]
-    noisy_images = [render_text(t, 320, 64, 28) for t in noisy]
-    clean, model10 = ts(clean_images, prompts), ts(noisy_images, prompts)
+    clean = ts([render_text(t, 320, 64, 28) for t in texts], prompts)
+    model10 = ts([render_text(t, 320, 64, 28) for t in noisy], prompts)
     diff, lo, hi = paired_difference_ci([s.ensemble for s in clean.samples], [s.ensemble for s in model10.samples])
     assert clean.score > 0.95 and lo > 0  # resolved: the paired 95 % interval excludes 0
-    # The fixed tiny CLIP (seed 0, 32-pixel input) does not resolve them. Its CLIPScores clamp to 0 here, so the
-    # unclamped 100·cos(image, text) that CLIPScore is built on is compared (clamping only loses information).
-    clean_cos = clip_cosines(tiny_clip, clean_images, prompts)
-    noisy_cos = clip_cosines(tiny_clip, noisy_images, prompts)
-    assert not np.allclose(clean_cos, noisy_cos)  # the images differ at CLIP's input too
-    _, clip_lo, clip_hi = paired_difference_ci(clean_cos, noisy_cos)
-    assert clip_lo <= 0 <= clip_hi
-
-
-def clip_cosines(clip_dir, images, texts):
-    from transformers import CLIPModel, CLIPProcessor
-
-    model, processor = CLIPModel.from_pretrained(clip_dir).eval(), CLIPProcessor.from_pretrained(clip_dir)
-    with torch.no_grad():
-        out = model(**processor(text=texts, images=images, return_tensors="pt", padding=True))
-    return 100 * torch.nn.functional.cosine_similarity(out.image_embeds, out.text_embeds, dim=-1).numpy()
 
 
 def test_missing_weights_error_says_how_to_install(tmp_path):

@@ -8,6 +8,7 @@ available to us.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from collections.abc import Sequence
@@ -70,6 +71,11 @@ class VLMExtractor:
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
         inputs = self.processor(images=[Image.fromarray(to_rgb_array(image))], text=[text], return_tensors="pt")
         inputs = inputs.to(self.device)
+        # only what the model takes: generate refuses the rest (transformers 4.46: token_type_ids of a tokenizer
+        # that returns them to a LLaVA)
+        params = inspect.signature(self.model.forward).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            inputs = {k: v for k, v in inputs.items() if k in params}
         out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
         return self.processor.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
