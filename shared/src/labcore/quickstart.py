@@ -16,7 +16,6 @@ import os
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -105,11 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"  # inherited by the demo processes: NumPy/scikit-learn on one thread too
-    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter per demo: no state leaks between demos
-    fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}  # 3.10: workers are reused
-    with ProcessPoolExecutor(args.jobs, mp_context=ctx, **fresh) as pool:
-        futures = {name: pool.submit(run_demo, name, args.out / name) for name in demos}
-        results = {name: f.result() for name, f in futures.items()}
+    # a fresh spawned interpreter per demo (maxtasksperchild=1, on every Python): no state leaks between demos
+    with multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
+        pending = {name: pool.apply_async(run_demo, (name, args.out / name)) for name in demos}
+        results = {name: r.get() for name, r in pending.items()}
     from labcore.report import write_report
 
     report = write_report(args.out, results, wall_seconds=time.perf_counter() - start, jobs=args.jobs)
