@@ -16,6 +16,8 @@ import os
 import sys
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -59,9 +61,30 @@ def run_demo(name: str, out_dir: Path) -> dict[str, Any]:
     return res
 
 
+def run_in_fresh_process(name: str, out_dir: Path) -> dict[str, Any]:
+    """:func:`run_demo` in a new spawned interpreter (no state leaks between demos, on every Python); a demo
+    whose process dies (a crash, the OOM killer) is reported as failed instead of hanging the quick start."""
+    start = time.perf_counter()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as one:
+        try:
+            return one.submit(run_demo, name, out_dir).result()
+        except BrokenProcessPool as err:
+            log.error("%s demo: its process died (%s)", name, err)
+            error = f"the demo's process died: {err}"
+    return {
+        "status": "failed",
+        "error": error,
+        "claim": None,
+        "seconds": time.perf_counter() - start,
+        "cpu_seconds": 0.0,
+        "figures": [],
+    }
+
+
 def numbers(report: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """What must be identical between two runs: each demo's status, numbers and claim row. Timings are not
     numbers of the demo: the runner's own and any metric whose name contains ``seconds`` are left out."""
+
     def keep(v: dict[str, Any]) -> dict[str, Any]:
         metrics = {m: x for m, x in (v.get("metrics") or {}).items() if "seconds" not in m}
         return {"status": v.get("status"), "metrics": metrics, "claim": v.get("claim")}
@@ -104,10 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"  # inherited by the demo processes: NumPy/scikit-learn on one thread too
-    # a fresh spawned interpreter per demo (maxtasksperchild=1, on every Python): no state leaks between demos
-    with multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
-        pending = {name: pool.apply_async(run_demo, (name, args.out / name)) for name in demos}
-        results = {name: r.get() for name, r in pending.items()}
+    with ThreadPoolExecutor(args.jobs) as pool:
+        futures = {name: pool.submit(run_in_fresh_process, name, args.out / name) for name in demos}
+        results = {name: f.result() for name, f in futures.items()}
     from labcore.report import write_report
 
     report = write_report(args.out, results, wall_seconds=time.perf_counter() - start, jobs=args.jobs)
