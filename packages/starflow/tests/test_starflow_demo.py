@@ -12,3 +12,11 @@ def test_demo_runs_tiny_budget_through_cli(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 0
     assert 0.0 <= result["label_accuracy_w2"] <= 1.0
     assert result["train_steps"] == 3 and result["claim"]["baseline"] == result["label_accuracy_w0"]
+
+
+def test_demo_seed_reaches_the_run(tmp_path):
+    from starflow.demo import main
+
+    runs = [main(tmp_path / str(seed), steps=2, per_class=1, seed=seed) for seed in (0, 0, 1)]
+    assert runs[0]["test_nll_nats_per_dim"] == runs[1]["test_nll_nats_per_dim"]
+    assert runs[0]["test_nll_nats_per_dim"] != runs[2]["test_nll_nats_per_dim"]

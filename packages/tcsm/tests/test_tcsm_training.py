@@ -111,22 +111,14 @@ def test_cli_train_sample_evaluate_finetune(tmp_path, capsys):
 def test_demo_core_runs_at_a_tiny_budget(tmp_path):
     from tcsm.demo import run
 
-    res = run(
-        tmp_path,
-        pretrain_steps=4,
-        finetune_steps=5,
-        length=16,
-        batch=8,
-        hidden=16,
-        layers=1,
-        eval_sequences=8,
-        num_samples=8,
-        max_chars=20000,
-    )
+    tiny = dict(pretrain_steps=4, finetune_steps=5, length=16, batch=8, hidden=16, layers=1, eval_sequences=8)
+    res = run(tmp_path, num_samples=8, max_chars=20000, **tiny)
     claim = res.pop("claim")
     assert all(torch.isfinite(torch.tensor(v)) for v in res.values())
     assert claim["ours"] == round(res["vowel fraction: fine-tuned samples"], 3)
     assert (tmp_path / "reward_finetune.png").exists() and (tmp_path / "pretrain_loss.png").exists()
+    other = run(tmp_path / "seed1", num_samples=8, max_chars=20000, seed=1, **tiny)  # the seed reaches the run
+    assert other["pretrain val bits/char (ELBO)"] != res["pretrain val bits/char (ELBO)"]
 
 
 def test_pretraining_from_a_parametric_target_matches_the_teacher_denoiser():
