@@ -143,10 +143,11 @@ def test_demo_main_states_the_claim_with_its_baseline(tmp_path, monkeypatch):
     import tinydet.demo as demo
     from labcore.claims import SUPPORTS, claim_from
 
-    fake = {"seeds": "0 1 2", "DCFL AP_t": 0.08, "RetinaNet AP_t": 0.006}
+    fake = {"seeds": "0 1 2", "training": "100 steps of 2 images", "DCFL AP_t": 0.08, "RetinaNet AP_t": 0.006}
     monkeypatch.setattr(demo, "run", lambda out: dict(fake))
     claim = claim_from(demo.main(tmp_path))
     assert claim.ours == 0.08 and claim.baseline == 0.006 and claim.verdict == SUPPORTS
+    assert "100 steps of 2 images" in claim.measure
     monkeypatch.setattr(demo, "run", lambda out: {**fake, "DCFL AP_t": 0.001})
     assert claim_from(demo.main(tmp_path)).verdict != SUPPORTS
 

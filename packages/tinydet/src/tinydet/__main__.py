@@ -45,7 +45,8 @@ def cmd_demo(args) -> None:
         print(json.dumps(res, indent=1))
     else:
         seeds = tuple(range(args.seed, args.seed + args.num_seeds))
-        print(json.dumps(run(Path(args.out), steps=args.steps or 150, heads=tuple(args.heads), seeds=seeds), indent=1))
+        steps = {"steps": args.steps} if args.steps else {}  # default: run()'s
+        print(json.dumps(run(Path(args.out), heads=tuple(args.heads), seeds=seeds, **steps), indent=1))
 
 
 def _load_model(path):
@@ -219,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="DCFL vs Rotated RetinaNet on synthetic scenes (CPU, minutes)", parents=[common])
     d.add_argument("--out", default="runs/tinydet-demo")
     d.add_argument(
-        "--steps", type=positive_int_arg, default=None, help="default 150 per seed (detectors) / 800 (Point Teacher)"
+        "--steps", type=positive_int_arg, default=None, help="default 100 per seed (detectors) / 800 (Point Teacher)"
     )
     d.add_argument("--point-teacher", action="store_true", help="the Point Teacher demo (points only)")
     d.add_argument(
