@@ -46,10 +46,12 @@ def test_compiled_trainer_run_equals_eager(compile_backend):
         torch.manual_seed(0)
         module = _Regression()
         maybe_compile(module.net, enabled, backend=compile_backend)
+        torch._dynamo.utils.counters.clear()
         trainer = make_trainer(None, max_steps=3, accelerator="cpu", devices=1)
         trainer.fit(module)
         runs.append((losses(trainer), torch.cat([p.detach().flatten() for p in module.parameters()])))
     (loss_e, w_e), (loss_c, w_c) = runs
-    assert runs[1][0] != [] and module.net._compiled_call_impl is not None
+    # a graph was captured: nn.Sequential's forward is torch.nn code, which torch 2.4-2.6 ran eagerly
+    assert runs[1][0] != [] and torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0
     torch.testing.assert_close(loss_c, loss_e, rtol=1e-5, atol=1e-6)  # float32 rounding of fused kernels
     torch.testing.assert_close(w_c, w_e, rtol=1e-5, atol=1e-6)

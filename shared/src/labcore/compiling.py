@@ -2,9 +2,9 @@
 
 Trainers take ``--compile`` from :func:`labcore.trainer_args.add_trainer_args`, samplers from
 :func:`labcore.cli.add_compile`; both call :func:`maybe_compile` on the module whose ``forward`` the loop
-calls. Compilation is in place (``nn.Module.compile``): parameters, state-dict keys and ``save_pretrained``
-are unchanged, so a compiled model saves and loads like an eager one. torch is imported inside the
-functions, so parsers built with this module stay light.
+calls. Compilation is in place (as ``nn.Module.compile``, see :func:`_framed`): parameters, state-dict keys
+and ``save_pretrained`` are unchanged, so a compiled model saves and loads like an eager one. torch is imported
+inside the functions, so parsers built with this module stay light.
 """
 
 from __future__ import annotations
@@ -56,5 +56,16 @@ def maybe_compile(
             f"(none of {', '.join(CXX)} found and $CXX unset): install g++, or run without --compile"
         )
     for m in targets:
-        m.compile(backend=backend)
+        m._compiled_call_impl = torch.compile(_framed(m._call_impl), backend=backend)
     return model
+
+
+def _framed(call):
+    """``call`` inside a frame of this file. ``nn.Module.compile`` compiles ``_call_impl`` itself; TorchDynamo
+    skips top-level frames of ``torch.nn`` code and torch 2.4 to 2.6 do not wrap them (2.14 does), so a module whose
+    ``forward`` is torch's own (``nn.Sequential``, ``nn.Linear``) captured no graph and ran eagerly."""
+
+    def call_module(*args, **kwargs):
+        return call(*args, **kwargs)
+
+    return call_module
