@@ -158,33 +158,45 @@ def test_coupled_grpo_trainer_runs_with_trl(make_grpo_trainer):
     assert logs[0]["coupled/kl"] == 0.0  # same masks for policy and reference before any update
 
 
-@pytest.mark.parametrize(("recipe", "goal"), [("clean", 0.8), ("official", 0.7)])
-def test_coupled_grpo_increases_a_simple_reward(make_grpo_trainer, recipe, goal):
-    """Reward = fraction of even token ids in the completion: coupled-GRPO should push it from ~0.5 towards 1
-    (official: the whole 6-token tail is scored, so the reward moves more slowly)."""
+@pytest.mark.parametrize("recipe", ["clean", "official"])
+def test_coupled_grpo_increases_a_simple_reward(make_grpo_trainer, recipe):
+    """Reward = fraction of even (control: odd) token ids in the completion. From the same model and seed,
+    training on the even reward must end with far more even tokens than training on the odd one. An absolute goal
+    (last-3 reward > 0.8) was met or missed by the luck of the rollouts: over seeds 0-4 and 42 it ranged 0.73-0.88
+    (torch.multinomial draws differently on torch 2.6 and 2.14). Zeroed advantages: difference 0."""
 
-    def even_tokens(completions, completion_ids, **kwargs):
+    def fraction_even(completion_ids):
         return [sum(t % 2 == 0 for t in ids) / max(1, len(ids)) for ids in completion_ids]
 
-    trainer = make_grpo_trainer(
-        [even_tokens],
-        [{"prompt": "x"}] * 64,
-        ["abc def ghi\n"] * 10,
-        hidden=32,
-        trainer_kwargs={"diffusion_steps": 6, "generation_temperature": 1.0, "recipe": recipe},
-        per_device_train_batch_size=8,
-        num_generations=8,
-        max_completion_length=6,
-        max_steps=40,
-        num_iterations=2,
-        beta=0.0,
-        scale_rewards="none",
-        learning_rate=1e-2,
-        gradient_checkpointing=False,
-    )
-    trainer.train()
-    rewards = [log["reward"] for log in trainer.state.log_history if "reward" in log]
-    assert sum(rewards[:3]) / 3 < 0.65 and sum(rewards[-3:]) / 3 > goal
+    def even_tokens(completions, completion_ids, **kwargs):
+        return fraction_even(completion_ids)
+
+    def odd_tokens(completions, completion_ids, **kwargs):
+        return [1 - r for r in fraction_even(completion_ids)]
+
+    final = {}
+    for reward in (even_tokens, odd_tokens):
+        trainer = make_grpo_trainer(
+            [reward],
+            [{"prompt": "x"}] * 64,
+            ["abc def ghi\n"] * 10,
+            hidden=32,
+            trainer_kwargs={"diffusion_steps": 6, "generation_temperature": 1.0, "recipe": recipe},
+            per_device_train_batch_size=8,
+            num_generations=8,
+            max_completion_length=6,
+            max_steps=40,
+            num_iterations=2,
+            beta=0.0,
+            scale_rewards="none",
+            learning_rate=1e-2,
+            gradient_checkpointing=False,
+        )
+        trainer.train()
+        last = [log["reward"] for log in trainer.state.log_history if "reward" in log][-5:]
+        final[reward.__name__] = sum(last) / len(last)  # the rewarded fraction over the last 10 steps
+    # broken signal: both runs stay near 0.5 even tokens (difference ~0 ± 0.06); trained apart by ~0.5-0.6
+    assert final["even_tokens"] - (1 - final["odd_tokens"]) > 0.3, final
 
 
 def test_completions_cut_after_first_stop_token():
