@@ -9,14 +9,17 @@ from tcsm.noise import MaskedProcess
 from tcsm.train import train
 
 
+def _batches(step: int) -> torch.Tensor:  # module level: the spawned DDP processes unpickle it
+    return torch.randint(0, 5, (8, 8), generator=torch.Generator().manual_seed(step))
+
+
 def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
     def run(out, steps, opts):
         torch.manual_seed(0)
         cfg = TCSMConfig(
             vocab_size=5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=8
         )
-        batches = lambda step: torch.randint(0, 5, (8, 8), generator=torch.Generator().manual_seed(step))  # noqa: E731
-        train(TCSMDenoiser(cfg), TCSMObjective(MaskedProcess(5)), batches, steps, out_dir=out, log_every=0, **opts)
+        train(TCSMDenoiser(cfg), TCSMObjective(MaskedProcess(5)), _batches, steps, out_dir=out, log_every=0, **opts)
         return out / "checkpoints" / "last.ckpt"
 
     check_ddp_matches_single(run, tmp_path, steps=3, atol=1e-6)

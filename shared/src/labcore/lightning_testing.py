@@ -1,6 +1,8 @@
 """Test helpers for trainers built with :func:`labcore.lightning.make_trainer` (multi-process and signals).
 
-:func:`check_ddp_matches_single` runs a trainer under 2 CPU processes (gloo, Lightning's ``ddp_fork``)
+:func:`check_ddp_matches_single` runs a trainer under 2 CPU processes (gloo, Lightning's ``ddp_spawn``: a fork
+would fail once the test process has run a compiled backward, "Unable to handle autograd's threading in combination
+with fork-based multiprocessing", so the train function's arguments must pickle)
 and in one process accumulating the same 2 micro-batches, i.e. on the same global batch, and compares
 the loss curves and final weights stored in the two ``last.ckpt``; then resumes the DDP checkpoint in
 one process. :func:`interrupt_cli` sends a signal to a real CLI run once it has logged a given step.
@@ -20,7 +22,7 @@ from typing import Any
 import torch
 
 TrainFn = Callable[[Path, int, dict[str, Any]], Path]
-CPU_DDP = {"accelerator": "cpu", "devices": 2, "strategy": "ddp_fork"}
+CPU_DDP = {"accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn"}
 CPU_ACCUMULATE = {"accelerator": "cpu", "devices": 1, "accumulate_grad_batches": 2}
 
 

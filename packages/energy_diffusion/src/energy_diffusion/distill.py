@@ -8,6 +8,8 @@ part the teacher carries.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from energy_diffusion.edm import Denoiser, EDMConfig, _expand, loss_weight, sample_sigma
@@ -49,7 +51,7 @@ def distill(
         teacher.eval()
     return fit(
         energy,
-        lambda x0, gen: distillation_loss(energy, teacher, x0, cfg, gen),
+        partial(distillation_loss, energy, teacher, cfg=cfg),  # picklable, for Lightning's spawn strategies
         data,
         steps=steps,
         batch_size=batch_size,

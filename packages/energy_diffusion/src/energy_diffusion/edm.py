@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -127,7 +128,7 @@ def train_denoiser(
 
     return fit(
         denoiser,
-        lambda x0, gen: denoising_loss(denoiser, x0, cfg, gen),
+        partial(denoising_loss, denoiser, cfg=cfg),  # picklable, for Lightning's spawn strategies
         data,
         steps=steps,
         batch_size=batch_size,

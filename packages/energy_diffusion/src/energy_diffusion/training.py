@@ -14,7 +14,7 @@ from labcore.lightning import StepModule, losses, make_trainer, shard, step_gene
 from labcore.lightning import fit as fit_resumable
 from labcore.schedules import warmup_cosine
 
-LossFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+LossFn = Callable[..., torch.Tensor]  # loss_fn(batch, generator=...)
 
 
 class MinibatchModule(StepModule):
@@ -34,7 +34,7 @@ class MinibatchModule(StepModule):
     def step_loss(self, step: int, index: int, count: int) -> torch.Tensor:
         idx = torch.randint(len(self.data), (self.batch_size,), generator=step_generator(self.seed, step))
         gen = torch.Generator(device=self.device).manual_seed(torch.initial_seed())  # seeded by micro_batch()
-        return self.loss_fn(shard(self.data[idx], index, count).to(self.device), gen)
+        return self.loss_fn(shard(self.data[idx], index, count).to(self.device), generator=gen)
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
@@ -58,7 +58,7 @@ def fit(
     progress: bool = False,
     **trainer_options: Any,
 ) -> list[float]:
-    """Train ``model`` with ``loss_fn(batch, generator)`` on minibatches of ``data`` for ``steps`` steps.
+    """Train ``model`` with ``loss_fn(batch, generator=...)`` on minibatches of ``data`` for ``steps`` steps.
 
     Checkpoints (``checkpoint_dir/last.ckpt``, every ``checkpoint_every`` steps and on SIGINT/SIGTERM)
     resume a rerun exactly; ``trainer_options`` (``strategy``, ``devices``, ``precision``, ...) go to

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -16,13 +17,18 @@ LogCond = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 def factorised(
     denoiser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], process: MaskedProcess | UniformProcess
 ) -> LogCond:
-    """Factorised parameterisation ``p_θ(x_1|x_t) = ∏_i p_θ(x_1^i|x_t)``: conditionals ignore ``x_1^{\\i}``."""
-    return lambda x1, xt, t: process.denoiser_log_probs(denoiser(xt, t), xt)
+    """Factorised parameterisation ``p_θ(x_1|x_t) = ∏_i p_θ(x_1^i|x_t)``: conditionals ignore ``x_1^{\\i}``.
+    (Parameterisations are partials, not closures, so a training module pickles for Lightning's spawn strategies.)"""
+    return partial(_factorised, denoiser, process)
+
+
+def _factorised(denoiser, process, x1: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return process.denoiser_log_probs(denoiser(xt, t), xt)
 
 
 def joint(log_joint: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], vocab_size: int) -> LogCond:
     """Joint parameterisation from an unnormalised ``log p_θ(x_1 | x_t) → (N,)`` (``L·V`` evaluations per sequence)."""
-    return lambda x1, xt, t: log_conditionals_from_joint(log_joint, x1, xt, t, vocab_size)
+    return partial(log_conditionals_from_joint, log_joint, vocab_size=vocab_size)
 
 
 class TCSMObjective:
