@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 
 import torch
 
 from labcore.metrics import bits_per_dim
+from labcore.seeds import Spread
 from tarflow import PRESETS, TarFlow
 from tarflow.baseline import baseline_forward, baseline_inverse
 from tarflow.model import BIN_WIDTH
@@ -29,18 +29,21 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def timed(fn, device: str, repeats: int, warmup: int = 1) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup``."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def timed(fns, device: str, repeats: int, warmup: int = 1) -> list[list[float]]:
+    """Seconds of each of ``fns`` in every one of ``repeats`` rounds (after ``warmup`` rounds); within a round
+    the functions run back to back, so their ratio is measured side by side under the same load."""
+    rounds = []
+    for r in range(warmup + repeats):
+        times = []
+        for fn in fns:
+            _sync(device)
+            t = time.perf_counter()
+            fn()
+            _sync(device)
+            times.append(time.perf_counter() - t)
+        if r >= warmup:
+            rounds.append(times)
+    return [list(col) for col in zip(*rounds)]
 
 
 def randomize_output_layers(model: TarFlow, scale: float = 0.02) -> None:
@@ -89,8 +92,7 @@ def main() -> None:
 
     ours_fwd = lambda x, y: model(x, y)[:2]  # noqa: E731
     ref_fwd = lambda x, y: baseline_forward(model, x, y)  # noqa: E731
-    t_train_ref = timed(train_step(ref_fwd), args.device, args.repeats)
-    t_train_ours = timed(train_step(ours_fwd), args.device, args.repeats)
+    t_train_ref, t_train_ours = timed([train_step(ref_fwd), train_step(ours_fwd)], args.device, args.repeats)
 
     model.eval()
     with torch.no_grad(), amp:
@@ -103,37 +105,35 @@ def main() -> None:
     kw = dict(guidance=args.cfg, attn_temp=1.0, annealed_guidance=True)
     with torch.no_grad(), amp:
         out = {}
-        t_ref = timed(
-            lambda: out.__setitem__("ref", baseline_inverse(model, noise, ys, **kw)),
+        t_ref, t_ours, t_jac = timed(
+            [
+                lambda: out.__setitem__("ref", baseline_inverse(model, noise, ys, **kw)),
+                lambda: out.__setitem__("ours", model.inverse(noise, ys, **kw)),
+                lambda: out.__setitem__("jac", model.inverse(noise, ys, jacobi_tol=1e-3, **kw)),
+            ],
             args.device,
             args.repeats,
-            warmup=0,
-        )
-        t_ours = timed(lambda: out.__setitem__("ours", model.inverse(noise, ys, **kw)), args.device, args.repeats)
-        t_jac = timed(
-            lambda: out.__setitem__("jac", model.inverse(noise, ys, jacobi_tol=1e-3, **kw)),
-            args.device,
-            args.repeats,
-            warmup=0,
         )
     diff = (out["ours"].float() - out["ref"].float()).abs().max().item()
     diff_jac = (out["jac"].float() - out["ours"].float()).abs().max().item()
 
     device_name = torch.cuda.get_device_name() if gpu else f"CPU ({torch.get_num_threads()} threads)"
-    rows = [
-        ("training step (s)", t_train_ref, t_train_ours),
-        ("sampling, images/s (CFG)", sample_batch / t_ref, sample_batch / t_ours),
-        ("sampling, images/s, Jacobi tol 1e-3", sample_batch / t_ref, sample_batch / t_jac),
+    spread = lambda v, digits=3: Spread(tuple(v)).format("median", digits)  # noqa: E731
+    per_s = lambda ts: [sample_batch / t for t in ts]  # noqa: E731
+    rows = [  # (label, reference, ours, speed-up per round)
+        ("training step (s)", t_train_ref, t_train_ours, [r / o for r, o in zip(t_train_ref, t_train_ours)]),
+        ("sampling, images/s (CFG)", per_s(t_ref), per_s(t_ours), [r / o for r, o in zip(t_ref, t_ours)]),
+        ("sampling, images/s, Jacobi tol 1e-3", per_s(t_ref), per_s(t_jac), [r / o for r, o in zip(t_ref, t_jac)]),
     ]
     print(
         f"preset {name} ({c.reference_name}, {c.img_size}px, {c.num_patches} tokens), device {device_name}, "
-        f"train batch {batch}, sample batch {sample_batch}, cfg {args.cfg}, {'bf16' if gpu else 'fp32'}"
+        f"train batch {batch}, sample batch {sample_batch}, cfg {args.cfg}, {'bf16' if gpu else 'fp32'}; "
+        f"median [min, max] over {args.repeats} rounds, the strategies back to back in each round"
     )
-    print("| measure | reference strategy | ours | speed-up |")
+    print("| measure | reference strategy | ours | speed-up (per round) |")
     print("|---|---|---|---|")
-    for label, ref, ours in rows:
-        speedup = ref / ours if "step" in label else ours / ref
-        print(f"| {label} | {ref:.4g} | {ours:.4g} | {speedup:.2f}× |")
+    for label, ref, ours, speedup in rows:
+        print(f"| {label} | {spread(ref)} | {spread(ours)} | {spread(speedup, 2)}× |")
     print(f"| bits/dim on the same weights and inputs | {bpd_ref:.5f} | {bpd_ours:.5f} | |")
     print(f"max |sample difference|: ours vs reference {diff:.2e}, Jacobi vs sequential {diff_jac:.2e}")
     if args.json:
@@ -143,7 +143,7 @@ def main() -> None:
                     "preset": name,
                     "device": device_name,
                     "train_step_s": [t_train_ref, t_train_ours],
-                    "sample_images_per_s": [sample_batch / t_ref, sample_batch / t_ours, sample_batch / t_jac],
+                    "sample_images_per_s": [per_s(t_ref), per_s(t_ours), per_s(t_jac)],
                     "bpd": [bpd_ref, bpd_ours],
                     "max_sample_diff": diff,
                     "max_jacobi_diff": diff_jac,
