@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from labcore.seeds import Spread
 from starflow import PRESETS, JacobiOptions, MetaBlock, StarFlow, StarFlowConfig
 from starflow.conditioning import ClassEmbedder
 from starflow.guidance import guided_gaussian
@@ -71,37 +72,42 @@ def baseline_sample(model, noise, y, y_null, guidance):
     return model.image(h)
 
 
-def timed(fn, device, repeats: int) -> float:
-    fn()  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / repeats
+def timed(fns, device, repeats: int) -> list[list[float]]:
+    """Seconds of each of ``fns`` in each of ``repeats`` rounds after one warm-up round; within a round the
+    functions run back to back, so their ratios are measured side by side under the same load."""
+    rounds = []
+    for r in range(1 + repeats):
+        times = []
+        for fn in fns:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        if r:
+            rounds.append(times)
+    return [list(col) for col in zip(*rounds)]
 
 
-def train_step_time(model, noise, y, device, repeats, explicit_mask: bool) -> float:
+def train_step(model, noise, y, device, explicit_mask: bool):
+    """One AdamW step of ``model``, with the reference-strategy boolean mask or SDPA's ``is_causal``."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    if explicit_mask:  # the reference-strategy boolean mask instead of SDPA's is_causal
-        for blk in model.blocks:
-            blk.params = functools.partial(MetaBlock.params, blk, explicit_mask=True)
 
     def step():
+        for blk in model.blocks:
+            if explicit_mask:
+                blk.params = functools.partial(MetaBlock.params, blk, explicit_mask=True)
+            else:
+                blk.__dict__.pop("params", None)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             loss = model.loss(noise, y)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    model.train()
-    t = timed(step, device, repeats)
-    model.eval()
-    for blk in model.blocks:
-        blk.__dict__.pop("params", None)
-    return t
+    return step
 
 
 def main() -> None:
@@ -143,25 +149,36 @@ def main() -> None:
     jac_rel = ((jac - ours).square().mean() / ours.square().mean()).sqrt().item()
 
     model_dt = model.to(dtype)
-    noise_dt = noise
-    rows = []
-    t_base = timed(lambda: baseline_sample(model_dt, noise_dt, y, y_null, args.guidance), device, args.repeats)
-    t_ours = timed(lambda: model_dt.sample(noise_dt, y, y_null, args.guidance), device, args.repeats)
-    t_jac = timed(
-        lambda: model_dt.sample(noise_dt, y, y_null, args.guidance, jacobi=JacobiOptions(16, 16, 1e-3)),
+    t_base, t_ours, t_jac = timed(
+        [
+            lambda: baseline_sample(model_dt, noise, y, y_null, args.guidance),
+            lambda: model_dt.sample(noise, y, y_null, args.guidance),
+            lambda: model_dt.sample(noise, y, y_null, args.guidance, jacobi=JacobiOptions(16, 16, 1e-3)),
+        ],
         device,
         args.repeats,
     )
-    rows += [
-        ("sample: concat cache + two-call CFG (baseline)", t_base / args.batch),
-        ("sample: prealloc cache + batched closed-form CFG", t_ours / args.batch),
-        ("sample: + Jacobi blocks (16, 16 it, 1e-3)", t_jac / args.batch),
-    ]
-    model_f = model.to(torch.float32)
+    model_f = model.to(torch.float32).train()
     lat = noise + cfg.noise_std * torch.randn_like(noise)
-    rows += [
-        ("train step: explicit mask", train_step_time(model_f, lat, y, device, args.repeats, True)),
-        ("train step: SDPA is_causal", train_step_time(model_f, lat, y, device, args.repeats, False)),
+    t_mask, t_causal = timed(
+        [train_step(model_f, lat, y, device, True), train_step(model_f, lat, y, device, False)], device, args.repeats
+    )
+    model_f.eval()
+    for blk in model_f.blocks:
+        blk.__dict__.pop("params", None)
+    per_image = lambda ts: [t / args.batch for t in ts]  # noqa: E731
+    ratio = lambda num, den: [n / d for n, d in zip(num, den)]  # noqa: E731
+    rows = [
+        ("sample: concat cache + two-call CFG (baseline) (per image)", per_image(t_base)),
+        ("sample: prealloc cache + batched closed-form CFG (per image)", per_image(t_ours)),
+        ("sample: + Jacobi blocks (16, 16 it, 1e-3) (per image)", per_image(t_jac)),
+        ("train step: explicit mask (per step)", t_mask),
+        ("train step: SDPA is_causal (per step)", t_causal),
+    ]
+    ratios = [
+        ("sampling, baseline / ours", ratio(t_base, t_ours)),
+        ("sampling, baseline / ours + Jacobi", ratio(t_base, t_jac)),
+        ("train step, explicit mask / is_causal", ratio(t_mask, t_causal)),
     ]
 
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
@@ -171,11 +188,14 @@ def main() -> None:
         f"{name}, sampling dtype {dtype}"
     )
     print(f"max |ours − baseline| = {agree:.2e};  Jacobi relative RMS deviation = {jac_rel:.2e}\n")
+    fmt = lambda v, digits: Spread(tuple(v)).format("median", digits)  # noqa: E731
+    print(f"median [min, max] over {args.repeats} rounds; each round runs the sampling rows, then the train rows\n")
     print("| what | seconds |\n|---|---|")
     for what, sec in rows:
-        unit = " (per image)" if what.startswith("sample") else " (per step)"
-        print(f"| {what}{unit} | {sec:.4f} |")
-    print(f"\nspeed-up of ours over baseline: {t_base / t_ours:.2f}x")
+        print(f"| {what} | {fmt(sec, 4)} |")
+    print("\n| speed-up, per round | × |\n|---|---|")
+    for what, r in ratios:
+        print(f"| {what} | {fmt(r, 2)} |")
 
 
 if __name__ == "__main__":
