@@ -14,22 +14,34 @@ import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
+from labcore.seeds import Spread
 from r2l_lm.arithmetic import make_digit_tokenizer, make_mcqs, split_pairs
 from r2l_lm.lm_eval_adapter import R2LHFLM
 from r2l_lm.scoring import MCQScorer
 from r2l_lm.training import tiny_llama
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
-    fn()  # warm-up
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(repeats):
-        out = fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t) / repeats, out
+def timed(fns, repeats: int) -> tuple[list[list[float]], list[object]]:
+    """Seconds of each of ``fns`` in each of ``repeats`` rounds after one warm-up round (the functions back to back
+    within a round, so their ratio is measured under the same load), and each function's last output."""
+    rounds, outs = [], []
+    for r in range(1 + repeats):
+        times, outs = [], []
+        for fn in fns:
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            outs.append(fn())
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+        if r:
+            rounds.append(times)
+    return [list(col) for col in zip(*rounds)], outs
+
+
+def fmt(values: list[float], digits: int) -> str:
+    return Spread(tuple(values)).format("median", digits)
 
 
 def main() -> None:
@@ -41,7 +53,7 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=32_000, help="LM-head size (the digit tokenizer uses 16 ids)")
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args()
 
@@ -58,22 +70,26 @@ def main() -> None:
     rows = []
     for direction in ("l2r", "r2l"):
         ours = MCQScorer(model, tok, direction, batch_size=a.batch_size)
-        t_ours, s_ours = timed(partial(ours.score, qs, opts, normalize="none"), a.repeats)
         lm = HFLM(model, **kw) if direction == "l2r" else R2LHFLM(model, **kw)
-        t_lm, s_lm = timed(partial(lm.loglikelihood, reqs, disable_tqdm=True), a.repeats)
+        (t_ours, t_lm), (s_ours, s_lm) = timed(
+            [partial(ours.score, qs, opts, normalize="none"), partial(lm.loglikelihood, reqs, disable_tqdm=True)],
+            a.repeats,
+        )
         diff = (torch.cat(s_ours).float() - torch.tensor([s for s, _ in s_lm])).abs().max().item()
         name = "lm-eval HFLM (default)" if direction == "l2r" else "lm-eval R2LHFLM (ours, HFLM batching)"
-        rows.append((direction, "r2l_lm MCQScorer", len(qs) / t_ours, diff))
-        rows.append((direction, name, len(qs) / t_lm, diff))
+        speedup = fmt([lm_t / o_t for o_t, lm_t in zip(t_ours, t_lm)], 2)
+        rows.append((direction, "r2l_lm MCQScorer", fmt([len(qs) / t for t in t_ours], 1), speedup, diff))
+        rows.append((direction, name, fmt([len(qs) / t for t in t_lm], 1), "", diff))
 
     print(
         f"device={a.device} model=Llama h{a.hidden}x{a.layers} vocab={vocab} questions={len(qs)} x4 options "
-        f"({a.m}x{a.n}-digit), batch={a.batch_size}, torch threads={torch.get_num_threads()}"
+        f"({a.m}x{a.n}-digit), batch={a.batch_size}, torch threads={torch.get_num_threads()}; median [min, max] over "
+        f"{a.repeats} rounds, both scorers back to back in each round"
     )
-    print("| direction | scorer | questions/s | max |score diff| |")
-    print("|---|---|---|---|")
-    for d, name, qps, diff in rows:
-        print(f"| {d} | {name} | {qps:.1f} | {diff:.1e} |")
+    print("| direction | scorer | questions/s | speed-up over lm-eval (per round) | max |score diff| |")
+    print("|---|---|---|---|---|")
+    for d, name, qps, speedup, diff in rows:
+        print(f"| {d} | {name} | {qps} | {speedup} | {diff:.1e} |")
 
 
 if __name__ == "__main__":
