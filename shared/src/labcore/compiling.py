@@ -55,6 +55,9 @@ def maybe_compile(
             "compile=True on CPU needs a C++ compiler for torch.compile's inductor backend "
             f"(none of {', '.join(CXX)} found and $CXX unset): install g++, or run without --compile"
         )
+    # torch 2.4's TorchDynamo rebuilds a ModelOutput result with ``torch._dynamo.disable(cls)(...)``, reading
+    # ``torch`` from the globals of _framed's frame, i.e. this module's (else NameError on an HF model)
+    globals()["torch"] = torch
     for m in targets:
         m._compiled_call_impl = torch.compile(_framed(m._call_impl), backend=backend)
     return model
