@@ -239,20 +239,13 @@ def case_starflow(ctx: Ctx) -> list[Row]:
             )
         ]
     lat = noise + cfg.noise_std * torch.randn_like(noise)
-    times, mems = {}, {}
-    for explicit in (False, True):
-        mem = []
-        with peak_memory(ctx, mem):
-            times[explicit] = bench.train_step_time(model, lat, y, ctx.device, ctx.repeats, explicit)
-        mems[explicit] = mem[0]
     rows.append(
-        Row(
+        pair(
+            ctx,
             "starflow",
             "train step (is_causal SDPA vs explicit mask), ms",
-            1000 * times[False],
-            1000 * times[True],
-            mems[False],
-            mems[True],
+            bench.train_step(model, lat, y, ctx.device, explicit_mask=False),
+            bench.train_step(model, lat, y, ctx.device, explicit_mask=True),
         )
     )
     return rows
