@@ -7,37 +7,17 @@ Markdown table. Usage: python benchmarks/r2l_lm/bench_scoring.py [--questions 51
 from __future__ import annotations
 
 import argparse
-import time
 from functools import partial
 
 import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
-from labcore.seeds import Spread
+from labcore.seeds import Spread, timed_rounds
 from r2l_lm.arithmetic import make_digit_tokenizer, make_mcqs, split_pairs
 from r2l_lm.lm_eval_adapter import R2LHFLM
 from r2l_lm.scoring import MCQScorer
 from r2l_lm.training import tiny_llama
-
-
-def timed(fns, repeats: int) -> tuple[list[list[float]], list[object]]:
-    """Seconds of each of ``fns`` in each of ``repeats`` rounds after one warm-up round (the functions back to back
-    within a round, so their ratio is measured under the same load), and each function's last output."""
-    rounds, outs = [], []
-    for r in range(1 + repeats):
-        times, outs = [], []
-        for fn in fns:
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            outs.append(fn())
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t)
-        if r:
-            rounds.append(times)
-    return [list(col) for col in zip(*rounds)], outs
 
 
 def fmt(values: list[float], digits: int) -> str:
@@ -71,7 +51,7 @@ def main() -> None:
     for direction in ("l2r", "r2l"):
         ours = MCQScorer(model, tok, direction, batch_size=a.batch_size)
         lm = HFLM(model, **kw) if direction == "l2r" else R2LHFLM(model, **kw)
-        (t_ours, t_lm), (s_ours, s_lm) = timed(
+        (t_ours, t_lm), (s_ours, s_lm) = timed_rounds(
             [partial(ours.score, qs, opts, normalize="none"), partial(lm.loglikelihood, reqs, disable_tqdm=True)],
             a.repeats,
         )

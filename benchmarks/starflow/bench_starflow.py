@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import time
 
 import torch
 
-from labcore.seeds import Spread
+from labcore.seeds import Spread, timed_rounds
 from starflow import PRESETS, JacobiOptions, MetaBlock, StarFlow, StarFlowConfig
 from starflow.conditioning import ClassEmbedder
 from starflow.guidance import guided_gaussian
@@ -70,25 +69,6 @@ def baseline_sample(model, noise, y, y_null, guidance):
     for block in reversed(model.blocks[:-1]):
         h = baseline_block_reverse(block, h)
     return model.image(h)
-
-
-def timed(fns, device, repeats: int) -> list[list[float]]:
-    """Seconds of each of ``fns`` in each of ``repeats`` rounds after one warm-up round; within a round the
-    functions run back to back, so their ratios are measured side by side under the same load."""
-    rounds = []
-    for r in range(1 + repeats):
-        times = []
-        for fn in fns:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
-        if r:
-            rounds.append(times)
-    return [list(col) for col in zip(*rounds)]
 
 
 def train_step(model, noise, y, device, explicit_mask: bool):
@@ -149,19 +129,18 @@ def main() -> None:
     jac_rel = ((jac - ours).square().mean() / ours.square().mean()).sqrt().item()
 
     model_dt = model.to(dtype)
-    t_base, t_ours, t_jac = timed(
+    (t_base, t_ours, t_jac), _ = timed_rounds(
         [
             lambda: baseline_sample(model_dt, noise, y, y_null, args.guidance),
             lambda: model_dt.sample(noise, y, y_null, args.guidance),
             lambda: model_dt.sample(noise, y, y_null, args.guidance, jacobi=JacobiOptions(16, 16, 1e-3)),
         ],
-        device,
         args.repeats,
     )
     model_f = model.to(torch.float32).train()
     lat = noise + cfg.noise_std * torch.randn_like(noise)
-    t_mask, t_causal = timed(
-        [train_step(model_f, lat, y, device, True), train_step(model_f, lat, y, device, False)], device, args.repeats
+    (t_mask, t_causal), _ = timed_rounds(
+        [train_step(model_f, lat, y, device, True), train_step(model_f, lat, y, device, False)], args.repeats
     )
     model_f.eval()
     for blk in model_f.blocks:

@@ -13,37 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 
 from labcore.metrics import bits_per_dim
-from labcore.seeds import Spread
+from labcore.seeds import Spread, timed_rounds
 from tarflow import PRESETS, TarFlow
 from tarflow.baseline import baseline_forward, baseline_inverse
 from tarflow.model import BIN_WIDTH
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def timed(fns, device: str, repeats: int, warmup: int = 1) -> list[list[float]]:
-    """Seconds of each of ``fns`` in every one of ``repeats`` rounds (after ``warmup`` rounds); within a round
-    the functions run back to back, so their ratio is measured side by side under the same load."""
-    rounds = []
-    for r in range(warmup + repeats):
-        times = []
-        for fn in fns:
-            _sync(device)
-            t = time.perf_counter()
-            fn()
-            _sync(device)
-            times.append(time.perf_counter() - t)
-        if r >= warmup:
-            rounds.append(times)
-    return [list(col) for col in zip(*rounds)]
 
 
 def randomize_output_layers(model: TarFlow, scale: float = 0.02) -> None:
@@ -92,7 +69,7 @@ def main() -> None:
 
     ours_fwd = lambda x, y: model(x, y)[:2]  # noqa: E731
     ref_fwd = lambda x, y: baseline_forward(model, x, y)  # noqa: E731
-    t_train_ref, t_train_ours = timed([train_step(ref_fwd), train_step(ours_fwd)], args.device, args.repeats)
+    (t_train_ref, t_train_ours), _ = timed_rounds([train_step(ref_fwd), train_step(ours_fwd)], args.repeats)
 
     model.eval()
     with torch.no_grad(), amp:
@@ -104,18 +81,16 @@ def main() -> None:
     ys = torch.randint(max(c.num_classes, 1), (sample_batch,), device=args.device) if c.num_classes else None
     kw = dict(guidance=args.cfg, attn_temp=1.0, annealed_guidance=True)
     with torch.no_grad(), amp:
-        out = {}
-        t_ref, t_ours, t_jac = timed(
+        (t_ref, t_ours, t_jac), (x_ref, x_ours, x_jac) = timed_rounds(
             [
-                lambda: out.__setitem__("ref", baseline_inverse(model, noise, ys, **kw)),
-                lambda: out.__setitem__("ours", model.inverse(noise, ys, **kw)),
-                lambda: out.__setitem__("jac", model.inverse(noise, ys, jacobi_tol=1e-3, **kw)),
+                lambda: baseline_inverse(model, noise, ys, **kw),
+                lambda: model.inverse(noise, ys, **kw),
+                lambda: model.inverse(noise, ys, jacobi_tol=1e-3, **kw),
             ],
-            args.device,
             args.repeats,
         )
-    diff = (out["ours"].float() - out["ref"].float()).abs().max().item()
-    diff_jac = (out["jac"].float() - out["ours"].float()).abs().max().item()
+    diff = (x_ours.float() - x_ref.float()).abs().max().item()
+    diff_jac = (x_jac.float() - x_ours.float()).abs().max().item()
 
     device_name = torch.cuda.get_device_name() if gpu else f"CPU ({torch.get_num_threads()} threads)"
     spread = lambda v, digits=3: Spread(tuple(v)).format("median", digits)  # noqa: E731

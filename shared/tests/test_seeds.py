@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from labcore.seeds import Spread, over_seeds, seed_table
+from labcore.seeds import Spread, over_seeds, seed_table, timed_rounds
 
 
 def test_over_seeds_summarises_each_metric():
@@ -33,3 +33,21 @@ def test_seed_table_lists_the_seeds():
     table = seed_table(rows, ["acc"], seeds, label="method")
     assert table.splitlines()[:3] == ["| method | acc |", "|---|---|", "| ours | 0.600 ± 0.100 |"]
     assert table.endswith("mean ± std over 3 seeds (0, 1, 2).")
+
+
+def test_timed_rounds_counts_rounds_and_keeps_the_last_outputs():
+    calls = []
+
+    def make(name):
+        def fn():
+            calls.append(name)
+            return f"{name}{len(calls)}"
+
+        return fn
+
+    times, outs = timed_rounds([make("a"), make("b")], repeats=3, warmup=2)
+    assert calls == ["a", "b"] * 5  # back to back within each round, warm-up rounds included
+    assert [len(t) for t in times] == [3, 3] and all(s >= 0 for t in times for s in t)  # warm-up not timed
+    assert outs == ["a9", "b10"]
+    with pytest.raises(ValueError, match="repeats"):
+        timed_rounds([make("a")], repeats=0)

@@ -1,13 +1,15 @@
 """Results over several seeds: run a function per seed, summarise each metric, format the table with the seeds.
 
 Every results table of the collection reports a spread over >= 3 seeds (mean ± std, or median and range) and
-lists the seeds; :func:`over_seeds` and :func:`seed_table` are the one way to do it.
+lists the seeds; :func:`over_seeds` and :func:`seed_table` are the one way to do it. Speed comparisons repeat
+rounds instead of seeds: :func:`timed_rounds`.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -74,3 +76,28 @@ def seed_table(
         lines.append(f"| {name} | " + " | ".join(spreads[m].format(style, digits) for m in metrics) + " |")
     lines.append(f"\n{head} over {len(seeds)} seeds ({', '.join(map(str, seeds))}).")
     return "\n".join(lines)
+
+
+def timed_rounds(
+    fns: Sequence[Callable[[], object]], repeats: int, *, warmup: int = 1
+) -> tuple[list[list[float]], list]:
+    """Wall seconds of each of ``fns`` in each of ``repeats`` rounds after ``warmup`` rounds, and each function's
+    last output. Within a round the functions run back to back, so their ratios are measured side by side under
+    the same load (report the per-round ratio's median and range with :class:`Spread`); CUDA is synchronised
+    around every call when it is available."""
+    import torch
+
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    times: list[list[float]] = [[] for _ in fns]
+    outs: list = [None] * len(fns)
+    for r in range(warmup + repeats):
+        for i, fn in enumerate(fns):
+            sync()
+            start = time.perf_counter()
+            outs[i] = fn()
+            sync()
+            if r >= warmup:
+                times[i].append(time.perf_counter() - start)
+    return times, outs
