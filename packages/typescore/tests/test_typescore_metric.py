@@ -127,6 +127,32 @@ def test_corrupt_text_rate_and_determinism():
         corrupt_text(text, 1.5)
 
 
+def test_demo_seed_sets_every_renderer(tmp_path):
+    from typescore.demo import renderer_seed, run
+    from typescore.prompts import builtin_prompts
+
+    assert [renderer_seed(0, k, 5) for k in range(5)] == [0, 1, 2, 3, 4]  # seed 0: the original renderings
+    assert len({renderer_seed(s, k, 5) for s in range(40) for k in range(5)}) == 200  # no two renderers share one
+    blind = CallableExtractor(lambda image: "")  # no OCR: the oracle scores carry the renderings
+    rates = (0.05, 0.4)
+
+    def oracles(seed):
+        out = run(tmp_path / str(seed), rates=rates, n_prompts=4, report_rate=0.4, extractor=blind, seed=seed)
+        return [out[f"oracle@{r:.2f}"] for r in rates]
+
+    items = builtin_prompts()[:4]
+    expected = []
+    for k, rate in enumerate(rates):  # seed 0 = RenderModel(rate, seed=k), as before the demo took a seed
+        model = RenderModel(rate, seed=k, width=384, height=128, font_size=28)
+        model(prompt=[it.prompt for it in items])
+        expected.append(round(TypeScore(blind).score_texts([it.text for it in items], model.rendered).score, 4))
+    first, second = oracles(0), oracles(1)
+    assert first == expected and oracles(0) == first
+    assert all(a != b for a, b in zip(first, second))  # every renderer's noise follows the seed
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        run(tmp_path, seed=-1, extractor=blind)
+
+
 def test_generate_images_seeds_per_prompt_and_match(tmp_path):
     from typescore.generate import prompt_seed
 

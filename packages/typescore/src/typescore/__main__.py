@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from labcore.cli import add_device, resolve_device
+from labcore.cli import add_device, add_seed, resolve_device
 from labcore.logging import get_logger
 
 log = get_logger("typescore")
@@ -163,7 +163,7 @@ def cmd_prompts(a) -> None:
 def cmd_demo(a) -> None:
     from typescore.demo import main as demo
 
-    print(json.dumps(demo(Path(a.out)), indent=2))
+    print(json.dumps(demo(Path(a.out), seed=a.seed), indent=2))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="render texts with controlled error rates and score them")
     d.add_argument("--out", default="runs/typescore-demo")
+    add_seed(d)
     d.set_defaults(fn=cmd_demo)
     return p
 
