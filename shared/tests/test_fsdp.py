@@ -1,27 +1,50 @@
-"""``strategy="fsdp"`` in labcore.lightning.make_trainer: refused on CPU, equal to one plain process on a GPU."""
+"""``strategy="fsdp"`` (FSDP2 through Lightning's ModelParallelStrategy) in labcore.lightning.make_trainer."""
 
 import pytest
 import torch
 
-from labcore.lightning import StepModule, losses, make_trainer, shard
+from labcore.lightning import StepModule, fsdp2, fsdp2_on_cpu, losses, make_trainer, shard
+from labcore.lightning_testing import check_fsdp_matches_single
 
 
 class _Regression(StepModule):
     def __init__(self):
         super().__init__()
         self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        self.blocks = torch.nn.ModuleList([torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)])
 
     def step_loss(self, step, index, count):
         x = shard(torch.randn(8, 4, generator=torch.Generator().manual_seed(step)), index, count).to(self.device)
+        for block in self.blocks:
+            x = x + torch.tanh(block(x))
         return ((self.net(x) - x.sum(1, keepdim=True)) ** 2).mean()
 
     def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
+        return torch.optim.AdamW(self.parameters(), lr=0.05)
 
 
-def test_fsdp_on_cpu_is_refused_naming_ddp(tmp_path):
-    with pytest.raises(ValueError, match="'fsdp' needs CUDA.*use 'ddp' on CPU"):
-        make_trainer(tmp_path, max_steps=2, accelerator="cpu", strategy="fsdp")
+def train_regression(out, steps, opts):  # module level: the fsdp run loads it by file and name
+    torch.manual_seed(0)
+    trainer = make_trainer(out, max_steps=steps, **opts)
+    trainer.fit(_Regression(), ckpt_path=str(out / "last.ckpt") if (out / "last.ckpt").exists() else None)
+    return out / "last.ckpt"
+
+
+def test_units_are_the_blocks_then_the_roots():
+    m = _Regression()
+    assert m.fsdp_units() == [m.blocks[1], m.blocks[0], m.net]
+    assert callable(fsdp2()[0])
+
+
+@pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
+def test_fsdp_on_two_cpu_processes_equals_one_process_and_resumes_both_ways(tmp_path):
+    out = check_fsdp_matches_single(train_regression, tmp_path, steps=3, atol=1e-6)
+    assert out["weights"] <= 1e-6
+
+
+def test_fsdp_refuses_a_precision_it_cannot_run(tmp_path):
+    with pytest.raises(ValueError, match="strategy 'fsdp' supports precision .*got '16-mixed'"):
+        make_trainer(tmp_path, max_steps=2, accelerator="cpu", strategy="fsdp", precision="16-mixed")
 
 
 @pytest.mark.gpu
@@ -32,6 +55,8 @@ def test_fsdp_run_equals_a_plain_gpu_run(tmp_path):
         module = _Regression()
         trainer = make_trainer(tmp_path / strategy, max_steps=3, accelerator="cuda", devices=1, strategy=strategy)
         trainer.fit(module)
+        if strategy == "fsdp":
+            assert isinstance(module.net, fsdp2()[1]) and all(isinstance(b, fsdp2()[1]) for b in module.blocks)
         state = torch.load(tmp_path / strategy / "last.ckpt", map_location="cpu", weights_only=False)
         runs[strategy] = (losses(trainer), state["state_dict"])
     (loss_a, sd_a), (loss_f, sd_f) = runs["auto"], runs["fsdp"]

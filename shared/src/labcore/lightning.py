@@ -8,8 +8,10 @@ the same command-line flags (:func:`add_trainer_args`), with:
 - signal safety (:class:`SignalCheckpoint`): SIGINT/SIGTERM write ``last.ckpt`` at the current step and
   exit with ``128 + signal`` (130/143), so a resumed run loses no step;
 - any Lightning strategy (``ddp``, ``ddp_spawn``, ``ddp_fork``, ``fsdp``), precision and ``torch.compile``
-  (:mod:`labcore.compiling`). ``fsdp`` needs CUDA: Lightning's ``FSDPStrategy`` refuses a CPU accelerator,
-  and torch's FSDP refuses CPU processes even when that check is bypassed (torch 2.14, Lightning 2.6).
+  (:mod:`labcore.compiling`). ``fsdp`` is FSDP2 (``fully_shard``) through Lightning's ``ModelParallelStrategy``,
+  pure data-parallel sharding over every process, on CPU (gloo) and GPU alike; ``last.ckpt`` holds the full
+  (unsharded) state, so it resumes with or without FSDP. The LightningModule opts in with :class:`FullyShardable`
+  (:class:`StepModule` is one), whose ``configure_model`` shards the units :meth:`FullyShardable.fsdp_units` names.
 
 Step-indexed trainers (whose batch and noise are drawn afresh each step rather than read from a
 dataset) subclass :class:`StepModule`: every micro-batch's randomness is a function of
@@ -47,6 +49,80 @@ except ImportError as err:  # pragma: no cover - exercised only without lightnin
 
 log = get_logger("labcore.lightning")
 LAST = "last.ckpt"
+FSDP_PRECISIONS = ("32-true", "bf16-mixed", "bf16-true", "16-true")  # what ModelParallelStrategy accepts
+
+
+def fsdp2():
+    """``(fully_shard, FSDPModule)`` of the installed torch: ``torch.distributed.fsdp`` from torch 2.6,
+    ``torch.distributed._composable.fsdp`` before."""
+    try:
+        from torch.distributed.fsdp import FSDPModule, fully_shard
+    except ImportError:  # torch < 2.6
+        from torch.distributed._composable.fsdp import FSDPModule, fully_shard
+    return fully_shard, FSDPModule
+
+
+class FullyShardable:
+    """Mixin of a LightningModule trained with ``strategy="fsdp"``: its ``configure_model`` applies FSDP2's
+    ``fully_shard`` over the data-parallel mesh to each unit of :meth:`fsdp_units`, in order; without a
+    device mesh (any other strategy) it does nothing. Put it before ``L.LightningModule`` in the bases.
+    """
+
+    def fsdp_units(self) -> list[torch.nn.Module]:
+        """The modules to shard, inner ones first: :func:`fsdp_blocks` of this module, then each direct child
+        holding parameters that is not a container (the roots whose ``forward`` the training step calls: FSDP2
+        gathers a unit's parameters only around its ``forward``). Override when a child is used through other
+        methods (an EMA copy, a frozen target: leave those out, they stay whole on every process) or must keep
+        tied parameters in one unit."""
+        containers = (torch.nn.ModuleList, torch.nn.ModuleDict)
+        roots = [m for m in self.children() if not isinstance(m, containers) and any(True for _ in m.parameters())]
+        return [*fsdp_blocks(self), *roots]
+
+    def configure_model(self) -> None:
+        mesh = self.device_mesh
+        if mesh is None:
+            return
+        fully_shard, sharded = fsdp2()
+        units = self.fsdp_units()
+        if any(getattr(m, "_compiled_call_impl", None) is not None for u in units for m in u.modules()):
+            raise ValueError(
+                "--compile (compile_model) with --strategy fsdp is not supported: the model was compiled before "
+                "fully_shard wrapped it; run without --compile, or with --strategy ddp"
+            )
+        for unit in units:
+            if not isinstance(unit, sharded) and any(True for _ in unit.parameters()):  # idempotent: fit, then test
+                fully_shard(unit, mesh=mesh["data_parallel"])
+
+
+def fsdp_blocks(module: torch.nn.Module) -> list[torch.nn.Module]:
+    """Every block of every ``nn.ModuleList`` inside ``module``, deepest first (FSDP2 shards inner units first)."""
+    return [*reversed([b for m in module.modules() if isinstance(m, torch.nn.ModuleList) for b in m])]
+
+
+def fsdp2_on_cpu() -> bool:
+    """Whether the installed torch runs FSDP2 over CPU (gloo) processes: torch 2.4's ``fully_shard`` creates CUDA
+    streams unconditionally (fails without a GPU), torch 2.14's runs; the cut at 2.6 (where ``fully_shard``
+    became public) is not checked on 2.5 to 2.13."""
+    return tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 6)
+
+
+def _fsdp_strategy(accelerator: str, devices, num_nodes: int, precision: str | None):
+    """Lightning's ``ModelParallelStrategy`` as pure FSDP2 data parallelism over ``devices × num_nodes``."""
+    from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
+    from lightning.pytorch.strategies import ModelParallelStrategy
+
+    if (precision or "32-true") not in FSDP_PRECISIONS:
+        raise ValueError(f"strategy 'fsdp' supports precision {', '.join(FSDP_PRECISIONS)}; got {precision!r}")
+    if accelerator not in ("auto", "cpu", "gpu", "cuda"):
+        raise ValueError(f"strategy 'fsdp' runs on accelerator cpu or cuda/gpu; got {accelerator!r}")
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    if on_cpu and not fsdp2_on_cpu():
+        raise ValueError(f"strategy 'fsdp' on CPU needs torch >= 2.6 (FSDP2 over gloo); torch is {torch.__version__}")
+    acc = CPUAccelerator if on_cpu else CUDAAccelerator
+    n = len(acc.get_parallel_devices(acc.parse_devices(acc.auto_device_count() if devices == "auto" else devices)))
+    return ModelParallelStrategy(
+        data_parallel_size=n * int(num_nodes), tensor_parallel_size=1, save_distributed_checkpoint=False
+    )
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -166,8 +242,6 @@ def make_trainer(
         raise ValueError(f"checkpoint_every must be >= 1 optimiser step, got {checkpoint_every}")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
-    if strategy == "fsdp" and (accelerator == "cpu" or not torch.cuda.is_available()):
-        raise ValueError("strategy 'fsdp' needs CUDA GPUs (Lightning's and torch's FSDP refuse CPU); use 'ddp' on CPU")
     saving: list[Callback] = []
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
@@ -187,7 +261,7 @@ def make_trainer(
         accelerator=accelerator,
         devices=devices,
         num_nodes=num_nodes,
-        strategy=strategy,
+        strategy=_fsdp_strategy(accelerator, devices, num_nodes, precision) if strategy == "fsdp" else strategy,
         precision=precision or "32-true",
         callbacks=[LossHistory(), _BindSamplers(), *saving, *callbacks],
         plugins=[AtomicCheckpointIO()],
@@ -291,7 +365,7 @@ def step_dataloader(dataset, batch_size: int, *, seed: int = 0, shuffle: bool = 
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, **kwargs)
 
 
-class StepModule(L.LightningModule):
+class StepModule(FullyShardable, L.LightningModule):
     """A LightningModule whose batches are functions of the optimiser step (not of a dataset position).
 
     Subclasses implement :meth:`step_loss`; a step's rows are split evenly (:func:`shard`) over

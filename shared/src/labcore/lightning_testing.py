@@ -5,24 +5,34 @@ would fail once the test process has run a compiled backward, "Unable to handle 
 with fork-based multiprocessing", so the train function's arguments must pickle)
 and in one process accumulating the same 2 micro-batches, i.e. on the same global batch, and compares
 the loss curves and final weights stored in the two ``last.ckpt``; then resumes the DDP checkpoint in
-one process. :func:`interrupt_cli` sends a signal to a real CLI run once it has logged a given step.
+one process. :func:`check_fsdp_matches_single` does the same with ``strategy="fsdp"`` (FSDP2): Lightning launches
+its ranks by re-running the command, so the train function must be a module-level function of a file (run by
+``python -m labcore.lightning_testing FILE NAME ...``). :func:`interrupt_cli` sends a signal to a real CLI run once
+it has logged a given step.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from labcore.checkpoint import atomic_write_text
+
 TrainFn = Callable[[Path, int, dict[str, Any]], Path]
 CPU_DDP = {"accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn"}
+CPU_FSDP = {"accelerator": "cpu", "devices": 2, "strategy": "fsdp"}
 CPU_ACCUMULATE = {"accelerator": "cpu", "devices": 1, "accumulate_grad_batches": 2}
 
 
@@ -54,23 +64,72 @@ def check_ddp_matches_single(train: TrainFn, tmp_path: Path, *, steps: int = 3, 
     Both runs stop after ``steps - 1`` steps (``stop_after``), then resume in one process for the last one.
     Returns ``{"weights": max |Δw|, "losses": max |Δloss|, "resumed": max |Δw| after the last step}``.
     """
+    return _check_matches_single(lambda out, n, opts: train(out, n, {**CPU_DDP, **opts}), train, tmp_path, steps, atol)
+
+
+def check_fsdp_matches_single(train: TrainFn, tmp_path: Path, *, steps: int = 3, atol: float = 1e-5) -> dict:
+    """As :func:`check_ddp_matches_single` with 2 CPU processes under ``strategy="fsdp"`` (FSDP2, gloo); the
+    last step checks both directions: the FSDP checkpoint resumes in one plain process, and the plain one's
+    checkpoint resumes under FSDP; the two results must agree. ``train`` must be a module-level function
+    (each run starts ``python -m labcore.lightning_testing FILE NAME``).
+    """
+    from labcore.lightning import fsdp2_on_cpu
+
+    if not fsdp2_on_cpu():
+        raise RuntimeError(f"FSDP2 on CPU needs torch >= 2.6; torch is {torch.__version__}")
+    fsdp = partial(_run_in_subprocess, train)
+    return _check_matches_single(fsdp, train, tmp_path, steps, atol, reference=fsdp)
+
+
+def _run_in_subprocess(train: TrainFn, out: Path, steps: int, opts: dict[str, Any]) -> Path:
+    if "<locals>" in train.__qualname__ or train.__module__ == "__main__":
+        raise ValueError(f"train must be a module-level function of a file to run under fsdp; got {train.__qualname__}")
+    result = out.parent / f"{out.name}.ckpt-path"  # not stdout: both ranks write there
+    args = [
+        inspect.getfile(train),
+        train.__qualname__,
+        str(out),
+        str(steps),
+        json.dumps({**CPU_FSDP, **opts}),
+        str(result),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", __name__, *args]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
+    try:  # a guard against hung collectives (both ranks are in the new session), not a measurement
+        stdout, stderr = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        raise AssertionError(f"the fsdp run hung for 600 s:\n{stderr[-6000:]}") from None
+    if proc.returncode:
+        raise AssertionError(f"the fsdp run failed (status {proc.returncode}):\n{stdout[-3000:]}{stderr[-6000:]}")
+    return Path(result.read_text())
+
+
+def _check_matches_single(parallel, train: TrainFn, tmp_path: Path, steps: int, atol: float, reference=None) -> dict:
+    """``parallel(out, steps, options)``: a 2-process run of ``train``; ``reference``: how the single run's
+    checkpoint resumes for the last step (default: in one process)."""
     first = {"stop_after": steps - 1}
     single = _state(train(tmp_path / "single", steps, {**CPU_ACCUMULATE, **first}))
-    ddp = _state(train(tmp_path / "ddp", steps, {**CPU_DDP, **first}))
-    for name, s in (("single", single), ("ddp", ddp)):
+    multi = _state(parallel(tmp_path / "multi", steps, first))
+    for name, s in (("single", single), ("2 processes", multi)):
         assert s["global_step"] == steps - 1, f"{name} run stopped at step {s['global_step']}, expected {steps - 1}"
-    la, lb = _losses(single), _losses(ddp)
+    la, lb = _losses(single), _losses(multi)
     assert len(la) == len(lb) == steps - 1, (la, lb)
     out = {
-        "weights": max_weight_diff(single["state_dict"], ddp["state_dict"]),
+        "weights": max_weight_diff(single["state_dict"], multi["state_dict"]),
         "losses": max(abs(x - y) for x, y in zip(la, lb)),
     }
-    resumed = _state(train(tmp_path / "ddp", steps, dict(CPU_ACCUMULATE)))
-    reference = _state(train(tmp_path / "single", steps, dict(CPU_ACCUMULATE)))
-    assert resumed["global_step"] == steps and len(_losses(resumed)) == steps
-    out["resumed"] = max_weight_diff(resumed["state_dict"], reference["state_dict"])
-    assert max(out.values()) <= atol, f"DDP differs from one process on the same global batch: {out}"
-    assert max_weight_diff(single["state_dict"], reference["state_dict"]) > 0, "the last step changed nothing"
+    resumed = _state(train(tmp_path / "multi", steps, dict(CPU_ACCUMULATE)))
+    reference = reference or (lambda out, n, opts: train(out, n, {**CPU_ACCUMULATE, **opts}))
+    ref = _state(reference(tmp_path / "single", steps, {}))
+    assert resumed["global_step"] == ref["global_step"] == steps and len(_losses(resumed)) == steps
+    out["resumed"] = max_weight_diff(resumed["state_dict"], ref["state_dict"])
+    assert max(out.values()) <= atol, f"2 processes differ from one process on the same global batch: {out}"
+    assert max_weight_diff(single["state_dict"], ref["state_dict"]) > 0, "the last step changed nothing"
     return out
 
 
@@ -127,3 +186,15 @@ def check_interrupt_and_resume(
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"resuming from {last_ckpt}" in again.stdout + again.stderr
     return step
+
+
+def _main(file: str, name: str, out: str, steps: str, options: str, result: str) -> None:
+    spec = importlib.util.spec_from_file_location(Path(file).stem, file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ckpt = getattr(module, name)(Path(out), int(steps), json.loads(options))
+    atomic_write_text(result, str(ckpt))  # every rank writes the same path
+
+
+if __name__ == "__main__":
+    _main(*sys.argv[1:])
