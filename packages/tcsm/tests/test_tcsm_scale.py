@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from labcore.lightning_testing import check_ddp_matches_single, check_interrupt_and_resume
+from labcore.lightning import fsdp2_on_cpu
+from labcore.lightning_testing import check_ddp_matches_single, check_fsdp_matches_single, check_interrupt_and_resume
 from tcsm import TCSMConfig, TCSMDenoiser, TCSMObjective
 from tcsm.noise import MaskedProcess
 from tcsm.train import train
@@ -13,16 +14,22 @@ def _batches(step: int) -> torch.Tensor:  # module level: the spawned DDP proces
     return torch.randint(0, 5, (8, 8), generator=torch.Generator().manual_seed(step))
 
 
-def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
-    def run(out, steps, opts):
-        torch.manual_seed(0)
-        cfg = TCSMConfig(
-            vocab_size=5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=8
-        )
-        train(TCSMDenoiser(cfg), TCSMObjective(MaskedProcess(5)), _batches, steps, out_dir=out, log_every=0, **opts)
-        return out / "checkpoints" / "last.ckpt"
+def run_tiny(out, steps, opts):  # module level: the fsdp run loads it by file and name
+    torch.manual_seed(0)
+    cfg = TCSMConfig(
+        vocab_size=5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=8
+    )
+    train(TCSMDenoiser(cfg), TCSMObjective(MaskedProcess(5)), _batches, steps, out_dir=out, log_every=0, **opts)
+    return out / "checkpoints" / "last.ckpt"
 
-    check_ddp_matches_single(run, tmp_path, steps=3, atol=1e-6)
+
+def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
+    check_ddp_matches_single(run_tiny, tmp_path, steps=3, atol=1e-6)
+
+
+@pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
+def test_fsdp_equals_one_process_on_the_same_global_batch_and_resumes_both_ways(tmp_path):
+    check_fsdp_matches_single(run_tiny, tmp_path, steps=3, atol=1e-6)
 
 
 @pytest.mark.slow  # two CLI start-ups; the shared mechanism runs in CI via tarflow and energy_diffusion

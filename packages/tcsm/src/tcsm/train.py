@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from labcore.lightning import AfterStep, StepModule, fit, losses, make_trainer, shard
+from labcore.lightning import AfterStep, StepModule, fit, fsdp_blocks, losses, make_trainer, shard
 from labcore.logging import get_logger
 from tcsm.objective import TCSMObjective, factorised
 
@@ -31,6 +31,11 @@ class TCSMModule(StepModule):
         if self.log_every and (step + 1) % self.log_every == 0 and index == 0:
             log.info("step %d loss %.4f", step + 1, loss.item())
         return loss
+
+    def fsdp_units(self) -> list[torch.nn.Module]:
+        """Under ``strategy="fsdp"`` the denoiser's blocks, then the denoiser; a frozen target (reward fine-tuning's
+        reference, a distilled teacher) is not trained and stays whole on every process."""
+        return [*fsdp_blocks(self.model), self.model]
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=0.0)
