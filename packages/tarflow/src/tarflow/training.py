@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from labcore.compiling import maybe_compile
 from labcore.figures import save_image_grid
+from labcore.lightning import FullyShardable, make_trainer, micro_batch, step_dataloader
 from labcore.lightning import fit as fit_resumable
-from labcore.lightning import make_trainer, micro_batch, step_dataloader
 from labcore.logging import get_logger
 from labcore.schedules import warmup_cosine
 from labcore.validate import check_count
@@ -24,8 +24,11 @@ from tarflow.model import TarFlow
 log = get_logger("tarflow.train")
 
 
-class TarFlowModule(L.LightningModule):
-    """Trains a :class:`TarFlow` with the paper's loss (nats/dim) and the reference's optimiser settings."""
+class TarFlowModule(FullyShardable, L.LightningModule):
+    """Trains a :class:`TarFlow` with the paper's loss (nats/dim) and the reference's optimiser settings.
+
+    Under ``strategy="fsdp"`` each attention block, then each flow block, then the model is one FSDP2 unit
+    (labcore's default units); the prior variance ``var`` is a buffer, kept whole and equal on every process."""
 
     def __init__(
         self,
@@ -145,6 +148,11 @@ def fit(
     """
     check_count(steps, "steps")
     check_count(batch_size, "batch_size")
+    if sample_every and trainer_options.get("strategy") == "fsdp":
+        raise ValueError(
+            "sample_every (--sample-every) with strategy fsdp: rank 0 alone cannot sample a sharded model; "
+            "set it to 0 and sample the saved model (python -m tarflow sample)"
+        )
     out_dir = Path(out_dir)
     L.seed_everything(seed, workers=True, verbose=False)
     if precision is None:
