@@ -65,10 +65,16 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
+def full_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``tensors`` with FSDP2 shards (DTensors) gathered into full tensors. A collective: after a
+    ``strategy="fsdp"`` run every process calls it (each runs the same command, so each saves)."""
+    return {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in tensors.items()}
+
+
 def _to_saveable(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """CPU, contiguous tensors with no shared storage (safetensors refuses aliases)."""
+    """CPU, contiguous, full (unsharded) tensors with no shared storage (safetensors refuses aliases)."""
     out, seen = {}, set()
-    for k, v in tensors.items():
+    for k, v in full_tensors(tensors).items():
         t = v.detach().to("cpu").contiguous()
         key = (t.untyped_storage().data_ptr(), t.storage_offset()) if t.numel() else None
         if key in seen:

@@ -176,7 +176,9 @@ def read_state_file(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def model_tag(cls: type) -> dict[str, str]:
-    """``{"package", "class"}`` written into ``config.json`` by :func:`save_pretrained`."""
+    """``{"package", "class"}`` written into ``config.json`` by :func:`save_pretrained` (the model's own class, not
+    the ``FSDP<class>`` subclass FSDP2's ``fully_shard`` swaps in during an ``fsdp`` run)."""
+    cls = next(c for c in cls.__mro__ if not any(b.__name__ == "FSDPModule" for b in c.__mro__))
     return {"package": cls.__module__.split(".")[0], "class": cls.__name__}
 
 
@@ -457,7 +459,14 @@ class PreTrainedMixin:
     repo_url: ClassVar[str | None] = None
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any):
+        """transformers' ``save_pretrained`` plus the tag and card; weights sharded by an ``fsdp`` run are
+        gathered first (every process must call it, see :func:`labcore.checkpoint.full_tensors`)."""
+        from labcore.checkpoint import full_tensors
+
         setattr(self.config, TAG_KEY, model_tag(type(self)))
+        state = self.state_dict()
+        if "state_dict" not in kwargs and any(hasattr(v, "full_tensor") for v in state.values()):
+            kwargs["state_dict"] = full_tensors(state)
         out = super().save_pretrained(save_directory, *args, **kwargs)
         config = read_config(Path(save_directory))
         card = model_card(self, config, self.paper_url, self.repo_url)
