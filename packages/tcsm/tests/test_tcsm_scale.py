@@ -19,7 +19,9 @@ def run_tiny(out, steps, opts):  # module level: the fsdp run loads it by file a
     cfg = TCSMConfig(
         vocab_size=5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=8
     )
-    train(TCSMDenoiser(cfg), TCSMObjective(MaskedProcess(5)), _batches, steps, out_dir=out, log_every=0, **opts)
+    model = TCSMDenoiser(cfg)
+    train(model, TCSMObjective(MaskedProcess(5)), _batches, steps, out_dir=out, log_every=0, **opts)
+    model.save_pretrained(out / "denoiser")  # as the CLI: under fsdp every rank gathers the shards
     return out / "checkpoints" / "last.ckpt"
 
 
@@ -30,6 +32,12 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
 @pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
 def test_fsdp_equals_one_process_on_the_same_global_batch_and_resumes_both_ways(tmp_path):
     check_fsdp_matches_single(run_tiny, tmp_path, steps=3, atol=1e-6)
+    # the single run's last step ran under fsdp: its saved denoiser holds the full weights of its last.ckpt
+    state = torch.load(tmp_path / "single" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    saved = TCSMDenoiser.from_pretrained(tmp_path / "single" / "denoiser").state_dict()
+    assert saved.keys() == {k.removeprefix("model.") for k in state["state_dict"]}
+    for k, v in saved.items():
+        torch.testing.assert_close(v, state["state_dict"][f"model.{k}"], rtol=0, atol=0)
 
 
 @pytest.mark.slow  # two CLI start-ups; the shared mechanism runs in CI via tarflow and energy_diffusion
