@@ -28,6 +28,8 @@ def add_trainer_args(parser: argparse.ArgumentParser, *, checkpoint_every: int =
 
 def trainer_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments for :func:`make_trainer` from the flags of :func:`add_trainer_args`."""
+    if args.compile and args.strategy == "fsdp":  # before any process starts (FullyShardable refuses it later)
+        raise ValueError("--compile with --strategy fsdp is not supported; drop --compile or use --strategy ddp")
     devices = args.devices
     if isinstance(devices, str) and devices != "auto":
         devices = int(devices) if devices.isdigit() else [int(d) for d in devices.split(",") if d]
