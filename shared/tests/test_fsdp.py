@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from labcore.lightning import StepModule, fsdp2, fsdp2_on_cpu, losses, make_trainer, shard
+from labcore.lightning import StepModule, checked_units, fsdp2, fsdp2_on_cpu, losses, make_trainer, shard
 from labcore.lightning_testing import check_fsdp_matches_single
 
 
@@ -32,8 +32,17 @@ def train_regression(out, steps, opts):  # module level: the fsdp run loads it b
 
 def test_units_are_the_blocks_then_the_roots():
     m = _Regression()
-    assert m.fsdp_units() == [m.blocks[1], m.blocks[0], m.net]
+    assert m.fsdp_units() == checked_units(m) == [m.blocks[1], m.blocks[0], m.net]
     assert callable(fsdp2()[0])
+
+
+def test_units_leaving_a_trainable_parameter_out_are_refused():
+    m = _Regression()
+    m.fsdp_units = lambda: list(m.blocks)
+    with pytest.raises(ValueError, match=r"outside every unit.*net\.0\.weight, net\.0\.bias"):
+        checked_units(m)
+    m.net.requires_grad_(False)  # frozen parts may stay whole
+    assert checked_units(m) == list(m.blocks)
 
 
 @pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")

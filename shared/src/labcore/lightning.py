@@ -83,15 +83,29 @@ class FullyShardable:
         if mesh is None:
             return
         fully_shard, sharded = fsdp2()
-        units = self.fsdp_units()
-        if any(getattr(m, "_compiled_call_impl", None) is not None for u in units for m in u.modules()):
-            raise ValueError(
-                "--compile (compile_model) with --strategy fsdp is not supported: the model was compiled before "
-                "fully_shard wrapped it; run without --compile, or with --strategy ddp"
-            )
-        for unit in units:
+        for unit in checked_units(self):
             if not isinstance(unit, sharded) and any(True for _ in unit.parameters()):  # idempotent: fit, then test
                 fully_shard(unit, mesh=mesh["data_parallel"])
+
+
+def checked_units(module: FullyShardable) -> list[torch.nn.Module]:
+    """``module.fsdp_units()``, refused when FSDP2 would train it wrongly: a compiled unit (compiled before
+    ``fully_shard`` wrapped it), or a trainable parameter outside every unit (without a DDP wrapper its
+    gradient would never be averaged over processes: the copies would drift apart silently)."""
+    units = module.fsdp_units()
+    if any(getattr(m, "_compiled_call_impl", None) is not None for u in units for m in u.modules()):
+        raise ValueError(
+            "--compile (compile_model) with --strategy fsdp is not supported: the model was compiled before "
+            "fully_shard wrapped it; run without --compile, or with --strategy ddp"
+        )
+    covered = {id(p) for u in units for p in u.parameters()}
+    left = [name for name, p in module.named_parameters() if p.requires_grad and id(p) not in covered]
+    if left:
+        raise ValueError(
+            f"{type(module).__name__}.fsdp_units() leaves trainable parameters outside every unit, whose gradients "
+            f"fsdp would not synchronise: {', '.join(left[:5])}{' ...' if len(left) > 5 else ''}; add their modules"
+        )
+    return units
 
 
 def fsdp_blocks(module: torch.nn.Module) -> list[torch.nn.Module]:
