@@ -1,14 +1,24 @@
-"""Multi-process training (Lightning DDP on CPU/gloo) equals one process on the same global batch; resume."""
+"""Multi-process training (Lightning DDP and FSDP2 on CPU/gloo) equals one process on the same global batch; resume."""
+
+from dataclasses import replace
 
 import pytest
 import torch
 
+from dnfs.io import load_rate_model, save_rate_model
 from dnfs.kolmogorov import GeometricPath
 from dnfs.mlp import LEMLPConfig, LocallyEquivariantMLP
 from dnfs.sampler import simulate
 from dnfs.targets import LatticeIsing
 from dnfs.train import DNFSTrainer, TrainConfig
-from labcore.lightning_testing import CPU_ACCUMULATE, check_ddp_matches_single, max_weight_diff
+from dnfs.transformer import LETransformerConfig, LocallyEquivariantTransformer
+from labcore.lightning import fsdp2_on_cpu
+from labcore.lightning_testing import (
+    CPU_ACCUMULATE,
+    check_ddp_matches_single,
+    check_fsdp_matches_single,
+    max_weight_diff,
+)
 
 # 3 steps per epoch, 5 steps: both runs simulate epochs 0 and 1 (under DDP each process 4 of the 8 trajectories,
 # then all gather them) and stop after step 4, mid-epoch 1 with the buffer holding both epochs' trajectories;
@@ -23,12 +33,36 @@ def train(out, steps, opts):
     return out / "checkpoints" / "last.ckpt"
 
 
+def run_tiny_transformer(out, steps, opts):  # module level: the fsdp run loads it by file and name
+    """The LE Transformer (nested blocks: 2 streams x 1 causal block x 1 attention block, each an FSDP unit) with
+    the learned control (a second root unit); the model is saved as the CLI does (every process gathers)."""
+    torch.manual_seed(0)
+    model = LocallyEquivariantTransformer(LETransformerConfig(9, 2, hidden_dim=8, head_dim=4, num_blocks=1))
+    config = replace(CONFIG, control="learned")
+    DNFSTrainer(model, GeometricPath(LatticeIsing(3, sigma=0.2, bias=0.1)), config).fit(steps, out_dir=out, **opts)
+    save_rate_model(model, out / "model")
+    return out / "checkpoints" / "last.ckpt"
+
+
 def test_ddp_equals_one_process_and_resumes_mid_epoch_exactly(tmp_path):
     # weights (c_t included), per-step losses and the resumed step agree to 1e-6; on this tiny run they are equal
     check_ddp_matches_single(train, tmp_path, steps=5, atol=1e-6)
-    resumed = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=False)
+    resumed = torch.load(tmp_path / "multi" / "checkpoints" / "last.ckpt", weights_only=False)
     straight = torch.load(train(tmp_path / "straight", 5, dict(CPU_ACCUMULATE)), weights_only=False)
     assert max_weight_diff(resumed["state_dict"], straight["state_dict"]) <= 1e-6
+
+
+@pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
+def test_fsdp_equals_one_process_resumes_both_ways_and_saves_the_full_model(tmp_path):
+    # 5 steps as above: the epoch-1 refresh (sampling with the sharded network) runs under fsdp
+    check_fsdp_matches_single(run_tiny_transformer, tmp_path, steps=5, atol=1e-6)
+    # the single run's last step ran under fsdp: its saved network holds the full weights of its last.ckpt
+    state = torch.load(tmp_path / "single" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    saved = load_rate_model(tmp_path / "single" / "model").state_dict()
+    assert isinstance(load_rate_model(tmp_path / "single" / "model"), LocallyEquivariantTransformer)
+    assert saved.keys() == {k.removeprefix("model.") for k in state["state_dict"] if k.startswith("model.")}
+    for k, v in saved.items():
+        torch.testing.assert_close(v, state["state_dict"][f"model.{k}"], rtol=0, atol=0)
 
 
 def test_a_part_of_a_simulation_is_those_rows_of_the_whole(ising3_path):

@@ -77,9 +77,9 @@ def cmd_train(a) -> None:
             log.info("epoch %d  " + "  ".join(f"{k} {v:.4f}" for k, v in info.items()), epoch)
 
     trainer.fit(a.steps, out_dir=a.out, resume=a.resume, eval_every=a.eval_every, callback=report, **trainer_options(a))
+    out = Path(a.out)
+    save_rate_model(model, out / "model")  # every process: after --strategy fsdp it gathers the shards (collective)
     if trainer.global_rank == 0:
-        out = Path(a.out)
-        save_rate_model(model, out / "model")
         atomic_write_text(out / TARGET_FILE, json.dumps(spec, indent=1))
         log.info("saved %s", out)
 

@@ -108,7 +108,11 @@ class History:
 
 class DNFSTrainer(StepModule):
     """Trains ``model`` (any ``G_θ(x, t) -> (B, D, S)``) so its CTMC transports ``η`` to ``ρ`` along ``path``:
-    a LightningModule (``fit`` runs it), randomness from ``seed`` as in the module docstring."""
+    a LightningModule (``fit`` runs it), randomness from ``seed`` as in the module docstring.
+
+    Under ``strategy="fsdp"`` labcore's default units shard each block of the rate network, then the network
+    and the learned control: both are called only through ``forward`` (the sampler too), on every process
+    alike. The target, the path, ``c_t`` and the replay buffer hold no parameters and stay whole everywhere."""
 
     def __init__(self, model: nn.Module, path: GeometricPath, config: TrainConfig | None = None, seed: int = 0):
         super().__init__()
