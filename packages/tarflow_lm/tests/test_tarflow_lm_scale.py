@@ -5,22 +5,47 @@ import signal
 import pytest
 import torch
 
-from labcore.lightning_testing import check_ddp_matches_single, check_interrupt_and_resume
+from labcore.lightning import fsdp2_on_cpu
+from labcore.lightning_testing import check_ddp_matches_single, check_fsdp_matches_single, check_interrupt_and_resume
 from tarflow_lm import PRESETS, TarFlowLMModel
 from tarflow_lm.data import encode_chars
 from tarflow_lm.training import train
 
+STREAM = encode_chars("the quick brown fox jumps over the lazy dog " * 20)
+
+
+def run_tiny_tied(out, steps, opts):  # module level: the fsdp run loads it by file and name
+    """A Mix-1 layer and a Mix-d layer tied to the codebook (the codebook is the model's, used inside the flow
+    layer's forward and by the root's encoder and decoder); the model is saved as the CLI does (every process)."""
+    torch.manual_seed(0)
+    types = ["mix1", "mixd_tied"]
+    model = TarFlowLMModel(
+        PRESETS["tiny"](max_seq_len=8, hidden_size=16, num_heads=2, num_mixtures=2, layer_types=types)
+    )
+    train(model, STREAM, steps=steps, batch_size=4, out_dir=out, **opts)
+    model.save_pretrained(out / "model")
+    return out / "checkpoints" / "last.ckpt"
+
 
 def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
-    stream = encode_chars("the quick brown fox jumps over the lazy dog " * 20)
-
     def run(out, steps, opts):
         torch.manual_seed(0)
         model = TarFlowLMModel(PRESETS["tiny"](max_seq_len=8, hidden_size=16, num_heads=2, num_mixtures=2))
-        train(model, stream, steps=steps, batch_size=4, out_dir=out, **opts)
+        train(model, STREAM, steps=steps, batch_size=4, out_dir=out, **opts)
         return out / "checkpoints" / "last.ckpt"
 
     check_ddp_matches_single(run, tmp_path, steps=3, atol=1e-6)
+
+
+@pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
+def test_fsdp_with_a_tied_codebook_equals_one_process_resumes_both_ways_and_saves_the_full_model(tmp_path):
+    check_fsdp_matches_single(run_tiny_tied, tmp_path, steps=3, atol=1e-6)
+    # the single run's last step ran under fsdp: its saved model holds the full weights of its last.ckpt
+    state = torch.load(tmp_path / "single" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    saved = TarFlowLMModel.from_pretrained(tmp_path / "single" / "model").state_dict()
+    assert saved.keys() == {k.removeprefix("model.") for k in state["state_dict"]}
+    for k, v in saved.items():
+        torch.testing.assert_close(v, state["state_dict"][f"model.{k}"], rtol=0, atol=0)
 
 
 @pytest.mark.slow  # two CLI start-ups; the shared mechanism runs in CI via tarflow and energy_diffusion

@@ -25,7 +25,11 @@ def stage_of(step: int, steps: int, num_layers: int, progressive: bool) -> int:
 
 class TarFlowLMModule(StepModule):
     """Maximises the ELBO on random windows of ``stream``: step ``s`` draws its windows with a ``(seed, s)``
-    generator, each micro-batch its posterior noise from ``(seed, s, micro-batch)`` (:class:`StepModule`)."""
+    generator, each micro-batch its posterior noise from ``(seed, s, micro-batch)`` (:class:`StepModule`).
+
+    Under ``strategy="fsdp"`` labcore's default units shard each Transformer block, each flow layer, then the
+    model. The codebook (encoder, tied decoder, the components of ``mixd_tied`` layers, which hold a reference to
+    it, not a submodule) is the model's own, so it is gathered for the whole of the model's forward."""
 
     def __init__(self, model: TarFlowLMModel, stream, *, steps, batch_size, seq_len, lr, progressive, seed):
         super().__init__()
