@@ -4,22 +4,51 @@ import signal
 
 import pytest
 import torch
+from transformers import AutoModelForCausalLM
 
-from labcore.lightning_testing import check_ddp_matches_single, check_interrupt_and_resume
-from r2l_lm.arithmetic import equation
+from labcore.lightning import fsdp2_on_cpu
+from labcore.lightning_testing import check_ddp_matches_single, check_fsdp_matches_single, check_interrupt_and_resume
+from r2l_lm.__main__ import main as cli
+from r2l_lm.arithmetic import equation, make_digit_tokenizer
 from r2l_lm.training import tiny_llama, train_causal_lm
 
 TEXTS = [equation(a, b, 1, 1) for a, b in [(3, 4), (7, 8), (2, 9), (5, 5), (9, 1), (6, 0), (4, 4), (8, 3)]]
 
 
-def test_ddp_equals_one_process_on_the_same_global_batch(digit_tokenizer, tmp_path):
-    def run(out, steps, opts):
-        torch.manual_seed(0)
-        model = tiny_llama(len(digit_tokenizer), hidden=16, layers=1, heads=2, max_len=16)
-        train_causal_lm(model, digit_tokenizer, TEXTS, "r2l", out, max_steps=steps, batch_size=4, lr=1e-2, **opts)
-        return out / "checkpoints" / "last.ckpt"
+def run_tiny(out, steps, opts):  # module level: the fsdp run loads it by file and name
+    torch.manual_seed(0)
+    tok = make_digit_tokenizer()
+    model = tiny_llama(len(tok), hidden=16, layers=1, heads=2, max_len=16)
+    train_causal_lm(model, tok, TEXTS, "r2l", out, max_steps=steps, batch_size=4, lr=1e-2, **opts)
+    assert model.lm_head.weight is model.model.embed_tokens.weight, "the tied embeddings came apart"
+    return out / "checkpoints" / "last.ckpt"
 
-    check_ddp_matches_single(run, tmp_path, steps=3, atol=1e-6)
+
+def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
+    check_ddp_matches_single(run_tiny, tmp_path, steps=3, atol=1e-6)
+
+
+@pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
+def test_fsdp_equals_one_process_on_the_same_global_batch_and_keeps_the_tie(tmp_path):
+    check_fsdp_matches_single(run_tiny, tmp_path, steps=3, atol=1e-6)
+    # the single run's last step ran under fsdp: last.ckpt and the saved model hold one tied embedding
+    state = torch.load(tmp_path / "single" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    weights = state["state_dict"]
+    torch.testing.assert_close(
+        weights["model.lm_head.weight"], weights["model.model.embed_tokens.weight"], rtol=0, atol=0
+    )
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "single" / "model")
+    assert saved.lm_head.weight is saved.model.embed_tokens.weight
+    assert saved.config.architectures == ["LlamaForCausalLM"]
+    assert saved.state_dict().keys() == {k.removeprefix("model.") for k in weights}
+    for k, v in saved.state_dict().items():
+        torch.testing.assert_close(v, weights[f"model.{k}"], rtol=0, atol=0)
+
+
+def test_simulate_refuses_fsdp_before_training(tmp_path):
+    with pytest.raises(ValueError, match="simulate .* --strategy fsdp"):
+        cli(["simulate", "--strategy", "fsdp", "--device", "cpu", "--devices", "2", "--out", str(tmp_path)])
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.slow  # two CLI start-ups; the shared mechanism runs in CI via tarflow and energy_diffusion

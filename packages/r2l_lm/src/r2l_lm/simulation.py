@@ -122,7 +122,17 @@ def evaluate_variants(
 def run_simulation(
     cfg: SimulationConfig, out_dir: str | os.PathLike, formats: tuple[str, ...] = FORMATS
 ) -> dict[str, dict[str, float]]:
-    """Train the L2R and R2L twins for each format and evaluate all variants; returns one row per variant."""
+    """Train the L2R and R2L twins for each format and evaluate all variants; returns one row per variant.
+
+    Each model is scored in the same process right after training, so ``strategy="fsdp"`` (which leaves it
+    sharded over the processes) is refused: use ``ddp``, or ``python -m r2l_lm train --strategy fsdp`` and
+    ``score`` the saved model."""
+    if cfg.strategy == "fsdp":
+        raise ValueError(
+            "simulate (run_simulation) with --strategy fsdp: each model is scored in the same process right after "
+            "training, while FSDP leaves it sharded over the processes; use --strategy ddp, or train each model with "
+            "`python -m r2l_lm train --strategy fsdp` and score the saved model with `python -m r2l_lm score`"
+        )
     train, test = split_pairs(cfg.m, cfg.n, cfg.num_test, cfg.seed, cfg.num_train)
     results: dict[str, dict[str, float]] = {}
     for fmt in formats:

@@ -15,7 +15,8 @@ import lightning as L
 import torch
 from transformers import LlamaForCausalLM, PreTrainedModel
 
-from labcore.lightning import fit, losses, make_trainer, step_dataloader
+from labcore.checkpoint import full_tensors
+from labcore.lightning import FullyShardable, fit, fsdp_blocks, losses, make_trainer, step_dataloader
 from labcore.schedules import warmup_cosine
 from r2l_lm.model import DIRECTION_KEY
 from r2l_lm.presets import PRESETS
@@ -49,7 +50,7 @@ def tiny_llama(
     return PRESETS.build(cfg)
 
 
-class CausalLMModule(L.LightningModule):
+class CausalLMModule(FullyShardable, L.LightningModule):
     """Next-token cross-entropy on model-order ids; identical for both directions (only the data differs)."""
 
     def __init__(
@@ -68,6 +69,12 @@ class CausalLMModule(L.LightningModule):
         loss = self.model(**batch).loss
         self.log("train_loss", loss, prog_bar=True, on_step=True, batch_size=batch["input_ids"].shape[0])
         return loss
+
+    def fsdp_units(self) -> list[torch.nn.Module]:
+        """Under ``strategy="fsdp"``: each block of the model's layer lists (Llama's ``model.layers``, GPT-2's
+        ``transformer.h``), then the whole model, which holds the input embedding and the output head, so tied
+        embeddings (``tie_word_embeddings``) stay one parameter in one unit."""
+        return [*fsdp_blocks(self.model), self.model]
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay, betas=(0.9, 0.95))
@@ -102,7 +109,8 @@ def train_causal_lm(
     written on SIGINT/SIGTERM. ``trainer_options`` (``strategy`` such as ``ddp``/``fsdp``, ``devices``,
     ``precision`` e.g. ``bf16-mixed``, ...) go to :func:`labcore.lightning.make_trainer`; ``batch_size`` is
     the global batch. ``schedule_steps`` (default ``max_steps``) is the length of the LR schedule, so a long
-    run can be trained in resumable chunks.
+    run can be trained in resumable chunks. After a ``strategy="fsdp"`` run ``model`` holds this process's shards
+    (every process saves the gathered weights; only rank 0 writes them): use the saved ``out_dir/model``.
     """
     direction = check_direction(direction)
     if not texts:
@@ -124,7 +132,8 @@ def train_causal_lm(
     )
     fit(trainer, module, loader, resume=resume)
     setattr(model.config, DIRECTION_KEY, direction)
+    state = full_tensors(model.state_dict())  # after an fsdp fit: gathers the shards (every process calls it)
     if trainer.is_global_zero:
-        model.save_pretrained(out / "model")
+        model.save_pretrained(out / "model", state_dict=state)
         tokenizer.save_pretrained(out / "model")
     return losses(trainer)
