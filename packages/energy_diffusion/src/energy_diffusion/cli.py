@@ -81,6 +81,18 @@ def load_energy(path: str | os.PathLike) -> MLPEnergy:
         return MLPEnergy.from_pretrained(path)
 
 
+def _whole(model: torch.nn.Module, fresh: torch.nn.Module) -> torch.nn.Module:
+    """``model``, or after a ``--strategy fsdp`` fit (its weights are shards) ``fresh`` holding the gathered weights,
+    so the frozen teacher is whole on every process (a collective: every process runs the command)."""
+    from labcore.checkpoint import full_tensors
+
+    state = model.state_dict()
+    if not any(hasattr(v, "full_tensor") for v in state.values()):
+        return model
+    fresh.load_state_dict(full_tensors(state))
+    return fresh
+
+
 def cmd_train(a) -> None:
     from energy_diffusion.distill import distill
     from energy_diffusion.edm import TOY_EDM, EDMConfig, MLPDenoiser, train_denoiser
@@ -110,7 +122,7 @@ def cmd_train(a) -> None:
     energy = MLPEnergy(data.shape[1], hidden=a.hidden, depth=a.depth, sigma_data=cfg.sigma_data)
     distill(
         energy,
-        teacher,
+        _whole(teacher, MLPDenoiser(data.shape[1], hidden=a.hidden, depth=a.depth, sigma_data=cfg.sigma_data)),
         data,
         cfg,
         steps=a.steps if a.distill_steps is None else a.distill_steps,
@@ -210,9 +222,11 @@ def exact_composition(targets: list[str], betas: list[float]) -> GaussianMixture
     """The normalised product of the built-in ``targets`` raised to integer ``betas``, in closed form."""
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
-        raise SystemExit(f"evaluate compares against a built-in target ({', '.join(TARGETS)}); these energies were "
-                         f"trained on {unknown}: score their samples against your data yourself (energy_diffusion."
-                         "metrics.mmd_rbf)")
+        raise SystemExit(
+            f"evaluate compares against a built-in target ({', '.join(TARGETS)}); these energies were "
+            f"trained on {unknown}: score their samples against your data yourself (energy_diffusion."
+            "metrics.mmd_rbf)"
+        )
     if any(b != int(b) or b < 1 for b in betas):
         raise SystemExit(f"evaluate needs integer --betas >= 1 (exact powers of a mixture), got {betas}")
     exact = None

@@ -10,7 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from labcore.lightning import StepModule, losses, make_trainer, shard, step_generator
+from energy_diffusion.energy import EnergyModel
+from labcore.lightning import StepModule, fsdp_blocks, losses, make_trainer, shard, step_generator
 from labcore.lightning import fit as fit_resumable
 from labcore.schedules import warmup_cosine
 
@@ -26,6 +27,12 @@ class MinibatchModule(StepModule):
         self.model, self.loss_fn, self.data = model, loss_fn, data
         self.batch_size, self.lr, self.steps, self.seed = batch_size, lr, steps, seed
         self._aux = list(aux)  # frozen helpers (a teacher) moved with the model, not trained or saved
+
+    def fsdp_units(self) -> list[nn.Module]:
+        """Under ``strategy="fsdp"``: a denoiser's blocks, then the denoiser; an :class:`EnergyModel` is one unit
+        (its forward differentiates its network: the hooks of inner units would fire inside it; not tried). The
+        frozen ``aux`` (a distilled teacher) is no child: it stays whole on every process."""
+        return [self.model] if isinstance(self.model, EnergyModel) else [*fsdp_blocks(self.model), self.model]
 
     def on_fit_start(self) -> None:
         for m in self._aux:
