@@ -29,7 +29,6 @@ from tinydet.demo import _fit_fresh, _val_scenes, build_detector
 from tinydet.detector import DetectorConfig, RotatedDetector
 from tinydet.evaluate import coco_rotated_ap, voc_rotated_map
 
-
 AP_KEYS = ("AP50", "AP", "AP75", "AP_vt", "AP_t", "mAP50")
 
 

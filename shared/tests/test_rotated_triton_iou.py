@@ -20,7 +20,7 @@ import torch
 from labcore.rotated import rotated_iou, rotated_iou_aligned, rotated_nms
 from labcore.rotated.triton_iou import fast_path_available
 
-try:  # as labcore's own import: triton 3.0.0 (torch 2.4's) also fails here without setuptools, which it does not declare
+try:  # as labcore's own import: triton 3.0.0 (torch 2.4's) fails here without setuptools, which it does not declare
     import triton  # noqa: F401
 
     HAS_TRITON, NO_TRITON = True, ""

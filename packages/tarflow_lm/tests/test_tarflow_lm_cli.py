@@ -105,7 +105,8 @@ def test_progressive_training_trains_then_freezes_each_layer(tmp_path):
 
 
 def test_cli_device_reaches_the_model(tmp_path, stop_at_device):
-    TarFlowLMModel(PRESETS["tiny"](max_seq_len=8, hidden_size=16, num_heads=2, num_mixtures=2)).save_pretrained(tmp_path)
+    config = PRESETS["tiny"](max_seq_len=8, hidden_size=16, num_heads=2, num_mixtures=2)
+    TarFlowLMModel(config).save_pretrained(tmp_path)
     for command in (["sample"], ["evaluate", "--max-chars", "20000"]):
         with pytest.raises(stop_at_device, match="meta"):
             cli([*command, "--model", str(tmp_path), "--device", "meta"])
