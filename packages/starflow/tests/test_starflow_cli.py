@@ -208,3 +208,10 @@ def test_cli_device_reaches_the_model(tmp_path, stop_at_device):
     for command in (["sample", "--class-labels", "1"], ["evaluate"]):
         with pytest.raises(stop_at_device, match="meta"):
             main([*command, "--model", str(tmp_path / "m"), "--device", "meta"])
+
+
+def test_cli_refuses_compile_with_fsdp_before_loading_anything(tmp_path):
+    missing = str(tmp_path / "no-vae")  # loading it would fail with another error: the refusal comes first
+    with pytest.raises(ValueError, match="--compile with --strategy fsdp"):
+        main(["train", "--compile", "--strategy", "fsdp", "--vae", missing, "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()

@@ -55,8 +55,10 @@ def train(args) -> None:
     from starflow.autoencoder import LatentAutoencoder
     from starflow.conditioning import TextEncoder
     from starflow.data import cache_latents
-    from starflow.training import StarFlowModule, make_trainer
+    from starflow.training import StarFlowModule, make_trainer, save_model
 
+    opts = trainer_options(args)  # refuses --compile with --strategy fsdp before anything is loaded
+    opts["precision"] = opts["precision"] or "32-true"
     seed_everything(args.seed)
     cfg = _config(args)
     ae = LatentAutoencoder.from_pretrained(args.vae) if args.vae else None
@@ -84,14 +86,12 @@ def train(args) -> None:
         seed=args.seed,
     )
     maybe_compile(module.model, args.compile)
-    opts = trainer_options(args)
-    opts["precision"] = opts["precision"] or "32-true"
     trainer = make_trainer(
         args.out, args.steps, grad_clip=args.grad_clip, save_every=opts.pop("checkpoint_every"), **opts
     )
     fit(trainer, module, loader, resume=args.resume)
+    save_model(trainer, module, Path(args.out) / "model")
     if trainer.is_global_zero:
-        module.model.save_pretrained(Path(args.out) / "model")
         log.info("saved %s", Path(args.out) / "model")
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from labcore.checkpoint import full_tensors
+from labcore.lightning import FullyShardable, fsdp_blocks, micro_batch
 from labcore.lightning import make_trainer as labcore_trainer
-from labcore.lightning import micro_batch
 from labcore.schedules import warmup_cosine
 from starflow.conditioning import ClassEmbedder, TextEncoder, drop_captions, drop_labels
 from starflow.config import StarFlowConfig
@@ -55,7 +56,13 @@ def make_optimizer(model: torch.nn.Module, lr: float, warmup: int, total: int, m
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(warmup, total, floor=min_lr / lr))
 
 
-class StarFlowModule(L.LightningModule):
+class StarFlowModule(FullyShardable, L.LightningModule):
+    """Trains a :class:`StarFlow` (maximum likelihood, :func:`training_loss`) on images through a frozen
+    autoencoder, or on cached latents or pixels.
+
+    Under ``strategy="fsdp"`` each Transformer layer, then each flow block, then the flow is one FSDP2 unit; the
+    frozen autoencoder (called through ``encode``) and text encoder stay whole on every process."""
+
     def __init__(
         self,
         config: StarFlowConfig | dict,
@@ -83,6 +90,7 @@ class StarFlowModule(L.LightningModule):
         self.autoencoder = autoencoder  # frozen; kept out of the checkpoint
         if autoencoder is not None:
             autoencoder.requires_grad_(False)
+            self.strict_loading = False  # checkpoints omit it; Lightning passes this to every strategy (fsdp too)
         self.text_encoder = text_encoder
 
     def training_step(self, batch, batch_idx):
@@ -92,17 +100,23 @@ class StarFlowModule(L.LightningModule):
         self.log_dict({k: v.detach() for k, v in out.items()}, prog_bar=True)
         return out["loss"]
 
+    def fsdp_units(self) -> list[torch.nn.Module]:
+        return [*fsdp_blocks(self.model), self.model]
+
     def state_dict(self, *args, **kwargs):
         return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("autoencoder.")}
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        return super().load_state_dict(
-            state_dict, strict=False if self.autoencoder is not None else strict, assign=assign
-        )
 
     def configure_optimizers(self):
         opt, sched = make_optimizer(self.model, self.hparams.lr, self.hparams.warmup, self.hparams.total_steps)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def save_model(trainer: L.Trainer, module: StarFlowModule, directory: str | Path) -> None:
+    """``module.model.save_pretrained(directory)`` after ``trainer.fit``: every process gathers the weights (a
+    collective when ``strategy="fsdp"`` left them sharded), process 0 writes them."""
+    state = full_tensors(module.model.state_dict())
+    if trainer.is_global_zero:
+        module.model.save_pretrained(directory, state_dict=state)
 
 
 def make_trainer(
