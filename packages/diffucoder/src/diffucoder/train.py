@@ -9,11 +9,11 @@ import torch
 from torch.utils.data import TensorDataset
 
 from diffucoder.losses import masked_diffusion_loss
+from labcore.lightning import FullyShardable, fsdp_blocks, losses, make_trainer, micro_batch, step_dataloader
 from labcore.lightning import fit as fit_resumable
-from labcore.lightning import losses, make_trainer, micro_batch, step_dataloader
 
 
-class MaskedDiffusionLM(L.LightningModule):
+class MaskedDiffusionLM(FullyShardable, L.LightningModule):
     """Wraps a :class:`~diffucoder.DreamModel`; batches are ``(input_ids, prompt_mask)``."""
 
     def __init__(self, model, lr: float = 3e-4, weight_decay: float = 0.0, warmup_steps: int = 50, seed: int = 0):
@@ -27,6 +27,11 @@ class MaskedDiffusionLM(L.LightningModule):
         loss = masked_diffusion_loss(self.model, ids, prompt_mask)
         self.log("loss", loss, prog_bar=True)
         return loss
+
+    def fsdp_units(self) -> list[torch.nn.Module]:
+        """Under ``strategy="fsdp"``: each decoder layer, then the whole model, which holds the input embedding and
+        ``lm_head``, so embeddings tied by ``tie_word_embeddings`` stay one parameter in one unit."""
+        return [*fsdp_blocks(self.model), self.model]
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
@@ -52,7 +57,9 @@ def fit(
     """Train ``model`` in place on global batches of ``batch_size``; ``out_dir/checkpoints/last.ckpt`` is
     written every ``checkpoint_every`` steps and on SIGINT/SIGTERM, and a rerun resumes from it exactly.
     ``trainer_options`` (``strategy``, ``devices``, ``precision``, ...) go to
-    :func:`labcore.lightning.make_trainer`. Returns the loss of every step of the run (resumed ones too)."""
+    :func:`labcore.lightning.make_trainer`. Returns the loss of every step of the run (resumed ones too).
+    After a ``strategy="fsdp"`` run ``model`` holds this process's shards: every process then calls
+    ``model.save_pretrained`` (it gathers them), or reloads ``last.ckpt``."""
     data = step_dataloader(TensorDataset(input_ids, prompt_mask), min(batch_size, len(input_ids)), seed=seed)
     model.train()
     module = MaskedDiffusionLM(model, lr=lr, warmup_steps=min(50, max_steps // 10), seed=seed)
