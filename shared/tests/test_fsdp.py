@@ -45,6 +45,15 @@ def test_units_leaving_a_trainable_parameter_out_are_refused():
     assert checked_units(m) == list(m.blocks)
 
 
+def test_units_splitting_a_tied_parameter_are_refused():
+    m = _Regression()
+    m.blocks[1].weight = m.blocks[0].weight  # tied, like an input embedding and an output layer
+    with pytest.raises(ValueError, match=r"splits the tied parameters blocks\.0\.weight, blocks\.1\.weight"):
+        checked_units(m)  # the default units put each block in its own unit
+    m.fsdp_units = lambda: [m]  # one unit holding both keeps the tie
+    assert checked_units(m) == [m]
+
+
 @pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
 def test_fsdp_on_two_cpu_processes_equals_one_process_and_resumes_both_ways(tmp_path):
     out = check_fsdp_matches_single(train_regression, tmp_path, steps=3, atol=1e-6)

@@ -90,8 +90,10 @@ class FullyShardable:
 
 def checked_units(module: FullyShardable) -> list[torch.nn.Module]:
     """``module.fsdp_units()``, refused when FSDP2 would train it wrongly: a compiled unit (compiled before
-    ``fully_shard`` wrapped it), or a trainable parameter outside every unit (without a DDP wrapper its
-    gradient would never be averaged over processes: the copies would drift apart silently)."""
+    ``fully_shard`` wrapped it), a trainable parameter outside every unit (without a DDP wrapper its
+    gradient would never be averaged over processes: the copies would drift apart silently), or a parameter
+    shared by modules whose innermost units differ (a tied embedding and output layer: the inner unit swaps
+    in a sharded parameter, the other module keeps the old one, and the tie comes apart silently)."""
     units = module.fsdp_units()
     if any(getattr(m, "_compiled_call_impl", None) is not None for u in units for m in u.modules()):
         raise ValueError(
@@ -105,6 +107,20 @@ def checked_units(module: FullyShardable) -> list[torch.nn.Module]:
             f"{type(module).__name__}.fsdp_units() leaves trainable parameters outside every unit, whose gradients "
             f"fsdp would not synchronise: {', '.join(left[:5])}{' ...' if len(left) > 5 else ''}; add their modules"
         )
+    innermost: dict[torch.nn.Module, torch.nn.Module] = {}
+    for unit in units:  # inner units first
+        for m in unit.modules():
+            innermost.setdefault(m, unit)
+    holders: dict[int, dict[str, torch.nn.Module | None]] = {}
+    for prefix, m in module.named_modules(remove_duplicate=False):
+        for name, p in m.named_parameters(recurse=False):
+            holders.setdefault(id(p), {})[f"{prefix}.{name}" if prefix else name] = innermost.get(m)
+    for names in holders.values():
+        if len({id(u) for u in names.values()}) > 1:
+            raise ValueError(
+                f"{type(module).__name__}.fsdp_units() splits the tied parameters {', '.join(names)} over different "
+                "units (fsdp would untie them); put the modules sharing them in one unit (e.g. their common parent)"
+            )
     return units
 
 
