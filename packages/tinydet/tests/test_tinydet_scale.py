@@ -5,33 +5,44 @@ import signal
 import pytest
 import torch
 
-from labcore.lightning_testing import check_ddp_matches_single, check_interrupt_and_resume
+from labcore.lightning import fsdp2_on_cpu
+from labcore.lightning_testing import check_ddp_matches_single, check_fsdp_matches_single, check_interrupt_and_resume
 from tinydet.data import SYNTHETIC_CLASSES, SyntheticTinyObjects
 from tinydet.detector import DetectorConfig, RotatedDetector
+from tinydet.point_teacher import PointTeacher, PointTeacherConfig
 from tinydet.train import fit
 
 
-def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
+def run_tiny(out, steps, opts):  # module level: the fsdp run loads it by file and name
+    """The tiny DCFL detector (BatchNorm backbone), saved as the CLI does."""
+    torch.manual_seed(0)
+    model = RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES))
     data = SyntheticTinyObjects(4, size=64, max_objects=5)
+    fit(model, data, out, max_steps=steps, batch_size=4, optimizer="adamw", lr=1e-3, warmup=1, progress=False, **opts)
+    model.save_pretrained(out / "model")  # as the CLI: under fsdp every rank gathers the shards
+    return out / "last.ckpt"
 
-    def run(out, steps, opts):
-        torch.manual_seed(0)
-        model = RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES))
-        fit(
-            model,
-            data,
-            out,
-            max_steps=steps,
-            batch_size=4,
-            optimizer="adamw",
-            lr=1e-3,
-            warmup=1,
-            progress=False,
-            **opts,
-        )
-        return out / "last.ckpt"
 
-    check_ddp_matches_single(run, tmp_path, steps=3, atol=1e-5)
+def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
+    check_ddp_matches_single(run_tiny, tmp_path, steps=3, atol=1e-5)
+
+
+@pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
+def test_fsdp_equals_one_process_on_the_same_global_batch_and_resumes_both_ways(tmp_path):
+    check_fsdp_matches_single(run_tiny, tmp_path, steps=3, atol=1e-5)
+    # the single run's last step ran under fsdp: its saved detector (BatchNorm statistics included: rank 0's
+    # on every process) equals its last.ckpt
+    state = torch.load(tmp_path / "single" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    saved = RotatedDetector.from_pretrained(tmp_path / "single" / "model").state_dict()
+    assert saved.keys() == {k.removeprefix("detector.") for k in state}
+    assert any(k.endswith("running_mean") for k in saved)
+    for k, v in saved.items():
+        torch.testing.assert_close(v, state[f"detector.{k}"], rtol=0, atol=0)
+
+
+def test_fsdp_refuses_the_point_teacher(tmp_path):
+    with pytest.raises(ValueError, match="strategy fsdp .* PointTeacher"):
+        fit(PointTeacher(PointTeacherConfig(list(SYNTHETIC_CLASSES))), None, tmp_path, strategy="fsdp")
 
 
 @pytest.mark.slow  # two CLI start-ups; the shared mechanism runs in CI via tarflow and energy_diffusion

@@ -156,3 +156,10 @@ def test_cli_evaluate_device_reaches_the_model(tmp_path, stop_at_device):
     RotatedDetector(DetectorConfig.tiny(SYNTHETIC_CLASSES)).save_pretrained(tmp_path)
     with pytest.raises(stop_at_device, match="meta"):
         cli(["evaluate", "--model", str(tmp_path), "--num-images", "1", "--size", "64", "--device", "meta"])
+
+
+def test_cli_refuses_compile_with_fsdp_before_building_anything(tmp_path):
+    missing = str(tmp_path / "no-data")  # reading it would fail with another error: the refusal comes first
+    with pytest.raises(ValueError, match="--compile with --strategy fsdp"):
+        cli(["train", "--compile", "--strategy", "fsdp", "--data", missing, "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()

@@ -67,9 +67,10 @@ def cmd_train(args) -> None:
     from tinydet.train import fit
     from tinydet.two_stage import TwoStageConfig, TwoStageDetector
 
+    opts = trainer_options(args)  # refuses --compile with --strategy fsdp before anything is built
     classes = getattr(data, CLASS_SETS["synthetic" if args.data == "synthetic" else args.classes])
     if args.recipe:  # the paper's real-size model and schedule
-        _train_recipe(args, classes)
+        _train_recipe(args, classes, opts)
         return
     if args.head.endswith("-rcnn"):  # Oriented R-CNN with the DCFL or the plain oriented RPN
         rpn = args.head.removesuffix("-rcnn")
@@ -110,13 +111,13 @@ def cmd_train(args) -> None:
         optimizer=args.optimizer,
         warmup=args.warmup,
         resume=args.resume,
-        **trainer_options(args),
+        **opts,
     )
     detector.save_pretrained(Path(args.out) / "model")
     log.info("saved %s", Path(args.out) / "model")
 
 
-def _train_recipe(args, classes) -> None:
+def _train_recipe(args, classes, opts: dict) -> None:
     """``train --recipe NAME``: :func:`tinydet.create` and the recipe's SGD schedule (12 epochs over
     the data unless ``--steps``; ``--batch-size`` images per step, default the config's per-GPU count)."""
     from tinydet import data
@@ -146,7 +147,7 @@ def _train_recipe(args, classes) -> None:
         warmup=recipe.warmup_iters,
         resume=args.resume,
         seed=args.seed,
-        **trainer_options(args),
+        **opts,
     )
     log.info("saved %s", detector.save_pretrained(Path(args.out) / "model"))
 

@@ -1,7 +1,8 @@
-"""Lightning training (single process, or DDP by flag), resumable from ``<out_dir>/last.ckpt``."""
+"""Lightning training (single process, DDP or FSDP2 by flag), resumable from ``<out_dir>/last.ckpt``."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from typing import Any
@@ -10,8 +11,8 @@ import lightning as L
 import torch
 from torch.utils.data import Dataset
 
+from labcore.lightning import FullyShardable, make_trainer, micro_batch, step_dataloader
 from labcore.lightning import fit as fit_resumable
-from labcore.lightning import make_trainer, micro_batch, step_dataloader
 from labcore.logging import get_logger
 from labcore.validate import check_count
 from tinydet.data import collate
@@ -19,7 +20,7 @@ from tinydet.data import collate
 log = get_logger("tinydet.train")
 
 
-class DetectorModule(L.LightningModule):
+class DetectorModule(FullyShardable, L.LightningModule):
     """Wraps a :class:`~tinydet.detector.RotatedDetector` or :class:`~tinydet.point_teacher.PointTeacher`
     (anything with ``training_loss(batch) -> dict`` and optionally ``after_step()``). ``optimizer='sgd'`` is
     the paper schedule (lr 0.0025, momentum 0.9, wd 1e-4, linear warm-up), ``'adamw'`` is for short CPU runs.
@@ -27,6 +28,10 @@ class DetectorModule(L.LightningModule):
     ``offset_lr_mult`` scales the learning rate of the DCN offset layers (``conv_offset``); the default
     (``None``) is 1 for SGD (the paper) and 0.1 for AdamW, whose sign-like steps otherwise blow the
     offsets, hence DCFL's dynamic prior, up to tens of pixels within a few dozen steps.
+
+    Under ``strategy="fsdp"`` each child of the detector holding parameters (backbone, neck, heads: each called
+    through its ``forward``) is one FSDP2 unit; frozen backbone stages are sharded with their stage and stay
+    frozen. BatchNorm statistics are buffers, not sharded: each process updates its own, as under DDP.
     """
 
     def __init__(
@@ -53,15 +58,22 @@ class DetectorModule(L.LightningModule):
         self.history.append({"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in losses.items()}})
         return loss
 
+    def fsdp_units(self) -> list[torch.nn.Module]:
+        return [m for m in self.detector.children() if any(True for _ in m.parameters())]
+
     def on_train_batch_end(self, outputs, batch, batch_idx):
         if hasattr(self.detector, "after_step"):  # e.g. Point Teacher's EMA teacher update
             self.detector.after_step()
 
     def configure_optimizers(self):
-        named = [(n, p) for n, p in self.detector.named_parameters() if p.requires_grad]
+        # runs of consecutive parameters in the module's order, frozen ones included (the optimiser skips them: no
+        # gradient), so the optimiser's state ids follow self.parameters(): Lightning assumes so when it moves a
+        # one-process checkpoint's optimiser state onto FSDP shards, and maps the states to the wrong parameters
+        # otherwise (a shape error at best)
+        runs = itertools.groupby(self.detector.named_parameters(), key=lambda item: "conv_offset" in item[0])
         params = [
-            {"params": [p for n, p in named if "conv_offset" not in n]},
-            {"params": [p for n, p in named if "conv_offset" in n], "lr": self.lr * self.offset_lr_mult},
+            {"params": [p for _, p in run], "lr": self.lr * (self.offset_lr_mult if offset else 1.0)}
+            for offset, run in runs
         ]
         if self.optimizer_name == "sgd":
             opt = torch.optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=1e-4)
@@ -108,6 +120,11 @@ def fit(
     ``strategy="ddp"``."""
     check_count(max_steps, "max_steps")  # Lightning reads max_steps=-1 as "no limit"
     check_count(batch_size, "batch_size")
+    if trainer_options.get("strategy") == "fsdp" and hasattr(detector, "after_step"):
+        raise ValueError(
+            f"strategy fsdp (--strategy fsdp) with {type(detector).__name__}: its EMA teacher update (after_step) "
+            "and MIL head read the student's weights outside its forward, which FSDP shards; use --strategy ddp"
+        )
     L.seed_everything(seed, workers=True, verbose=False)
     if not progress:  # quiet runs (demo, tests): no "GPU available …" banners
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
@@ -127,4 +144,7 @@ def fit(
         **trainer_options,
     )
     fit_resumable(trainer, module, loader, resume=resume)
+    if trainer.world_size > 1:  # each process updated its BatchNorm statistics: all keep rank 0's, as last.ckpt
+        for b, src in zip(module.buffers(), trainer.strategy.broadcast([b.cpu() for b in module.buffers()])):
+            b.copy_(src)
     return module
