@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from labcore.lightning import StepModule, checked_units, fsdp2, fsdp2_on_cpu, losses, make_trainer, shard
-from labcore.lightning_testing import check_fsdp_matches_single
+from labcore.lightning_testing import assert_saved_equals_checkpoint, check_fsdp_matches_single
 
 
 class _Regression(StepModule):
@@ -82,3 +82,19 @@ def test_fsdp_run_equals_a_plain_gpu_run(tmp_path):
     assert set(sd_f) == set(sd_a)  # full (unsharded) state dict in last.ckpt
     for k in sd_a:
         torch.testing.assert_close(sd_f[k].cpu(), sd_a[k].cpu(), rtol=1e-5, atol=1e-6)
+
+
+def test_saved_weights_must_equal_the_checkpoint_exactly(tmp_path):
+    weights = {"model.w": torch.ones(2), "model.b": torch.zeros(1)}
+    torch.save({"state_dict": {**weights, "head.w": torch.ones(1)}}, tmp_path / "last.ckpt")
+    saved = {"w": torch.ones(2), "b": torch.zeros(1)}
+    state = assert_saved_equals_checkpoint(saved, tmp_path / "last.ckpt", only=False)
+    assert set(state) == {"model.w", "model.b", "head.w"}
+    with pytest.raises(AssertionError, match="holds more than model"):
+        assert_saved_equals_checkpoint(saved, tmp_path / "last.ckpt")
+    with pytest.raises(AssertionError, match="w: "):
+        assert_saved_equals_checkpoint(
+            {**saved, "w": torch.tensor([1.0, 1.0 + 1e-7])}, tmp_path / "last.ckpt", only=False
+        )
+    with pytest.raises(AssertionError, match="keys differ"):
+        assert_saved_equals_checkpoint({"w": torch.ones(2)}, tmp_path / "last.ckpt", only=False)

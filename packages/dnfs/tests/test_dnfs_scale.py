@@ -15,6 +15,7 @@ from dnfs.transformer import LETransformerConfig, LocallyEquivariantTransformer
 from labcore.lightning import fsdp2_on_cpu
 from labcore.lightning_testing import (
     CPU_ACCUMULATE,
+    assert_saved_equals_checkpoint,
     check_ddp_matches_single,
     check_fsdp_matches_single,
     max_weight_diff,
@@ -57,12 +58,9 @@ def test_fsdp_equals_one_process_resumes_both_ways_and_saves_the_full_model(tmp_
     # 5 steps as above: the epoch-1 refresh (sampling with the sharded network) runs under fsdp
     check_fsdp_matches_single(run_tiny_transformer, tmp_path, steps=5, atol=1e-6)
     # the single run's last step ran under fsdp: its saved network holds the full weights of its last.ckpt
-    state = torch.load(tmp_path / "single" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    saved = load_rate_model(tmp_path / "single" / "model").state_dict()
-    assert isinstance(load_rate_model(tmp_path / "single" / "model"), LocallyEquivariantTransformer)
-    assert saved.keys() == {k.removeprefix("model.") for k in state["state_dict"] if k.startswith("model.")}
-    for k, v in saved.items():
-        torch.testing.assert_close(v, state["state_dict"][f"model.{k}"], rtol=0, atol=0)
+    saved = load_rate_model(tmp_path / "single" / "model")
+    assert isinstance(saved, LocallyEquivariantTransformer)
+    assert_saved_equals_checkpoint(saved.state_dict(), tmp_path / "single" / "checkpoints" / "last.ckpt", only=False)
 
 
 def test_a_part_of_a_simulation_is_those_rows_of_the_whole(ising3_path):

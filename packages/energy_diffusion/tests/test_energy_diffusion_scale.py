@@ -8,7 +8,12 @@ from energy_diffusion.distill import distill
 from energy_diffusion.edm import EDMConfig, MLPDenoiser, train_denoiser
 from energy_diffusion.energy import MLPEnergy
 from labcore.lightning import fsdp2_on_cpu
-from labcore.lightning_testing import check_ddp_matches_single, check_fsdp_matches_single, check_interrupt_and_resume
+from labcore.lightning_testing import (
+    assert_saved_equals_checkpoint,
+    check_ddp_matches_single,
+    check_fsdp_matches_single,
+    check_interrupt_and_resume,
+)
 
 DATA = torch.randn(256, 2, generator=torch.Generator().manual_seed(0))
 
@@ -41,11 +46,8 @@ def test_fsdp_distillation_equals_one_process_resumes_both_ways_and_saves_the_fu
     check_fsdp_matches_single(run_tiny_distill, tmp_path, steps=3, atol=1e-6)
     # the single run's last step ran under fsdp: its saved energy holds the full weights of its last.ckpt, and
     # the checkpoint holds the energy only (the frozen teacher is no unit and not saved)
-    state = torch.load(tmp_path / "single" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
     saved = load_energy(tmp_path / "single" / "energy").state_dict()
-    assert {f"model.{k}" for k in saved} == set(state)
-    for k, v in saved.items():
-        torch.testing.assert_close(v, state[f"model.{k}"], rtol=0, atol=0)
+    assert_saved_equals_checkpoint(saved, tmp_path / "single" / "last.ckpt")
 
 
 def test_sigterm_saves_the_step_and_a_resumed_run_equals_an_uninterrupted_one(tmp_path):

@@ -7,7 +7,12 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from labcore.lightning import fsdp2_on_cpu
-from labcore.lightning_testing import check_ddp_matches_single, check_fsdp_matches_single, check_interrupt_and_resume
+from labcore.lightning_testing import (
+    assert_saved_equals_checkpoint,
+    check_ddp_matches_single,
+    check_fsdp_matches_single,
+    check_interrupt_and_resume,
+)
 from r2l_lm.__main__ import main as cli
 from r2l_lm.arithmetic import equation, make_digit_tokenizer
 from r2l_lm.training import tiny_llama, train_causal_lm
@@ -32,17 +37,13 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
 def test_fsdp_equals_one_process_on_the_same_global_batch_and_keeps_the_tie(tmp_path):
     check_fsdp_matches_single(run_tiny, tmp_path, steps=3, atol=1e-6)
     # the single run's last step ran under fsdp: last.ckpt and the saved model hold one tied embedding
-    state = torch.load(tmp_path / "single" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    weights = state["state_dict"]
-    torch.testing.assert_close(
-        weights["model.lm_head.weight"], weights["model.model.embed_tokens.weight"], rtol=0, atol=0
-    )
     saved = AutoModelForCausalLM.from_pretrained(tmp_path / "single" / "model")
     assert saved.lm_head.weight is saved.model.embed_tokens.weight
     assert saved.config.architectures == ["LlamaForCausalLM"]
-    assert saved.state_dict().keys() == {k.removeprefix("model.") for k in weights}
-    for k, v in saved.state_dict().items():
-        torch.testing.assert_close(v, weights[f"model.{k}"], rtol=0, atol=0)
+    weights = assert_saved_equals_checkpoint(saved.state_dict(), tmp_path / "single" / "checkpoints" / "last.ckpt")
+    torch.testing.assert_close(
+        weights["model.lm_head.weight"], weights["model.model.embed_tokens.weight"], rtol=0, atol=0
+    )
 
 
 def test_simulate_refuses_fsdp_before_training(tmp_path):

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from labcore.lightning import fsdp2_on_cpu
-from labcore.lightning_testing import check_ddp_matches_single, check_fsdp_matches_single, check_interrupt_and_resume
+from labcore.lightning_testing import (
+    assert_saved_equals_checkpoint,
+    check_ddp_matches_single,
+    check_fsdp_matches_single,
+    check_interrupt_and_resume,
+)
 from tarflow_lm import PRESETS, TarFlowLMModel
 from tarflow_lm.data import encode_chars
 from tarflow_lm.training import train
@@ -41,11 +46,8 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
 def test_fsdp_with_a_tied_codebook_equals_one_process_resumes_both_ways_and_saves_the_full_model(tmp_path):
     check_fsdp_matches_single(run_tiny_tied, tmp_path, steps=3, atol=1e-6)
     # the single run's last step ran under fsdp: its saved model holds the full weights of its last.ckpt
-    state = torch.load(tmp_path / "single" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     saved = TarFlowLMModel.from_pretrained(tmp_path / "single" / "model").state_dict()
-    assert saved.keys() == {k.removeprefix("model.") for k in state["state_dict"]}
-    for k, v in saved.items():
-        torch.testing.assert_close(v, state["state_dict"][f"model.{k}"], rtol=0, atol=0)
+    assert_saved_equals_checkpoint(saved, tmp_path / "single" / "checkpoints" / "last.ckpt")
 
 
 @pytest.mark.slow  # two CLI start-ups; the shared mechanism runs in CI via tarflow and energy_diffusion

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from labcore.lightning import fsdp2_on_cpu
-from labcore.lightning_testing import check_ddp_matches_single, check_fsdp_matches_single, check_interrupt_and_resume
+from labcore.lightning_testing import (
+    assert_saved_equals_checkpoint,
+    check_ddp_matches_single,
+    check_fsdp_matches_single,
+    check_interrupt_and_resume,
+)
 from tinydet.data import SYNTHETIC_CLASSES, SyntheticTinyObjects
 from tinydet.detector import DetectorConfig, RotatedDetector
 from tinydet.point_teacher import PointTeacher, PointTeacherConfig
@@ -32,12 +37,9 @@ def test_fsdp_equals_one_process_on_the_same_global_batch_and_resumes_both_ways(
     check_fsdp_matches_single(run_tiny, tmp_path, steps=3, atol=1e-5)
     # the single run's last step ran under fsdp: its saved detector (BatchNorm statistics included: rank 0's
     # on every process) equals its last.ckpt
-    state = torch.load(tmp_path / "single" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
     saved = RotatedDetector.from_pretrained(tmp_path / "single" / "model").state_dict()
-    assert saved.keys() == {k.removeprefix("detector.") for k in state}
     assert any(k.endswith("running_mean") for k in saved)
-    for k, v in saved.items():
-        torch.testing.assert_close(v, state[f"detector.{k}"], rtol=0, atol=0)
+    assert_saved_equals_checkpoint(saved, tmp_path / "single" / "last.ckpt", "detector.")
 
 
 def test_fsdp_refuses_the_point_teacher(tmp_path):

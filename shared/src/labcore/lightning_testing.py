@@ -133,6 +133,21 @@ def _check_matches_single(parallel, train: TrainFn, tmp_path: Path, steps: int, 
     return out
 
 
+def assert_saved_equals_checkpoint(
+    saved: dict[str, torch.Tensor], ckpt: Path, prefix: str = "model.", *, only: bool = True
+) -> dict[str, torch.Tensor]:
+    """The weights a run saved (``saved``: the reloaded model's state dict) equal, exactly, those under ``prefix``
+    in its ``last.ckpt`` (after an ``fsdp`` run: gathered, not a shard); with ``only`` the checkpoint holds
+    nothing else. Returns the checkpoint's state dict."""
+    state = _state(ckpt)["state_dict"]
+    held = {k.removeprefix(prefix) for k in state if k.startswith(prefix)}
+    assert saved.keys() == held, f"saved and checkpoint keys differ: {sorted(saved.keys() ^ held)[:8]}"
+    assert not only or len(held) == len(state), f"last.ckpt holds more than {prefix}*: {sorted(state)[:8]}"
+    for k, v in saved.items():
+        torch.testing.assert_close(v, state[prefix + k], rtol=0, atol=0, msg=lambda m, k=k: f"{k}: {m}")
+    return state
+
+
 def interrupt_cli(
     args: list[str],
     marker: Callable[[], bool],
