@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from labcore.lightning import StepModule, checked_units, fsdp2, fsdp2_on_cpu, losses, make_trainer, shard
-from labcore.lightning_testing import assert_saved_equals_checkpoint, check_fsdp_matches_single
+from labcore.lightning_testing import assert_saved_equals_checkpoint, check_fsdp_matches_single, needs_fsdp2_on_cpu
 
 
 class _Regression(StepModule):
@@ -54,7 +54,7 @@ def test_units_splitting_a_tied_parameter_are_refused():
     assert checked_units(m) == [m]
 
 
-@pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
+@needs_fsdp2_on_cpu
 def test_fsdp_on_two_cpu_processes_equals_one_process_and_resumes_both_ways(tmp_path):
     out = check_fsdp_matches_single(train_regression, tmp_path, steps=3, atol=1e-6)
     assert out["weights"] <= 1e-6
@@ -98,3 +98,11 @@ def test_saved_weights_must_equal_the_checkpoint_exactly(tmp_path):
         )
     with pytest.raises(AssertionError, match="keys differ"):
         assert_saved_equals_checkpoint({"w": torch.ones(2)}, tmp_path / "last.ckpt", only=False)
+
+
+@pytest.mark.parametrize(
+    ("version", "runs"), [("2.4.0", False), ("2.8.0+cu128", False), ("2.9.0", True), ("2.14.1+cu130", True)]
+)
+def test_fsdp_on_cpu_from_torch_2_9(monkeypatch, version, runs):
+    monkeypatch.setattr(torch, "__version__", version)
+    assert fsdp2_on_cpu() is runs

@@ -12,13 +12,13 @@ from dnfs.sampler import simulate
 from dnfs.targets import LatticeIsing
 from dnfs.train import DNFSTrainer, TrainConfig
 from dnfs.transformer import LETransformerConfig, LocallyEquivariantTransformer
-from labcore.lightning import fsdp2_on_cpu
 from labcore.lightning_testing import (
     CPU_ACCUMULATE,
     assert_saved_equals_checkpoint,
     check_ddp_matches_single,
     check_fsdp_matches_single,
     max_weight_diff,
+    needs_fsdp2_on_cpu,
 )
 
 # 3 steps per epoch, 5 steps: both runs simulate epochs 0 and 1 (under DDP each process 4 of the 8 trajectories,
@@ -53,7 +53,7 @@ def test_ddp_equals_one_process_and_resumes_mid_epoch_exactly(tmp_path):
     assert max_weight_diff(resumed["state_dict"], straight["state_dict"]) <= 1e-6
 
 
-@pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
+@needs_fsdp2_on_cpu
 def test_fsdp_equals_one_process_resumes_both_ways_and_saves_the_full_model(tmp_path):
     # 5 steps as above: the epoch-1 refresh (sampling with the sharded network) runs under fsdp
     check_fsdp_matches_single(run_tiny_transformer, tmp_path, steps=5, atol=1e-6)

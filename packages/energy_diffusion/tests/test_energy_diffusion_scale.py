@@ -1,18 +1,17 @@
 """Multi-process training and signal safety (Lightning; see labcore.lightning_testing)."""
 
-import pytest
 import torch
 
 from energy_diffusion.cli import load_energy, main
 from energy_diffusion.distill import distill
 from energy_diffusion.edm import EDMConfig, MLPDenoiser, train_denoiser
 from energy_diffusion.energy import MLPEnergy
-from labcore.lightning import fsdp2_on_cpu
 from labcore.lightning_testing import (
     assert_saved_equals_checkpoint,
     check_ddp_matches_single,
     check_fsdp_matches_single,
     check_interrupt_and_resume,
+    needs_fsdp2_on_cpu,
 )
 
 DATA = torch.randn(256, 2, generator=torch.Generator().manual_seed(0))
@@ -41,7 +40,7 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
     print(diff)
 
 
-@pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
+@needs_fsdp2_on_cpu
 def test_fsdp_distillation_equals_one_process_resumes_both_ways_and_saves_the_full_energy(tmp_path):
     check_fsdp_matches_single(run_tiny_distill, tmp_path, steps=3, atol=1e-6)
     # the single run's last step ran under fsdp: its saved energy holds the full weights of its last.ckpt, and

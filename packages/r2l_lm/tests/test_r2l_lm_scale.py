@@ -6,12 +6,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from labcore.lightning import fsdp2_on_cpu
 from labcore.lightning_testing import (
     assert_saved_equals_checkpoint,
     check_ddp_matches_single,
     check_fsdp_matches_single,
     check_interrupt_and_resume,
+    needs_fsdp2_on_cpu,
 )
 from r2l_lm.__main__ import main as cli
 from r2l_lm.arithmetic import equation, make_digit_tokenizer
@@ -33,7 +33,7 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
     check_ddp_matches_single(run_tiny, tmp_path, steps=3, atol=1e-6)
 
 
-@pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
+@needs_fsdp2_on_cpu
 def test_fsdp_equals_one_process_on_the_same_global_batch_and_keeps_the_tie(tmp_path):
     check_fsdp_matches_single(run_tiny, tmp_path, steps=3, atol=1e-6)
     # the single run's last step ran under fsdp: last.ckpt and the saved model hold one tied embedding

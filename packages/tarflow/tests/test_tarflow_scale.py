@@ -3,11 +3,14 @@
 import signal
 
 import pytest
-import torch
 from torch.utils.data import TensorDataset
 
-from labcore.lightning import fsdp2_on_cpu
-from labcore.lightning_testing import check_ddp_matches_single, check_fsdp_matches_single, check_interrupt_and_resume
+from labcore.lightning_testing import (
+    check_ddp_matches_single,
+    check_fsdp_matches_single,
+    check_interrupt_and_resume,
+    needs_fsdp2_on_cpu,
+)
 from tarflow import TarFlowConfig
 from tarflow.data import digits
 from tarflow.training import fit
@@ -25,7 +28,7 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
     check_ddp_matches_single(run_tiny, tmp_path, steps=3, atol=1e-5)
 
 
-@pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
+@needs_fsdp2_on_cpu
 def test_fsdp_equals_one_process_on_the_same_global_batch_and_resumes_both_ways(tmp_path):
     check_fsdp_matches_single(run_tiny, tmp_path, steps=3, atol=1e-5)
 

@@ -5,12 +5,12 @@ import signal
 import pytest
 import torch
 
-from labcore.lightning import fsdp2_on_cpu
 from labcore.lightning_testing import (
     assert_saved_equals_checkpoint,
     check_ddp_matches_single,
     check_fsdp_matches_single,
     check_interrupt_and_resume,
+    needs_fsdp2_on_cpu,
 )
 from tarflow_lm import PRESETS, TarFlowLMModel
 from tarflow_lm.data import encode_chars
@@ -42,7 +42,7 @@ def test_ddp_equals_one_process_on_the_same_global_batch(tmp_path):
     check_ddp_matches_single(run, tmp_path, steps=3, atol=1e-6)
 
 
-@pytest.mark.skipif(not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.6 ({torch.__version__})")
+@needs_fsdp2_on_cpu
 def test_fsdp_with_a_tied_codebook_equals_one_process_resumes_both_ways_and_saves_the_full_model(tmp_path):
     check_fsdp_matches_single(run_tiny_tied, tmp_path, steps=3, atol=1e-6)
     # the single run's last step ran under fsdp: its saved model holds the full weights of its last.ckpt

@@ -130,10 +130,11 @@ def fsdp_blocks(module: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 def fsdp2_on_cpu() -> bool:
-    """Whether the installed torch runs FSDP2 over CPU (gloo) processes: torch 2.4's ``fully_shard`` creates CUDA
-    streams unconditionally (fails without a GPU), torch 2.14's runs; the cut at 2.6 (where ``fully_shard``
-    became public) is not checked on 2.5 to 2.13."""
-    return tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 6)
+    """Whether the installed torch runs FSDP2 over CPU (gloo) processes correctly: from torch 2.9 (labcore's
+    2-process test passes on 2.9, 2.10, 2.13 and 2.14). Before it fails: torch 2.4 creates CUDA streams, 2.6 calls
+    ``Stream.record_event`` that CPU streams lack, 2.7 reduces with ``ReduceOp.AVG``, which gloo refuses, and 2.8
+    trains but resuming across strategies went wrong (weights 0.03 apart after one resumed step)."""
+    return tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 9)
 
 
 def _fsdp_strategy(accelerator: str, devices, num_nodes: int, precision: str | None):
@@ -147,7 +148,7 @@ def _fsdp_strategy(accelerator: str, devices, num_nodes: int, precision: str | N
         raise ValueError(f"strategy 'fsdp' runs on accelerator cpu or cuda/gpu; got {accelerator!r}")
     on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
     if on_cpu and not fsdp2_on_cpu():
-        raise ValueError(f"strategy 'fsdp' on CPU needs torch >= 2.6 (FSDP2 over gloo); torch is {torch.__version__}")
+        raise ValueError(f"strategy 'fsdp' on CPU needs torch >= 2.9 (FSDP2 over gloo); torch is {torch.__version__}")
     acc = CPUAccelerator if on_cpu else CUDAAccelerator
     n = len(acc.get_parallel_devices(acc.parse_devices(acc.auto_device_count() if devices == "auto" else devices)))
     return ModelParallelStrategy(

@@ -26,14 +26,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from labcore.checkpoint import atomic_write_text
+from labcore.lightning import fsdp2_on_cpu
 
 TrainFn = Callable[[Path, int, dict[str, Any]], Path]
 CPU_DDP = {"accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn"}
 CPU_FSDP = {"accelerator": "cpu", "devices": 2, "strategy": "fsdp"}
 CPU_ACCUMULATE = {"accelerator": "cpu", "devices": 1, "accumulate_grad_batches": 2}
+needs_fsdp2_on_cpu = pytest.mark.skipif(
+    not fsdp2_on_cpu(), reason=f"FSDP2 over CPU processes needs torch >= 2.9 (torch {torch.__version__})"
+)
 
 
 def _state(ckpt: Path) -> dict[str, Any]:
@@ -73,10 +78,8 @@ def check_fsdp_matches_single(train: TrainFn, tmp_path: Path, *, steps: int = 3,
     checkpoint resumes under FSDP; the two results must agree. ``train`` must be a module-level function
     (each run starts ``python -m labcore.lightning_testing FILE NAME``).
     """
-    from labcore.lightning import fsdp2_on_cpu
-
     if not fsdp2_on_cpu():
-        raise RuntimeError(f"FSDP2 on CPU needs torch >= 2.6; torch is {torch.__version__}")
+        raise RuntimeError(f"FSDP2 on CPU needs torch >= 2.9; torch is {torch.__version__}")
     fsdp = partial(_run_in_subprocess, train)
     return _check_matches_single(fsdp, train, tmp_path, steps, atol, reference=fsdp)
 
