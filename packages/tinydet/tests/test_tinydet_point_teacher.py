@@ -284,6 +284,15 @@ def test_point_teacher_losses_phases_and_bad_input():
         model.training_loss({"image": batch["image"], "labels": batch["labels"]})
 
 
+def test_fit_updates_the_teacher_once_per_optimiser_step_with_gradient_accumulation(tmp_path):
+    from tinydet.train import fit
+
+    data = PointLabels(SyntheticTinyObjects(4, size=64, max_objects=4))
+    model = PointTeacher(PointTeacherConfig(list(SYNTHETIC_CLASSES), burn_in_steps=1, mil_neg_samples=8))
+    fit(model, data, tmp_path, max_steps=2, batch_size=2, accumulate_grad_batches=2, accelerator="cpu", progress=False)
+    assert int(model.step) == 2  # 4 micro-batches, 2 optimiser steps: the EMA and the phase follow the steps
+
+
 def test_phase_one_learns_boxes_from_points_up_to_the_point_only_box():
     """A short phase-1 run (80 steps on the points of one scene, synthetic boxes masked in) must turn points into boxes:
     on 24 images of fresh synthetic boxes, the teacher's pseudo boxes for their centres beat the untrained network

@@ -182,7 +182,7 @@ class SignalCheckpoint(Callback):
         self.flag.install()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if not self.flag.active or not _at_step_boundary(trainer, batch_idx):
+        if not self.flag.active or not at_step_boundary(trainer, batch_idx):
             return
         signum = self.flag.received
         if trainer.world_size > 1:  # any rank signalled -> every rank saves and leaves together
@@ -203,7 +203,9 @@ class SignalCheckpoint(Callback):
         self.flag.restore()
 
 
-def _at_step_boundary(trainer, batch_idx: int) -> bool:
+def at_step_boundary(trainer, batch_idx: int) -> bool:
+    """Whether micro-batch ``batch_idx`` ends an optimiser step (the last of ``accumulate_grad_batches``): where
+    per-step work (an EMA update, a step count) belongs in ``on_train_batch_end``."""
     return (batch_idx + 1) % trainer.accumulate_grad_batches == 0
 
 
@@ -222,7 +224,7 @@ class LossHistory(Callback):
         if loss is None:
             return
         self._micro.append(loss.detach().float().reshape(()))
-        if _at_step_boundary(trainer, batch_idx):
+        if at_step_boundary(trainer, batch_idx):
             mean = torch.stack(self._micro).sum()  # Lightning reports each micro-batch's loss / accumulation
             if trainer.world_size > 1:
                 mean = trainer.strategy.reduce(mean.to(trainer.strategy.root_device), reduce_op="mean")
@@ -243,7 +245,7 @@ class AfterStep(Callback):
         self.fn = fn
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if _at_step_boundary(trainer, batch_idx):
+        if at_step_boundary(trainer, batch_idx):
             self.fn(trainer.global_step, losses(trainer))
 
 

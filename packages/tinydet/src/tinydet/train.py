@@ -11,7 +11,7 @@ import lightning as L
 import torch
 from torch.utils.data import Dataset
 
-from labcore.lightning import FullyShardable, make_trainer, micro_batch, step_dataloader
+from labcore.lightning import FullyShardable, at_step_boundary, make_trainer, micro_batch, step_dataloader
 from labcore.lightning import fit as fit_resumable
 from labcore.logging import get_logger
 from labcore.validate import check_count
@@ -62,7 +62,8 @@ class DetectorModule(FullyShardable, L.LightningModule):
         return [m for m in self.detector.children() if any(True for _ in m.parameters())]
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        if hasattr(self.detector, "after_step"):  # e.g. Point Teacher's EMA teacher update
+        # e.g. Point Teacher's EMA teacher update and step count: once per optimiser step, not per micro-batch
+        if hasattr(self.detector, "after_step") and at_step_boundary(self.trainer, batch_idx):
             self.detector.after_step()
 
     def configure_optimizers(self):
